@@ -1,0 +1,123 @@
+//! Command-line flags (first stage of configuration): what the person typed, not yet checked against the job.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "mailshot", version, about = "Batch mail-merge: CSV + Tera templates, sent over reused SMTP sessions")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read the whole job without touching the network and report every problem at once.
+    Check(CheckArgs),
+    /// Render every message to .eml files (the exact bytes `send` would submit) plus an index.html.
+    Preview(PreviewArgs),
+    /// Send the job's messages through the configured SMTP server.
+    Send(SendArgs),
+    /// Show what the journal knows about a job: counts by state, last run, budget left.
+    Status(StatusArgs),
+    /// Connect as the job would and show the server's banner, TLS, capabilities and the AUTH result.
+    Probe(ProbeArgs),
+    /// Create a new job folder from the bundled starter templates.
+    Init(InitArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The job file (job.toml).
+    pub job: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct PreviewArgs {
+    /// The job file (job.toml).
+    pub job: PathBuf,
+    /// Where to write the .eml files and index.html (default: <job folder>/preview).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Render at most N messages.
+    #[arg(long)]
+    pub limit: Option<u64>,
+    /// Print only the message of this CSV row (its line number) to stdout.
+    #[arg(long)]
+    pub row: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// The job file (job.toml).
+    pub job: PathBuf,
+    /// Render everything as `preview` does, send nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Send at most N messages.
+    #[arg(long)]
+    pub limit: Option<u64>,
+    /// Number of SMTP connections (overrides `[smtp] connections`).
+    #[arg(long)]
+    pub connections: Option<u32>,
+    /// Messages per second (overrides `[rate]`).
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Do not ask for confirmation.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Re-send recipients whose outcome is uncertain (maybe delivered) after a crash.
+    #[arg(long)]
+    pub resend_uncertain: bool,
+    /// Resume even though the templates or job settings changed since the last run.
+    #[arg(long)]
+    pub accept_changes: bool,
+    /// Start a new campaign with a new journal (the old one is kept, renamed).
+    #[arg(long)]
+    pub fresh: bool,
+    #[command(flatten)]
+    pub verbosity: Verbosity,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The job file (job.toml).
+    pub job: PathBuf,
+    /// Print the failed recipients as CSV.
+    #[arg(long)]
+    pub failed: bool,
+    /// Print the uncertain recipients as CSV.
+    #[arg(long)]
+    pub uncertain: bool,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// The job file (job.toml).
+    pub job: PathBuf,
+    /// Also try MAIL FROM + RCPT TO for this address, then RSET (nothing is sent).
+    #[arg(long)]
+    pub rcpt: Option<String>,
+    #[command(flatten)]
+    pub verbosity: Verbosity,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The folder to create.
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Args, Clone, Copy)]
+pub struct Verbosity {
+    /// More output (-v: each recipient / the redacted transcript).
+    #[arg(short, long, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+    /// Print only the summary.
+    #[arg(short, long)]
+    pub quiet: bool,
+}

@@ -1,0 +1,16 @@
+//! The exit codes mailshot documents (README, "Exit codes"); scripts and cron jobs rely on them.
+
+/// Everything asked for was done: every recipient delivered, or a check/preview found nothing wrong.
+pub const SUCCESS: u8 = 0;
+/// The run finished, but some recipients failed, were deferred or are uncertain.
+pub const PARTIAL: u8 = 1;
+/// Bad input or configuration, found before anything was sent.
+pub const INPUT_ERROR: u8 = 2;
+/// The job stopped: authentication, a refused sender, TLS, or the server was unreachable.
+pub const ABORTED: u8 = 3;
+/// A feature that is not built yet was asked for.
+pub const NOT_AVAILABLE: u8 = 69;
+/// A temporary condition (e.g. the daily sending budget is used up); run again later.
+pub const TEMPFAIL: u8 = 75;
+/// Interrupted by Ctrl-C.
+pub const INTERRUPTED: u8 = 130;

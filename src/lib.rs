@@ -1,0 +1,10 @@
+//! mailshot: batch mail-merge jobs sent through a small pool of reused, authenticated SMTP sessions.
+//!
+//! Data flows one way (see `ARCHITECTURE` in the README): CSV row → rendered message → rate limiter →
+//! a worker's SMTP session → reply → policy → recorder. The `smtp` module is our own client, written from
+//! the socket up, and knows nothing about jobs.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod exit_codes;
