@@ -5,6 +5,8 @@
 
 use std::path::PathBuf;
 
+/// Not every test uses every port.
+#[allow(dead_code)]
 #[derive(Debug, Clone)]
 pub struct Lab {
     pub host: String,
