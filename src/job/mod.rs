@@ -4,5 +4,6 @@ pub mod journal;
 pub mod lock;
 pub mod outcome;
 pub mod progress;
+pub mod queue;
 pub mod report;
 pub mod throttle;
