@@ -8,4 +8,5 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod exit_codes;
+pub mod job;
 pub mod smtp;

@@ -3,6 +3,7 @@
 //! Each section lives in its own file. Paths inside the job file are relative to the job file's folder;
 //! resolving them is the caller's job (see `Job::resolve` in `job`), so this module only parses.
 
+pub mod rate;
 pub mod smtp;
 
 use std::path::{Path, PathBuf};

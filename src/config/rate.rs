@@ -1,0 +1,54 @@
+//! `[rate]`: how fast a job may send. Absent means as fast as the server takes it.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateSection {
+    pub per_second: Option<f64>,
+    pub per_minute: Option<f64>,
+    pub per_hour: Option<f64>,
+    /// How many messages may go out back to back after an idle spell; default 1 (an even pace).
+    pub burst: Option<u32>,
+    /// A rolling 24-hour budget, counted across runs from the journal.
+    pub max_per_day: Option<u64>,
+}
+
+impl RateSection {
+    /// Messages per second, if limited; more than one of per_second/per_minute/per_hour is an error.
+    pub fn messages_per_second(&self) -> Result<Option<f64>, String> {
+        let given: Vec<f64> = [self.per_second, self.per_minute.map(|m| m / 60.0), self.per_hour.map(|h| h / 3600.0)]
+            .into_iter()
+            .flatten()
+            .collect();
+        match given.as_slice() {
+            [] => Ok(None),
+            [r] if r.is_finite() && *r > 0.0 => Ok(Some(*r)),
+            [_] => Err("the rate must be a positive number".into()),
+            _ => Err("set only one of per_second, per_minute, per_hour".into()),
+        }
+    }
+
+    pub fn burst(&self) -> u32 {
+        self.burst.unwrap_or(1).max(1)
+    }
+}
+
+/// The pace a throttle enforces: one message per `interval`, at most `burst` back to back.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Pace {
+    pub interval: Duration,
+    pub burst: u32,
+}
+
+impl Pace {
+    pub fn per_second(rate: f64, burst: u32) -> Pace {
+        Pace { interval: Duration::from_secs_f64(1.0 / rate), burst: burst.max(1) }
+    }
+
+    pub fn per_second_rate(&self) -> f64 {
+        1.0 / self.interval.as_secs_f64()
+    }
+}

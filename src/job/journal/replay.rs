@@ -1,0 +1,115 @@
+//! Reading a journal back into what the next run needs: each recipient's state, the last run, the budget used.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read};
+
+use chrono::{DateTime, Duration, Utc};
+use sha2::{Digest, Sha256};
+
+use super::JournalError;
+use super::record::{Record, Settled};
+
+/// What the journal knows about one recipient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Entry {
+    pub state: State,
+    /// Date header (unix seconds) of the last attempt: a retry reuses it.
+    pub date: i64,
+    pub attempts: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// The final dot may have gone out and no verdict was recorded: maybe delivered.
+    Uncertain,
+    Settled(Settled),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LastRun {
+    pub run: u32,
+    pub started: DateTime<Utc>,
+    pub fingerprint: String,
+    /// `None` when the run did not end cleanly (killed, crashed).
+    pub ended: Option<(DateTime<Utc>, u8, String)>,
+}
+
+/// Recipients are keyed by a 128-bit digest of their key, so a million of them fit in a few tens of MB.
+pub type KeyId = u128;
+
+pub fn key_id(key: &str) -> KeyId {
+    let digest = Sha256::digest(key.as_bytes());
+    u128::from_be_bytes(digest[..16].try_into().expect("16 bytes"))
+}
+
+#[derive(Debug, Default)]
+pub struct Replayed {
+    pub entries: HashMap<KeyId, Entry>,
+    pub last_run: Option<LastRun>,
+    /// Messages whose final dot went out in the 24 hours before `now` (the rolling daily budget).
+    pub sent_last_24h: u64,
+    /// Byte length of the intact prefix; a torn last line lies beyond it.
+    pub intact_len: u64,
+    pub torn_tail: bool,
+}
+
+impl Replayed {
+    pub fn read(input: impl Read, now: DateTime<Utc>, path: &std::path::Path) -> Result<Replayed, JournalError> {
+        let mut replayed = Replayed::default();
+        let mut reader = BufReader::new(input);
+        let mut line = Vec::new();
+        let since = now - Duration::hours(24);
+        for number in 1.. {
+            line.clear();
+            let n = reader.read_until(b'\n', &mut line).map_err(|e| JournalError::io(path, e))?;
+            if n == 0 {
+                break;
+            }
+            let complete = line.ends_with(b"\n");
+            match serde_json::from_slice::<Record>(&line) {
+                Ok(record) if complete => replayed.apply(record, since),
+                // A torn last write (power loss, kill -9 mid-write): ignored, and cut off before appending.
+                _ if !complete => {
+                    replayed.torn_tail = true;
+                    break;
+                }
+                Ok(_) => unreachable!("complete is true here"),
+                Err(e) => {
+                    return Err(JournalError::Corrupt { path: path.to_owned(), line: number, message: e.to_string() });
+                }
+            }
+            replayed.intact_len += n as u64;
+        }
+        Ok(replayed)
+    }
+
+    fn apply(&mut self, record: Record, since: DateTime<Utc>) {
+        match record {
+            Record::Run { run, started, fingerprint, .. } => {
+                self.last_run = Some(LastRun { run, started, fingerprint, ended: None });
+            }
+            Record::Committing { key, date, attempt, at, .. } => {
+                if at >= since {
+                    self.sent_last_24h += 1;
+                }
+                self.entries.insert(key_id(&key), Entry { state: State::Uncertain, date, attempts: attempt });
+            }
+            Record::Outcome { key, status, attempt, date, .. } => {
+                self.entries.insert(key_id(&key), Entry { state: State::Settled(status), date, attempts: attempt });
+            }
+            Record::RunEnd { run, ended, exit_code, summary } => {
+                if let Some(last) = self.last_run.as_mut().filter(|l| l.run == run) {
+                    last.ended = Some((ended, exit_code, summary));
+                }
+            }
+        }
+    }
+
+    pub fn get(&self, key: &str) -> Option<&Entry> {
+        self.entries.get(&key_id(key))
+    }
+
+    pub fn count(&self, state: State) -> usize {
+        self.entries.values().filter(|e| e.state == state).count()
+    }
+}

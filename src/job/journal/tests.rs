@@ -1,0 +1,126 @@
+use std::io::Write;
+
+use chrono::{Duration, TimeZone, Utc};
+
+use super::*;
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap()
+}
+
+fn committing(key: &str, at: DateTime<Utc>) -> Record {
+    Record::Committing { key: key.into(), row: 2, message_id: format!("<{key}>"), date: 1_790_000_000, attempt: 1, at }
+}
+
+fn outcome(key: &str, status: Settled) -> Record {
+    Record::Outcome {
+        key: key.into(),
+        row: 2,
+        status,
+        code: Some(250),
+        enhanced: Some("2.0.0".into()),
+        reply: "250 2.0.0 Ok: queued as ABC".into(),
+        attempt: 1,
+        date: 1_790_000_000,
+        at: now(),
+    }
+}
+
+#[tokio::test]
+async fn records_survive_a_reopen_and_settle_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("job.journal.jsonl");
+    let (journal, writer, replayed) = Journal::open(&path, now()).unwrap();
+    assert!(replayed.entries.is_empty());
+    journal.append(Record::Run { run: 1, started: now(), pid: 1, fingerprint: "f1".into() }).unwrap();
+    journal.commit(committing("a@x", now())).await.unwrap();
+    journal.append(outcome("a@x", Settled::Delivered)).unwrap();
+    journal.commit(committing("b@x", now())).await.unwrap();
+    journal.append(outcome("c@x", Settled::Deferred)).unwrap();
+    drop(journal);
+    writer.close().unwrap();
+
+    let (_, _, replayed) = Journal::open(&path, now()).unwrap();
+    assert_eq!(replayed.get("a@x").unwrap().state, State::Settled(Settled::Delivered));
+    assert_eq!(replayed.get("b@x").unwrap().state, State::Uncertain, "committing without outcome");
+    assert_eq!(replayed.get("c@x").unwrap().state, State::Settled(Settled::Deferred));
+    assert_eq!(replayed.get("d@x"), None);
+    assert_eq!(replayed.sent_last_24h, 2);
+    let last = replayed.last_run.unwrap();
+    assert_eq!((last.run, last.fingerprint.as_str(), last.ended), (1, "f1", None));
+}
+
+#[tokio::test]
+async fn a_torn_last_line_is_ignored_and_cut_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.jsonl");
+    let (journal, writer, _) = Journal::open(&path, now()).unwrap();
+    journal.commit(committing("a@x", now())).await.unwrap();
+    drop(journal);
+    writer.close().unwrap();
+    let intact = std::fs::metadata(&path).unwrap().len();
+    // Power loss in the middle of the next record.
+    let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+    f.write_all(br#"{"t":"outcome","key":"a@x","row":2,"status":"deliv"#).unwrap();
+    drop(f);
+
+    let (journal, writer, replayed) = Journal::open(&path, now()).unwrap();
+    assert!(replayed.torn_tail);
+    assert_eq!(replayed.get("a@x").unwrap().state, State::Uncertain);
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), intact, "torn bytes cut off");
+    journal.commit(outcome("a@x", Settled::Delivered)).await.unwrap();
+    drop(journal);
+    writer.close().unwrap();
+    let (_, _, replayed) = Journal::open(&path, now()).unwrap();
+    assert!(!replayed.torn_tail);
+    assert_eq!(replayed.get("a@x").unwrap().state, State::Settled(Settled::Delivered));
+}
+
+#[test]
+fn damage_in_the_middle_is_an_error_naming_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.jsonl");
+    let good = serde_json::to_string(&committing("a@x", now())).unwrap();
+    std::fs::write(&path, format!("{good}\nnot json\n{good}\n")).unwrap();
+    match Journal::open(&path, now()) {
+        Err(JournalError::Corrupt { line, .. }) => assert_eq!(line, 2),
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("damaged journal accepted"),
+    }
+}
+
+#[tokio::test]
+async fn budget_counts_only_the_last_24_hours() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.jsonl");
+    let (journal, writer, _) = Journal::open(&path, now()).unwrap();
+    journal.append(committing("old@x", now() - Duration::hours(25))).unwrap();
+    journal.append(committing("edge@x", now() - Duration::hours(23))).unwrap();
+    journal.commit(committing("new@x", now())).await.unwrap();
+    drop(journal);
+    writer.close().unwrap();
+    let (_, _, replayed) = Journal::open(&path, now()).unwrap();
+    assert_eq!(replayed.sent_last_24h, 2);
+    let (_, _, next_day) = Journal::open(&path, now() + Duration::hours(24)).unwrap();
+    assert_eq!(next_day.sent_last_24h, 1);
+}
+
+#[tokio::test]
+async fn many_concurrent_commits_share_syncs_and_all_land() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.jsonl");
+    let (journal, writer, _) = Journal::open(&path, now()).unwrap();
+    let tasks: Vec<_> = (0..200)
+        .map(|i| {
+            let j = journal.clone();
+            tokio::spawn(async move { j.commit(committing(&format!("r{i}@x"), now())).await })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    drop(journal);
+    writer.close().unwrap();
+    let (_, _, replayed) = Journal::open(&path, now()).unwrap();
+    assert_eq!(replayed.entries.len(), 200);
+}

@@ -1,0 +1,87 @@
+//! What happened to one recipient: the record the report, the progress display and the journal share.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Status {
+    /// The server accepted the message (2xx after the final dot).
+    Delivered,
+    /// Refused for good (5xx), or a bad row.
+    Failed,
+    /// Refused for now (4xx) and retries ran out in this run; a later run retries it.
+    Deferred,
+    /// The connection was lost after the final dot and before the reply: maybe delivered. Never resent
+    /// automatically.
+    Uncertain,
+    /// Not attempted in this run (a duplicate, `--limit`, Ctrl-C, the job stopped).
+    Skipped,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Delivered => "delivered",
+            Status::Failed => "failed",
+            Status::Deferred => "deferred",
+            Status::Uncertain => "uncertain",
+            Status::Skipped => "skipped",
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One recipient's final outcome in a run.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The CSV line number the recipient came from.
+    pub row: u64,
+    pub email: String,
+    pub status: Status,
+    /// The SMTP reply code that decided it, if a server replied.
+    pub code: Option<u16>,
+    /// The RFC 3463 enhanced status code, e.g. `5.1.1`.
+    pub enhanced: Option<String>,
+    /// The server's full reply (every line, joined with " / "), or what went wrong locally.
+    pub reply: String,
+    pub attempts: u32,
+    pub message_id: String,
+    pub first_attempt: Option<DateTime<Utc>>,
+    pub last_attempt: Option<DateTime<Utc>>,
+}
+
+/// Counts by status, for the progress display and the summary.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Tally {
+    pub delivered: u64,
+    pub failed: u64,
+    pub deferred: u64,
+    pub uncertain: u64,
+    pub skipped: u64,
+}
+
+impl Tally {
+    pub fn add(&mut self, status: Status) {
+        *match status {
+            Status::Delivered => &mut self.delivered,
+            Status::Failed => &mut self.failed,
+            Status::Deferred => &mut self.deferred,
+            Status::Uncertain => &mut self.uncertain,
+            Status::Skipped => &mut self.skipped,
+        } += 1;
+    }
+
+    pub fn done(&self) -> u64 {
+        self.delivered + self.failed + self.deferred + self.uncertain + self.skipped
+    }
+
+    pub fn all_delivered(&self) -> bool {
+        self.failed + self.deferred + self.uncertain + self.skipped == 0
+    }
+}

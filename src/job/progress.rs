@@ -1,0 +1,173 @@
+//! The one owner of the terminal during a send: progress bars on a terminal, plain log lines under cron,
+//! only the summary with `-q`. Everything a run prints goes through here, so a log line never tears a bar.
+
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::outcome::{Outcome, Status, Tally};
+
+/// How often a plain (non-terminal) run logs a progress line.
+pub const PLAIN_EVERY: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Bars on stderr (a terminal).
+    Bars,
+    /// A log line every 10 s on stderr (cron, a pipe).
+    Plain,
+    /// Only the summary.
+    Quiet,
+}
+
+impl Mode {
+    pub fn detect(quiet: bool) -> Mode {
+        match (quiet, std::io::stderr().is_terminal()) {
+            (true, _) => Mode::Quiet,
+            (false, true) => Mode::Bars,
+            (false, false) => Mode::Plain,
+        }
+    }
+}
+
+struct Bars {
+    multi: MultiProgress,
+    overall: ProgressBar,
+    connections: Vec<ProgressBar>,
+}
+
+pub struct Progress {
+    mode: Mode,
+    verbose: bool,
+    bars: Option<Bars>,
+    total: u64,
+    tally: Tally,
+    started: Instant,
+    last_line: Instant,
+}
+
+impl Progress {
+    pub fn new(mode: Mode, verbose: bool, total: u64, connections: usize) -> Progress {
+        let bars = (mode == Mode::Bars).then(|| bars(total, connections));
+        let now = Instant::now();
+        Progress { mode, verbose, bars, total, tally: Tally::default(), started: now, last_line: now }
+    }
+
+    /// A worker's connection changed state ("connecting", "authenticating", "→ alice@example.com", …).
+    pub fn connection(&self, worker: usize, state: &str) {
+        if let Some(bar) = self.bars.as_ref().and_then(|b| b.connections.get(worker)) {
+            bar.set_message(state.to_owned());
+        }
+    }
+
+    pub fn settled(&mut self, outcome: &Outcome) {
+        self.tally.add(outcome.status);
+        if self.verbose || (outcome.status != Status::Delivered && self.mode != Mode::Quiet) {
+            self.log(&describe(outcome));
+        }
+        if let Some(bars) = &self.bars {
+            bars.overall.set_position(self.tally.done());
+            bars.overall.set_message(counts(&self.tally));
+        }
+        self.tick();
+    }
+
+    /// A line for the person, printed above the bars (or plainly), never through them. Quiet prints nothing.
+    pub fn log(&self, line: &str) {
+        match (&self.bars, self.mode) {
+            (Some(bars), _) => bars.multi.suspend(|| eprintln!("{line}")),
+            (None, Mode::Quiet) => {}
+            (None, _) => eprintln!("{line}"),
+        }
+    }
+
+    /// In plain mode, a progress line every [`PLAIN_EVERY`].
+    pub fn tick(&mut self) {
+        if self.mode == Mode::Plain && self.last_line.elapsed() >= PLAIN_EVERY {
+            self.last_line = Instant::now();
+            let rate = self.tally.done() as f64 / self.started.elapsed().as_secs_f64().max(1e-9);
+            eprintln!("progress: {}/{} {} ({rate:.1} msg/s)", self.tally.done(), self.total, counts(&self.tally));
+        }
+    }
+
+    pub fn tally(&self) -> Tally {
+        self.tally
+    }
+
+    /// Clears the bars and prints the summary table on stdout.
+    pub fn finish(self) -> Tally {
+        if let Some(bars) = &self.bars {
+            bars.connections.iter().for_each(ProgressBar::finish_and_clear);
+            bars.overall.finish_and_clear();
+        }
+        let elapsed = self.started.elapsed();
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(summary(&self.tally, elapsed).as_bytes());
+        self.tally
+    }
+}
+
+fn bars(total: u64, connections: usize) -> Bars {
+    let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+    let style = ProgressStyle::with_template("{bar:30.cyan/blue} {pos}/{len} {msg} · {per_sec} · ETA {eta}")
+        .expect("a valid template")
+        .progress_chars("=> ");
+    let overall = multi.add(ProgressBar::new(total).with_style(style));
+    let line = ProgressStyle::with_template("  {prefix} {msg}").expect("a valid template");
+    let connections = (0..connections)
+        .map(|i| {
+            let bar = multi.add(ProgressBar::new_spinner().with_style(line.clone()));
+            bar.set_prefix(format!("conn {}", i + 1));
+            bar.set_message("idle");
+            bar
+        })
+        .collect();
+    overall.enable_steady_tick(Duration::from_millis(200));
+    Bars { multi, overall, connections }
+}
+
+fn counts(t: &Tally) -> String {
+    format!("delivered {} · deferred {} · failed {} · uncertain {}", t.delivered, t.deferred, t.failed, t.uncertain)
+}
+
+fn describe(o: &Outcome) -> String {
+    let code = o.code.map(|c| format!(" {c}")).unwrap_or_default();
+    format!("row {} {} {}{code} {}", o.row, o.email, o.status, o.reply)
+}
+
+/// The end-of-run table: counts, elapsed time, average rate.
+pub fn summary(t: &Tally, elapsed: Duration) -> String {
+    let secs = elapsed.as_secs_f64();
+    let attempted = t.delivered + t.failed + t.deferred + t.uncertain;
+    let rate = if secs > 0.0 { attempted as f64 / secs } else { 0.0 };
+    let rows = [
+        ("delivered", t.delivered),
+        ("failed", t.failed),
+        ("deferred", t.deferred),
+        ("uncertain", t.uncertain),
+        ("skipped", t.skipped),
+        ("total", t.done()),
+    ];
+    let mut s = String::from("\nsummary\n");
+    for (name, n) in rows {
+        s.push_str(&format!("  {name:<10} {n:>8}\n"));
+    }
+    s.push_str(&format!("  {:<10} {:>8.1} s\n  {:<10} {:>8.1} msg/s\n", "elapsed", secs, "rate", rate));
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_lists_every_count_and_the_rate() {
+        let t = Tally { delivered: 90, failed: 5, deferred: 3, uncertain: 2, skipped: 1 };
+        let s = summary(&t, Duration::from_secs(10));
+        assert!(s.contains("delivered        90\n"), "{s}");
+        assert!(s.contains("skipped           1\n"), "{s}");
+        assert!(s.contains("total           101\n"), "{s}");
+        assert!(s.contains("rate           10.0 msg/s"), "{s}");
+    }
+}

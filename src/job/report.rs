@@ -1,0 +1,129 @@
+//! The outcome report: `<job>/reports/<timestamp>.csv`, one row per recipient, written as each one settles
+//! (so memory stays flat and a crash still leaves the rows written so far).
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+use super::outcome::Outcome;
+
+pub const HEADER: [&str; 10] = [
+    "row",
+    "email",
+    "status",
+    "code",
+    "enhanced_code",
+    "reply",
+    "attempts",
+    "message_id",
+    "first_attempt",
+    "last_attempt",
+];
+
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: cannot write the report: {source}")]
+pub struct ReportError {
+    pub path: PathBuf,
+    pub source: std::io::Error,
+}
+
+pub struct Report {
+    path: PathBuf,
+    writer: csv::Writer<BufWriter<File>>,
+}
+
+fn time(t: Option<DateTime<Utc>>) -> String {
+    t.map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true)).unwrap_or_default()
+}
+
+impl Report {
+    /// Creates `dir/<started, UTC, sortable>.csv` and writes the header.
+    pub fn create(dir: &Path, started: DateTime<Utc>) -> Result<Report, ReportError> {
+        let path = dir.join(format!("{}.csv", started.format("%Y%m%dT%H%M%S%.3fZ")));
+        let err = |source| ReportError { path: path.clone(), source };
+        std::fs::create_dir_all(dir).map_err(err)?;
+        let file = File::options().write(true).create_new(true).open(&path).map_err(err)?;
+        let mut report = Report { writer: csv::Writer::from_writer(BufWriter::new(file)), path };
+        report.writer.write_record(HEADER).map_err(|e| report.error(e))?;
+        Ok(report)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn write(&mut self, o: &Outcome) -> Result<(), ReportError> {
+        let code = o.code.map(|c| c.to_string()).unwrap_or_default();
+        let (row, attempts) = (o.row.to_string(), o.attempts.to_string());
+        let record = [
+            row.as_str(),
+            &o.email,
+            o.status.as_str(),
+            &code,
+            o.enhanced.as_deref().unwrap_or(""),
+            &o.reply,
+            &attempts,
+            &o.message_id,
+            &time(o.first_attempt),
+            &time(o.last_attempt),
+        ];
+        self.writer.write_record(record).map_err(|e| self.error(e))
+    }
+
+    pub fn finish(mut self) -> Result<PathBuf, ReportError> {
+        self.writer.flush().map_err(|source| ReportError { path: self.path.clone(), source })?;
+        Ok(self.path)
+    }
+
+    fn error(&self, e: csv::Error) -> ReportError {
+        ReportError { path: self.path.clone(), source: e.into() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::job::outcome::Status;
+
+    #[test]
+    fn rows_round_trip_through_a_csv_reader() {
+        let dir = tempfile::tempdir().unwrap();
+        let started = "2026-11-25T10:00:00.123Z".parse().unwrap();
+        let mut report = Report::create(dir.path(), started).unwrap();
+        let outcome = Outcome {
+            row: 7,
+            email: "zoë@example.test".into(),
+            status: Status::Failed,
+            code: Some(550),
+            enhanced: Some("5.1.1".into()),
+            reply: "550 5.1.1 <zoë@example.test>: No such user, \"really\"".into(),
+            attempts: 1,
+            message_id: "<a@b>".into(),
+            first_attempt: Some(started),
+            last_attempt: None,
+        };
+        report.write(&outcome).unwrap();
+        let path = report.finish().unwrap();
+        assert_eq!(path.file_name().unwrap(), "20261125T100000.123Z.csv");
+        let mut reader = csv::Reader::from_path(&path).unwrap();
+        assert_eq!(reader.headers().unwrap(), HEADER.as_slice());
+        let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(&rows[0][1], "zoë@example.test");
+        assert_eq!(&rows[0][2], "failed");
+        assert_eq!(&rows[0][3], "550");
+        assert_eq!(&rows[0][5], outcome.reply);
+        assert_eq!(&rows[0][8], "2026-11-25T10:00:00.123Z");
+        assert_eq!(&rows[0][9], "");
+    }
+
+    #[test]
+    fn never_overwrites_an_earlier_report() {
+        let dir = tempfile::tempdir().unwrap();
+        let started = Utc::now();
+        Report::create(dir.path(), started).unwrap().finish().unwrap();
+        assert!(Report::create(dir.path(), started).is_err());
+    }
+}
