@@ -9,3 +9,4 @@ pub mod cli;
 pub mod config;
 pub mod exit_codes;
 pub mod job;
+pub mod smtp;
