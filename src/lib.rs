@@ -8,3 +8,4 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod exit_codes;
+pub mod recipients;
