@@ -5,7 +5,13 @@
 //! the socket up, and knows nothing about jobs.
 
 pub mod app;
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod exit_codes;
+pub mod init;
+pub mod jobdef;
+pub mod message;
+pub mod preview;
 pub mod recipients;
+pub mod render;

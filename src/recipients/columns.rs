@@ -1,5 +1,7 @@
 //! The header row: which column is the address, the name, the key; and turning one record into a `Recipient`.
 
+use std::sync::Arc;
+
 use super::{Mailbox, Recipient, RowError, RowErrorKind};
 
 /// The column names the job file asks for (`[recipients] email`, `name`, `key`).
@@ -61,7 +63,7 @@ impl Columns {
     }
 
     /// Parses the address, reconciles the display name, takes the key.
-    pub fn recipient(&self, row: u64, fields: Vec<String>) -> Result<Recipient, RowError> {
+    pub fn recipient(self: &Arc<Self>, row: u64, fields: Vec<String>) -> Result<Recipient, RowError> {
         let error = |column: usize, kind| RowError { row, column: Some(self.names[column].clone()), kind };
         let cell = &fields[self.email];
         let mut mailbox = Mailbox::parse(cell)
@@ -74,7 +76,7 @@ impl Columns {
             Some(column) => fields[column].trim().to_owned(),
             None => mailbox.dedup_key(),
         };
-        Ok(Recipient { row, key, mailbox, fields })
+        Ok(Recipient { row, key, mailbox, fields, columns: Arc::clone(self) })
     }
 
     /// A name in the address cell and a different one in the name column is ambiguous: refuse, never pick one.

@@ -25,8 +25,10 @@ pub struct Recipient {
     /// Identity for the journal and the Message-ID: the `key` column, or the case-folded envelope address.
     pub key: String,
     pub mailbox: Mailbox,
-    /// Every cell, in header order (see `Columns::names`).
+    /// Every cell, in header order.
     pub fields: Vec<String>,
+    /// The header row these fields belong to (shared by all rows).
+    pub columns: Arc<Columns>,
 }
 
 /// What each CSV row becomes.
@@ -120,7 +122,7 @@ impl<R: Read> RecipientReader<R> {
             column: Some(column),
             kind: RowErrorKind::NotUtf8,
         })?;
-        let recipient = self.columns.recipient(row, fields)?;
+        let recipient = Columns::recipient(&self.columns, row, fields)?;
         self.seen.admit(recipient)
     }
 
