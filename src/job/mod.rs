@@ -3,6 +3,7 @@
 pub mod journal;
 pub mod lock;
 pub mod outcome;
+pub mod policy;
 pub mod progress;
 pub mod queue;
 pub mod report;

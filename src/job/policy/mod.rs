@@ -1,0 +1,169 @@
+//! The one place that decides what a reply or an error means for the run (ARCHITECTURE: "policy").
+//!
+//! 2xx → delivered. 4xx at RCPT, DATA or after the data → deferred, retried later with backoff. 421
+//! anywhere → the session ends, the message is retried on a new one. 5xx at RCPT or data → failed for that
+//! recipient. 5xx at MAIL FROM, authentication or TLS failures → the whole job stops: they would hit every
+//! recipient. The connection lost after the final dot → uncertain, never retried automatically.
+
+use std::time::Duration;
+
+use crate::smtp::{ConnectError, Delivery, EnhancedCode, Reply, SessionError, Severity, Stage};
+
+/// What happens next for one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Disposition {
+    Delivered,
+    /// Try again later in this run. `after` is the server's own hint, if it gave one.
+    Retry {
+        after: Option<Duration>,
+        session_ends: bool,
+        throttled: bool,
+    },
+    Failed,
+    Uncertain,
+    /// Stop the whole job: this would fail for every recipient.
+    Abort,
+}
+
+/// A disposition with the facts behind it, for the report and the journal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub disposition: Disposition,
+    pub code: Option<u16>,
+    pub enhanced: Option<String>,
+    /// The full reply (every line) or the error, in one line.
+    pub text: String,
+}
+
+impl Verdict {
+    fn new(disposition: Disposition, reply: Option<&Reply>, text: String) -> Verdict {
+        Verdict {
+            disposition,
+            code: reply.map(Reply::code),
+            enhanced: reply.and_then(Reply::enhanced).map(|e| e.to_string()),
+            text,
+        }
+    }
+}
+
+/// Classifies the result of one `Session::send`.
+pub fn classify(result: &Result<Delivery, SessionError>) -> Verdict {
+    match result {
+        Ok(Delivery::Accepted(reply)) => Verdict::new(Disposition::Delivered, Some(reply), one_line(reply)),
+        Ok(Delivery::Rejected { stage, reply }) => rejected(*stage, reply),
+        // Refused locally before MAIL (too large for SIZE, no SMTPUTF8/8BITMIME): this server never takes it.
+        Ok(Delivery::Refused(refusal)) => Verdict::new(Disposition::Failed, None, refusal.to_string()),
+        Err(error) => session_error(error),
+    }
+}
+
+fn rejected(stage: Stage, reply: &Reply) -> Verdict {
+    let text = format!("{stage}: {}", one_line(reply));
+    let disposition = match (reply.severity(), stage) {
+        (Severity::Permanent, Stage::Mail) => Disposition::Abort,
+        (Severity::Permanent, _) => Disposition::Failed,
+        _ => Disposition::Retry { after: retry_hint(reply), session_ends: false, throttled: is_throttling(reply) },
+    };
+    Verdict::new(disposition, Some(reply), text)
+}
+
+fn session_error(error: &SessionError) -> Verdict {
+    let reply = error.reply();
+    let disposition = if error.is_uncertain() {
+        Disposition::Uncertain
+    } else if matches!(error, SessionError::Gate { .. }) {
+        // The journal could not record the commit: sending on would risk sending twice.
+        Disposition::Abort
+    } else {
+        let throttled = reply.is_some_and(is_throttling);
+        Disposition::Retry { after: reply.and_then(retry_hint), session_ends: true, throttled }
+    };
+    Verdict::new(disposition, reply, error.to_string())
+}
+
+/// What a failed connection attempt means. `ever_connected`: a session was established earlier in this
+/// run, so the server exists and this may pass (the worker retries with backoff before giving up).
+pub fn connect_failure(error: &ConnectError, ever_connected: bool) -> ConnectVerdict {
+    match error {
+        ConnectError::ServiceClosing { .. } | ConnectError::Greeting { .. } => ConnectVerdict::Backoff,
+        ConnectError::Auth(auth) if auth.is_temporary() => ConnectVerdict::Backoff,
+        ConnectError::Unreachable { .. } | ConnectError::ConnectTimeout { .. } | ConnectError::Connection(_)
+            if ever_connected =>
+        {
+            ConnectVerdict::Backoff
+        }
+        _ => ConnectVerdict::Abort,
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectVerdict {
+    /// Wait and try again (the server is busy or briefly away).
+    Backoff,
+    /// Stop the job: wrong password, TLS failure, no server there.
+    Abort,
+}
+
+/// Replies that mean "you are sending too fast" rather than "this recipient has a problem".
+pub fn is_throttling(reply: &Reply) -> bool {
+    if reply.severity() != Severity::Transient {
+        return false;
+    }
+    let by_code = matches!(
+        reply.enhanced(),
+        Some(EnhancedCode { class: 4, subject: 7, detail: 0 })
+            | Some(EnhancedCode { class: 4, subject: 2, detail: 1 })
+            | Some(EnhancedCode { class: 4, subject: 7, detail: 28 })
+            | Some(EnhancedCode { class: 4, subject: 3, detail: 2 })
+    );
+    let text = reply.lines().join(" ").to_ascii_lowercase();
+    let by_text = ["too many", "rate limit", "throttl", "slow down", "try again later", "too fast"]
+        .iter()
+        .any(|p| text.contains(p));
+    by_code || by_text || (reply.code() == 421 && reply.enhanced().is_none())
+}
+
+/// "try again in 30 seconds", "retry in 5 minutes", "try again after 120s": the server's own wait, if any.
+pub fn retry_hint(reply: &Reply) -> Option<Duration> {
+    let text = reply.lines().join(" ").to_ascii_lowercase();
+    let words: Vec<&str> = text.split(|c: char| c.is_whitespace() || c == ',' || c == ';').collect();
+    (1..words.len()).find_map(|i| {
+        if !matches!(words[i - 1], "in" | "after") {
+            return None;
+        }
+        let (digits, unit) = split_number(words[i], words.get(i + 1).copied().unwrap_or(""))?;
+        let n: u64 = digits.parse().ok()?;
+        let seconds = match unit.trim_end_matches('.') {
+            "s" | "sec" | "secs" | "second" | "seconds" => n,
+            "m" | "min" | "mins" | "minute" | "minutes" => n * 60,
+            "h" | "hour" | "hours" => n * 3600,
+            _ => return None,
+        };
+        Some(Duration::from_secs(seconds.min(24 * 3600)))
+    })
+}
+
+/// `("30", "seconds")` from `30 seconds`, or `("30", "s")` from `30s`.
+fn split_number<'a>(word: &'a str, next: &'a str) -> Option<(&'a str, &'a str)> {
+    let end = word.find(|c: char| !c.is_ascii_digit()).unwrap_or(word.len());
+    if end == 0 {
+        return None;
+    }
+    let (digits, rest) = word.split_at(end);
+    Some((digits, if rest.is_empty() { next } else { rest }))
+}
+
+/// Exponential backoff with ±25 % jitter: `initial · 2^(attempt-1)`, at most `max`.
+pub fn backoff(attempt: u32, initial: Duration, max: Duration) -> Duration {
+    let exp = initial.saturating_mul(1u32.checked_shl(attempt.saturating_sub(1)).unwrap_or(u32::MAX)).min(max);
+    exp.mul_f64(rand::random_range(0.75..=1.25))
+}
+
+/// A reply on one line for reports and logs: every line kept, joined with " / ".
+pub fn one_line(reply: &Reply) -> String {
+    let lines: Vec<&str> = reply.lines().iter().map(String::as_str).filter(|l| !l.is_empty()).collect();
+    format!("{} {}", reply.code(), lines.join(" / "))
+}
+
+#[cfg(test)]
+mod tests;
