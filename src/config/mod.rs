@@ -6,6 +6,7 @@
 pub mod message;
 pub mod rate;
 pub mod recipients;
+pub mod retry;
 pub mod smtp;
 
 use std::path::{Path, PathBuf};
@@ -13,12 +14,13 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use message::MessageSection;
+pub use rate::RateSection;
 pub use recipients::RecipientsSection;
+pub use retry::RetrySection;
 pub use smtp::{AuthMechanism, PasswordSource, Security, SmtpSection, Timeouts};
 
 /// The whole `job.toml`. `[message]` and `[recipients]` are optional here so that commands needing only
-/// `[smtp]` (`probe`) accept a partial file; `jobdef` requires them. `[rate]` is still a raw table until its
-/// own issue types it.
+/// `[smtp]` (`probe`) accept a partial file; `jobdef` requires them.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JobFile {
@@ -28,7 +30,9 @@ pub struct JobFile {
     #[serde(default)]
     pub recipients: Option<RecipientsSection>,
     #[serde(default)]
-    pub rate: Option<toml::Table>,
+    pub rate: RateSection,
+    #[serde(default)]
+    pub retry: RetrySection,
 }
 
 #[derive(Debug, thiserror::Error)]

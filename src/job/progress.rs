@@ -61,11 +61,24 @@ impl Progress {
         }
     }
 
+    /// A recipient settled in an earlier run: counted, logged only with `-v`.
+    pub fn carried(&mut self, outcome: &Outcome) {
+        self.tally.add(outcome.status);
+        if self.verbose {
+            self.log(&describe(outcome));
+        }
+        self.show();
+    }
+
     pub fn settled(&mut self, outcome: &Outcome) {
         self.tally.add(outcome.status);
         if self.verbose || (outcome.status != Status::Delivered && self.mode != Mode::Quiet) {
             self.log(&describe(outcome));
         }
+        self.show();
+    }
+
+    fn show(&mut self) {
         if let Some(bars) = &self.bars {
             bars.overall.set_position(self.tally.done());
             bars.overall.set_message(counts(&self.tally));
@@ -96,14 +109,14 @@ impl Progress {
     }
 
     /// Clears the bars and prints the summary table on stdout.
-    pub fn finish(self) -> Tally {
+    pub fn finish(self, carried: u64) -> Tally {
         if let Some(bars) = &self.bars {
             bars.connections.iter().for_each(ProgressBar::finish_and_clear);
             bars.overall.finish_and_clear();
         }
         let elapsed = self.started.elapsed();
         let mut out = std::io::stdout().lock();
-        let _ = out.write_all(summary(&self.tally, elapsed).as_bytes());
+        let _ = out.write_all(summary(&self.tally, carried, elapsed).as_bytes());
         self.tally
     }
 }
@@ -137,9 +150,9 @@ fn describe(o: &Outcome) -> String {
 }
 
 /// The end-of-run table: counts, elapsed time, average rate.
-pub fn summary(t: &Tally, elapsed: Duration) -> String {
+pub fn summary(t: &Tally, carried: u64, elapsed: Duration) -> String {
     let secs = elapsed.as_secs_f64();
-    let attempted = t.delivered + t.failed + t.deferred + t.uncertain;
+    let attempted = (t.delivered + t.failed + t.deferred + t.uncertain).saturating_sub(carried);
     let rate = if secs > 0.0 { attempted as f64 / secs } else { 0.0 };
     let rows = [
         ("delivered", t.delivered),
@@ -153,6 +166,9 @@ pub fn summary(t: &Tally, elapsed: Duration) -> String {
     for (name, n) in rows {
         s.push_str(&format!("  {name:<10} {n:>8}\n"));
     }
+    if carried > 0 {
+        s.push_str(&format!("  ({carried} of these were settled in earlier runs)\n"));
+    }
     s.push_str(&format!("  {:<10} {:>8.1} s\n  {:<10} {:>8.1} msg/s\n", "elapsed", secs, "rate", rate));
     s
 }
@@ -164,7 +180,7 @@ mod tests {
     #[test]
     fn summary_lists_every_count_and_the_rate() {
         let t = Tally { delivered: 90, failed: 5, deferred: 3, uncertain: 2, skipped: 1 };
-        let s = summary(&t, Duration::from_secs(10));
+        let s = summary(&t, 0, Duration::from_secs(10));
         assert!(s.contains("delivered        90\n"), "{s}");
         assert!(s.contains("skipped           1\n"), "{s}");
         assert!(s.contains("total           101\n"), "{s}");

@@ -72,6 +72,7 @@ pub(super) fn build(src: &JobText<'_>, file: JobFile, problems: &mut Vec<Problem
         attachment_origins: message.attachments.iter().map(|a| src.origin(a, "[message] attachments")).collect(),
         smtp: file.smtp,
         rate: file.rate,
+        retry: file.retry,
         from,
         reply_to,
         folder,

@@ -25,8 +25,8 @@ pub struct Job {
     /// The job file as given on the command line.
     pub path: PathBuf,
     pub smtp: SmtpSection,
-    /// `[rate]`, still untyped (its own issue).
-    pub rate: Option<toml::Table>,
+    pub rate: crate::config::RateSection,
+    pub retry: crate::config::RetrySection,
     pub from: Mailbox,
     pub reply_to: Option<Mailbox>,
     /// The CSV, relative to the current directory (job folder joined with `[recipients] csv`).

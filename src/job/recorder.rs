@@ -1,0 +1,51 @@
+//! The one task that owns the report, the progress display and the tallies; everyone else sends it events.
+
+use std::path::PathBuf;
+
+use tokio::sync::mpsc;
+
+use super::outcome::Tally;
+use super::progress::Progress;
+use super::report::{Report, ReportError};
+use super::work::Event;
+
+pub struct Recorded {
+    pub tally: Tally,
+    /// Settled in earlier runs (counted in `tally` too).
+    pub carried: u64,
+    pub report: Result<PathBuf, ReportError>,
+}
+
+pub async fn record(mut events: mpsc::Receiver<Event>, mut progress: Progress, mut report: Report) -> Recorded {
+    let mut carried = 0;
+    let mut error = None;
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        let event = tokio::select! {
+            event = events.recv() => event,
+            _ = tick.tick() => { progress.tick(); continue; }
+        };
+        let Some(event) = event else { break };
+        match event {
+            Event::Connection { worker, state } => progress.connection(worker, &state),
+            Event::Log(line) => progress.log(&line),
+            Event::Settled { outcome, carried: was_carried } => {
+                carried += u64::from(was_carried);
+                if let Err(e) = report.write(&outcome) {
+                    error.get_or_insert(e);
+                }
+                if was_carried {
+                    progress.carried(&outcome);
+                } else {
+                    progress.settled(&outcome);
+                }
+            }
+        }
+    }
+    let tally = progress.finish(carried);
+    let report = match error {
+        Some(e) => Err(e),
+        None => report.finish(),
+    };
+    Recorded { tally, carried, report }
+}
