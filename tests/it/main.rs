@@ -2,3 +2,8 @@
 
 mod common;
 mod lab;
+mod smtp_faults;
+mod smtp_pki;
+mod smtp_probe;
+mod smtp_server;
+mod smtp_tls;
