@@ -3,6 +3,7 @@
 mod common;
 mod lab;
 mod smtp_faults;
+mod smtp_lab;
 mod smtp_pki;
 mod smtp_probe;
 mod smtp_server;
