@@ -106,8 +106,8 @@ async fn a_server_without_ehlo_gets_helo_and_no_extensions() {
 #[tokio::test]
 async fn a_refusing_greeting_is_reported_with_its_reply() {
     let server = ScriptServer::start(vec![send("554 5.7.1 No SMTP service here\r\n"), Step::Drain]).await;
-    let err = smtp::connect(&client_config(&server, Security::None)).await.err().unwrap();
-    assert!(matches!(err, ConnectError::Greeting { .. }), "{err}");
+    let err = smtp::connect(&client_config(&server, Security::None)).await.unwrap_err();
+    assert!(matches!(err, ConnectError::Greeting { .. }) && !err.is_temporary(), "{err}");
     assert!(err.to_string().contains("No SMTP service here"), "{err}");
 }
 
@@ -136,15 +136,15 @@ async fn connect_with(
 #[tokio::test]
 async fn handshake_phases_time_out() {
     let tls = ScriptServer::start(vec![Step::Drain]).await; // accepts TCP, never answers the ClientHello
-    let err = connect_with(&tls, Security::ImplicitTls, Phase::Tls).await.err().unwrap();
-    assert!(matches!(err, ConnectError::TlsTimeout { .. }), "{err}");
+    let err = connect_with(&tls, Security::ImplicitTls, Phase::Tls).await.unwrap_err();
+    assert!(matches!(err, ConnectError::TlsTimeout { .. }) && err.is_temporary(), "{err}");
 
     let greeting = ScriptServer::start(vec![Step::Drain]).await;
-    let err = connect_with(&greeting, Security::None, Phase::Greeting).await.err().unwrap();
+    let err = connect_with(&greeting, Security::None, Phase::Greeting).await.unwrap_err();
     assert!(matches!(err, ConnectError::Connection(ConnectionError::Timeout { phase: Phase::Greeting, .. })), "{err}");
 
     let ehlo = ScriptServer::start(vec![send("220 ok\r\n"), expect("EHLO localhost"), Step::Drain]).await;
-    let err = connect_with(&ehlo, Security::None, Phase::Command).await.err().unwrap();
+    let err = connect_with(&ehlo, Security::None, Phase::Command).await.unwrap_err();
     assert!(matches!(err, ConnectError::Connection(ConnectionError::Timeout { phase: Phase::Command, .. })), "{err}");
 
     let mut implicit = greet(&[]);
@@ -234,6 +234,6 @@ async fn connecting_times_out() {
     let mut config = smtp::ClientConfig::new("127.0.0.1", addr.port());
     config.security = Security::None;
     config.timeouts.connect = TINY;
-    let err = smtp::connect(&config).await.err().unwrap();
+    let err = smtp::connect(&config).await.unwrap_err();
     assert!(matches!(err, ConnectError::ConnectTimeout { .. }), "{err}");
 }

@@ -98,7 +98,7 @@ async fn a_wrong_password_is_a_clear_auth_error() {
     let Some(lab) = lab("a_wrong_password_is_a_clear_auth_error") else { return };
     let mut config = config(&lab, lab.tls_port, Security::ImplicitTls);
     config.credentials = Some(Credentials::new(&lab.user, "not-the-password"));
-    let err = smtp::connect(&config).await.err().expect("the login must fail");
+    let err = smtp::connect(&config).await.expect_err("the login must fail");
     assert!(matches!(&err, ConnectError::Auth(AuthError::Rejected { reply, .. }) if reply.code() == 535), "{err}");
     assert!(err.is_auth() && err.to_string().contains("username or password not accepted"), "{err}");
 }

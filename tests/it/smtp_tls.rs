@@ -63,14 +63,14 @@ async fn starttls_failure(after_ehlo: Vec<Step>, capabilities: &[&str]) -> (Conn
     let server = ScriptServer::start(script).await;
     let mut config = client_config(&server, Security::StartTls);
     config.credentials = Some(Credentials::new("user", "pass"));
-    let err = smtp::connect(&config).await.err().expect("the handshake must abort");
+    let err = smtp::connect(&config).await.expect_err("the handshake must abort");
     (err, server.finish().await.received)
 }
 
 #[tokio::test]
 async fn starttls_not_offered_aborts_before_any_credential_is_sent() {
     let (err, received) = starttls_failure(vec![Step::Drain], &["AUTH PLAIN", "PIPELINING"]).await;
-    assert!(matches!(err, ConnectError::StartTlsNotOffered), "{err}");
+    assert!(matches!(err, ConnectError::StartTlsNotOffered) && !err.is_temporary(), "{err}");
     assert_eq!(received, "EHLO localhost\r\n");
 }
 
@@ -99,10 +99,10 @@ async fn bytes_injected_after_the_starttls_220_abort() {
 async fn certificate_refused(identity: &crate::smtp_pki::Identity) -> String {
     let server = ScriptServer::start_tls(identity.server_config(), vec![]).await;
     let config = client_config(&server, Security::ImplicitTls);
-    let err = smtp::connect(&config).await.err().expect("the certificate must be refused");
+    let err = smtp::connect(&config).await.expect_err("the certificate must be refused");
     let record = server.finish().await;
     assert!(record.error.is_some_and(|e| e.starts_with("TLS")), "the server saw a handshake failure");
-    assert!(matches!(err, ConnectError::Tls(_)), "{err}");
+    assert!(matches!(err, ConnectError::Tls(_)) && !err.is_temporary(), "{err}");
     err.to_string()
 }
 
