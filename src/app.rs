@@ -11,7 +11,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Preview(_) => "preview",
         Command::Send(_) => "send",
         Command::Status(_) => "status",
-        Command::Probe(_) => "probe",
+        Command::Probe(args) => return crate::probe::run(args),
         Command::Init(_) => "init",
     };
     not_available(name)

@@ -9,3 +9,5 @@ pub mod cli;
 pub mod config;
 pub mod exit_codes;
 pub mod job;
+pub mod probe;
+pub mod smtp;

@@ -1,0 +1,107 @@
+//! The message body on the wire: CRLF canonicalisation and dot-stuffing as one explicit byte state machine.
+//!
+//! RFC 5321 §4.1.1.4 ends the data with `CRLF . CRLF`, and §4.5.2 doubles a dot at the start of a line.
+//! Servers disagree on what a bare CR or bare LF means, and that disagreement is SMTP smuggling: `\n.\n`
+//! may end the message for one server and not for another. So a bare CR or LF never leaves this machine
+//! as such: each becomes CRLF *before* dot-stuffing looks at the next line. The state survives between
+//! calls to [`DotStuffer::push`], so a body may be fed in any chunks (a CR at the end of one chunk and its
+//! LF at the start of the next is still one line end). [`DotStuffer::finish`] ends the body with exactly one
+//! CRLF and the final dot; nothing before it can ever read as an end of data.
+
+/// Where the machine is within a line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// At the start of a line (also the start of the body): a dot here gets doubled.
+    LineStart,
+    /// Inside a line.
+    MidLine,
+    /// A CR was seen and not yet written: the next byte decides whether it was CRLF or a bare CR.
+    AfterCr,
+}
+
+#[derive(Debug, Clone)]
+pub struct DotStuffer {
+    state: State,
+}
+
+impl Default for DotStuffer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl DotStuffer {
+    pub fn new() -> Self {
+        DotStuffer { state: State::LineStart }
+    }
+
+    /// Appends the wire form of `input` to `out`.
+    pub fn push(&mut self, input: &[u8], out: &mut Vec<u8>) {
+        let mut rest = input;
+        while !rest.is_empty() {
+            if self.state == State::MidLine {
+                // Fast path: copy up to the next CR or LF in one go.
+                let span = rest.iter().position(|b| matches!(b, b'\r' | b'\n')).unwrap_or(rest.len());
+                out.extend_from_slice(&rest[..span]);
+                rest = &rest[span..];
+                if rest.is_empty() {
+                    break;
+                }
+            }
+            self.byte(rest[0], out);
+            rest = &rest[1..];
+        }
+    }
+
+    /// Ends the body: the last line gets its CRLF if it lacks one, then `.` CRLF.
+    pub fn finish(self, out: &mut Vec<u8>) {
+        if self.state != State::LineStart {
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b".\r\n");
+    }
+
+    /// One byte outside the fast path (or a CR/LF inside a line).
+    fn byte(&mut self, byte: u8, out: &mut Vec<u8>) {
+        if self.state == State::AfterCr {
+            out.extend_from_slice(b"\r\n");
+            self.state = State::LineStart;
+            if byte == b'\n' {
+                return;
+            }
+        }
+        self.state = match (byte, self.state) {
+            (b'\r', _) => State::AfterCr,
+            (b'\n', _) => {
+                out.extend_from_slice(b"\r\n");
+                State::LineStart
+            }
+            (b'.', State::LineStart) => {
+                out.extend_from_slice(b"..");
+                State::MidLine
+            }
+            (other, _) => {
+                out.push(other);
+                State::MidLine
+            }
+        };
+    }
+}
+
+/// The whole wire form of a body held in memory, final dot included.
+pub fn encode(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len() + body.len() / 64 + 5);
+    let mut stuffer = DotStuffer::new();
+    stuffer.push(body, &mut out);
+    stuffer.finish(&mut out);
+    out
+}
+
+/// True when the body has a byte above 127 and so needs `BODY=8BITMIME` (RFC 6152).
+pub fn is_eight_bit(body: &[u8]) -> bool {
+    !body.is_ascii()
+}
+
+#[cfg(test)]
+#[path = "data_tests.rs"]
+mod tests;

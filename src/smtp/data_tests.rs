@@ -1,0 +1,127 @@
+use proptest::prelude::*;
+
+use super::*;
+
+/// Feeds `chunks` one by one (so state must carry across boundaries) and returns the wire bytes.
+fn stuff(chunks: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut stuffer = DotStuffer::new();
+    for chunk in chunks {
+        stuffer.push(chunk, &mut out);
+    }
+    stuffer.finish(&mut out);
+    out
+}
+
+/// SMTP-smuggling inputs and ordinary edge cases, each with the exact bytes that must go out
+/// (in the manner of mail-send's `transparency_procedure` table).
+const VECTORS: &[(&[&[u8]], &[u8])] = &[
+    (&[b""], b".\r\n"),
+    (&[b"hello"], b"hello\r\n.\r\n"),
+    (&[b"hello\r\n"], b"hello\r\n.\r\n"),
+    (&[b"hello\r\n\r\n"], b"hello\r\n\r\n.\r\n"),
+    (&[b"bare\nlf"], b"bare\r\nlf\r\n.\r\n"),
+    (&[b"bare\rcr"], b"bare\r\ncr\r\n.\r\n"),
+    (&[b"ends in lf\n"], b"ends in lf\r\n.\r\n"),
+    (&[b"ends in cr\r"], b"ends in cr\r\n.\r\n"),
+    // The smuggling shapes: an early end of data hidden behind bare line ends.
+    (&[b"a\n.\nMAIL FROM:<x>"], b"a\r\n..\r\nMAIL FROM:<x>\r\n.\r\n"),
+    (&[b"a\r.\rb"], b"a\r\n..\r\nb\r\n.\r\n"),
+    (&[b"a\r\n.\nb"], b"a\r\n..\r\nb\r\n.\r\n"),
+    (&[b"a\n.\r\nb"], b"a\r\n..\r\nb\r\n.\r\n"),
+    (&[b"a\r\n.\r\nb"], b"a\r\n..\r\nb\r\n.\r\n"),
+    (&[b"a\r\n.\r\n"], b"a\r\n..\r\n.\r\n"),
+    (&[b"\r\n.\r\n"], b"\r\n..\r\n.\r\n"),
+    (&[b"a\r\r\nb"], b"a\r\n\r\nb\r\n.\r\n"),
+    (&[b"a\n\rb"], b"a\r\n\r\nb\r\n.\r\n"),
+    // Leading dots.
+    (&[b".leading"], b"..leading\r\n.\r\n"),
+    (&[b"."], b"..\r\n.\r\n"),
+    (&[b"x\r\n..two"], b"x\r\n...two\r\n.\r\n"),
+    (&[b"mid.dle. dots."], b"mid.dle. dots.\r\n.\r\n"),
+    // Dots and line ends split across buffer boundaries.
+    (&[b"a\r", b"\n.b"], b"a\r\n..b\r\n.\r\n"),
+    (&[b"a\r\n", b".", b"\r\n"], b"a\r\n..\r\n.\r\n"),
+    (&[b"a\r", b".\r", b"\n"], b"a\r\n..\r\n.\r\n"),
+    (&[b"a\n", b".", b"\n", b"b"], b"a\r\n..\r\nb\r\n.\r\n"),
+    (&[b"a\r", b"", b"\r", b"\n"], b"a\r\n\r\n.\r\n"),
+    (&[b"", b".", b""], b"..\r\n.\r\n"),
+];
+
+#[test]
+fn smuggling_vectors_give_exact_wire_bytes() {
+    for (chunks, want) in VECTORS {
+        let got = stuff(chunks);
+        assert_eq!(got, *want, "input {:?}: got {:?}", chunks, String::from_utf8_lossy(&got));
+    }
+}
+
+#[test]
+fn encode_matches_the_streaming_form_and_eight_bit_is_detected() {
+    assert_eq!(encode(b"a\n.b"), stuff(&[b"a\n", b".b"]));
+    assert!(is_eight_bit("Grüße".as_bytes()));
+    assert!(!is_eight_bit(b"plain ascii\r\n"));
+}
+
+/// CRLF canonicalisation alone: every CRLF, bare CR and bare LF becomes CRLF; a last line gets its CRLF.
+fn canonical(input: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < input.len() {
+        match input[i] {
+            b'\r' if input.get(i + 1) == Some(&b'\n') => {
+                out.extend_from_slice(b"\r\n");
+                i += 1;
+            }
+            b'\r' | b'\n' => out.extend_from_slice(b"\r\n"),
+            other => out.push(other),
+        }
+        i += 1;
+    }
+    if !out.is_empty() && !out.ends_with(b"\r\n") {
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// What a server does (RFC 5321 §4.5.2): read lines up to the lone dot, drop one leading dot per line.
+/// Panics if the wire holds a bare CR or LF or ends anywhere but at its end.
+fn unstuff(wire: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut lines = wire.split(|&b| b == b'\n').peekable();
+    while let Some(line) = lines.next() {
+        let line = line.strip_suffix(b"\r").expect("every LF follows a CR");
+        assert!(!line.contains(&b'\r'), "bare CR on the wire");
+        if line == b"." {
+            assert_eq!(lines.next(), Some(&b""[..]), "end of data before the end of the wire bytes");
+            assert!(lines.next().is_none(), "bytes after the end of data");
+            return out;
+        }
+        out.extend_from_slice(line.strip_prefix(b".").unwrap_or(line));
+        out.extend_from_slice(b"\r\n");
+    }
+    panic!("no end of data");
+}
+
+fn body_bytes() -> impl Strategy<Value = Vec<u8>> {
+    let byte = prop_oneof![Just(b'\r'), Just(b'\n'), Just(b'.'), Just(b'a'), Just(0xc3u8), any::<u8>()];
+    proptest::collection::vec(byte, 0..200)
+}
+
+proptest! {
+    #[test]
+    fn unstuffing_the_wire_gives_back_the_canonical_input(body in body_bytes(), cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..6)) {
+        let mut points: Vec<usize> = cuts.iter().map(|c| c.index(body.len() + 1)).collect();
+        points.sort_unstable();
+        let mut chunks = Vec::new();
+        let mut start = 0;
+        for p in points {
+            chunks.push(&body[start..p]);
+            start = p;
+        }
+        chunks.push(&body[start..]);
+        let wire = stuff(&chunks);
+        prop_assert_eq!(&wire, &encode(&body));
+        prop_assert_eq!(unstuff(&wire), canonical(&body));
+    }
+}
