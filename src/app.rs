@@ -17,7 +17,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Init(args) => return init(args),
         Command::Send(_) => "send",
         Command::Status(_) => "status",
-        Command::Probe(_) => "probe",
+        Command::Probe(args) => return crate::probe::run(args),
     };
     not_available(name)
 }

@@ -102,6 +102,9 @@ pub struct ProbeArgs {
     /// Also try MAIL FROM + RCPT TO for this address, then RSET (nothing is sent).
     #[arg(long)]
     pub rcpt: Option<String>,
+    /// The sender for --rcpt (default: the job's `[message] from`).
+    #[arg(long, requires = "rcpt")]
+    pub from: Option<String>,
     #[command(flatten)]
     pub verbosity: Verbosity,
 }

@@ -14,6 +14,7 @@ pub mod job;
 pub mod jobdef;
 pub mod message;
 pub mod preview;
+pub mod probe;
 pub mod recipients;
 pub mod render;
 pub mod smtp;

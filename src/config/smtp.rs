@@ -1,9 +1,17 @@
 //! `[smtp]`: where and how to connect. Secrets are named here (env var, file, command), never written here.
+//!
+//! [`SmtpSection::client_config`] turns the section into the `smtp` module's own [`ClientConfig`], loading
+//! the secret and the extra CA file on the way, so the `smtp` module never sees a job file.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
 use std::time::Duration;
 
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
 use serde::Deserialize;
+
+use crate::smtp;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -136,7 +144,154 @@ impl Default for Timeouts {
 }
 
 impl Timeouts {
+    /// Negative or NaN is zero; too large to represent is "forever".
     pub fn seconds(value: f64) -> Duration {
-        Duration::from_secs_f64(value.max(0.0))
+        Duration::try_from_secs_f64(value.max(0.0)).unwrap_or(Duration::MAX)
     }
 }
+
+/// Problems found while turning `[smtp]` into a client configuration (bad input, before any connection).
+#[derive(Debug, thiserror::Error)]
+pub enum SmtpConfigError {
+    #[error("[smtp] {0}")]
+    PasswordKeys(String),
+    #[error("[smtp] a password source is set but no `username`")]
+    NoUsername,
+    #[error("[smtp] `username` is set but none of password_env, password_file, password_command")]
+    NoPassword,
+    #[error("[smtp] password_env: the environment variable {name} is not set")]
+    EnvMissing { name: String },
+    #[error("[smtp] password_file {path}: {source}")]
+    FileRead { path: PathBuf, source: std::io::Error },
+    #[error("[smtp] password_command `{command}` could not be run: {source}")]
+    CommandSpawn { command: String, source: std::io::Error },
+    #[error("[smtp] password_command `{command}` failed ({status}): {stderr}")]
+    CommandFailed { command: String, status: std::process::ExitStatus, stderr: String },
+    #[error("[smtp] the password from {source_name} is empty")]
+    EmptySecret { source_name: String },
+    #[error("[smtp] ca_file {path}: {reason}")]
+    CaFile { path: PathBuf, reason: String },
+}
+
+impl SmtpSection {
+    /// The `smtp` client's configuration; relative paths are taken from `base_dir` (the job file's folder).
+    pub fn client_config(&self, base_dir: &Path) -> Result<smtp::ClientConfig, SmtpConfigError> {
+        let mut config = smtp::ClientConfig::new(self.server.clone(), self.port());
+        config.security = match self.security {
+            Security::Tls => smtp::Security::ImplicitTls,
+            Security::Starttls => smtp::Security::StartTls,
+            Security::None => smtp::Security::None,
+        };
+        if let Some(name) = &self.ehlo_name {
+            config.ehlo_name = name.clone();
+        }
+        if let Some(path) = &self.ca_file {
+            config.extra_roots = load_ca_file(&base_dir.join(path))?;
+        }
+        config.credentials = self.credentials(base_dir)?;
+        config.mechanism = self.auth.map(|m| match m {
+            AuthMechanism::Plain => smtp::Mechanism::Plain,
+            AuthMechanism::Login => smtp::Mechanism::Login,
+            AuthMechanism::Xoauth2 => smtp::Mechanism::Xoauth2,
+        });
+        config.allow_plaintext_auth = self.allow_plaintext_auth;
+        config.timeouts = self.timeouts.to_smtp();
+        Ok(config)
+    }
+
+    fn credentials(&self, base_dir: &Path) -> Result<Option<smtp::Credentials>, SmtpConfigError> {
+        let source = self.password_source().map_err(SmtpConfigError::PasswordKeys)?;
+        match (&self.username, source) {
+            (None, None) => Ok(None),
+            (None, Some(_)) => Err(SmtpConfigError::NoUsername),
+            (Some(_), None) => Err(SmtpConfigError::NoPassword),
+            (Some(user), Some(source)) => {
+                Ok(Some(smtp::Credentials { username: user.clone(), secret: source.load(base_dir)? }))
+            }
+        }
+    }
+}
+
+impl PasswordSource {
+    /// Reads the secret: the variable's value, the file's or the command's output without its final newline.
+    pub fn load(&self, base_dir: &Path) -> Result<smtp::Secret, SmtpConfigError> {
+        let (value, source_name) = match self {
+            PasswordSource::Env(name) => {
+                let value = std::env::var(name).map_err(|_| SmtpConfigError::EnvMissing { name: name.clone() })?;
+                (value, format!("password_env {name}"))
+            }
+            PasswordSource::File(path) => {
+                let path = base_dir.join(path);
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|source| SmtpConfigError::FileRead { path: path.clone(), source })?;
+                (text, format!("password_file {}", path.display()))
+            }
+            PasswordSource::Command(command) => {
+                (run_password_command(command, base_dir)?, format!("password_command `{command}`"))
+            }
+        };
+        let value = strip_newline(value);
+        if value.is_empty() {
+            return Err(SmtpConfigError::EmptySecret { source_name });
+        }
+        Ok(smtp::Secret::new(value))
+    }
+}
+
+/// `sh -c COMMAND` in the job folder; stdout is the secret, stderr is shown only when it fails.
+fn run_password_command(command: &str, base_dir: &Path) -> Result<String, SmtpConfigError> {
+    let dir = if base_dir.as_os_str().is_empty() { Path::new(".") } else { base_dir };
+    let output = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|source| SmtpConfigError::CommandSpawn { command: command.to_owned(), source })?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr).trim().to_owned();
+        return Err(SmtpConfigError::CommandFailed { command: command.to_owned(), status: output.status, stderr });
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+fn strip_newline(mut value: String) -> String {
+    if value.ends_with('\n') {
+        value.pop();
+        if value.ends_with('\r') {
+            value.pop();
+        }
+    }
+    value
+}
+
+fn load_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, SmtpConfigError> {
+    let error = |reason: String| SmtpConfigError::CaFile { path: path.to_owned(), reason };
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| error(e.to_string()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| error(e.to_string()))?;
+    if certs.is_empty() {
+        return Err(error("no PEM certificate in it".to_owned()));
+    }
+    Ok(certs)
+}
+
+impl Timeouts {
+    /// The same deadlines as the `smtp` client's type.
+    pub fn to_smtp(&self) -> smtp::Timeouts {
+        smtp::Timeouts {
+            connect: Self::seconds(self.connect),
+            tls: Self::seconds(self.tls),
+            greeting: Self::seconds(self.greeting),
+            command: Self::seconds(self.command),
+            data: Self::seconds(self.data),
+            data_block: Self::seconds(self.data_block),
+            data_end: Self::seconds(self.data_end),
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "smtp_tests.rs"]
+mod tests;

@@ -61,6 +61,21 @@ impl ConnectError {
     pub fn is_auth(&self) -> bool {
         matches!(self, ConnectError::Auth(e) if !e.is_temporary())
     }
+
+    /// Worth another attempt later: the network, a deadline, a 4xx greeting, a 421, a 454 at AUTH.
+    /// Configuration, TLS trust, a refused login and a server lacking STARTTLS are not.
+    pub fn is_temporary(&self) -> bool {
+        match self {
+            ConnectError::Unreachable { .. }
+            | ConnectError::ConnectTimeout { .. }
+            | ConnectError::TlsTimeout { .. }
+            | ConnectError::ServiceClosing { .. }
+            | ConnectError::Connection(_) => true,
+            ConnectError::Greeting { reply } | ConnectError::Ehlo { reply } => reply.code() / 100 == 4,
+            ConnectError::Auth(e) => e.is_temporary(),
+            _ => false,
+        }
+    }
 }
 
 /// Connects as `config` says and returns a session ready for mail.

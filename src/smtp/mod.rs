@@ -29,6 +29,7 @@ pub mod connection;
 pub mod connector;
 pub mod data;
 pub mod envelope;
+pub mod outcome;
 pub mod reply;
 pub mod session;
 pub mod stream;
@@ -44,6 +45,7 @@ pub use config::{ClientConfig, Direction, Phase, Security, Timeouts, TranscriptS
 pub use connection::ConnectionError;
 pub use connector::{ConnectError, TcpSession, connect, establish};
 pub use envelope::{Envelope, EnvelopeError};
+pub use outcome::{Delivery, Refusal, SessionError, Stage, Trial};
 pub use reply::{EnhancedCode, Reply, Severity};
-pub use session::{Delivery, Refusal, ServerInfo, Session, SessionError, Stage, Trial};
+pub use session::{ServerInfo, Session};
 pub use tls::TlsInfo;

@@ -10,7 +10,6 @@
 
 use std::convert::Infallible;
 use std::error::Error as StdError;
-use std::fmt;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -21,90 +20,12 @@ use super::config::{Direction, Phase};
 use super::connection::{Connection, ConnectionError};
 use super::data;
 use super::envelope::Envelope;
+pub use super::outcome::{Delivery, Refusal, SessionError, Stage, Trial};
 use super::reply::{Reply, Severity};
 use super::tls::TlsInfo;
 
 /// Data goes out in blocks of this size, each under the data-block deadline (RFC 5321 §4.5.3.2.5).
 const DATA_BLOCK: usize = 64 * 1024;
-
-/// Where in a transaction a reply or failure came.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stage {
-    Mail,
-    Rcpt,
-    Data,
-    /// The reply to the final dot.
-    DataEnd,
-}
-
-impl fmt::Display for Stage {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Stage::Mail => "MAIL FROM",
-            Stage::Rcpt => "RCPT TO",
-            Stage::Data => "DATA",
-            Stage::DataEnd => "end of data",
-        })
-    }
-}
-
-/// What became of one message when the session survived.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Delivery {
-    /// The final reply (`250 2.0.0 Ok: queued as …`), every line.
-    Accepted(Reply),
-    /// A 4xx/5xx reply at `stage`; nothing was delivered to anyone and RSET has been sent. With several
-    /// recipients the first refused one stops the transaction, so delivery is all or nothing.
-    Rejected { stage: Stage, reply: Reply },
-    /// Refused here before MAIL, nothing sent: the server could not take this message.
-    Refused(Refusal),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum Refusal {
-    #[error("the message is {size} bytes; the server takes at most {limit} (SIZE)")]
-    TooLarge { size: u64, limit: u64 },
-    #[error("an address needs SMTPUTF8, which the server does not offer")]
-    SmtpUtf8NotOffered,
-    #[error("the body has 8-bit bytes and the server does not offer 8BITMIME")]
-    EightBitNotOffered,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum SessionError {
-    #[error("the server is closing the session at {stage}: {reply}")]
-    ServiceClosing { stage: Stage, reply: Reply },
-    #[error("{stage}: {source}")]
-    Connection { stage: Stage, source: ConnectionError },
-    #[error("the message may have been delivered: the final dot was sent but no reply came ({source})")]
-    Uncertain { source: ConnectionError },
-    #[error("unexpected reply at {stage}: {reply}")]
-    Protocol { stage: Stage, reply: Reply },
-    #[error("the message was not sent: the caller's commit step failed before the final dot: {source}")]
-    Gate { source: Box<dyn StdError + Send + Sync> },
-    #[error("the session is closed")]
-    Closed,
-}
-
-impl SessionError {
-    /// The final dot went out and no usable reply came: the message may or may not have been delivered.
-    pub fn is_uncertain(&self) -> bool {
-        matches!(self, SessionError::Uncertain { .. } | SessionError::Protocol { stage: Stage::DataEnd, .. })
-    }
-
-    /// The message was certainly not delivered and may be sent again on a new session.
-    pub fn is_retryable(&self) -> bool {
-        !self.is_uncertain()
-    }
-
-    /// The server's reply, when the session ended on one.
-    pub fn reply(&self) -> Option<&Reply> {
-        match self {
-            SessionError::ServiceClosing { reply, .. } | SessionError::Protocol { reply, .. } => Some(reply),
-            _ => None,
-        }
-    }
-}
 
 /// What the handshake learned, for `probe` and for deciding MAIL parameters.
 #[derive(Debug, Clone)]
@@ -117,13 +38,6 @@ pub struct ServerInfo {
     pub auth: Option<AuthOutcome>,
 }
 
-/// The result of [`Session::try_envelope`]: MAIL and RCPT without DATA, then RSET.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Trial {
-    Accepted { mail: Reply, rcpt: Vec<Reply> },
-    Rejected { stage: Stage, reply: Reply },
-}
-
 /// A refused step of the transaction (before RSET).
 struct Rejection {
     stage: Stage,
@@ -134,6 +48,12 @@ pub struct Session<S> {
     conn: Connection<S>,
     info: ServerInfo,
     open: bool,
+}
+
+impl<S> std::fmt::Debug for Session<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").field("info", &self.info).field("open", &self.open).finish_non_exhaustive()
+    }
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {

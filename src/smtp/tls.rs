@@ -27,7 +27,7 @@ pub enum TlsError {
 /// What was negotiated, for `probe` and logs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsInfo {
-    /// E.g. `TLSv1_3`.
+    /// E.g. `TLSv1.3`.
     pub version: String,
     /// E.g. `TLS13_AES_256_GCM_SHA384`.
     pub cipher: String,
@@ -64,7 +64,7 @@ where
 }
 
 pub fn info(conn: &rustls::ClientConnection) -> TlsInfo {
-    let version = conn.protocol_version().map(|v| format!("{v:?}")).unwrap_or_default();
+    let version = conn.protocol_version().map(|v| format!("{v:?}").replace('_', ".")).unwrap_or_default();
     let cipher = conn.negotiated_cipher_suite().map(|s| format!("{:?}", s.suite())).unwrap_or_default();
     let subject = conn.peer_certificates().and_then(|certs| certs.first()).and_then(|leaf| x509::subject(leaf));
     TlsInfo { version, cipher, subject }

@@ -2,3 +2,9 @@
 
 mod common;
 mod lab;
+mod smtp_faults;
+mod smtp_lab;
+mod smtp_pki;
+mod smtp_probe;
+mod smtp_server;
+mod smtp_tls;

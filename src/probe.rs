@@ -1,0 +1,164 @@
+//! `mailshot probe JOB.toml`: connect exactly as the job would and show what happened, like a short swaks
+//! session: banner, TLS version, cipher and certificate subject, capabilities, the AUTH result; with `--rcpt`
+//! also MAIL FROM + RCPT TO, then RSET (nothing is sent); then QUIT. `-v` prints the redacted transcript.
+//!
+//! Exit codes: 0 when everything asked for worked, 2 for a bad job file or flags, 3 when the server could
+//! not be reached, TLS or AUTH failed, or the server refused the sender or recipient.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use crate::cli::ProbeArgs;
+use crate::config::smtp::SmtpConfigError;
+use crate::config::{ConfigError, JobFile};
+use crate::exit_codes;
+use crate::smtp::{self, ClientConfig, ConnectError, Direction, Envelope, EnvelopeError, ServerInfo, SessionError};
+use crate::smtp::{Reply, Stage, Trial};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    #[error(transparent)]
+    Job(#[from] ConfigError),
+    #[error("{path}: {source}", path = .path.display())]
+    Smtp { path: std::path::PathBuf, source: SmtpConfigError },
+    #[error("--rcpt needs a sender: pass --from, or set `from` in the job's [message] section")]
+    NoSender,
+    #[error("invalid address: {0}")]
+    Envelope(#[from] EnvelopeError),
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("{host}:{port}: {source}")]
+    Connect { host: String, port: u16, source: ConnectError },
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    #[error("the server refused {stage}: {reply}")]
+    Refused { stage: Stage, reply: Reply },
+}
+
+impl ProbeError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            ProbeError::Job(_) | ProbeError::Smtp { .. } | ProbeError::NoSender | ProbeError::Envelope(_) => {
+                exit_codes::INPUT_ERROR
+            }
+            _ => exit_codes::ABORTED,
+        }
+    }
+}
+
+pub fn run(args: &ProbeArgs) -> ExitCode {
+    match probe(args) {
+        Ok(()) => ExitCode::from(exit_codes::SUCCESS),
+        Err(err) => {
+            eprintln!("mailshot probe: {err}");
+            ExitCode::from(err.exit_code())
+        }
+    }
+}
+
+fn probe(args: &ProbeArgs) -> Result<(), ProbeError> {
+    let job = JobFile::load(&args.job)?;
+    let base = args.job.parent().unwrap_or(Path::new(""));
+    let mut config =
+        job.smtp.client_config(base).map_err(|source| ProbeError::Smtp { path: args.job.clone(), source })?;
+    let envelope = match &args.rcpt {
+        Some(rcpt) => Some(Envelope::new(sender(args, &job)?, [rcpt.as_str()])?),
+        None => None,
+    };
+    if args.verbosity.verbose > 0 {
+        config.transcript = Some(Arc::new(|direction, line| match direction {
+            Direction::Client => println!(" -> {line}"),
+            Direction::Server => println!("<-  {line}"),
+        }));
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(ProbeError::Runtime)?;
+    runtime.block_on(conversation(&config, envelope.as_ref()))
+}
+
+/// `--from`, else the address in the job's raw `[message] from` (`Name <addr>` or a bare address).
+fn sender(args: &ProbeArgs, job: &JobFile) -> Result<String, ProbeError> {
+    if let Some(from) = &args.from {
+        return Ok(from.clone());
+    }
+    let raw = job.message.as_ref().and_then(|m| m.get("from")).and_then(|v| v.as_str()).ok_or(ProbeError::NoSender)?;
+    Ok(match (raw.rfind('<'), raw.rfind('>')) {
+        (Some(open), Some(close)) if open < close => raw[open + 1..close].trim().to_owned(),
+        _ => raw.trim().to_owned(),
+    })
+}
+
+async fn conversation(config: &ClientConfig, envelope: Option<&Envelope>) -> Result<(), ProbeError> {
+    println!("{:<14}{}:{} ({})", "Server:", config.host, config.port, security(config.security));
+    let mut session = smtp::connect(config).await.map_err(|source| ProbeError::Connect {
+        host: config.host.clone(),
+        port: config.port,
+        source,
+    })?;
+    for line in summary(session.info(), config) {
+        println!("{line}");
+    }
+    let trial = match envelope {
+        Some(envelope) => Some(session.try_envelope(envelope).await?),
+        None => None,
+    };
+    if let (Some(trial), Some(envelope)) = (&trial, envelope) {
+        for line in trial_lines(envelope, trial) {
+            println!("{line}");
+        }
+    }
+    match session.quit().await {
+        Ok(reply) => println!("{:<14}{reply}", "QUIT:"),
+        Err(err) => println!("{:<14}{err}", "QUIT:"),
+    }
+    match trial {
+        Some(Trial::Rejected { stage, reply }) => Err(ProbeError::Refused { stage, reply }),
+        _ => Ok(()),
+    }
+}
+
+fn security(security: smtp::Security) -> &'static str {
+    match security {
+        smtp::Security::ImplicitTls => "implicit TLS",
+        smtp::Security::StartTls => "STARTTLS",
+        smtp::Security::None => "no TLS",
+    }
+}
+
+/// The handshake as labelled lines.
+pub fn summary(info: &ServerInfo, config: &ClientConfig) -> Vec<String> {
+    let row = |label: &str, value: &dyn std::fmt::Display| format!("{label:<14}{value}");
+    let mut lines = vec![row("Banner:", &info.greeting)];
+    match &info.tls {
+        Some(tls) => {
+            lines.push(row("TLS:", &format!("{}, {}", tls.version, tls.cipher)));
+            lines.push(row("Certificate:", &tls.subject.as_deref().unwrap_or("(no subject)")));
+        }
+        None => lines.push(row("TLS:", &"none (plaintext)")),
+    }
+    let caps = &info.capabilities.lines;
+    lines.push(row("Capabilities:", &caps.first().map_or("none", String::as_str)));
+    lines.extend(caps.iter().skip(1).map(|cap| row("", cap)));
+    let auth = match (&info.auth, &config.credentials) {
+        (Some(outcome), Some(creds)) => {
+            format!("{} as {}: {}", outcome.mechanism.name(), creds.username, outcome.reply)
+        }
+        _ => "not attempted (no username in [smtp])".to_owned(),
+    };
+    lines.push(row("AUTH:", &auth));
+    lines
+}
+
+fn trial_lines(envelope: &Envelope, trial: &Trial) -> Vec<String> {
+    let row = |label: &str, address: &str, reply: &Reply| format!("{label:<14}<{address}> → {reply}");
+    match trial {
+        Trial::Accepted { mail, rcpt } => {
+            let mut lines = vec![row("MAIL FROM:", envelope.from(), mail)];
+            lines.extend(envelope.to().iter().zip(rcpt).map(|(to, reply)| row("RCPT TO:", to, reply)));
+            lines.push(format!("{:<14}nothing was sent", "RSET:"));
+            lines
+        }
+        Trial::Rejected { stage: Stage::Mail, reply } => vec![row("MAIL FROM:", envelope.from(), reply)],
+        Trial::Rejected { stage, reply } => vec![format!("{:<14}{reply}", format!("{stage}:"))],
+    }
+}

@@ -1,0 +1,109 @@
+//! What became of a message: a [`Delivery`] when the session survived, a [`SessionError`] when it did not.
+//!
+//! The split is the contract with the send layer: a negative reply is data to classify (retry, fail),
+//! an error ends the session, and [`SessionError::is_uncertain`] singles out the one case where the message
+//! may have been delivered although no reply said so (the connection was lost after the final dot).
+
+use std::error::Error as StdError;
+use std::fmt;
+
+use super::connection::ConnectionError;
+use super::reply::Reply;
+
+/// Where in a transaction a reply or failure came.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Mail,
+    Rcpt,
+    Data,
+    /// The reply to the final dot.
+    DataEnd,
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Stage::Mail => "MAIL FROM",
+            Stage::Rcpt => "RCPT TO",
+            Stage::Data => "DATA",
+            Stage::DataEnd => "end of data",
+        })
+    }
+}
+
+/// What became of one message when the session survived.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// The final reply (`250 2.0.0 Ok: queued as …`), every line.
+    Accepted(Reply),
+    /// A 4xx/5xx reply at `stage`; nothing was delivered to anyone and RSET has been sent. With several
+    /// recipients the first refused one stops the transaction, so delivery is all or nothing.
+    Rejected { stage: Stage, reply: Reply },
+    /// Refused here before MAIL, nothing sent: the server could not take this message.
+    Refused(Refusal),
+}
+
+/// Why a message was not even offered to the server. A value, not an error: the session is fine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    TooLarge { size: u64, limit: u64 },
+    SmtpUtf8NotOffered,
+    EightBitNotOffered,
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::TooLarge { size, limit } => {
+                write!(f, "the message is {size} bytes; the server takes at most {limit} (SIZE)")
+            }
+            Refusal::SmtpUtf8NotOffered => f.write_str("an address needs SMTPUTF8, which the server does not offer"),
+            Refusal::EightBitNotOffered => {
+                f.write_str("the body has 8-bit bytes and the server does not offer 8BITMIME")
+            }
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("the server is closing the session at {stage}: {reply}")]
+    ServiceClosing { stage: Stage, reply: Reply },
+    #[error("{stage}: {source}")]
+    Connection { stage: Stage, source: ConnectionError },
+    #[error("the message may have been delivered: the final dot was sent but no reply came ({source})")]
+    Uncertain { source: ConnectionError },
+    #[error("unexpected reply at {stage}: {reply}")]
+    Protocol { stage: Stage, reply: Reply },
+    #[error("the message was not sent: the caller's commit step failed before the final dot: {source}")]
+    Gate { source: Box<dyn StdError + Send + Sync> },
+    #[error("the session is closed")]
+    Closed,
+}
+
+impl SessionError {
+    /// The final dot went out and no usable reply came: the message may or may not have been delivered.
+    pub fn is_uncertain(&self) -> bool {
+        matches!(self, SessionError::Uncertain { .. } | SessionError::Protocol { stage: Stage::DataEnd, .. })
+    }
+
+    /// The message was certainly not delivered and may be sent again on a new session.
+    pub fn is_retryable(&self) -> bool {
+        !self.is_uncertain()
+    }
+
+    /// The server's reply, when the session ended on one.
+    pub fn reply(&self) -> Option<&Reply> {
+        match self {
+            SessionError::ServiceClosing { reply, .. } | SessionError::Protocol { reply, .. } => Some(reply),
+            _ => None,
+        }
+    }
+}
+
+/// The result of [`Session::try_envelope`]: MAIL and RCPT without DATA, then RSET.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trial {
+    Accepted { mail: Reply, rcpt: Vec<Reply> },
+    Rejected { stage: Stage, reply: Reply },
+}
