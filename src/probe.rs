@@ -81,11 +81,9 @@ fn sender(args: &ProbeArgs, job: &JobFile) -> Result<String, ProbeError> {
     if let Some(from) = &args.from {
         return Ok(from.clone());
     }
-    let raw = job.message.as_ref().and_then(|m| m.get("from")).and_then(|v| v.as_str()).ok_or(ProbeError::NoSender)?;
-    Ok(match (raw.rfind('<'), raw.rfind('>')) {
-        (Some(open), Some(close)) if open < close => raw[open + 1..close].trim().to_owned(),
-        _ => raw.trim().to_owned(),
-    })
+    let raw = job.message.as_ref().map(|m| m.from.get_ref().as_str()).ok_or(ProbeError::NoSender)?;
+    // The job's own strict parser; an invalid `from` is reported by `check`, so fall back to the raw text.
+    Ok(crate::recipients::Mailbox::parse(raw).map_or_else(|_| raw.trim().to_owned(), |m| m.envelope()))
 }
 
 async fn conversation(config: &ClientConfig, envelope: Option<&Envelope>) -> Result<(), ProbeError> {
