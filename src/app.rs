@@ -15,7 +15,11 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Check(args) => return check(args),
         Command::Preview(args) => return preview(args),
         Command::Init(args) => return init(args),
-        Command::Send(_) => "send",
+        Command::Send(args) if args.dry_run => {
+            // A dry run is a preview: the exact messages, written to files, nothing sent, no journal.
+            return preview(&PreviewArgs { job: args.job.clone(), out: None, limit: args.limit, row: None });
+        }
+        Command::Send(args) => return ExitCode::from(crate::job::run::send(args)),
         Command::Status(_) => "status",
         Command::Probe(args) => return crate::probe::run(args),
     };

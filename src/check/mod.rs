@@ -154,7 +154,7 @@ fn failure_class(e: &MessageFailure) -> String {
     }
 }
 
-fn summary_line(s: &Summary) -> String {
+pub fn summary_line(s: &Summary) -> String {
     format!(
         "{} rows: {} valid, {} duplicates, {} errors, {} warnings; {} in {} messages",
         s.rows,

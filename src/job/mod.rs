@@ -1,10 +1,16 @@
 //! The batch: workers, the shared throttle, the retry policy, the recorder. Knows jobs, not wire bytes.
 
+pub mod fingerprint;
 pub mod journal;
 pub mod lock;
 pub mod outcome;
 pub mod policy;
+pub mod producer;
 pub mod progress;
 pub mod queue;
+pub mod recorder;
 pub mod report;
+pub mod run;
 pub mod throttle;
+pub mod work;
+pub mod worker;

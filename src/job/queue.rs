@@ -138,6 +138,12 @@ impl<T> WorkQueue<T> {
         self.changed.notify_waiters();
     }
 
+    /// Stop handing out work (Ctrl-C, the job stopped); the waiting retries stay for [`WorkQueue::stop`].
+    pub fn stop_soon(&self) {
+        self.shared().stopped = true;
+        self.changed.notify_waiters();
+    }
+
     /// Stop handing out work (Ctrl-C, the job stopped). Returns the retries that will not be attempted.
     pub fn stop(&self) -> Vec<T> {
         let mut s = self.shared();
@@ -146,6 +152,12 @@ impl<T> WorkQueue<T> {
         drop(s);
         self.changed.notify_waiters();
         left
+    }
+
+    /// After a stop, what is still in the source channel (the producer may be blocked on a full channel):
+    /// the next item, until the producer is gone.
+    pub async fn leftover(&self) -> Option<T> {
+        self.source.lock().await.recv().await
     }
 
     fn shared(&self) -> std::sync::MutexGuard<'_, Shared<T>> {

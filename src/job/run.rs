@@ -1,0 +1,357 @@
+//! `mailshot send`: one run of a job, from the check to the exit code.
+//!
+//! Order matters for safety: the check runs first (nothing is sent from a job with errors); the lock is
+//! taken before the journal is read (one run at a time); the journal is replayed before anything is sent
+//! (delivered and failed recipients are skipped, uncertain ones are not re-sent unless asked); and the
+//! journal is closed, synced, after every worker has stopped.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use tokio::sync::mpsc;
+
+use super::journal::{Journal, JournalWriter, Record, Replayed};
+use super::outcome::Status;
+use super::producer::{self, Plan, Produced};
+use super::progress::{Mode, Progress};
+use super::queue::WorkQueue;
+use super::recorder::{self, Recorded};
+use super::report::Report;
+use super::throttle::Throttle;
+use super::work::{Event, Work};
+use super::worker::{self, Shared, Stop};
+use super::{fingerprint, lock};
+use crate::check::{self, Reporter};
+use crate::cli::SendArgs;
+use crate::config::rate::Pace;
+use crate::exit_codes;
+use crate::jobdef::Job;
+
+/// Why a run could not start; each maps to an exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Input(String),
+    #[error("{0}")]
+    Busy(String),
+    #[error("the daily sending budget ({budget} messages in 24 hours) is used up; run again later")]
+    Budget { budget: u64 },
+}
+
+impl StartError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            StartError::Input(_) => exit_codes::INPUT_ERROR,
+            StartError::Busy(_) | StartError::Budget { .. } => exit_codes::TEMPFAIL,
+        }
+    }
+}
+
+/// Files beside the job: `job.toml` → `job.journal.jsonl`, `job.lock`, `reports/`.
+pub struct JobPaths {
+    pub dir: PathBuf,
+    pub journal: PathBuf,
+    pub lock: PathBuf,
+    pub reports: PathBuf,
+}
+
+impl JobPaths {
+    pub fn of(job_file: &Path) -> JobPaths {
+        let dir = match job_file.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+            _ => PathBuf::from("."),
+        };
+        let stem = job_file.file_stem().map_or("job".into(), |s| s.to_string_lossy().into_owned());
+        JobPaths {
+            journal: dir.join(format!("{stem}.journal.jsonl")),
+            lock: dir.join(format!("{stem}.lock")),
+            reports: dir.join("reports"),
+            dir,
+        }
+    }
+}
+
+/// The wall clock, or `MAILSHOT_NOW` (RFC 3339) so tests can run "tomorrow" for the daily budget.
+pub fn now() -> DateTime<Utc> {
+    std::env::var("MAILSHOT_NOW")
+        .ok()
+        .and_then(|v| DateTime::parse_from_rfc3339(&v).ok())
+        .map_or_else(Utc::now, |t| t.with_timezone(&Utc))
+}
+
+pub fn send(args: &SendArgs) -> u8 {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime");
+    match runtime.block_on(run(args)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("mailshot: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+async fn run(args: &SendArgs) -> Result<u8, StartError> {
+    let now = now().trunc_subsecs(0);
+    let job = load_and_check(&args.job, args.verbosity.quiet, now)?;
+    let paths = JobPaths::of(&args.job);
+    let _lock = lock::acquire(&paths.lock).map_err(|e| StartError::Busy(e.to_string()))?;
+    if args.fresh {
+        set_aside(&paths.journal, now)?;
+    }
+    let (journal, writer, replayed) =
+        Journal::open(&paths.journal, now).map_err(|e| StartError::Input(e.to_string()))?;
+    let print = fingerprint::of(&args.job).map_err(StartError::Input)?;
+    check_changes(&replayed, &print, args.accept_changes)?;
+    let (limit, by_budget) = limit(args, &job, &replayed)?;
+    let client = job
+        .smtp
+        .client_config(&paths.dir)
+        .map_err(|e| StartError::Input(format!("{}: [smtp]: {e}", args.job.display())))?;
+    let pace = pace(args, &job)?;
+    let connections = args.connections.unwrap_or(job.smtp.connections).max(1) as usize;
+    let total = count_rows(&job);
+    confirm(args, &job, total, connections)?;
+
+    let run_number = replayed.last_run.as_ref().map_or(1, |r| r.run + 1);
+    let record = Record::Run { run: run_number, started: now, pid: std::process::id(), fingerprint: print };
+    journal.append(record).map_err(|e| StartError::Input(e.to_string()))?;
+    let report = Report::create(&paths.reports, Utc::now()).map_err(|e| StartError::Input(e.to_string()))?;
+    let report_path = report.path().to_owned();
+
+    let (events_tx, events_rx) = mpsc::channel(4096);
+    let mode = Mode::detect(args.verbosity.quiet);
+    let progress = Progress::new(mode, args.verbosity.verbose > 0, total, connections);
+    let recorder = tokio::spawn(recorder::record(events_rx, progress, report));
+
+    let (work_tx, work_rx) = mpsc::channel::<Work>(connections * 2 + 8);
+    let shared = Arc::new(Shared {
+        queue: WorkQueue::new(work_rx),
+        throttle: Throttle::new(pace),
+        events: events_tx.clone(),
+        journal: Some(journal.clone()),
+        client,
+        max_per_connection: job.smtp.max_messages_per_connection.max(1),
+        retry: job.retry.clone(),
+        stop: Stop::default(),
+        ever_connected: AtomicBool::new(false),
+    });
+    let plan = Plan {
+        job: Arc::new(job),
+        journal: Some(Arc::new(replayed)),
+        resend_uncertain: args.resend_uncertain,
+        limit,
+        by_budget,
+        now,
+    };
+    let producer = {
+        let (events, stop) = (events_tx.clone(), shared.stop.flag());
+        std::thread::spawn(move || producer::produce(plan, work_tx, events, stop))
+    };
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let watcher = tokio::spawn(watch_signals(shared.clone(), interrupted.clone()));
+    let workers: Vec<_> = (0..connections).map(|id| tokio::spawn(worker::run(id, shared.clone()))).collect();
+    for w in workers {
+        let _ = w.await;
+    }
+    watcher.abort();
+    let produced = wind_down(&shared, producer).await;
+    let aborted = shared.stop.abort_reason();
+    drop(shared);
+    drop(events_tx);
+    let recorded = recorder.await.expect("the recorder does not panic");
+    let code = exit_code(&recorded, aborted.as_deref(), interrupted.load(std::sync::atomic::Ordering::SeqCst), produced);
+    finish_journal(journal, writer, run_number, code, &recorded);
+    report_end(&recorded, &report_path, aborted.as_deref());
+    Ok(code)
+}
+
+/// After the workers stopped: what never went out is reported as skipped, and the producer is joined.
+async fn wind_down(shared: &Shared, producer: std::thread::JoinHandle<Produced>) -> Produced {
+    for work in shared.queue.stop() {
+        let outcome = work.outcome(Status::Skipped, "not sent: the run stopped before its retry");
+        let _ = shared.events.send(Event::Settled { outcome, carried: false }).await;
+    }
+    while let Some(work) = shared.queue.leftover().await {
+        let outcome = work.outcome(Status::Skipped, "not sent: the run stopped");
+        let _ = shared.events.send(Event::Settled { outcome, carried: false }).await;
+    }
+    tokio::task::spawn_blocking(move || producer.join().expect("the producer does not panic"))
+        .await
+        .expect("joined")
+}
+
+/// First Ctrl-C: stop taking new recipients and finish what is in flight. Second: exit at once.
+async fn watch_signals(shared: Arc<Shared>, interrupted: Arc<AtomicBool>) {
+    let stop_watch = async {
+        while !shared.stop.is_set() {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    };
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => {
+            if r.is_ok() {
+                interrupted.store(true, std::sync::atomic::Ordering::SeqCst);
+                let _ = shared.events.try_send(Event::Log(
+                    "interrupted: finishing the messages in flight (Ctrl-C again to quit at once)".into(),
+                ));
+                shared.stop.set(None);
+                shared.queue.stop_soon();
+                let _ = tokio::signal::ctrl_c().await;
+                eprintln!("mailshot: interrupted twice, quitting now");
+                std::process::exit(i32::from(exit_codes::INTERRUPTED));
+            }
+        }
+        _ = stop_watch => shared.queue.stop_soon(),
+    }
+}
+
+fn load_and_check(path: &Path, quiet: bool, now: DateTime<Utc>) -> Result<Job, StartError> {
+    let mut reporter = Reporter::new(std::io::stderr().lock());
+    let job = match Job::load(path) {
+        Ok(job) => job,
+        Err(failure) => {
+            failure.problems.into_iter().for_each(|p| reporter.report(p));
+            let _ = reporter.finish();
+            return Err(StartError::Input(format!("{}: the job has errors; nothing was sent", path.display())));
+        }
+    };
+    let summary = check::check_job(&job, &mut reporter, now);
+    let _ = reporter.finish();
+    if !summary.is_clean() {
+        return Err(StartError::Input(format!(
+            "{}: check found {} error(s); nothing was sent (see `mailshot check`)",
+            path.display(),
+            summary.errors
+        )));
+    }
+    if !quiet {
+        eprintln!("{}", check::summary_line(&summary));
+    }
+    Ok(job)
+}
+
+fn set_aside(journal: &Path, now: DateTime<Utc>) -> Result<(), StartError> {
+    if !journal.exists() {
+        return Ok(());
+    }
+    let kept = journal.with_extension(format!("{}.jsonl", now.format("%Y%m%dT%H%M%SZ")));
+    std::fs::rename(journal, &kept)
+        .map_err(|e| StartError::Input(format!("{}: cannot set the old journal aside: {e}", journal.display())))?;
+    eprintln!("started a fresh campaign; the old journal is kept as {}", kept.display());
+    Ok(())
+}
+
+fn check_changes(replayed: &Replayed, print: &str, accept: bool) -> Result<(), StartError> {
+    let Some(last) = &replayed.last_run else { return Ok(()) };
+    if last.fingerprint == print || replayed.entries.is_empty() {
+        return Ok(());
+    }
+    if accept {
+        eprintln!("note: the message settings or templates changed since the last run; resuming as asked");
+        return Ok(());
+    }
+    Err(StartError::Input(
+        "the message settings or templates changed since the last run of this job; pass --accept-changes to \
+         resume with the new ones, or --fresh to start a new campaign"
+            .into(),
+    ))
+}
+
+/// How many messages this run may send, and whether the daily budget (not `--limit`) is what caps it.
+fn limit(args: &SendArgs, job: &Job, replayed: &Replayed) -> Result<(Option<u64>, bool), StartError> {
+    let budget = job.rate.max_per_day.map(|max| (max, max.saturating_sub(replayed.sent_last_24h)));
+    if let Some((max, 0)) = budget {
+        return Err(StartError::Budget { budget: max });
+    }
+    Ok(match (args.limit, budget) {
+        (Some(l), Some((_, left))) if left < l => (Some(left), true),
+        (Some(l), _) => (Some(l), false),
+        (None, Some((_, left))) => (Some(left), true),
+        (None, None) => (None, false),
+    })
+}
+
+fn pace(args: &SendArgs, job: &Job) -> Result<Option<Pace>, StartError> {
+    let rate = match args.rate {
+        Some(r) if r.is_finite() && r > 0.0 => Some(r),
+        Some(_) => return Err(StartError::Input("--rate must be a positive number".into())),
+        None => job.rate.messages_per_second().map_err(|e| StartError::Input(format!("[rate]: {e}")))?,
+    };
+    Ok(rate.map(|r| Pace::per_second(r, job.rate.burst())))
+}
+
+/// The number of CSV records, for the progress bar (a fast pass that parses nothing).
+fn count_rows(job: &Job) -> u64 {
+    let Ok(file) = std::fs::File::open(&job.csv) else { return 0 };
+    let mut reader = csv::Reader::from_reader(std::io::BufReader::new(file));
+    let mut record = csv::ByteRecord::new();
+    let mut n = 0;
+    while reader.read_byte_record(&mut record).unwrap_or(false) {
+        n += 1;
+    }
+    n
+}
+
+fn confirm(args: &SendArgs, job: &Job, total: u64, connections: usize) -> Result<(), StartError> {
+    if args.yes {
+        return Ok(());
+    }
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        return Err(StartError::Input("not asking for confirmation without a terminal: pass --yes to send".into()));
+    }
+    eprint!(
+        "Send up to {total} messages from {} through {}:{} with {connections} connection(s)? [y/N] ",
+        job.from.envelope(),
+        job.smtp.server,
+        job.smtp.port()
+    );
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    let _ = stdin.lock().read_line(&mut answer);
+    match answer.trim() {
+        "y" | "Y" | "yes" => Ok(()),
+        _ => Err(StartError::Input("not confirmed; nothing was sent".into())),
+    }
+}
+
+fn exit_code(recorded: &Recorded, aborted: Option<&str>, interrupted: bool, produced: Produced) -> u8 {
+    let t = &recorded.tally;
+    if aborted.is_some() {
+        exit_codes::ABORTED
+    } else if interrupted {
+        exit_codes::INTERRUPTED
+    } else if t.failed + t.deferred + t.uncertain > 0 {
+        exit_codes::PARTIAL
+    } else if produced.limited && produced.by_budget {
+        exit_codes::TEMPFAIL
+    } else {
+        exit_codes::SUCCESS
+    }
+}
+
+fn finish_journal(journal: Journal, writer: JournalWriter, run: u32, code: u8, recorded: &Recorded) {
+    let t = &recorded.tally;
+    let summary = format!(
+        "delivered {} failed {} deferred {} uncertain {} skipped {}",
+        t.delivered, t.failed, t.deferred, t.uncertain, t.skipped
+    );
+    let _ = journal.append(Record::RunEnd { run, ended: Utc::now(), exit_code: code, summary });
+    drop(journal);
+    if let Err(e) = writer.close() {
+        eprintln!("mailshot: {e}");
+    }
+}
+
+fn report_end(recorded: &Recorded, path: &Path, aborted: Option<&str>) {
+    match &recorded.report {
+        Ok(_) => eprintln!("report: {}", path.display()),
+        Err(e) => eprintln!("mailshot: {e}"),
+    }
+    if let Some(reason) = aborted {
+        eprintln!("mailshot: the job stopped: {reason}");
+    }
+}
