@@ -1,18 +1,23 @@
 //! Wiring: turn parsed flags into work and the work's outcome into an exit code.
 
+use std::io::{self, Write};
 use std::process::ExitCode;
 
-use crate::cli::{Cli, Command};
-use crate::exit_codes;
+use chrono::Utc;
+
+use crate::check::{self, Reporter};
+use crate::cli::{CheckArgs, Cli, Command, InitArgs, PreviewArgs};
+use crate::jobdef::Job;
+use crate::{exit_codes, init, preview};
 
 pub fn run(cli: Cli) -> ExitCode {
     let name = match &cli.command {
-        Command::Check(_) => "check",
-        Command::Preview(_) => "preview",
+        Command::Check(args) => return check(args),
+        Command::Preview(args) => return preview(args),
+        Command::Init(args) => return init(args),
         Command::Send(_) => "send",
         Command::Status(_) => "status",
         Command::Probe(args) => return crate::probe::run(args),
-        Command::Init(_) => "init",
     };
     not_available(name)
 }
@@ -21,4 +26,72 @@ pub fn run(cli: Cli) -> ExitCode {
 fn not_available(name: &str) -> ExitCode {
     eprintln!("mailshot: `{name}` is not available yet in this version");
     ExitCode::from(exit_codes::NOT_AVAILABLE)
+}
+
+fn status(clean: bool) -> ExitCode {
+    ExitCode::from(if clean { exit_codes::SUCCESS } else { exit_codes::INPUT_ERROR })
+}
+
+/// Problems and the summary go to stdout: they are the command's output. Warnings alone still exit 0.
+fn check(args: &CheckArgs) -> ExitCode {
+    let summary = check::run(&args.job, io::stdout().lock(), Utc::now());
+    status(summary.is_clean())
+}
+
+fn preview(args: &PreviewArgs) -> ExitCode {
+    let job = match Job::load(&args.job) {
+        Ok(job) => job,
+        Err(failure) => {
+            let mut reporter = Reporter::new(io::stderr().lock());
+            failure.problems.into_iter().for_each(|p| reporter.report(p));
+            let _ = reporter.finish();
+            eprintln!("mailshot: the job has errors; run `mailshot check {}` for all of them", args.job.display());
+            return status(false);
+        }
+    };
+    match args.row {
+        Some(row) => preview_row(&job, row),
+        None => preview_all(&job, args),
+    }
+}
+
+fn preview_row(job: &Job, row: u64) -> ExitCode {
+    match preview::one_row(job, row, Utc::now()) {
+        Ok(bytes) => status(io::stdout().lock().write_all(&bytes).is_ok()),
+        Err(e) => {
+            eprintln!("mailshot: {}: {e}", job.csv.display());
+            status(false)
+        }
+    }
+}
+
+fn preview_all(job: &Job, args: &PreviewArgs) -> ExitCode {
+    let options = preview::Options { out: args.out.clone(), limit: args.limit };
+    let mut reporter = Reporter::new(io::stderr().lock());
+    let result = preview::write_all(job, &options, Utc::now(), &mut reporter);
+    let errors = reporter.errors;
+    let _ = reporter.finish();
+    match result {
+        Ok(w) => {
+            println!("wrote {} messages ({} bytes) to {}", w.messages, w.bytes, w.dir.join("index.html").display());
+            status(errors == 0)
+        }
+        Err(e) => {
+            eprintln!("mailshot: {e}");
+            status(false)
+        }
+    }
+}
+
+fn init(args: &InitArgs) -> ExitCode {
+    match init::run(&args.dir) {
+        Ok(job) => {
+            println!("created {}; next: mailshot check {0}, then mailshot preview {0}", job.display());
+            status(true)
+        }
+        Err(e) => {
+            eprintln!("mailshot: {e}");
+            status(false)
+        }
+    }
 }

@@ -5,9 +5,16 @@
 //! the socket up, and knows nothing about jobs.
 
 pub mod app;
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod exit_codes;
+pub mod init;
 pub mod job;
+pub mod jobdef;
+pub mod message;
+pub mod preview;
 pub mod probe;
+pub mod recipients;
+pub mod render;
 pub mod smtp;

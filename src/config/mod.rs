@@ -1,27 +1,32 @@
 //! The job file (`job.toml`), second stage of configuration: typed sections with defaults, unknown keys refused.
 //!
 //! Each section lives in its own file. Paths inside the job file are relative to the job file's folder;
-//! resolving them is the caller's job (see `Job::resolve` in `job`), so this module only parses.
+//! resolving them is the caller's job (see `jobdef::Job::load`), so this module only parses.
 
+pub mod message;
 pub mod rate;
+pub mod recipients;
 pub mod smtp;
 
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use message::MessageSection;
+pub use recipients::RecipientsSection;
 pub use smtp::{AuthMechanism, PasswordSource, Security, SmtpSection, Timeouts};
 
-/// The whole `job.toml`. `[message]`, `[recipients]` and `[rate]` are filled in by their own issues;
-/// they are kept as raw tables here until then so that a job file written today still parses.
+/// The whole `job.toml`. `[message]` and `[recipients]` are optional here so that commands needing only
+/// `[smtp]` (`probe`) accept a partial file; `jobdef` requires them. `[rate]` is still a raw table until its
+/// own issue types it.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JobFile {
     pub smtp: SmtpSection,
     #[serde(default)]
-    pub message: Option<toml::Table>,
+    pub message: Option<MessageSection>,
     #[serde(default)]
-    pub recipients: Option<toml::Table>,
+    pub recipients: Option<RecipientsSection>,
     #[serde(default)]
     pub rate: Option<toml::Table>,
 }
@@ -43,6 +48,78 @@ impl JobFile {
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
-        toml::from_str(text).map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.to_string() })
+        toml::from_str(text).map_err(|e| ConfigError::Parse { path: path.to_owned(), message: one_line(text, &e) })
+    }
+}
+
+/// toml's message is several lines (a snippet with a caret); a report wants one: `line L, column C: what`.
+fn one_line(text: &str, error: &toml::de::Error) -> String {
+    let what = error.message().trim();
+    match error.span() {
+        Some(span) => {
+            let line = line_of(text, span.start);
+            let line_start = text[..span.start.min(text.len())].rfind('\n').map_or(0, |i| i + 1);
+            let column = text[line_start..span.start.min(text.len())].chars().count() + 1;
+            format!("line {line}, column {column}: {what}")
+        }
+        None => what.to_owned(),
+    }
+}
+
+/// The 1-based line of a byte offset in the job file's text (for spans kept by `toml::Spanned`).
+pub fn line_of(text: &str, offset: usize) -> usize {
+    let end = offset.min(text.len());
+    text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = "[smtp]\nserver = \"mail.example.com\"\n";
+
+    #[test]
+    fn smtp_only_file_parses_for_probe() {
+        let job = JobFile::parse(Path::new("job.toml"), MINIMAL).unwrap();
+        assert!(job.message.is_none() && job.recipients.is_none());
+    }
+
+    #[test]
+    fn unknown_key_in_message_names_its_line() {
+        let text = format!("{MINIMAL}[message]\nfrom = \"a@example.com\"\nsubject = \"x\"\nsubjet = \"y\"\n");
+        let err = JobFile::parse(Path::new("job.toml"), &text).unwrap_err().to_string();
+        assert!(err.starts_with("job.toml: "), "{err}");
+        assert!(err.starts_with("job.toml: line 6, column 1: unknown field `subjet`"), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+
+    #[test]
+    fn spans_map_to_lines() {
+        let text = format!("{MINIMAL}[recipients]\ncsv = \"r.csv\"\n");
+        let job = JobFile::parse(Path::new("job.toml"), &text).unwrap();
+        let csv = &job.recipients.unwrap().csv;
+        assert_eq!(line_of(&text, csv.span().start), 4);
+    }
+}
+
+/// Only what `probe` needs: `[smtp]` (checked strictly) and `[message] from`, ignoring the rest, so a job
+/// whose message is still being written can already be probed.
+#[derive(Debug, Deserialize)]
+pub struct SmtpView {
+    pub smtp: SmtpSection,
+    #[serde(default)]
+    pub message: Option<FromOnly>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct FromOnly {
+    pub from: Option<String>,
+}
+
+impl SmtpView {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.to_owned(), message: one_line(&text, &e) })
     }
 }

@@ -1,0 +1,178 @@
+//! `mailshot check`: read the whole job without the network and report every problem at once.
+//!
+//! The CSV is streamed: each row is parsed, rendered and built into its full message (to catch runtime
+//! template errors, missing attachments and header injection, and to total the bytes), then dropped.
+//! `send` runs `check_job` first and refuses to send when it finds errors.
+
+mod report;
+
+use std::io::Write;
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+
+pub use report::{Reporter, SHOWN_PER_CLASS};
+
+use crate::jobdef::{self, Job, MessageFailure, Problem};
+use crate::recipients::{Entry, RecipientReader, RowError, RowErrorKind};
+use crate::render::RenderError;
+
+/// What `check` counts. `valid` rows are first-seen recipients whose message could be built.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub rows: u64,
+    pub valid: u64,
+    pub duplicates: u64,
+    pub errors: u64,
+    pub warnings: u64,
+    /// The total size of the valid messages, as they would be submitted.
+    pub bytes: u64,
+    /// False when the job file had errors: rows were checked, messages were not built.
+    pub built: bool,
+}
+
+impl Summary {
+    pub fn is_clean(&self) -> bool {
+        self.errors == 0
+    }
+}
+
+/// Loads the job at `path` and checks it; problems and the summary are written to `out`.
+/// Even when the job file has errors, the CSV is still read for its own problems if it can be found.
+pub fn run<W: Write>(path: &Path, out: W, date: DateTime<Utc>) -> Summary {
+    let mut reporter = Reporter::new(out);
+    let summary = match Job::load(path) {
+        Ok(job) => check_job(&job, &mut reporter, date),
+        Err(failure) => {
+            failure.problems.into_iter().for_each(|p| reporter.report(p));
+            match failure.recipients {
+                Some((csv, columns)) => match jobdef::open_recipients(&csv, &columns) {
+                    Ok(reader) => scan(reader, None, &csv, &mut reporter, date),
+                    Err(problems) => report_all(&mut reporter, problems),
+                },
+                None => Summary::default(),
+            }
+        }
+    };
+    let summary = Summary { errors: reporter.errors, warnings: reporter.warnings, ..summary };
+    let mut out = reporter.finish();
+    let _ = writeln!(out, "{}", summary_line(&summary));
+    summary
+}
+
+/// Checks every row of a loaded job (what `send` runs before sending anything).
+pub fn check_job<W: Write>(job: &Job, reporter: &mut Reporter<W>, date: DateTime<Utc>) -> Summary {
+    let summary = match job.recipients() {
+        Ok(reader) => scan(reader, Some(job), &job.csv, reporter, date),
+        Err(problems) => report_all(reporter, problems),
+    };
+    Summary { built: true, errors: reporter.errors, warnings: reporter.warnings, ..summary }
+}
+
+fn report_all<W: Write>(reporter: &mut Reporter<W>, problems: Vec<Problem>) -> Summary {
+    problems.into_iter().for_each(|p| reporter.report(p));
+    Summary::default()
+}
+
+/// Streams the rows; with a job, renders each message too. One row in memory at a time.
+fn scan<R, W>(
+    reader: RecipientReader<R>,
+    job: Option<&Job>,
+    csv: &Path,
+    rep: &mut Reporter<W>,
+    date: DateTime<Utc>,
+) -> Summary
+where
+    R: std::io::Read,
+    W: Write,
+{
+    let mut s = Summary::default();
+    let csv = csv.display().to_string();
+    for item in reader {
+        s.rows += 1;
+        match item {
+            Err(e) => rep.report(row_problem(&csv, &e)),
+            Ok(Entry::Duplicate { row, first_row, address }) => {
+                s.duplicates += 1;
+                rep.report(duplicate_problem(&csv, row, first_row, &address));
+            }
+            Ok(Entry::Recipient(r)) => match job.map(|job| job.render(&r, date)) {
+                None => s.valid += 1,
+                Some(Ok(message)) => {
+                    s.valid += 1;
+                    s.bytes += message.bytes.len() as u64;
+                }
+                Some(Err(e)) => rep.report(failure_problem(&csv, r.row, &e)),
+            },
+        }
+    }
+    s
+}
+
+/// A CSV row problem, placed as `file:row:` (the row is the CSV line number).
+pub fn row_problem(csv: &str, e: &RowError) -> Problem {
+    Problem::error(format!("{csv}:{}: {}", e.row, row_detail(e)), row_class(e))
+}
+
+/// A repeated address: a warning; only the first row is sent.
+pub fn duplicate_problem(csv: &str, row: u64, first_row: u64, address: &str) -> Problem {
+    let message = format!("{csv}:{row}: duplicate of row {first_row} ({address}); it is sent once");
+    Problem::warning(message, "duplicate address (sent once)")
+}
+
+/// A row whose message could not be made.
+pub fn failure_problem(csv: &str, row: u64, e: &MessageFailure) -> Problem {
+    Problem::error(format!("{csv}:{row}: {e}"), failure_class(e))
+}
+
+fn row_detail(e: &RowError) -> String {
+    match &e.column {
+        Some(column) => format!("column `{column}`: {}", e.kind),
+        None => e.kind.to_string(),
+    }
+}
+
+/// The kind of a row problem without its values, for grouping repeats.
+fn row_class(e: &RowError) -> String {
+    let column = e.column.as_deref().unwrap_or("");
+    match &e.kind {
+        RowErrorKind::Address { error, .. } => format!("column `{column}`: invalid address: {error}"),
+        RowErrorKind::Ragged { expected, .. } => format!("rows without {expected} fields"),
+        RowErrorKind::NameConflict { .. } => format!("column `{column}`: display name conflicts"),
+        RowErrorKind::DuplicateKey { .. } => "key used twice".into(),
+        kind => format!("column `{column}`: {kind}"),
+    }
+}
+
+fn failure_class(e: &MessageFailure) -> String {
+    match e {
+        MessageFailure::Render(RenderError::Template { origin, line, message }) => {
+            format!("{origin}{}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())
+        }
+        MessageFailure::Attachment { origin, error } => {
+            format!("{origin}: {}", format!("{error:?}").split(' ').next().unwrap_or(""))
+        }
+        other => other.to_string(),
+    }
+}
+
+fn summary_line(s: &Summary) -> String {
+    let counts = format!(
+        "{} rows: {} valid, {} duplicates, {} errors, {} warnings",
+        s.rows, s.valid, s.duplicates, s.errors, s.warnings
+    );
+    if s.built {
+        format!("{counts}; {} in {} messages", human_bytes(s.bytes), s.valid)
+    } else {
+        format!("{counts}; messages not built (fix the job file first)")
+    }
+}
+
+fn human_bytes(n: u64) -> String {
+    match n {
+        0..1_000 => format!("{n} B"),
+        1_000..1_000_000 => format!("{:.1} kB", n as f64 / 1e3),
+        1_000_000..1_000_000_000 => format!("{:.1} MB", n as f64 / 1e6),
+        _ => format!("{:.2} GB", n as f64 / 1e9),
+    }
+}

@@ -1,0 +1,139 @@
+//! From `job.toml` to a `Job`: parse, resolve paths against the job's folder, compile templates, and collect
+//! every problem on the way instead of stopping at the first.
+
+use std::path::{Path, PathBuf};
+
+use toml::Spanned;
+
+use super::{Job, Problem};
+use crate::config::{self, JobFile, MessageSection, RecipientsSection};
+use crate::message::{JobFolder, MessageIds, headers};
+use crate::recipients::{ColumnSpec, Mailbox};
+use crate::render::{Origin, Source, Sources, Templates};
+
+/// The job file's path and text, to turn spans into `file:line` places.
+pub(super) struct JobText<'a> {
+    pub path: &'a Path,
+    pub text: &'a str,
+}
+
+impl JobText<'_> {
+    fn place<T>(&self, spanned: &Spanned<T>) -> String {
+        format!("{}:{}", self.path.display(), config::line_of(self.text, spanned.span().start))
+    }
+
+    fn origin<T>(&self, spanned: &Spanned<T>, key: &str) -> Origin {
+        let line = config::line_of(self.text, spanned.span().start);
+        Origin::Inline { file: self.path.to_owned(), line, key: key.to_owned() }
+    }
+
+    fn inline(&self, spanned: &Spanned<String>, key: &str) -> Source {
+        Source { origin: self.origin(spanned, key), text: spanned.get_ref().clone() }
+    }
+}
+
+/// Everything after a successful TOML parse; `problems` collects what is wrong.
+pub(super) fn build(src: &JobText<'_>, file: JobFile, problems: &mut Vec<Problem>) -> Option<Job> {
+    let dir = src.path.parent().unwrap_or(Path::new("")).to_owned();
+    let missing = |section: &str| Problem::once(format!("{}: the [{section}] section is missing", src.path.display()));
+    if file.message.is_none() {
+        problems.push(missing("message"));
+    }
+    if file.recipients.is_none() {
+        problems.push(missing("recipients"));
+    }
+    if let Err(e) = file.smtp.password_source() {
+        problems.push(Problem::once(format!("{}: [smtp]: {e}", src.path.display())));
+    }
+    let (Some(message), Some(recipients)) = (file.message, file.recipients) else { return None };
+    let from = mailbox(src, &message.from, "[message] from", problems);
+    let reply_to = message.reply_to.as_ref().map(|r| mailbox(src, r, "[message] reply_to", problems));
+    let sources = sources(src, &dir, &message, problems);
+    let folder = JobFolder::new(if dir.as_os_str().is_empty() { Path::new(".") } else { &dir })
+        .map_err(|e| problems.push(Problem::once(format!("{}: cannot open the job folder: {e}", dir.display()))))
+        .ok();
+    let templates = sources.and_then(|s| {
+        Templates::compile(s)
+            .map_err(|errors| problems.extend(errors.iter().map(|e| Problem::once(e.to_string()))))
+            .ok()
+    });
+    let reply_to = match reply_to {
+        Some(parsed) => Some(parsed?),
+        None => None,
+    };
+    let from = from?;
+    let (folder, templates) = (folder?, templates?);
+    let seed = message.campaign.as_ref().map_or_else(|| absolute(src.path), |c| c.get_ref().clone());
+    let ids = MessageIds::new(seed, from.domain_ascii.clone());
+    Some(Job {
+        path: src.path.to_owned(),
+        csv: dir.join(recipients.csv.get_ref()),
+        columns: columns(&recipients),
+        attachment_origins: message.attachments.iter().map(|a| src.origin(a, "[message] attachments")).collect(),
+        smtp: file.smtp,
+        rate: file.rate,
+        from,
+        reply_to,
+        folder,
+        templates,
+        ids,
+    })
+}
+
+fn mailbox(src: &JobText<'_>, value: &Spanned<String>, key: &str, problems: &mut Vec<Problem>) -> Option<Mailbox> {
+    Mailbox::parse(value.get_ref())
+        .map_err(|e| problems.push(Problem::once(format!("{}: {key}: {:?}: {e}", src.place(value), value.get_ref()))))
+        .ok()
+}
+
+/// Reads the template files and gathers the inline templates; `None` when a file is missing or no body is set.
+fn sources(src: &JobText<'_>, dir: &Path, m: &MessageSection, problems: &mut Vec<Problem>) -> Option<Sources> {
+    let before = problems.len();
+    if m.text.is_none() && m.html.is_none() {
+        problems.push(Problem::once(format!("{}: [message] needs `text`, `html` or both", src.place(&m.subject))));
+    }
+    let mut file = |key: &str, path: &Spanned<PathBuf>| {
+        let full = dir.join(path.get_ref());
+        std::fs::read_to_string(&full)
+            .map(|text| Source { origin: Origin::File(full.clone()), text })
+            .map_err(|e| problems.push(Problem::once(format!("{}: {key}: {}: {e}", src.place(path), full.display()))))
+            .ok()
+    };
+    let text = m.text.as_ref().map(|p| file("[message] text", p));
+    let html = m.html.as_ref().map(|p| file("[message] html", p));
+    for (name, value) in &m.headers {
+        if let Err(e) = headers::check_header_name(name) {
+            problems.push(Problem::once(format!("{}: [message] headers: {e}", src.place(value))));
+        }
+    }
+    if problems.len() > before {
+        return None;
+    }
+    Some(Sources {
+        subject: src.inline(&m.subject, "[message] subject"),
+        text: text.flatten(),
+        html: html.flatten(),
+        attachments: m.attachments.iter().map(|a| src.inline(a, "[message] attachments")).collect(),
+        headers: m.headers.iter().map(|(n, v)| (n.clone(), src.inline(v, &format!("[message] headers.{n}")))).collect(),
+        list_unsubscribe: m.list_unsubscribe.as_ref().map(|u| src.inline(u, "[message] list_unsubscribe")),
+    })
+}
+
+/// Where the CSV is and which columns matter, as soon as `[recipients]` parsed.
+pub(super) fn recipients_of(path: &Path, file: &JobFile) -> Option<(PathBuf, ColumnSpec)> {
+    let r = file.recipients.as_ref()?;
+    Some((path.parent().unwrap_or(Path::new("")).join(r.csv.get_ref()), columns(r)))
+}
+
+fn columns(r: &RecipientsSection) -> ColumnSpec {
+    ColumnSpec {
+        email: r.email_column().to_owned(),
+        name: r.name.as_ref().map(|c| c.get_ref().clone()),
+        key: r.key.as_ref().map(|c| c.get_ref().clone()),
+    }
+}
+
+/// The default Message-ID seed: the job file's absolute path (stable across runs, distinct between jobs).
+fn absolute(path: &Path) -> String {
+    path.canonicalize().unwrap_or_else(|_| path.to_owned()).to_string_lossy().into_owned()
+}

@@ -1,0 +1,124 @@
+//! A job, loaded: the job file parsed and checked, paths resolved against its folder, templates compiled once.
+//!
+//! This is what `check`, `preview` and `send` share. `Job` is `Send + Sync`: workers call `render` for
+//! their recipients concurrently. Rendering takes the `Date` from the caller so that a retry (the journal
+//! replays the Date) yields byte-identical messages; the Message-ID is derived from the recipient key.
+
+mod load;
+mod problem;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+
+pub use problem::{Problem, Severity};
+
+use crate::config::{JobFile, SmtpSection};
+use crate::message::{self, AttachmentError, Draft, JobFolder, MessageError, MessageIds, OutgoingMessage};
+use crate::recipients::{ColumnSpec, Mailbox, Recipient, RecipientReader};
+use crate::render::{Origin, RenderError, Rendered, Templates};
+
+/// A loaded job. Fields are public for reading; build one with `Job::load`.
+#[derive(Debug)]
+pub struct Job {
+    /// The job file as given on the command line.
+    pub path: PathBuf,
+    pub smtp: SmtpSection,
+    /// `[rate]`, still untyped (its own issue).
+    pub rate: Option<toml::Table>,
+    pub from: Mailbox,
+    pub reply_to: Option<Mailbox>,
+    /// The CSV, relative to the current directory (job folder joined with `[recipients] csv`).
+    pub csv: PathBuf,
+    pub columns: ColumnSpec,
+    pub folder: JobFolder,
+    templates: Templates,
+    attachment_origins: Vec<Origin>,
+    ids: MessageIds,
+}
+
+/// Why one recipient's message could not be made; the row is still the caller's to report.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MessageFailure {
+    #[error("{0}")]
+    Render(#[from] RenderError),
+    #[error("{origin}: {error}")]
+    Attachment { origin: Origin, error: AttachmentError },
+    #[error("{0}")]
+    Message(#[from] MessageError),
+}
+
+/// A job that could not be loaded: every problem found, and where the recipients are if that much was
+/// readable (so that `check` can still report the CSV's problems in the same run).
+#[derive(Debug)]
+pub struct LoadError {
+    pub problems: Vec<Problem>,
+    pub recipients: Option<(PathBuf, ColumnSpec)>,
+}
+
+impl Job {
+    /// Loads and checks the job file; on failure, every problem found (each naming its file and line).
+    pub fn load(path: &Path) -> Result<Job, LoadError> {
+        let fail = |problem| LoadError { problems: vec![problem], recipients: None };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| fail(Problem::once(format!("{}: cannot read the job file: {e}", path.display()))))?;
+        let file = JobFile::parse(path, &text).map_err(|e| fail(Problem::once(e.to_string())))?;
+        let recipients = load::recipients_of(path, &file);
+        let mut problems = Vec::new();
+        let job = load::build(&load::JobText { path, text: &text }, file, &mut problems);
+        match job {
+            Some(job) if problems.is_empty() => Ok(job),
+            _ => Err(LoadError { problems, recipients }),
+        }
+    }
+
+    /// Replaces the Message-ID seed (default: `[message] campaign`, else the job file's absolute path).
+    pub fn set_message_id_seed(&mut self, seed: &str) {
+        self.ids = MessageIds::new(seed, self.from.domain_ascii.clone());
+    }
+
+    /// Opens the CSV for streaming; header problems are reported as `file:1:` problems.
+    pub fn recipients(&self) -> Result<RecipientReader<File>, Vec<Problem>> {
+        open_recipients(&self.csv, &self.columns)
+    }
+
+    /// The message for one recipient: templates rendered, attachments read, MIME built.
+    pub fn render(&self, recipient: &Recipient, date: DateTime<Utc>) -> Result<OutgoingMessage, MessageFailure> {
+        self.render_parts(recipient, date).map(|(message, _)| message)
+    }
+
+    /// As `render`, also returning the rendered values (subject, bodies) for `preview`'s index.
+    pub fn render_parts(
+        &self,
+        recipient: &Recipient,
+        date: DateTime<Utc>,
+    ) -> Result<(OutgoingMessage, Rendered), MessageFailure> {
+        let context = Templates::context(&recipient.columns, &recipient.fields);
+        let rendered = self.templates.render(&context)?;
+        let attachments = (rendered.attachments.iter().zip(&self.attachment_origins))
+            .map(|(path, origin)| {
+                self.folder.load(path).map_err(|error| MessageFailure::Attachment { origin: origin.clone(), error })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let message_id = self.ids.for_key(&recipient.key);
+        let draft = Draft {
+            from: &self.from,
+            reply_to: self.reply_to.as_ref(),
+            to: &recipient.mailbox,
+            rendered: &rendered,
+            attachments,
+            message_id: &message_id,
+            date,
+        };
+        let bytes = draft.build()?;
+        let envelope = message::envelope(&self.from, &recipient.mailbox, &bytes);
+        let message = OutgoingMessage { row: recipient.row, key: recipient.key.clone(), envelope, bytes, message_id };
+        Ok((message, rendered))
+    }
+}
+
+/// Opens a CSV for streaming; header problems become `file:1:` problems.
+pub fn open_recipients(csv: &Path, columns: &ColumnSpec) -> Result<RecipientReader<File>, Vec<Problem>> {
+    RecipientReader::open(csv, columns).map_err(|errors| errors.iter().map(|e| Problem::once(e.to_string())).collect())
+}

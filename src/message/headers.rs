@@ -1,0 +1,83 @@
+//! Rules for the headers a job may add, and for the List-Unsubscribe URL.
+
+/// Headers mailshot writes itself, or must never write (`Bcc`): a job may not set them in `[message] headers`.
+const RESERVED: &[&str] = &[
+    "from",
+    "to",
+    "cc",
+    "bcc",
+    "reply-to",
+    "sender",
+    "subject",
+    "date",
+    "message-id",
+    "mime-version",
+    "list-unsubscribe",
+    "list-unsubscribe-post",
+    "return-path",
+];
+
+/// A header name a job may add: RFC 5322 §3.6.8 field-name characters, not reserved, not `Content-*`.
+pub fn check_header_name(name: &str) -> Result<(), String> {
+    let lower = name.to_ascii_lowercase();
+    if name.is_empty() || !name.bytes().all(|b| (33..=126).contains(&b) && b != b':') {
+        Err(format!("`{name}` is not a valid header name (printable ASCII, no spaces or `:`)"))
+    } else if RESERVED.contains(&lower.as_str()) || lower.starts_with("content-") {
+        Err(format!("`{name}` is set by mailshot itself and cannot be given in [message] headers"))
+    } else {
+        Ok(())
+    }
+}
+
+/// How the unsubscribe URL is announced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unsubscribe {
+    /// `https:`: List-Unsubscribe plus `List-Unsubscribe-Post: List-Unsubscribe=One-Click` (RFC 8058 §3.1).
+    OneClick,
+    /// `mailto:`: List-Unsubscribe only (RFC 2369); one-click needs HTTPS.
+    Mailto,
+}
+
+/// The longest URL that still fits on one header line (998 octets, RFC 5322 §2.1.1) with its `<>`.
+const MAX_URL: usize = 900;
+
+/// Checks a rendered unsubscribe URL: ASCII, no spaces or `<>`, `https:` or `mailto:`.
+pub fn check_unsubscribe(url: &str) -> Result<Unsubscribe, String> {
+    if !url.is_ascii() || url.bytes().any(|b| b <= b' ' || b == b'<' || b == b'>' || b == 0x7f) {
+        return Err("the list_unsubscribe URL must be ASCII without spaces, `<` or `>` (percent-encode)".into());
+    }
+    if url.len() > MAX_URL {
+        return Err(format!("the list_unsubscribe URL is longer than {MAX_URL} characters"));
+    }
+    let lower = url.to_ascii_lowercase();
+    if lower.starts_with("https://") && url.len() > "https://".len() {
+        Ok(Unsubscribe::OneClick)
+    } else if lower.starts_with("mailto:") && url.contains('@') {
+        Ok(Unsubscribe::Mailto)
+    } else {
+        Err("the list_unsubscribe URL must start with https:// (RFC 8058 one-click) or mailto:".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_names() {
+        assert!(check_header_name("X-Campaign").is_ok());
+        for bad in ["", "X Campaign", "X:y", "Bcc", "bcc", "Content-Type", "Subject", "X-Ä"] {
+            assert!(check_header_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn unsubscribe_urls() {
+        assert_eq!(check_unsubscribe("https://example.com/u/1"), Ok(Unsubscribe::OneClick));
+        assert_eq!(check_unsubscribe("mailto:u@example.com?subject=x"), Ok(Unsubscribe::Mailto));
+        for bad in ["http://example.com/u", "https://", "https://e.com/a b", "https://e.com/ü", "javascript:x"] {
+            assert!(check_unsubscribe(bad).is_err(), "{bad:?}");
+        }
+        assert!(check_unsubscribe(&format!("https://e.com/{}", "a".repeat(1000))).is_err());
+    }
+}

@@ -1,0 +1,117 @@
+//! MIME output parsed back with a real parser (mail-parser): structure, encodings, determinism, wire rules.
+
+use chrono::TimeZone;
+use mail_parser::{MessageParser, MimeHeaders};
+
+use super::*;
+
+fn mailbox(cell: &str) -> Mailbox {
+    Mailbox::parse(cell).unwrap()
+}
+
+fn rendered(text: Option<&str>, html: Option<&str>) -> Rendered {
+    Rendered {
+        subject: "Grüße, Zoë — ça va? 日本語の件名".into(),
+        text: text.map(Into::into),
+        html: html.map(Into::into),
+        attachments: vec![],
+        headers: vec![("X-Campaign".into(), "2026-11".into())],
+        list_unsubscribe: Some("https://example.com/u/abc".into()),
+    }
+}
+
+fn build(r: &Rendered, to: &Mailbox, attachments: Vec<Attachment>) -> Vec<u8> {
+    let from = mailbox("Ännouncements <news@example.com>");
+    let date = Utc.with_ymd_and_hms(2026, 11, 2, 9, 30, 0).unwrap();
+    let draft =
+        Draft { from: &from, reply_to: None, to, rendered: r, attachments, message_id: "id1@example.com", date };
+    draft.build().unwrap()
+}
+
+/// CRLF only, every line ≤ 998 octets (RFC 5322 §2.1.1, §2.3).
+pub(crate) fn assert_wire_clean(bytes: &[u8]) {
+    for (i, &b) in bytes.iter().enumerate() {
+        assert!(b != b'\n' || i > 0 && bytes[i - 1] == b'\r', "bare LF at {i}");
+        assert!(b != b'\r' || bytes.get(i + 1) == Some(&b'\n'), "bare CR at {i}");
+    }
+    assert!(bytes.split(|&b| b == b'\n').all(|line| line.len() <= 999), "a line is longer than 998 octets");
+}
+
+#[test]
+fn text_and_html_with_a_non_ascii_attachment_round_trip() {
+    let text = "Hallo Jürgen,\r\nline two\rline three\n".to_owned() + &"long ".repeat(300) + "\n";
+    let r = rendered(Some(&text), Some("<p>Hallo J&uuml;rgen</p>"));
+    let to = mailbox("Jürgen Müller <jurgen@müller.de>");
+    let pdf = Attachment {
+        file_name: "Rechnung März.pdf".into(),
+        content_type: "application/pdf".into(),
+        bytes: vec![0, 255, 1, 2],
+    };
+    let bytes = build(&r, &to, vec![pdf]);
+    assert_wire_clean(&bytes);
+    assert!(bytes.is_ascii(), "everything is encoded when no SMTPUTF8 is needed");
+
+    let m = MessageParser::new().parse(&bytes).unwrap();
+    assert_eq!(m.subject(), Some(r.subject.as_str()));
+    let to_addr = m.to().unwrap().first().unwrap();
+    assert_eq!((to_addr.name(), to_addr.address()), (Some("Jürgen Müller"), Some("jurgen@xn--mller-kva.de")));
+    assert_eq!(m.from().unwrap().first().unwrap().name(), Some("Ännouncements"));
+    assert_eq!(m.message_id(), Some("id1@example.com"));
+    assert_eq!(m.date().unwrap().to_rfc3339(), "2026-11-02T09:30:00Z");
+    assert_eq!(m.content_type().unwrap().subtype(), Some("mixed"));
+    assert_eq!(m.body_text(0).unwrap().replace("\r\n", "\n"), text.replace("\r\n", "\n").replace('\r', "\n"));
+    assert_eq!(m.body_html(0).as_deref(), Some("<p>Hallo J&uuml;rgen</p>"));
+    let attachment = m.attachments().next().unwrap();
+    assert_eq!(attachment.attachment_name(), Some("Rechnung März.pdf"));
+    assert_eq!(attachment.contents(), [0, 255, 1, 2]);
+    assert_eq!(m.header("X-Campaign").unwrap().as_text(), Some("2026-11"));
+    assert_eq!(m.header("List-Unsubscribe-Post").unwrap().as_text(), Some("List-Unsubscribe=One-Click"));
+    assert!(m.header("Bcc").is_none());
+}
+
+#[test]
+fn structure_follows_the_parts() {
+    let to = mailbox("a@example.com");
+    let text_only = MessageParser::new().parse(&build(&rendered(Some("hi"), None), &to, vec![])).unwrap().into_owned();
+    assert_eq!(
+        text_only.content_type().map(|c| (c.ctype().to_owned(), c.subtype().map(str::to_owned))),
+        Some(("text".to_owned(), Some("plain".to_owned())))
+    );
+    let both =
+        MessageParser::new().parse(&build(&rendered(Some("hi"), Some("<b>hi</b>")), &to, vec![])).unwrap().into_owned();
+    assert_eq!(both.content_type().unwrap().subtype(), Some("alternative"));
+    assert_eq!((both.text_body_count(), both.html_body_count()), (1, 1));
+}
+
+#[test]
+fn same_inputs_give_the_same_bytes() {
+    let r = rendered(Some("a"), Some("<p>a</p>"));
+    let to = mailbox("a@example.com");
+    let att =
+        || vec![Attachment { file_name: "a.txt".into(), content_type: "text/plain".into(), bytes: b"x".to_vec() }];
+    assert_eq!(build(&r, &to, att()), build(&r, &to, att()));
+}
+
+#[test]
+fn smtputf8_only_for_a_non_ascii_local_part() {
+    let from = mailbox("news@example.com");
+    let plain = mailbox("Zoë <zoe@bücher.example>");
+    let utf8 = mailbox("zoë@bücher.example");
+    let e = envelope(&from, &plain, b"x");
+    assert_eq!((e.to[0].as_str(), e.smtputf8, e.eight_bit), ("zoe@xn--bcher-kva.example", false, false));
+    let bytes = build(&rendered(Some("hi"), None), &utf8, vec![]);
+    let e = envelope(&from, &utf8, &bytes);
+    assert_eq!((e.to[0].as_str(), e.smtputf8, e.eight_bit), ("zoë@xn--bcher-kva.example", true, true));
+}
+
+#[test]
+fn a_bad_unsubscribe_url_is_refused() {
+    let mut r = rendered(Some("hi"), None);
+    r.list_unsubscribe = Some("http://example.com/u".into());
+    let from = mailbox("news@example.com");
+    let to = mailbox("a@example.com");
+    let date = Utc::now();
+    let draft =
+        Draft { from: &from, reply_to: None, to: &to, rendered: &r, attachments: vec![], message_id: "i@x.y", date };
+    assert!(matches!(draft.build(), Err(MessageError::Unsubscribe(_))));
+}

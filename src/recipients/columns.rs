@@ -1,0 +1,96 @@
+//! The header row: which column is the address, the name, the key; and turning one record into a `Recipient`.
+
+use std::sync::Arc;
+
+use super::{Mailbox, Recipient, RowError, RowErrorKind};
+
+/// The column names the job file asks for (`[recipients] email`, `name`, `key`).
+#[derive(Debug, Clone)]
+pub struct ColumnSpec {
+    pub email: String,
+    pub name: Option<String>,
+    pub key: Option<String>,
+}
+
+/// The header row, resolved against a `ColumnSpec`. Every name is a template variable.
+#[derive(Debug, Clone)]
+pub struct Columns {
+    pub names: Vec<String>,
+    pub email: usize,
+    pub name: Option<usize>,
+    pub key: Option<usize>,
+}
+
+impl Columns {
+    /// Every problem with the header row at once (not UTF-8, empty or repeated names, missing columns).
+    pub fn from_headers(headers: &csv::ByteRecord, spec: &ColumnSpec) -> Result<Columns, Vec<String>> {
+        let mut problems = Vec::new();
+        let mut names = Vec::with_capacity(headers.len());
+        for (i, raw) in headers.iter().enumerate() {
+            match std::str::from_utf8(raw) {
+                Ok(name) if name.trim().is_empty() => problems.push(format!("column {} has an empty name", i + 1)),
+                Ok(name) if names.contains(&name.trim().to_owned()) => {
+                    problems.push(format!("column `{}` appears twice", name.trim()))
+                }
+                Ok(name) => names.push(name.trim().to_owned()),
+                Err(_) => problems.push(format!("the name of column {} is not valid UTF-8", i + 1)),
+            }
+        }
+        let mut find = |role: &str, column: &str| {
+            let index = names.iter().position(|n| n == column);
+            if index.is_none() {
+                problems
+                    .push(format!("no column `{column}` (the {role} column); the header has: {}", names.join(", ")));
+            }
+            index
+        };
+        let email = find("address", &spec.email);
+        let name = spec.name.as_ref().and_then(|c| find("name", c));
+        let key = spec.key.as_ref().and_then(|c| find("key", c));
+        match email {
+            Some(email) if problems.is_empty() => Ok(Columns { names, email, name, key }),
+            _ => Err(problems),
+        }
+    }
+
+    /// The cells as strings, or the name of the first column that is not UTF-8.
+    pub fn decode(&self, record: &csv::ByteRecord) -> Result<Vec<String>, String> {
+        record
+            .iter()
+            .enumerate()
+            .map(|(i, cell)| std::str::from_utf8(cell).map(str::to_owned).map_err(|_| self.names[i].clone()))
+            .collect()
+    }
+
+    /// Parses the address, reconciles the display name, takes the key.
+    pub fn recipient(self: &Arc<Self>, row: u64, fields: Vec<String>) -> Result<Recipient, RowError> {
+        let error = |column: usize, kind| RowError { row, column: Some(self.names[column].clone()), kind };
+        let cell = &fields[self.email];
+        let mut mailbox = Mailbox::parse(cell)
+            .map_err(|e| error(self.email, RowErrorKind::Address { value: cell.clone(), error: e }))?;
+        if let Some(column) = self.name {
+            mailbox.name = self.reconcile_name(mailbox.name, fields[column].trim()).map_err(|k| error(column, k))?;
+        }
+        let key = match self.key {
+            Some(column) if fields[column].trim().is_empty() => return Err(error(column, RowErrorKind::EmptyKey)),
+            Some(column) => fields[column].trim().to_owned(),
+            None => mailbox.dedup_key(),
+        };
+        Ok(Recipient { row, key, mailbox, fields, columns: Arc::clone(self) })
+    }
+
+    /// A name in the address cell and a different one in the name column is ambiguous: refuse, never pick one.
+    fn reconcile_name(&self, in_cell: Option<String>, column: &str) -> Result<Option<String>, RowErrorKind> {
+        if column.chars().any(char::is_control) {
+            return Err(RowErrorKind::ControlInName);
+        }
+        match in_cell {
+            Some(cell) if !column.is_empty() && cell != column => {
+                Err(RowErrorKind::NameConflict { cell, column: column.to_owned() })
+            }
+            Some(cell) => Ok(Some(cell)),
+            None if column.is_empty() => Ok(None),
+            None => Ok(Some(column.to_owned())),
+        }
+    }
+}

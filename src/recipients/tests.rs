@@ -1,0 +1,95 @@
+//! CSV edge cases: BOM, ragged rows, non-UTF-8 cells, quoted newlines, duplicates, keys, header problems.
+
+use std::path::Path;
+
+use super::*;
+
+fn spec() -> ColumnSpec {
+    ColumnSpec { email: "email".into(), name: Some("name".into()), key: None }
+}
+
+fn read(csv: &[u8], spec: &ColumnSpec) -> Vec<Result<Entry, RowError>> {
+    RecipientReader::from_reader(csv, Path::new("r.csv"), spec).map_err(|e| format!("{e:?}")).unwrap().collect()
+}
+
+fn rows(items: &[Result<Entry, RowError>]) -> Vec<String> {
+    items
+        .iter()
+        .map(|item| match item {
+            Ok(Entry::Recipient(r)) => format!("{} ok {}", r.row, r.mailbox.envelope()),
+            Ok(Entry::Duplicate { row, first_row, .. }) => format!("{row} dup of {first_row}"),
+            Err(e) => e.to_string(),
+        })
+        .collect()
+}
+
+#[test]
+fn bom_quoted_newlines_and_line_numbers() {
+    let csv = "\u{feff}email,name,note\na@example.com,Ann,\n\"b@example.com\",Bob,\"two\nlines\"\nc@example.com,,\n";
+    let items = read(csv.as_bytes(), &spec());
+    assert_eq!(rows(&items), ["2 ok a@example.com", "3 ok b@example.com", "5 ok c@example.com"]);
+    let (Ok(Entry::Recipient(b)), Ok(Entry::Recipient(c))) = (&items[1], &items[2]) else { panic!() };
+    assert_eq!((b.mailbox.name.as_deref(), b.fields[2].as_str()), (Some("Bob"), "two\nlines"));
+    assert_eq!(c.mailbox.name, None);
+}
+
+#[test]
+fn every_bad_row_is_reported_and_reading_goes_on() {
+    let mut csv = b"email,name\na@example.com,Ann\nbroken\n".to_vec();
+    csv.extend_from_slice(b"b@example.com,B\xffb\n");
+    csv.extend_from_slice(b"not-an-address,C\nA@EXAMPLE.com,Ann again\nd@example.com,\"D\r\nBcc: x@example.com\"\n");
+    csv.extend_from_slice(b"\"Eve\" <e@example.com>,Evelyn\ne@example.org,E\n");
+    let got = rows(&read(&csv, &spec()));
+    assert_eq!(
+        got,
+        [
+            "2 ok a@example.com",
+            "row 3: 1 fields where the header has 2",
+            "row 4, column `name`: not valid UTF-8",
+            "row 5, column `email`: invalid address \"not-an-address\": the address needs exactly one `@`",
+            "6 dup of 2",
+            "row 7, column `name`: control characters (CR, LF, …) are not allowed in a name (header injection)",
+            "row 9, column `name`: the cell's display name \"Eve\" differs from the name column's \"Evelyn\"",
+            "10 ok e@example.org",
+        ]
+    );
+}
+
+#[test]
+fn key_column_is_the_identity_and_must_be_unique() {
+    let spec = ColumnSpec { email: "email".into(), name: None, key: Some("id".into()) };
+    let csv = b"id,email\n7,a@example.com\n7,b@example.com\n,c@example.com\n8,d@example.com\n";
+    let items = read(csv, &spec);
+    assert_eq!(
+        rows(&items),
+        [
+            "2 ok a@example.com",
+            "row 3: the key \"7\" was already used by row 2 for another address",
+            "row 4, column `id`: the key is empty",
+            "5 ok d@example.com",
+        ]
+    );
+    let Ok(Entry::Recipient(d)) = &items[3] else { panic!() };
+    assert_eq!(d.key, "8");
+}
+
+#[test]
+fn without_a_key_column_the_key_is_the_folded_address() {
+    let spec = ColumnSpec { email: "mail".into(), name: None, key: None };
+    let items = read(b"mail\nAnn@Example.COM\n", &spec);
+    let Ok(Entry::Recipient(r)) = &items[0] else { panic!() };
+    assert_eq!(r.key, "ann@example.com");
+}
+
+#[test]
+fn header_problems_are_all_reported_on_line_1() {
+    let spec = ColumnSpec { email: "email".into(), name: Some("name".into()), key: Some("id".into()) };
+    let Err(problems) = RecipientReader::from_reader(&b"mail,x,x\n"[..], Path::new("r.csv"), &spec) else {
+        panic!("header accepted")
+    };
+    let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    assert_eq!(text.len(), 4, "{text:?}");
+    assert!(text[0].starts_with("r.csv:1: column `x` appears twice"), "{text:?}");
+    assert!(text[1].contains("no column `email`"), "{text:?}");
+    assert!(text[2].contains("no column `name`") && text[3].contains("no column `id`"), "{text:?}");
+}
