@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use crate::cli::ProbeArgs;
 use crate::config::smtp::SmtpConfigError;
-use crate::config::{ConfigError, JobFile};
+use crate::config::{ConfigError, SmtpView};
 use crate::exit_codes;
 use crate::smtp::{self, ClientConfig, ConnectError, Direction, Envelope, EnvelopeError, ServerInfo, SessionError};
 use crate::smtp::{Reply, Stage, Trial};
@@ -58,7 +58,7 @@ pub fn run(args: &ProbeArgs) -> ExitCode {
 }
 
 fn probe(args: &ProbeArgs) -> Result<(), ProbeError> {
-    let job = JobFile::load(&args.job)?;
+    let job = SmtpView::load(&args.job)?;
     let base = args.job.parent().unwrap_or(Path::new(""));
     let mut config =
         job.smtp.client_config(base).map_err(|source| ProbeError::Smtp { path: args.job.clone(), source })?;
@@ -77,11 +77,11 @@ fn probe(args: &ProbeArgs) -> Result<(), ProbeError> {
 }
 
 /// `--from`, else the address in the job's raw `[message] from` (`Name <addr>` or a bare address).
-fn sender(args: &ProbeArgs, job: &JobFile) -> Result<String, ProbeError> {
+fn sender(args: &ProbeArgs, job: &SmtpView) -> Result<String, ProbeError> {
     if let Some(from) = &args.from {
         return Ok(from.clone());
     }
-    let raw = job.message.as_ref().map(|m| m.from.get_ref().as_str()).ok_or(ProbeError::NoSender)?;
+    let raw = job.message.as_ref().and_then(|m| m.from.as_deref()).ok_or(ProbeError::NoSender)?;
     // The job's own strict parser; an invalid `from` is reported by `check`, so fall back to the raw text.
     Ok(crate::recipients::Mailbox::parse(raw).map_or_else(|_| raw.trim().to_owned(), |m| m.envelope()))
 }

@@ -27,6 +27,8 @@ pub struct Summary {
     pub warnings: u64,
     /// The total size of the valid messages, as they would be submitted.
     pub bytes: u64,
+    /// False when the job file had errors: rows were checked, messages were not built.
+    pub built: bool,
 }
 
 impl Summary {
@@ -64,7 +66,7 @@ pub fn check_job<W: Write>(job: &Job, reporter: &mut Reporter<W>, date: DateTime
         Ok(reader) => scan(reader, Some(job), &job.csv, reporter, date),
         Err(problems) => report_all(reporter, problems),
     };
-    Summary { errors: reporter.errors, warnings: reporter.warnings, ..summary }
+    Summary { built: true, errors: reporter.errors, warnings: reporter.warnings, ..summary }
 }
 
 fn report_all<W: Write>(reporter: &mut Reporter<W>, problems: Vec<Problem>) -> Summary {
@@ -155,16 +157,15 @@ fn failure_class(e: &MessageFailure) -> String {
 }
 
 pub fn summary_line(s: &Summary) -> String {
-    format!(
-        "{} rows: {} valid, {} duplicates, {} errors, {} warnings; {} in {} messages",
-        s.rows,
-        s.valid,
-        s.duplicates,
-        s.errors,
-        s.warnings,
-        human_bytes(s.bytes),
-        s.valid
-    )
+    let counts = format!(
+        "{} rows: {} valid, {} duplicates, {} errors, {} warnings",
+        s.rows, s.valid, s.duplicates, s.errors, s.warnings
+    );
+    if s.built {
+        format!("{counts}; {} in {} messages", human_bytes(s.bytes), s.valid)
+    } else {
+        format!("{counts}; messages not built (fix the job file first)")
+    }
 }
 
 fn human_bytes(n: u64) -> String {

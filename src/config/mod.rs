@@ -52,7 +52,21 @@ impl JobFile {
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
-        toml::from_str(text).map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.to_string() })
+        toml::from_str(text).map_err(|e| ConfigError::Parse { path: path.to_owned(), message: one_line(text, &e) })
+    }
+}
+
+/// toml's message is several lines (a snippet with a caret); a report wants one: `line L, column C: what`.
+fn one_line(text: &str, error: &toml::de::Error) -> String {
+    let what = error.message().trim();
+    match error.span() {
+        Some(span) => {
+            let line = line_of(text, span.start);
+            let line_start = text[..span.start.min(text.len())].rfind('\n').map_or(0, |i| i + 1);
+            let column = text[line_start..span.start.min(text.len())].chars().count() + 1;
+            format!("line {line}, column {column}: {what}")
+        }
+        None => what.to_owned(),
     }
 }
 
@@ -79,7 +93,8 @@ mod tests {
         let text = format!("{MINIMAL}[message]\nfrom = \"a@example.com\"\nsubject = \"x\"\nsubjet = \"y\"\n");
         let err = JobFile::parse(Path::new("job.toml"), &text).unwrap_err().to_string();
         assert!(err.starts_with("job.toml: "), "{err}");
-        assert!(err.contains("line 6") && err.contains("subjet"), "{err}");
+        assert!(err.starts_with("job.toml: line 6, column 1: unknown field `subjet`"), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
     }
 
     #[test]
@@ -88,5 +103,27 @@ mod tests {
         let job = JobFile::parse(Path::new("job.toml"), &text).unwrap();
         let csv = &job.recipients.unwrap().csv;
         assert_eq!(line_of(&text, csv.span().start), 4);
+    }
+}
+
+/// Only what `probe` needs: `[smtp]` (checked strictly) and `[message] from`, ignoring the rest, so a job
+/// whose message is still being written can already be probed.
+#[derive(Debug, Deserialize)]
+pub struct SmtpView {
+    pub smtp: SmtpSection,
+    #[serde(default)]
+    pub message: Option<FromOnly>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct FromOnly {
+    pub from: Option<String>,
+}
+
+impl SmtpView {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.to_owned(), message: one_line(&text, &e) })
     }
 }

@@ -25,18 +25,20 @@ impl MessageIds {
     }
 }
 
+/// The prefix of every boundary mailshot makes.
+const PREFIX: &str = "=_mailshot_";
+
 /// A boundary for the multipart at `depth` that occurs in none of `bodies`.
 ///
 /// `=_` never appears in quoted-printable or base64 output, and a 7bit body would have to contain the
-/// 24 hex digits as well; if it somehow does, the next counter value is tried.
-pub fn boundary(message_id: &str, depth: u8, bodies: &[&[u8]]) -> String {
-    (0u32..)
-        .map(|n| {
-            let d = digest(&[b"boundary", message_id.as_bytes(), &[depth], &n.to_be_bytes()]);
-            format!("=_mailshot_{}", hex(&d, 12))
-        })
-        .find(|b| !bodies.iter().any(|body| contains(body, b.as_bytes())))
-        .unwrap_or_default()
+/// prefix and 24 hex digits as well; if it somehow does, the next counter value is tried.
+pub fn boundary(message_id: &str, depth: u8, bodies: &[&str]) -> String {
+    let make = |n: u32| {
+        format!("{PREFIX}{}", hex(&digest(&[b"boundary", message_id.as_bytes(), &[depth], &n.to_be_bytes()]), 12))
+    };
+    // One scan for the prefix settles nearly every message; only a body that has it needs checking per candidate.
+    let suspects: Vec<&&str> = bodies.iter().filter(|body| body.contains(PREFIX)).collect();
+    (0u32..).map(make).find(|b| !suspects.iter().any(|body| body.contains(b.as_str()))).unwrap_or_default()
 }
 
 fn digest(parts: &[&[u8]]) -> Vec<u8> {
@@ -49,11 +51,13 @@ fn digest(parts: &[&[u8]]) -> Vec<u8> {
 }
 
 fn hex(bytes: &[u8], n: usize) -> String {
-    bytes.iter().take(n).map(|b| format!("{b:02x}")).collect()
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(2 * n);
+    for &b in bytes.iter().take(n) {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 15)] as char);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -73,10 +77,10 @@ mod tests {
     #[test]
     fn boundary_avoids_body_content() {
         let first = boundary("id@x", 0, &[]);
-        assert_eq!(first, boundary("id@x", 0, &[b"unrelated"]));
+        assert_eq!(first, boundary("id@x", 0, &["unrelated =_mailshot_0"]));
         assert_ne!(first, boundary("id@x", 1, &[]));
         let body = format!("text\r\n--{first}\r\nmore");
-        let other = boundary("id@x", 0, &[body.as_bytes()]);
+        let other = boundary("id@x", 0, &[body.as_str()]);
         assert_ne!(other, first);
         assert!(other.starts_with("=_mailshot_") && other.len() <= 70);
     }

@@ -113,32 +113,46 @@ fn address(mailbox: &Mailbox) -> Address<'static> {
 
 /// Line ends in a rendered body become LF (mail-builder then writes CRLF): a bare CR never reaches the wire.
 fn normalize(text: &str) -> String {
-    text.replace("\r\n", "\n").replace('\r', "\n")
+    if text.contains('\r') { text.replace("\r\n", "\n").replace('\r', "\n") } else { text.to_owned() }
 }
 
 fn body(message_id: &str, r: &Rendered, attachments: Vec<Attachment>) -> MimePart<'static> {
     let text = r.text.as_deref().map(normalize);
     let html = r.html.as_deref().map(normalize);
-    // Text parts may go out as 7bit, so a boundary must not occur in them; base64 parts cannot contain `=_`.
-    let text_attachments = attachments.iter().filter(|a| a.content_type.starts_with("text/"));
-    let bodies: Vec<&[u8]> =
-        text.iter().chain(&html).map(|s| s.as_bytes()).chain(text_attachments.map(|a| &a.bytes[..])).collect();
-    let alternative = boundary_part("multipart/alternative", ids::boundary(message_id, 1, &bodies));
-    let mixed = boundary_part("multipart/mixed", ids::boundary(message_id, 0, &bodies));
+    let (alternative, mixed) = boundaries(message_id, text.as_deref(), html.as_deref(), &attachments);
     let leaf = |kind: &'static str, s: String| MimePart::new(kind, BodyPart::Text(Cow::Owned(s)));
-    let main = match (text, html) {
-        (Some(t), Some(h)) => MimePart::new(alternative, vec![leaf("text/plain", t), leaf("text/html", h)]),
-        (None, Some(h)) => leaf("text/html", h),
-        (t, None) => leaf("text/plain", t.unwrap_or_default()),
+    let main = match (text, html, alternative) {
+        (Some(t), Some(h), Some(b)) => {
+            MimePart::new(boundary_part("multipart/alternative", b), vec![leaf("text/plain", t), leaf("text/html", h)])
+        }
+        (None, Some(h), _) => leaf("text/html", h),
+        (t, _, _) => leaf("text/plain", t.unwrap_or_default()),
     };
-    if attachments.is_empty() {
-        return main;
-    }
+    let Some(mixed) = mixed else { return main };
     let mut parts = vec![main];
     parts.extend(attachments.into_iter().map(|a| {
         MimePart::new(ContentType::new(a.content_type), BodyPart::Binary(Cow::Owned(a.bytes))).attachment(a.file_name)
     }));
-    MimePart::new(mixed, parts)
+    MimePart::new(boundary_part("multipart/mixed", mixed), parts)
+}
+
+/// The boundaries the message needs: `multipart/alternative` for text + html, `multipart/mixed` for attachments.
+fn boundaries(
+    id: &str,
+    text: Option<&str>,
+    html: Option<&str>,
+    atts: &[Attachment],
+) -> (Option<String>, Option<String>) {
+    // Text parts may go out as 7bit, so a boundary must not occur in them; base64 parts cannot contain `=_`.
+    let text_attachments: Vec<Cow<'_, str>> = (atts.iter())
+        .filter(|a| a.content_type.starts_with("text/"))
+        .map(|a| String::from_utf8_lossy(&a.bytes))
+        .collect();
+    let bodies: Vec<&str> =
+        text.iter().chain(&html).copied().chain(text_attachments.iter().map(AsRef::as_ref)).collect();
+    let alternative = (text.is_some() && html.is_some()).then(|| ids::boundary(id, 1, &bodies));
+    let mixed = (!atts.is_empty()).then(|| ids::boundary(id, 0, &bodies));
+    (alternative, mixed)
 }
 
 fn boundary_part(kind: &'static str, boundary: String) -> ContentType<'static> {

@@ -81,8 +81,10 @@ impl Mailbox {
     }
 
     /// What two cells must share to be "the same recipient": the envelope address, case-folded.
+    /// Lower-cased char by char (as `dedup`'s fingerprint does); the domain is already lower case.
     pub fn dedup_key(&self) -> String {
-        self.envelope().to_lowercase()
+        let local: String = self.local.chars().flat_map(char::to_lowercase).collect();
+        format!("{local}@{}", self.domain_ascii)
     }
 }
 
@@ -178,12 +180,29 @@ fn check_domain(domain: &str) -> Result<(String, String), AddressError> {
     if domain.is_empty() || domain.ends_with('.') {
         return Err(AddressError::Domain);
     }
-    let ascii = idna::domain_to_ascii_strict(domain).map_err(|_| AddressError::Domain)?;
+    let ascii = match plain_ascii_domain(domain) {
+        Some(ascii) => ascii,
+        None => idna::domain_to_ascii_strict(domain).map_err(|_| AddressError::Domain)?,
+    };
     if !ascii.contains('.') {
         return Err(AddressError::DomainWithoutDot);
     }
     let unicode = if domain.is_ascii() { ascii.clone() } else { idna::domain_to_unicode(&ascii).0 };
     Ok((ascii, unicode))
+}
+
+/// The common case without IDNA: letters, digits and inner hyphens (RFC 1123 labels), not an A-label.
+/// For such a name UTS #46 only lower-cases, so the result is the same as `domain_to_ascii_strict`'s, faster.
+fn plain_ascii_domain(domain: &str) -> Option<String> {
+    let label_ok = |l: &str| {
+        let b = l.as_bytes();
+        (1..=63).contains(&b.len())
+            && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
+            && b[0] != b'-'
+            && b[b.len() - 1] != b'-'
+            && b.get(2..4) != Some(b"--")
+    };
+    (domain.len() <= 253 && domain.split('.').all(label_ok)).then(|| domain.to_ascii_lowercase())
 }
 
 #[cfg(test)]

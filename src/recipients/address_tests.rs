@@ -85,3 +85,14 @@ fn dedup_key_folds_case() {
     let b = Mailbox::parse("Other Name <ann@example.COM>").unwrap();
     assert_eq!(a.dedup_key(), b.dedup_key());
 }
+
+#[test]
+fn the_ascii_fast_path_agrees_with_idna() {
+    for domain in ["Example.COM", "a-b.example", "xn--mller-kva.de", "ab--cd.example", "1.2.3.example", "x.y"] {
+        let fast = super::plain_ascii_domain(domain);
+        let idna = idna::domain_to_ascii_strict(domain).ok();
+        assert!(fast.is_none() || fast == idna, "{domain}: {fast:?} vs {idna:?}");
+    }
+    assert_eq!(super::plain_ascii_domain("Example.COM").as_deref(), Some("example.com"));
+    assert_eq!(super::plain_ascii_domain("xn--mller-kva.de"), None, "A-labels go through IDNA validation");
+}

@@ -1,0 +1,107 @@
+//! `mailshot preview` and `mailshot init`, run as a binary in a fresh temp dir.
+
+use mail_parser::MessageParser;
+
+use crate::jobs_support::{JobDir, assert_wire_clean, run_in, sample_job};
+
+fn files(dir: &std::path::Path, suffix: &str) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(suffix))
+        .collect();
+    names.sort();
+    names
+}
+
+/// The bytes without the Date header, which is the one thing that differs between two runs.
+fn without_date(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).split("\r\n").filter(|l| !l.starts_with("Date: ")).collect::<Vec<_>>().join("\r\n")
+}
+
+#[test]
+fn writes_one_eml_per_recipient_and_an_index() {
+    let job = JobDir::new();
+    job.write("r.csv", "email,name\nann@example.com,<i>Ann</i>\nbad,Bad\nann@example.com,Ann\nbob@example.com,Bob\n");
+    let run = job.run(&["preview", "job.toml", "--out", "out"]);
+    run.expect(2).line_with(&["r.csv:3: column `email`"]).line_with(&["wrote 2 messages"]);
+    let out = job.path().join("out");
+    assert_eq!(files(&out, ".eml"), ["row-000002-ann@example.com.eml", "row-000005-bob@example.com.eml"]);
+    let index = std::fs::read_to_string(out.join("index.html")).unwrap();
+    assert!(index.contains(r#"<iframe sandbox="" loading="lazy" src="row-000002-ann@example.com.html">"#), "{index}");
+    assert!(index.contains("Hello &lt;i&gt;Ann&lt;/i&gt;") && !index.contains("<i>Ann"), "{index}");
+    for eml in files(&out, ".eml") {
+        let bytes = std::fs::read(out.join(&eml)).unwrap();
+        assert_wire_clean(&bytes);
+        assert!(MessageParser::new().parse(&bytes).unwrap().subject().unwrap().starts_with("Hello "));
+    }
+}
+
+#[test]
+fn row_prints_the_same_bytes_as_the_eml() {
+    let job = JobDir::new();
+    job.run(&["preview", "job.toml"]).expect(0);
+    let eml = std::fs::read(job.path().join("preview/row-000003-bob@example.com.eml")).unwrap();
+    let run = job.run(&["preview", "job.toml", "--row", "3"]);
+    run.expect(0);
+    assert_eq!(without_date(&run.raw_stdout), without_date(&eml));
+    job.run(&["preview", "job.toml", "--row", "9"]).expect(2).line_with(&["row 9: there is no recipient"]);
+}
+
+#[test]
+fn limit_and_rerun_leave_only_the_current_files() {
+    let job = JobDir::new();
+    job.run(&["preview", "job.toml"]).expect(0);
+    job.write("preview/notes.txt", "mine");
+    job.run(&["preview", "job.toml", "--limit", "1"]).expect(0).line_with(&["wrote 1 messages"]);
+    assert_eq!(files(&job.path().join("preview"), ".eml"), ["row-000002-ann@example.com.eml"]);
+    assert!(job.path().join("preview/notes.txt").exists(), "files preview did not write are left alone");
+}
+
+#[test]
+fn a_broken_job_is_refused_with_its_problems() {
+    let job = JobDir::new();
+    job.write("t/mail.txt", "{{ name");
+    job.run(&["preview", "job.toml"]).expect(2).line_with(&["t/mail.txt:1: syntax error"]);
+    assert!(!job.path().join("preview").exists());
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            if entry.file_name() != "preview" {
+                copy_dir(&entry.path(), &target);
+            }
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn the_sample_previews_into_its_ignored_folder() {
+    let copy = tempfile::tempdir().unwrap();
+    copy_dir(sample_job().parent().unwrap(), copy.path());
+    run_in(copy.path(), &["preview", "job.toml"]).expect(0).line_with(&["wrote 12 messages", "preview/index.html"]);
+    assert_eq!(files(&copy.path().join("preview"), ".eml").len(), 12);
+    let ignored = std::process::Command::new("git")
+        .args(["check-ignore", "-q", "samples/announcement/preview/index.html"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status();
+    if let Ok(status) = ignored {
+        assert!(status.success(), "samples/*/preview/ must be ignored by git");
+    }
+}
+
+#[test]
+fn init_scaffolds_a_job_that_checks_and_previews() {
+    let dir = tempfile::tempdir().unwrap();
+    run_in(dir.path(), &["init", "news"]).expect(0).line_with(&["created news/job.toml"]);
+    let job = dir.path().join("news");
+    run_in(&job, &["check", "job.toml"]).expect(0).line_with(&["2 rows: 2 valid", "0 errors"]);
+    run_in(&job, &["preview", "job.toml"]).expect(0).line_with(&["wrote 2 messages"]);
+    run_in(dir.path(), &["init", "news"]).expect(2).line_with(&["news: already exists and is not empty"]);
+}

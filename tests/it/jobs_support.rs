@@ -1,0 +1,101 @@
+//! Helpers for the job tests: a job folder in a fresh temp dir, and the binary run hermetically inside it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A job folder in its own temp dir; dropped with the test.
+pub struct JobDir {
+    pub dir: tempfile::TempDir,
+}
+
+pub const SMTP: &str = "[smtp]\nserver = \"smtp.example.com\"\n";
+
+/// A small valid job: text + html templates, three recipients.
+pub const MESSAGE: &str = r#"[message]
+from = "News <news@example.com>"
+subject = "Hello {{ name }}"
+text = "t/mail.txt"
+html = "t/mail.html"
+"#;
+
+pub const RECIPIENTS: &str = "[recipients]\ncsv = \"r.csv\"\nname = \"name\"\n";
+
+impl JobDir {
+    pub fn new() -> JobDir {
+        let job = JobDir { dir: tempfile::tempdir().unwrap() };
+        job.write("t/mail.txt", "Hi {{ name }}\n");
+        job.write("t/mail.html", "<p>Hi {{ name }}</p>\n");
+        job.write("r.csv", "email,name\nann@example.com,Ann\nbob@example.com,Bob\ncy@example.com,Cy\n");
+        job.write("job.toml", format!("{SMTP}{MESSAGE}{RECIPIENTS}"));
+        job
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn write(&self, name: &str, contents: impl AsRef<[u8]>) {
+        let path = self.dir.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, contents).unwrap();
+    }
+
+    /// Runs `mailshot ARGS` in the job folder with an empty environment.
+    pub fn run(&self, args: &[&str]) -> Run {
+        run_in(self.path(), args)
+    }
+}
+
+pub fn run_in(dir: &Path, args: &[&str]) -> Run {
+    let output = Command::new(env!("CARGO_BIN_EXE_mailshot")).args(args).current_dir(dir).env_clear().output().unwrap();
+    Run::from(output)
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub raw_stdout: Vec<u8>,
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Run {
+        Run {
+            code: o.status.code().expect("killed by a signal (a panic would say so in stderr)"),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+            raw_stdout: o.stdout,
+        }
+    }
+}
+
+impl Run {
+    /// Asserts the exit code and that nothing panicked.
+    pub fn expect(&self, code: i32) -> &Run {
+        assert!(!self.stderr.contains("panicked"), "panic: {}", self.stderr);
+        assert_eq!(self.code, code, "stdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        self
+    }
+
+    /// Asserts that some output line contains every one of `parts`.
+    pub fn line_with(&self, parts: &[&str]) -> &Run {
+        let all = format!("{}{}", self.stdout, self.stderr);
+        assert!(all.lines().any(|l| parts.iter().all(|p| l.contains(p))), "no line with {parts:?} in:\n{all}");
+        self
+    }
+}
+
+/// The repository's sample job.
+pub fn sample_job() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/announcement/job.toml")
+}
+
+/// CRLF only, every line ≤ 998 octets (RFC 5322 §2.1.1, §2.3).
+pub fn assert_wire_clean(bytes: &[u8]) {
+    for (i, &b) in bytes.iter().enumerate() {
+        assert!(b != b'\n' || (i > 0 && bytes[i - 1] == b'\r'), "bare LF at {i}");
+        assert!(b != b'\r' || bytes.get(i + 1) == Some(&b'\n'), "bare CR at {i}");
+    }
+    let longest = bytes.split(|&b| b == b'\n').map(|l| l.len().saturating_sub(1)).max().unwrap_or(0);
+    assert!(longest <= 998, "a line of {longest} octets");
+}
