@@ -35,12 +35,7 @@ pub struct Produced {
     pub by_budget: bool,
 }
 
-pub fn produce(
-    plan: Plan,
-    work: mpsc::Sender<Work>,
-    events: mpsc::Sender<Event>,
-    stop: Arc<AtomicBool>,
-) -> Produced {
+pub fn produce(plan: Plan, work: mpsc::Sender<Work>, events: mpsc::Sender<Event>, stop: Arc<AtomicBool>) -> Produced {
     let mut produced = Produced { by_budget: plan.by_budget, ..Produced::default() };
     let limit_reason = if plan.by_budget { "the daily budget is used up" } else { "--limit reached" };
     let reader = match plan.job.recipients() {
@@ -63,9 +58,10 @@ pub fn produce(
                     let text = format!("{status} in an earlier run");
                     settle(bare(recipient.row, &recipient.mailbox.envelope(), status, text), true)
                 }
-                Decision::Send(_) if stop.load(Ordering::Relaxed) => {
-                    settle(bare(recipient.row, &recipient.mailbox.envelope(), Status::Skipped, "not sent: the run stopped"), false)
-                }
+                Decision::Send(_) if stop.load(Ordering::Relaxed) => settle(
+                    bare(recipient.row, &recipient.mailbox.envelope(), Status::Skipped, "not sent: the run stopped"),
+                    false,
+                ),
                 Decision::Send(_) if plan.limit.is_some_and(|l| produced.sent >= l) => {
                     produced.limited = true;
                     let text = format!("not sent: {limit_reason}");
@@ -76,7 +72,9 @@ pub fn produce(
                         produced.sent += 1;
                         work.blocking_send(item).is_ok()
                     }
-                    Err(text) => settle(bare(recipient.row, &recipient.mailbox.envelope(), Status::Failed, text), false),
+                    Err(text) => {
+                        settle(bare(recipient.row, &recipient.mailbox.envelope(), Status::Failed, text), false)
+                    }
                 },
             },
         };

@@ -72,7 +72,8 @@ impl Progress {
 
     pub fn settled(&mut self, outcome: &Outcome) {
         self.tally.add(outcome.status);
-        if self.verbose || (outcome.status != Status::Delivered && self.mode != Mode::Quiet) {
+        let noteworthy = matches!(outcome.status, Status::Failed | Status::Deferred | Status::Uncertain);
+        if self.verbose || (noteworthy && self.mode != Mode::Quiet) {
             self.log(&describe(outcome));
         }
         self.show();

@@ -106,10 +106,8 @@ async fn run(args: &SendArgs) -> Result<u8, StartError> {
     let print = fingerprint::of(&args.job).map_err(StartError::Input)?;
     check_changes(&replayed, &print, args.accept_changes)?;
     let (limit, by_budget) = limit(args, &job, &replayed)?;
-    let client = job
-        .smtp
-        .client_config(&paths.dir)
-        .map_err(|e| StartError::Input(format!("{}: [smtp]: {e}", args.job.display())))?;
+    let client =
+        job.smtp.client_config(&paths.dir).map_err(|e| StartError::Input(format!("{}: {e}", args.job.display())))?;
     let pace = pace(args, &job)?;
     let connections = args.connections.unwrap_or(job.smtp.connections).max(1) as usize;
     let total = count_rows(&job);
@@ -162,7 +160,8 @@ async fn run(args: &SendArgs) -> Result<u8, StartError> {
     drop(shared);
     drop(events_tx);
     let recorded = recorder.await.expect("the recorder does not panic");
-    let code = exit_code(&recorded, aborted.as_deref(), interrupted.load(std::sync::atomic::Ordering::SeqCst), produced);
+    let code =
+        exit_code(&recorded, aborted.as_deref(), interrupted.load(std::sync::atomic::Ordering::SeqCst), produced);
     finish_journal(journal, writer, run_number, code, &recorded);
     report_end(&recorded, &report_path, aborted.as_deref());
     Ok(code)
@@ -178,9 +177,7 @@ async fn wind_down(shared: &Shared, producer: std::thread::JoinHandle<Produced>)
         let outcome = work.outcome(Status::Skipped, "not sent: the run stopped");
         let _ = shared.events.send(Event::Settled { outcome, carried: false }).await;
     }
-    tokio::task::spawn_blocking(move || producer.join().expect("the producer does not panic"))
-        .await
-        .expect("joined")
+    tokio::task::spawn_blocking(move || producer.join().expect("the producer does not panic")).await.expect("joined")
 }
 
 /// First Ctrl-C: stop taking new recipients and finish what is in flight. Second: exit at once.

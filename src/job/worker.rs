@@ -179,10 +179,14 @@ impl Worker {
                     return self.finish(work, Status::Deferred, &verdict).await;
                 }
                 self.journal(outcome_record(&work, Settled::Deferred, &verdict));
-                let wait = after.unwrap_or_else(|| {
-                    policy::backoff(work.attempts, shared.retry.initial(), shared.retry.max())
-                });
-                self.log(format!("row {} {} deferred ({}), retrying in {wait:.0?}", work.message.row, work.email(), verdict.text));
+                let wait =
+                    after.unwrap_or_else(|| policy::backoff(work.attempts, shared.retry.initial(), shared.retry.max()));
+                self.log(format!(
+                    "row {} {} deferred ({}), retrying in {wait:.0?}",
+                    work.message.row,
+                    work.email(),
+                    verdict.text
+                ));
                 work.first_attempt.get_or_insert_with(Utc::now);
                 shared.queue.retry_at(work, Instant::now() + wait);
             }
