@@ -11,25 +11,18 @@ use crate::jobdef::Job;
 use crate::{exit_codes, init, preview};
 
 pub fn run(cli: Cli) -> ExitCode {
-    let name = match &cli.command {
-        Command::Check(args) => return check(args),
-        Command::Preview(args) => return preview(args),
-        Command::Init(args) => return init(args),
+    match &cli.command {
+        Command::Check(args) => check(args),
+        Command::Preview(args) => preview(args),
+        Command::Init(args) => init(args),
+        // A dry run is a preview: the exact messages, written to files; nothing is sent, no journal.
         Command::Send(args) if args.dry_run => {
-            // A dry run is a preview: the exact messages, written to files, nothing sent, no journal.
-            return preview(&PreviewArgs { job: args.job.clone(), out: None, limit: args.limit, row: None });
+            preview(&PreviewArgs { job: args.job.clone(), out: None, limit: args.limit, row: None })
         }
-        Command::Send(args) => return ExitCode::from(crate::job::run::send(args)),
-        Command::Status(_) => "status",
-        Command::Probe(args) => return crate::probe::run(args),
-    };
-    not_available(name)
-}
-
-/// A subcommand that is not built yet says so and fails; it never pretends to succeed.
-fn not_available(name: &str) -> ExitCode {
-    eprintln!("mailshot: `{name}` is not available yet in this version");
-    ExitCode::from(exit_codes::NOT_AVAILABLE)
+        Command::Send(args) => ExitCode::from(crate::job::run::send(args)),
+        Command::Status(args) => ExitCode::from(crate::job::status::run(args)),
+        Command::Probe(args) => crate::probe::run(args),
+    }
 }
 
 fn status(clean: bool) -> ExitCode {

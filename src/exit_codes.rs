@@ -8,9 +8,7 @@ pub const PARTIAL: u8 = 1;
 pub const INPUT_ERROR: u8 = 2;
 /// The job stopped: authentication, a refused sender, TLS, or the server was unreachable.
 pub const ABORTED: u8 = 3;
-/// A feature that is not built yet was asked for.
-pub const NOT_AVAILABLE: u8 = 69;
-/// A temporary condition (e.g. the daily sending budget is used up); run again later.
+/// A temporary condition (the daily sending budget is used up, another run holds the lock); run again later.
 pub const TEMPFAIL: u8 = 75;
 /// Interrupted by Ctrl-C.
 pub const INTERRUPTED: u8 = 130;

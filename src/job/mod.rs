@@ -11,6 +11,7 @@ pub mod queue;
 pub mod recorder;
 pub mod report;
 pub mod run;
+pub mod status;
 pub mod throttle;
 pub mod work;
 pub mod worker;

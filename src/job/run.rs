@@ -345,7 +345,7 @@ fn finish_journal(journal: Journal, writer: JournalWriter, run: u32, code: u8, r
 
 fn report_end(recorded: &Recorded, path: &Path, aborted: Option<&str>) {
     match &recorded.report {
-        Ok(_) => eprintln!("report: {}", path.display()),
+        Ok(_) => println!("  report     {}", path.display()),
         Err(e) => eprintln!("mailshot: {e}"),
     }
     if let Some(reason) = aborted {

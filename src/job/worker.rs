@@ -239,6 +239,7 @@ fn committing(work: &Work) -> Record {
     Record::Committing {
         key: work.message.key.clone(),
         row: work.message.row,
+        email: work.email().to_owned(),
         message_id: work.message.message_id.clone(),
         date: work.date.timestamp(),
         attempt: work.attempts,
@@ -250,6 +251,7 @@ fn outcome_record(work: &Work, status: Settled, verdict: &Verdict) -> Record {
     Record::Outcome {
         key: work.message.key.clone(),
         row: work.message.row,
+        email: work.email().to_owned(),
         status,
         code: verdict.code,
         enhanced: verdict.enhanced.clone(),

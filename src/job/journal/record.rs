@@ -20,11 +20,21 @@ pub enum Record {
     /// A run began. `fingerprint` identifies the message settings and templates it rendered with.
     Run { run: u32, started: DateTime<Utc>, pid: u32, fingerprint: String },
     /// Written durably before the final dot of this message is sent: from here on it may be delivered.
-    Committing { key: String, row: u64, message_id: String, date: i64, attempt: u32, at: DateTime<Utc> },
+    Committing {
+        key: String,
+        row: u64,
+        /// The envelope recipient, for `status --uncertain`.
+        email: String,
+        message_id: String,
+        date: i64,
+        attempt: u32,
+        at: DateTime<Utc>,
+    },
     /// The server's verdict (or the policy's, for a failure before DATA).
     Outcome {
         key: String,
         row: u64,
+        email: String,
         status: Settled,
         code: Option<u16>,
         enhanced: Option<String>,

@@ -9,13 +9,22 @@ fn now() -> DateTime<Utc> {
 }
 
 fn committing(key: &str, at: DateTime<Utc>) -> Record {
-    Record::Committing { key: key.into(), row: 2, message_id: format!("<{key}>"), date: 1_790_000_000, attempt: 1, at }
+    Record::Committing {
+        key: key.into(),
+        row: 2,
+        email: key.into(),
+        message_id: format!("<{key}>"),
+        date: 1_790_000_000,
+        attempt: 1,
+        at,
+    }
 }
 
 fn outcome(key: &str, status: Settled) -> Record {
     Record::Outcome {
         key: key.into(),
         row: 2,
+        email: key.into(),
         status,
         code: Some(250),
         enhanced: Some("2.0.0".into()),
