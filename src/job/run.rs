@@ -13,6 +13,7 @@ use std::sync::atomic::AtomicBool;
 use chrono::{DateTime, SubsecRound, Utc};
 use tokio::sync::mpsc;
 
+use super::clock::now;
 use super::journal::{Journal, JournalWriter, Record, Replayed};
 use super::outcome::Status;
 use super::producer::{self, Plan, Produced};
@@ -74,14 +75,6 @@ impl JobPaths {
     }
 }
 
-/// The wall clock, or `MAILSHOT_NOW` (RFC 3339) so tests can run "tomorrow" for the daily budget.
-pub fn now() -> DateTime<Utc> {
-    std::env::var("MAILSHOT_NOW")
-        .ok()
-        .and_then(|v| DateTime::parse_from_rfc3339(&v).ok())
-        .map_or_else(Utc::now, |t| t.with_timezone(&Utc))
-}
-
 pub fn send(args: &SendArgs) -> u8 {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime");
     match runtime.block_on(run(args)) {
@@ -94,15 +87,15 @@ pub fn send(args: &SendArgs) -> u8 {
 }
 
 async fn run(args: &SendArgs) -> Result<u8, StartError> {
-    let now = now().trunc_subsecs(0);
-    let job = load_and_check(&args.job, args.verbosity.quiet, now)?;
+    let started = now().trunc_subsecs(0);
+    let job = load_and_check(&args.job, args.verbosity.quiet, started)?;
     let paths = JobPaths::of(&args.job);
     let _lock = lock::acquire(&paths.lock).map_err(|e| StartError::Busy(e.to_string()))?;
     if args.fresh {
-        set_aside(&paths.journal, now)?;
+        set_aside(&paths.journal, started)?;
     }
     let (journal, writer, replayed) =
-        Journal::open(&paths.journal, now).map_err(|e| StartError::Input(e.to_string()))?;
+        Journal::open(&paths.journal, started).map_err(|e| StartError::Input(e.to_string()))?;
     let print = fingerprint::of(&args.job).map_err(StartError::Input)?;
     check_changes(&replayed, &print, args.accept_changes)?;
     let (limit, by_budget) = limit(args, &job, &replayed)?;
@@ -114,9 +107,9 @@ async fn run(args: &SendArgs) -> Result<u8, StartError> {
     confirm(args, &job, total, connections)?;
 
     let run_number = replayed.last_run.as_ref().map_or(1, |r| r.run + 1);
-    let record = Record::Run { run: run_number, started: now, pid: std::process::id(), fingerprint: print };
+    let record = Record::Run { run: run_number, started, pid: std::process::id(), fingerprint: print };
     journal.append(record).map_err(|e| StartError::Input(e.to_string()))?;
-    let report = Report::create(&paths.reports, Utc::now()).map_err(|e| StartError::Input(e.to_string()))?;
+    let report = Report::create(&paths.reports, now()).map_err(|e| StartError::Input(e.to_string()))?;
     let report_path = report.path().to_owned();
 
     let (events_tx, events_rx) = mpsc::channel(4096);
@@ -142,7 +135,7 @@ async fn run(args: &SendArgs) -> Result<u8, StartError> {
         resend_uncertain: args.resend_uncertain,
         limit,
         by_budget,
-        now,
+        now: started,
     };
     let producer = {
         let (events, stop) = (events_tx.clone(), shared.stop.flag());
@@ -336,7 +329,7 @@ fn finish_journal(journal: Journal, writer: JournalWriter, run: u32, code: u8, r
         "delivered {} failed {} deferred {} uncertain {} skipped {}",
         t.delivered, t.failed, t.deferred, t.uncertain, t.skipped
     );
-    let _ = journal.append(Record::RunEnd { run, ended: Utc::now(), exit_code: code, summary });
+    let _ = journal.append(Record::RunEnd { run, ended: now(), exit_code: code, summary });
     drop(journal);
     if let Err(e) = writer.close() {
         eprintln!("mailshot: {e}");

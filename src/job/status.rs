@@ -8,8 +8,9 @@ use std::path::Path;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
+use super::clock::now;
 use super::journal::{Record, Settled};
-use super::run::{JobPaths, now};
+use super::run::JobPaths;
 use crate::cli::StatusArgs;
 use crate::config::JobFile;
 use crate::exit_codes;

@@ -2,6 +2,8 @@
 
 use chrono::{DateTime, Utc};
 
+use super::clock::now;
+
 use super::outcome::{Outcome, Status};
 use crate::message::OutgoingMessage;
 use crate::smtp;
@@ -34,7 +36,7 @@ impl Work {
             attempts: self.attempts,
             message_id: self.message.message_id.clone(),
             first_attempt: self.first_attempt,
-            last_attempt: self.first_attempt.map(|_| Utc::now()),
+            last_attempt: self.first_attempt.map(|_| now()),
         }
     }
 }

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::Utc;
+use super::clock::now;
 use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
 
@@ -100,7 +100,7 @@ impl Worker {
         }
         self.status(format!("→ {}", work.email()));
         work.attempts += 1;
-        work.first_attempt.get_or_insert_with(Utc::now);
+        work.first_attempt.get_or_insert_with(now);
         let session = self.session.as_mut().expect("ready means a session");
         let result = match &shared.journal {
             Some(journal) => {
@@ -187,7 +187,7 @@ impl Worker {
                     work.email(),
                     verdict.text
                 ));
-                work.first_attempt.get_or_insert_with(Utc::now);
+                work.first_attempt.get_or_insert_with(now);
                 shared.queue.retry_at(work, Instant::now() + wait);
             }
         }
@@ -243,7 +243,7 @@ fn committing(work: &Work) -> Record {
         message_id: work.message.message_id.clone(),
         date: work.date.timestamp(),
         attempt: work.attempts,
-        at: Utc::now(),
+        at: now(),
     }
 }
 
@@ -258,7 +258,7 @@ fn outcome_record(work: &Work, status: Settled, verdict: &Verdict) -> Record {
         reply: verdict.text.clone(),
         attempt: work.attempts,
         date: work.date.timestamp(),
-        at: Utc::now(),
+        at: now(),
     }
 }
 
@@ -266,7 +266,7 @@ fn outcome(work: &Work, status: Status, verdict: &Verdict) -> Outcome {
     Outcome {
         code: verdict.code,
         enhanced: verdict.enhanced.clone(),
-        last_attempt: Some(Utc::now()),
+        last_attempt: Some(now()),
         ..work.outcome(status, verdict.text.clone())
     }
 }
