@@ -211,3 +211,7 @@ fn data_lost(source: super::connection::ConnectionError) -> SessionError {
 #[cfg(test)]
 #[path = "pipeline_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "pipeline_fault_tests.rs"]
+mod fault_tests;
