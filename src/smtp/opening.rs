@@ -159,7 +159,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         if rset_queued {
             return;
         }
-        if self.info.capabilities.pipelining {
+        if self.pipelining {
             self.cleanup.rset = true;
         } else {
             self.reset().await;

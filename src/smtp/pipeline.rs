@@ -123,7 +123,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let dot_end = self.conn.queue_data(body);
         debug_assert_eq!(dot_end, ready.wire_len, "commit got a different body than open");
         let grouped = match (&plan, next) {
-            (Some(Ok(plan)), Some(m)) if self.info.capabilities.pipelining => {
+            (Some(Ok(plan)), Some(m)) if self.pipelining => {
                 // Whatever the dot's reply will be, the next transaction starts clean (see `end_of_data`).
                 self.cleanup.rset = true;
                 Some(self.queue_opening(m.envelope, plan))
@@ -176,7 +176,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
 
     /// A transaction from scratch: grouped when pipelining, else lock-step.
     async fn start(&mut self, env: &Envelope, plan: &Plan) -> Result<Opened, SessionError> {
-        if !self.info.capabilities.pipelining {
+        if !self.pipelining {
             return self.open_lock_step(env, plan).await;
         }
         let cleanup = self.queue_opening(env, plan)?;
@@ -198,7 +198,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             _ => {}
         }
         let params = MailParams { size: caps.size.map(|_| size), eight_bit, smtputf8: envelope.smtputf8() };
-        let grouped_data = caps.pipelining && envelope.to().len() == 1;
+        let grouped_data = self.pipelining && envelope.to().len() == 1;
         Ok(Plan { params, wire_len, grouped_data })
     }
 }

@@ -67,6 +67,8 @@ pub struct Session<S> {
     pub(super) cleanup: Cleanup,
     /// Ties a [`Ready`](super::outcome::Ready) to the session that issued it.
     pub(super) id: u64,
+    /// The server offers PIPELINING and the configuration allows it.
+    pub(super) pipelining: bool,
 }
 
 impl<S> std::fmt::Debug for Session<S> {
@@ -77,10 +79,10 @@ impl<S> std::fmt::Debug for Session<S> {
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     /// Only the connector builds sessions, after a finished handshake.
-    pub(super) fn new(conn: Connection<S>, info: ServerInfo) -> Self {
+    pub(super) fn new(conn: Connection<S>, info: ServerInfo, pipelining: bool) -> Self {
         static IDS: AtomicU64 = AtomicU64::new(1);
         let id = IDS.fetch_add(1, Ordering::Relaxed);
-        Session { conn, info, state: State::Idle, cleanup: Cleanup::default(), id }
+        Session { conn, info, state: State::Idle, cleanup: Cleanup::default(), id, pipelining }
     }
 
     pub fn info(&self) -> &ServerInfo {
@@ -89,6 +91,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
 
     pub fn capabilities(&self) -> &Capabilities {
         &self.info.capabilities
+    }
+
+    /// True when commands are pipelined (offered by the server and allowed by the configuration).
+    pub fn is_pipelining(&self) -> bool {
+        self.pipelining
     }
 
     /// False once an error ended the session (or a RSET after a rejection failed).

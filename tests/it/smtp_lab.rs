@@ -16,14 +16,14 @@ use crate::smtp_server::timeouts;
 const FROM: &str = "news@example.test";
 
 /// A recipient no other test (or run) uses, so its delivery is found by `Delivered-To:`.
-fn unique(tag: &str) -> String {
+pub fn unique(tag: &str) -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     format!("{tag}-{}-{nanos}-{n}@example.test", std::process::id())
 }
 
-fn config(lab: &Lab, port: u16, security: Security) -> ClientConfig {
+pub fn config(lab: &Lab, port: u16, security: Security) -> ClientConfig {
     let mut config = ClientConfig::new("localhost", port);
     config.security = security;
     config.extra_roots = CertificateDer::pem_file_iter(&lab.ca_file).unwrap().map(Result::unwrap).collect();
