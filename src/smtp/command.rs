@@ -57,7 +57,7 @@ impl Command<'_> {
     /// Appends the command and its CRLF to `out`, or appends nothing and says which argument is unsafe.
     pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), CommandError> {
         self.check()?;
-        out.extend_from_slice(self.text().as_bytes());
+        self.write(out);
         out.extend_from_slice(b"\r\n");
         Ok(())
     }
@@ -85,24 +85,37 @@ impl Command<'_> {
         }
     }
 
-    /// The command line without CRLF. Private: only reachable through `encode` (checked) or `redacted`.
-    fn text(&self) -> String {
+    /// The command line without CRLF, appended piece by piece (no `format!`, no allocation of its own: this
+    /// runs for every command of every message). Private: only reachable through `encode` (checked) or `text`.
+    fn write(&self, out: &mut Vec<u8>) {
+        let mut put = |parts: &[&str]| parts.iter().for_each(|p| out.extend_from_slice(p.as_bytes()));
         match self {
-            Command::Ehlo(name) => format!("EHLO {name}"),
-            Command::Helo(name) => format!("HELO {name}"),
-            Command::StartTls => "STARTTLS".to_owned(),
-            Command::Auth { mechanism, initial: None } => format!("AUTH {mechanism}"),
+            Command::Ehlo(name) => put(&["EHLO ", name]),
+            Command::Helo(name) => put(&["HELO ", name]),
+            Command::StartTls => put(&["STARTTLS"]),
+            Command::Auth { mechanism, initial: None } => put(&["AUTH ", mechanism]),
             // RFC 4954 §4: an empty initial response is sent as "=".
-            Command::Auth { mechanism, initial: Some("") } => format!("AUTH {mechanism} ="),
-            Command::Auth { mechanism, initial: Some(i) } => format!("AUTH {mechanism} {i}"),
-            Command::AuthResponse(line) => (*line).to_owned(),
-            Command::Mail { from, params } => format!("MAIL FROM:<{from}>{params}"),
-            Command::Rcpt { to } => format!("RCPT TO:<{to}>"),
-            Command::Data => "DATA".to_owned(),
-            Command::Rset => "RSET".to_owned(),
-            Command::Noop => "NOOP".to_owned(),
-            Command::Quit => "QUIT".to_owned(),
+            Command::Auth { mechanism, initial: Some("") } => put(&["AUTH ", mechanism, " ="]),
+            Command::Auth { mechanism, initial: Some(i) } => put(&["AUTH ", mechanism, " ", i]),
+            Command::AuthResponse(line) => put(&[line]),
+            Command::Mail { from, params } => {
+                put(&["MAIL FROM:<", from, ">"]);
+                // Formatting into a Vec through io::Write cannot fail and allocates nothing of its own.
+                let _ = std::io::Write::write_fmt(out, format_args!("{params}"));
+            }
+            Command::Rcpt { to } => put(&["RCPT TO:<", to, ">"]),
+            Command::Data => put(&["DATA"]),
+            Command::Rset => put(&["RSET"]),
+            Command::Noop => put(&["NOOP"]),
+            Command::Quit => put(&["QUIT"]),
         }
+    }
+
+    /// The command line as text, for transcripts.
+    fn text(&self) -> String {
+        let mut out = Vec::new();
+        self.write(&mut out);
+        String::from_utf8_lossy(&out).into_owned()
     }
 }
 

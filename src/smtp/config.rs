@@ -117,6 +117,9 @@ pub struct ClientConfig {
     /// Allows AUTH on a connection without TLS (a local relay on loopback); off by default.
     pub allow_plaintext_auth: bool,
     pub timeouts: Timeouts,
+    /// Pipeline commands when the server offers PIPELINING (RFC 2920); off forces lock-step, for a server
+    /// that advertises it but mishandles it (and to measure what pipelining buys).
+    pub pipelining: bool,
     pub transcript: Option<TranscriptSink>,
 }
 
@@ -133,6 +136,7 @@ impl ClientConfig {
             mechanism: None,
             allow_plaintext_auth: false,
             timeouts: Timeouts::default(),
+            pipelining: true,
             transcript: None,
         }
     }
@@ -151,6 +155,7 @@ impl fmt::Debug for ClientConfig {
             .field("mechanism", &self.mechanism)
             .field("allow_plaintext_auth", &self.allow_plaintext_auth)
             .field("timeouts", &self.timeouts)
+            .field("pipelining", &self.pipelining)
             .field("transcript", &self.transcript.is_some())
             .finish()
     }

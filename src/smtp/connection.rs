@@ -7,6 +7,12 @@
 //! (RFC 3207 §4, CVE-2011-0411). Commands are queued through [`Command::encode`], which checks every
 //! argument before a byte is buffered; [`Connection::flush`] sends the whole group in one write, which with
 //! `TCP_NODELAY` means one segment and no Nagle delay.
+//!
+//! Message data joins the same buffer ([`Connection::queue_data`] dot-stuffs straight into it), so a body,
+//! its final dot and the next transaction's commands leave in one write (RFC 2920 §3.1 allows message
+//! content as the first "command" of a group). [`Connection::flush_data`] reports how many bytes the stream
+//! had taken when a write failed: whether the final dot was handed over decides between "retry" and
+//! "uncertain". The buffer is reused for the connection's life, and shrunk after an unusually large message.
 
 use std::io;
 use std::time::Duration;
@@ -15,7 +21,13 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::command::{Command, CommandError};
 use super::config::{Direction, Phase, Timeouts, TranscriptSink};
+use super::data;
 use super::reply::{self, Reply, ReplyError};
+
+/// Bytes a group is written in, each under the data-block deadline (RFC 5321 §4.5.3.2.5).
+pub const DATA_BLOCK: usize = 64 * 1024;
+/// A write buffer grown past this by a large message is shrunk back after it was sent.
+const KEEP_CAPACITY: usize = 1 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectionError {
@@ -29,6 +41,28 @@ pub enum ConnectionError {
     Reply(#[from] ReplyError),
     #[error("refused to send the command: {0}")]
     Command(#[from] CommandError),
+}
+
+impl ConnectionError {
+    /// The same fact again, for a second message that the same failure ended (`io::Error` is not `Clone`).
+    pub fn duplicate(&self) -> ConnectionError {
+        match self {
+            ConnectionError::Timeout { phase, after } => ConnectionError::Timeout { phase: *phase, after: *after },
+            ConnectionError::Closed { phase } => ConnectionError::Closed { phase: *phase },
+            ConnectionError::Io { phase, source } => {
+                ConnectionError::Io { phase: *phase, source: io::Error::new(source.kind(), source.to_string()) }
+            }
+            ConnectionError::Reply(e) => ConnectionError::Reply(e.clone()),
+            ConnectionError::Command(e) => ConnectionError::Command(e.clone()),
+        }
+    }
+}
+
+/// A group write that failed after the stream had taken `handed` bytes of it.
+#[derive(Debug)]
+pub struct WriteError {
+    pub handed: usize,
+    pub source: ConnectionError,
 }
 
 pub struct Connection<S> {
@@ -47,20 +81,43 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// Adds a command to the current group; on a refused argument nothing is added.
     pub fn queue(&mut self, command: &Command<'_>) -> Result<(), CommandError> {
         command.encode(&mut self.write_buf)?;
-        self.log(Direction::Client, &command.redacted());
+        if self.transcript.is_some() {
+            self.log(Direction::Client, &command.redacted());
+        }
         Ok(())
     }
 
-    /// Sends everything queued in one write.
+    /// Adds a message body to the current group, dot-stuffed and ended with the final dot; returns the
+    /// group's length up to and including that dot.
+    pub fn queue_data(&mut self, body: &[u8]) -> usize {
+        let start = self.write_buf.len();
+        data::encode_into(body, &mut self.write_buf);
+        if self.transcript.is_some() {
+            let len = self.write_buf.len() - start;
+            self.log(Direction::Client, &format!("<message data: {len} bytes, ending with the final dot>"));
+        }
+        self.write_buf.len()
+    }
+
+    /// How many bytes the current group holds (a mark for [`truncate`](Self::truncate)).
+    pub fn queued(&self) -> usize {
+        self.write_buf.len()
+    }
+
+    /// Takes back what was queued after `mark`.
+    pub fn truncate(&mut self, mark: usize) {
+        self.write_buf.truncate(mark);
+    }
+
+    /// Sends everything queued in one write, under the command deadline.
     pub async fn flush(&mut self) -> Result<(), ConnectionError> {
-        let (stream, buf) = (&mut self.stream, &self.write_buf);
-        within(Phase::Command, self.timeouts.command, async {
-            stream.write_all(buf).await?;
-            stream.flush().await
-        })
-        .await?;
-        self.write_buf.clear();
-        Ok(())
+        self.send_queued(Phase::Command).await.map_err(|e| e.source)
+    }
+
+    /// Sends a group that holds message data: in blocks, each under the data-block deadline. On failure,
+    /// says how many bytes the stream had taken; everything after that never left this process.
+    pub async fn flush_data(&mut self) -> Result<(), WriteError> {
+        self.send_queued(Phase::DataBlock).await
     }
 
     /// Reads the next reply, waiting at most the deadline of `phase`.
@@ -70,8 +127,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             Ok(result) => result?,
             Err(_) => return Err(ConnectionError::Timeout { phase, after }),
         };
-        for line in reply.wire_lines() {
-            self.log(Direction::Server, &line);
+        if self.transcript.is_some() {
+            for line in reply.wire_lines() {
+                self.log(Direction::Server, &line);
+            }
         }
         Ok(reply)
     }
@@ -81,19 +140,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         self.queue(command)?;
         self.flush().await?;
         self.read_reply(phase).await
-    }
-
-    /// Writes one block of message data (already dot-stuffed) without flushing, under the data-block deadline.
-    /// When this returns an error, the block's last byte was not handed to the stream.
-    pub async fn write_block(&mut self, block: &[u8]) -> Result<(), ConnectionError> {
-        let stream = &mut self.stream;
-        within(Phase::DataBlock, self.timeouts.data_block, stream.write_all(block)).await
-    }
-
-    /// Pushes out whatever the stream still holds (TLS records) after the last data block.
-    pub async fn flush_data(&mut self) -> Result<(), ConnectionError> {
-        let stream = &mut self.stream;
-        within(Phase::DataBlock, self.timeouts.data_block, stream.flush()).await
     }
 
     /// Bytes received and not yet parsed as a reply.
@@ -128,6 +174,35 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// Closes our side of the connection, ignoring errors: the peer may already be gone.
     pub async fn shutdown(&mut self) {
         let _ = tokio::time::timeout(self.timeouts.command, self.stream.shutdown()).await;
+    }
+
+    /// The whole write buffer in blocks of [`DATA_BLOCK`] (one write for any ordinary group), then a flush
+    /// (TLS records). Progress lives outside each block's deadline, so a timeout still says how far it got.
+    async fn send_queued(&mut self, phase: Phase) -> Result<(), WriteError> {
+        let after = self.timeouts.get(phase);
+        let (stream, buf) = (&mut self.stream, &self.write_buf);
+        let mut handed = 0;
+        while handed < buf.len() {
+            let end = (handed + DATA_BLOCK).min(buf.len());
+            let block = async {
+                while handed < end {
+                    match stream.write(&buf[handed..end]).await? {
+                        0 => return Err(io::ErrorKind::WriteZero.into()),
+                        n => handed += n,
+                    }
+                }
+                Ok(())
+            };
+            let result = within(phase, after, block).await;
+            result.map_err(|source| WriteError { handed, source })?;
+        }
+        let flushed = within(phase, after, stream.flush()).await;
+        flushed.map_err(|source| WriteError { handed, source })?;
+        self.write_buf.clear();
+        if self.write_buf.capacity() > KEEP_CAPACITY {
+            self.write_buf.shrink_to(KEEP_CAPACITY / 16);
+        }
+        Ok(())
     }
 
     async fn next_reply(&mut self, phase: Phase) -> Result<Reply, ConnectionError> {

@@ -116,7 +116,8 @@ where
         None => None,
     };
     let tls = conn.get_ref().tls().map(tls::info);
-    Ok(Session::new(conn, ServerInfo { greeting, ehlo, capabilities, tls, auth }))
+    let pipelining = config.pipelining && capabilities.pipelining;
+    Ok(Session::new(conn, ServerInfo { greeting, ehlo, capabilities, tls, auth }, pipelining))
 }
 
 /// Everything that can be refused before a byte is sent.

@@ -7,6 +7,31 @@
 //! calls to [`DotStuffer::push`], so a body may be fed in any chunks (a CR at the end of one chunk and its
 //! LF at the start of the next is still one line end). [`DotStuffer::finish`] ends the body with exactly one
 //! CRLF and the final dot; nothing before it can ever read as an end of data.
+//!
+//! The machine writes into any [`Sink`]: a `Vec<u8>` (the connection's reused write buffer, so a message
+//! costs no allocation of its own) or a [`Count`], which measures the wire size for `SIZE=` (RFC 1870)
+//! before the body is due, as a pipelined `MAIL FROM` must carry it one round trip ahead of the data.
+
+/// Where the wire bytes go.
+pub trait Sink {
+    fn put(&mut self, bytes: &[u8]);
+}
+
+impl Sink for Vec<u8> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
+/// A sink that only counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Count(pub usize);
+
+impl Sink for Count {
+    fn put(&mut self, bytes: &[u8]) {
+        self.0 += bytes.len();
+    }
+}
 
 /// Where the machine is within a line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,13 +61,13 @@ impl DotStuffer {
     }
 
     /// Appends the wire form of `input` to `out`.
-    pub fn push(&mut self, input: &[u8], out: &mut Vec<u8>) {
+    pub fn push(&mut self, input: &[u8], out: &mut impl Sink) {
         let mut rest = input;
         while !rest.is_empty() {
             if self.state == State::MidLine {
                 // Fast path: copy up to the next CR or LF in one go.
                 let span = rest.iter().position(|b| matches!(b, b'\r' | b'\n')).unwrap_or(rest.len());
-                out.extend_from_slice(&rest[..span]);
+                out.put(&rest[..span]);
                 rest = &rest[span..];
                 if rest.is_empty() {
                     break;
@@ -54,17 +79,17 @@ impl DotStuffer {
     }
 
     /// Ends the body: the last line gets its CRLF if it lacks one, then `.` CRLF.
-    pub fn finish(self, out: &mut Vec<u8>) {
+    pub fn finish(self, out: &mut impl Sink) {
         if self.state != State::LineStart {
-            out.extend_from_slice(b"\r\n");
+            out.put(b"\r\n");
         }
-        out.extend_from_slice(b".\r\n");
+        out.put(b".\r\n");
     }
 
     /// One byte outside the fast path (or a CR/LF inside a line).
-    fn byte(&mut self, byte: u8, out: &mut Vec<u8>) {
+    fn byte(&mut self, byte: u8, out: &mut impl Sink) {
         if self.state == State::AfterCr {
-            out.extend_from_slice(b"\r\n");
+            out.put(b"\r\n");
             self.state = State::LineStart;
             if byte == b'\n' {
                 return;
@@ -73,15 +98,15 @@ impl DotStuffer {
         self.state = match (byte, self.state) {
             (b'\r', _) => State::AfterCr,
             (b'\n', _) => {
-                out.extend_from_slice(b"\r\n");
+                out.put(b"\r\n");
                 State::LineStart
             }
             (b'.', State::LineStart) => {
-                out.extend_from_slice(b"..");
+                out.put(b"..");
                 State::MidLine
             }
             (other, _) => {
-                out.push(other);
+                out.put(&[other]);
                 State::MidLine
             }
         };
@@ -91,10 +116,22 @@ impl DotStuffer {
 /// The whole wire form of a body held in memory, final dot included.
 pub fn encode(body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(body.len() + body.len() / 64 + 5);
-    let mut stuffer = DotStuffer::new();
-    stuffer.push(body, &mut out);
-    stuffer.finish(&mut out);
+    encode_into(body, &mut out);
     out
+}
+
+/// Appends the wire form of `body`, final dot included, to `out` (a reused buffer).
+pub fn encode_into(body: &[u8], out: &mut impl Sink) {
+    let mut stuffer = DotStuffer::new();
+    stuffer.push(body, out);
+    stuffer.finish(out);
+}
+
+/// The length of [`encode`]'s output, without building it.
+pub fn wire_len(body: &[u8]) -> usize {
+    let mut count = Count(0);
+    encode_into(body, &mut count);
+    count.0
 }
 
 /// True when the body has a byte above 127 and so needs `BODY=8BITMIME` (RFC 6152).

@@ -122,6 +122,10 @@ proptest! {
         chunks.push(&body[start..]);
         let wire = stuff(&chunks);
         prop_assert_eq!(&wire, &encode(&body));
+        prop_assert_eq!(wire_len(&body), wire.len(), "the counted size is the size sent (SIZE=, RFC 1870)");
+        let mut reused = b"MAIL FROM:<a@b>\r\n".to_vec();
+        encode_into(&body, &mut reused);
+        prop_assert_eq!(&reused[17..], &wire[..], "appending to a used buffer keeps what was there");
         prop_assert_eq!(unstuff(&wire), canonical(&body));
     }
 }

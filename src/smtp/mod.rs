@@ -4,7 +4,8 @@
 //! It knows bytes, replies, commands, TLS, AUTH and one session's conversation, and nothing about CSV,
 //! templates, jobs or retry policy, so it can be lifted into its own crate unchanged. Layers, bottom up:
 //! [`reply`] and [`command`] and [`data`] are pure (sans-IO) and tested byte for byte; [`connection`] owns
-//! one stream's buffers and deadlines; [`connector`] runs the handshake; [`session`] sends messages.
+//! one stream's buffers and deadlines; [`connector`] runs the handshake; [`session`] sends messages, and
+//! [`pipeline`] sends a stream of them at one round trip each (RFC 2920).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -29,7 +30,9 @@ pub mod connection;
 pub mod connector;
 pub mod data;
 pub mod envelope;
+mod opening;
 pub mod outcome;
+pub mod pipeline;
 pub mod reply;
 pub mod session;
 pub mod stream;
@@ -45,7 +48,8 @@ pub use config::{ClientConfig, Direction, Phase, Security, Timeouts, TranscriptS
 pub use connection::ConnectionError;
 pub use connector::{ConnectError, TcpSession, connect, establish};
 pub use envelope::{Envelope, EnvelopeError};
-pub use outcome::{Delivery, Refusal, SessionError, Stage, Trial};
+pub use outcome::{Committed, Delivery, Opened, Ready, Refusal, SessionError, Stage, Trial};
+pub use pipeline::Message;
 pub use reply::{EnhancedCode, Reply, Severity};
 pub use session::{ServerInfo, Session};
 pub use tls::TlsInfo;

@@ -3,6 +3,10 @@
 //! The split is the contract with the send layer: a negative reply is data to classify (retry, fail),
 //! an error ends the session, and [`SessionError::is_uncertain`] singles out the one case where the message
 //! may have been delivered although no reply said so (the connection was lost after the final dot).
+//!
+//! For pipelined sending ([`Session::open`](super::Session::open), [`Session::commit`](super::Session::commit))
+//! a transaction is first [`Opened`] (MAIL, RCPT, DATA answered: [`Ready`] for its body, or already done),
+//! then committed; [`Committed`] carries one result per message whose replies came in that round trip.
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -36,8 +40,10 @@ impl fmt::Display for Stage {
 pub enum Delivery {
     /// The final reply (`250 2.0.0 Ok: queued as …`), every line.
     Accepted(Reply),
-    /// A 4xx/5xx reply at `stage`; nothing was delivered to anyone and RSET has been sent. With several
-    /// recipients the first refused one stops the transaction, so delivery is all or nothing.
+    /// A 4xx/5xx reply at `stage`; nothing was delivered to anyone. Before the data, the session resets the
+    /// transaction (RSET, at the front of the next command group when pipelining); after the final dot there
+    /// is nothing to reset (RFC 5321 §4.1.1.4). With several recipients the first refused one stops the
+    /// transaction, so delivery is all or nothing.
     Rejected { stage: Stage, reply: Reply },
     /// Refused here before MAIL, nothing sent: the server could not take this message.
     Refused(Refusal),
@@ -77,6 +83,10 @@ pub enum SessionError {
     Protocol { stage: Stage, reply: Reply },
     #[error("the message was not sent: the caller's commit step failed before the final dot: {source}")]
     Gate { source: Box<dyn StdError + Send + Sync> },
+    /// A RSET (cleaning up after an earlier message's refusal) was refused: the session ended before this
+    /// message's transaction began.
+    #[error("the server refused RSET: {reply}")]
+    ResetRefused { reply: Reply },
     #[error("the session is closed")]
     Closed,
 }
@@ -92,10 +102,26 @@ impl SessionError {
         !self.is_uncertain()
     }
 
+    /// What the same end of the session means for the message after this one, whose commands went out
+    /// behind this one's final dot (or never went out): it was never given data, so it is retryable.
+    pub(super) fn for_next(&self) -> SessionError {
+        match self {
+            SessionError::ServiceClosing { reply, .. } => {
+                SessionError::ServiceClosing { stage: Stage::Mail, reply: reply.clone() }
+            }
+            SessionError::Connection { source, .. } | SessionError::Uncertain { source } => {
+                SessionError::Connection { stage: Stage::Mail, source: source.duplicate() }
+            }
+            _ => SessionError::Closed,
+        }
+    }
+
     /// The server's reply, when the session ended on one.
     pub fn reply(&self) -> Option<&Reply> {
         match self {
-            SessionError::ServiceClosing { reply, .. } | SessionError::Protocol { reply, .. } => Some(reply),
+            SessionError::ServiceClosing { reply, .. }
+            | SessionError::Protocol { reply, .. }
+            | SessionError::ResetRefused { reply } => Some(reply),
             _ => None,
         }
     }
@@ -106,4 +132,31 @@ impl SessionError {
 pub enum Trial {
     Accepted { mail: Reply, rcpt: Vec<Reply> },
     Rejected { stage: Stage, reply: Reply },
+}
+
+/// The result of [`Session::open`](super::Session::open): the transaction's envelope is answered.
+#[derive(Debug, PartialEq, Eq)]
+#[must_use = "a Ready transaction must be committed: the server is waiting for its data"]
+pub enum Opened {
+    /// The server said `354`: hand this to `commit` with the message's body.
+    Ready(Ready),
+    /// Over before any data: refused here, or rejected by the server (which the session will RSET).
+    Done(Delivery),
+}
+
+/// Proof that the session's current transaction got its `354`; only `commit` takes it, once.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Ready {
+    pub(super) session: u64,
+    /// The wire size the `MAIL FROM` announced, to catch a different body being committed.
+    pub(super) wire_len: usize,
+}
+
+/// What one [`Session::commit`](super::Session::commit) round trip settled.
+#[derive(Debug)]
+pub struct Committed {
+    /// The committed message's own result: its data is gone, so an `Err` here may be uncertain.
+    pub current: Result<Delivery, SessionError>,
+    /// The next message's opening, when one was given; an `Err` here is always retryable (no data was sent).
+    pub next: Option<Result<Opened, SessionError>>,
 }

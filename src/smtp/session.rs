@@ -1,31 +1,34 @@
 //! A finished handshake and the mail transactions sent over it (RFC 5321 §3.3), one after another.
 //!
 //! A negative reply is a value, not a broken session: [`Delivery::Rejected`] says at which stage and
-//! carries the whole reply, and the session has already sent RSET (§4.1.1.5) and serves the next message.
+//! carries the whole reply, and the session resets the transaction (§4.1.1.5) and serves the next message.
 //! `Err` means the session is gone, and says whether the message may have been delivered: a connection lost
 //! (or a `421`, §3.8) before the final dot is retryable; lost after the final dot was handed to the stream
 //! and before its reply, it is *uncertain* ([`SessionError::is_uncertain`]), since the server may have
-//! accepted it (RFC 1047's duplicate-message problem). [`Session::send_gated`] awaits the caller's future
-//! after the `354` and before the body, so a "committing" record can be durable before the dot leaves.
+//! accepted it (RFC 1047's duplicate-message problem).
+//!
+//! [`Session::send`] and [`Session::send_gated`] are one message at a time, built on the pipelined pair
+//! [`Session::open`] / [`Session::commit`] (see [`pipeline`](super::pipeline)): with PIPELINING a message
+//! costs two round trips through them, and one in a stream of messages through `commit`'s `next`.
+//! `send_gated` awaits the caller's future after the `354` and before the body, so a "committing" record can
+//! be durable before the dot leaves.
 
 use std::convert::Infallible;
 use std::error::Error as StdError;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::auth::AuthOutcome;
 use super::capabilities::Capabilities;
 use super::command::{Command, MailParams};
-use super::config::{Direction, Phase};
+use super::config::Phase;
 use super::connection::{Connection, ConnectionError};
-use super::data;
 use super::envelope::Envelope;
-pub use super::outcome::{Delivery, Refusal, SessionError, Stage, Trial};
-use super::reply::{Reply, Severity};
+pub use super::outcome::{Delivery, Opened, Refusal, SessionError, Stage, Trial};
+use super::pipeline::{Judgement, Message, judge, transaction};
+use super::reply::Reply;
 use super::tls::TlsInfo;
-
-/// Data goes out in blocks of this size, each under the data-block deadline (RFC 5321 §4.5.3.2.5).
-const DATA_BLOCK: usize = 64 * 1024;
 
 /// What the handshake learned, for `probe` and for deciding MAIL parameters.
 #[derive(Debug, Clone)]
@@ -38,28 +41,48 @@ pub struct ServerInfo {
     pub auth: Option<AuthOutcome>,
 }
 
-/// A refused step of the transaction (before RSET).
-struct Rejection {
-    stage: Stage,
-    reply: Reply,
+/// Where the conversation stands between calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum State {
+    /// No transaction, or a refused one whose clean-up waits in [`Cleanup`].
+    Idle,
+    /// The server said `354` and reads message data: only `commit` may follow.
+    Data,
+    Closed,
+}
+
+/// What a refused transaction left behind, sent at the front of the next command group (RFC 2920 §3.1:
+/// message content may open a group and RSET may appear anywhere in one). Only ever set when pipelining.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Cleanup {
+    /// DATA got `354` although RCPT was refused: a lone dot ends the (recipient-less) data.
+    pub dot: bool,
+    pub rset: bool,
 }
 
 pub struct Session<S> {
-    conn: Connection<S>,
-    info: ServerInfo,
-    open: bool,
+    pub(super) conn: Connection<S>,
+    pub(super) info: ServerInfo,
+    pub(super) state: State,
+    pub(super) cleanup: Cleanup,
+    /// Ties a [`Ready`](super::outcome::Ready) to the session that issued it.
+    pub(super) id: u64,
+    /// The server offers PIPELINING and the configuration allows it.
+    pub(super) pipelining: bool,
 }
 
 impl<S> std::fmt::Debug for Session<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Session").field("info", &self.info).field("open", &self.open).finish_non_exhaustive()
+        f.debug_struct("Session").field("info", &self.info).field("state", &self.state).finish_non_exhaustive()
     }
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     /// Only the connector builds sessions, after a finished handshake.
-    pub(super) fn new(conn: Connection<S>, info: ServerInfo) -> Self {
-        Session { conn, info, open: true }
+    pub(super) fn new(conn: Connection<S>, info: ServerInfo, pipelining: bool) -> Self {
+        static IDS: AtomicU64 = AtomicU64::new(1);
+        let id = IDS.fetch_add(1, Ordering::Relaxed);
+        Session { conn, info, state: State::Idle, cleanup: Cleanup::default(), id, pipelining }
     }
 
     pub fn info(&self) -> &ServerInfo {
@@ -70,9 +93,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         &self.info.capabilities
     }
 
+    /// True when commands are pipelined (offered by the server and allowed by the configuration).
+    pub fn is_pipelining(&self) -> bool {
+        self.pipelining
+    }
+
     /// False once an error ended the session (or a RSET after a rejection failed).
     pub fn is_open(&self) -> bool {
-        self.open
+        self.state != State::Closed
     }
 
     /// Sends one message (`body` is the message as built, any line ends; it is canonicalised here).
@@ -92,162 +120,100 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         G: Future<Output = Result<(), E>>,
         E: Into<Box<dyn StdError + Send + Sync>>,
     {
-        if !self.open {
-            return Err(SessionError::Closed);
+        match self.open(Message { envelope, body }).await? {
+            Opened::Done(delivery) => Ok(delivery),
+            Opened::Ready(ready) => self.commit(ready, body, gate, None).await.current,
         }
-        let wire = data::encode(body);
-        if let Some(refusal) = self.refusal(envelope, body, &wire) {
-            return Ok(Delivery::Refused(refusal));
-        }
-        let result = self.transaction(envelope, body, &wire, gate).await;
-        self.open &= result.is_ok();
-        result
     }
 
     /// MAIL FROM and RCPT TO for `envelope`, then RSET: does the server take this sender and recipients?
     pub async fn try_envelope(&mut self, envelope: &Envelope) -> Result<Trial, SessionError> {
-        if !self.open {
-            return Err(SessionError::Closed);
-        }
+        self.check_idle()?;
         let result = self.trial(envelope).await;
-        self.open &= result.is_ok();
+        if result.is_err() {
+            self.state = State::Closed;
+        }
         result
     }
 
-    /// QUIT (RFC 5321 §4.1.1.10) and close.
+    /// QUIT (RFC 5321 §4.1.1.10) and close. A lone dot pending from a refused transaction goes first, as
+    /// the server still reads data; in the middle of a transaction's data (a `Ready` never committed) there
+    /// is no clean way out, and the connection is just closed.
     pub async fn quit(mut self) -> Result<Reply, ConnectionError> {
-        let reply = self.conn.command(&Command::Quit, Phase::Command).await;
+        if self.state == State::Data {
+            self.conn.shutdown().await;
+            return Err(ConnectionError::Closed { phase: Phase::Command });
+        }
+        let reply = self.quit_exchange().await;
         self.conn.shutdown().await;
         reply
     }
 
-    async fn transaction<G, E>(&mut self, env: &Envelope, body: &[u8], wire: &[u8], gate: G) -> SendResult
-    where
-        G: Future<Output = Result<(), E>>,
-        E: Into<Box<dyn StdError + Send + Sync>>,
-    {
-        let params = self.mail_params(env, body, wire);
-        if let Err(rejection) = self.envelope(env, params).await? {
-            return Ok(self.rejected(rejection).await);
+    async fn quit_exchange(&mut self) -> Result<Reply, ConnectionError> {
+        let dot = self.cleanup.dot;
+        if dot {
+            self.conn.queue_data(b"");
         }
-        let positive = |r: &Reply| r.code() == 354;
-        if let Err(rejection) = self.step(Stage::Data, &Command::Data, Phase::Data, positive).await? {
-            return Ok(self.rejected(rejection).await);
+        self.conn.queue(&Command::Quit)?;
+        self.conn.flush().await?;
+        if dot {
+            self.conn.read_reply(Phase::DataEnd).await?;
         }
-        gate.await.map_err(|e| SessionError::Gate { source: e.into() })?;
-        self.write_data(wire).await?;
-        self.end_of_data().await
+        self.conn.read_reply(Phase::Command).await
+    }
+
+    /// Refuses to start a transaction unless the session is idle. A session left in DATA (a `Ready` that
+    /// was dropped) can only end: the server reads everything as message data until a dot.
+    pub(super) fn check_idle(&mut self) -> Result<(), SessionError> {
+        match self.state {
+            State::Idle => Ok(()),
+            State::Data | State::Closed => {
+                self.state = State::Closed;
+                Err(SessionError::Closed)
+            }
+        }
     }
 
     async fn trial(&mut self, env: &Envelope) -> Result<Trial, SessionError> {
+        self.settle().await?;
         let params = MailParams { smtputf8: env.smtputf8() && self.info.capabilities.smtputf8, ..Default::default() };
-        let trial = match self.envelope(env, params).await? {
-            Ok((mail, rcpt)) => Trial::Accepted { mail, rcpt },
-            Err(Rejection { stage, reply }) => Trial::Rejected { stage, reply },
-        };
-        self.reset().await;
-        Ok(trial)
-    }
-
-    /// MAIL, then each RCPT; the first refusal stops (all or nothing).
-    async fn envelope(&mut self, env: &Envelope, params: MailParams) -> StepResult<(Reply, Vec<Reply>)> {
-        let mail = Command::Mail { from: env.from(), params };
-        let mail = match self.step(Stage::Mail, &mail, Phase::Command, Reply::is_positive).await? {
-            Ok(reply) => reply,
-            Err(rejection) => return Ok(Err(rejection)),
-        };
-        let mut rcpt = Vec::with_capacity(env.to().len());
-        for to in env.to() {
-            match self.step(Stage::Rcpt, &Command::Rcpt { to }, Phase::Command, Reply::is_positive).await? {
-                Ok(reply) => rcpt.push(reply),
-                Err(rejection) => return Ok(Err(rejection)),
+        let (mut mail, mut rcpt) = (None, Vec::with_capacity(env.to().len()));
+        let mut trial = None;
+        for (stage, command, phase) in transaction(env, params, false) {
+            let reply = self.conn.command(&command, phase).await;
+            let reply = reply.map_err(|source| SessionError::Connection { stage, source })?;
+            match judge(stage, &reply) {
+                Judgement::Wanted if stage == Stage::Mail => mail = Some(reply),
+                Judgement::Wanted => rcpt.push(reply),
+                Judgement::Refused => {
+                    trial = Some(Trial::Rejected { stage, reply });
+                    break;
+                }
+                Judgement::Closing => return Err(SessionError::ServiceClosing { stage, reply }),
+                Judgement::Unexpected => return Err(SessionError::Protocol { stage, reply }),
             }
         }
-        Ok(Ok((mail, rcpt)))
-    }
-
-    /// One command and its reply: the wanted reply, a rejection (4xx/5xx), or the end of the session.
-    async fn step(
-        &mut self,
-        stage: Stage,
-        cmd: &Command<'_>,
-        phase: Phase,
-        wanted: fn(&Reply) -> bool,
-    ) -> StepResult<Reply> {
-        let reply = self.conn.command(cmd, phase).await.map_err(|source| SessionError::Connection { stage, source })?;
-        match reply.severity() {
-            _ if wanted(&reply) => Ok(Ok(reply)),
-            _ if reply.code() == 421 => Err(SessionError::ServiceClosing { stage, reply }),
-            Severity::Transient | Severity::Permanent => Ok(Err(Rejection { stage, reply })),
-            Severity::Positive | Severity::Intermediate => Err(SessionError::Protocol { stage, reply }),
-        }
-    }
-
-    /// The body and the final dot. A failure before every byte was handed over is retryable; after, uncertain.
-    async fn write_data(&mut self, wire: &[u8]) -> Result<(), SessionError> {
-        self.conn.log(Direction::Client, &format!("<message data: {} bytes, ending with the final dot>", wire.len()));
-        for block in wire.chunks(DATA_BLOCK) {
-            self.conn
-                .write_block(block)
-                .await
-                .map_err(|source| SessionError::Connection { stage: Stage::Data, source })?;
-        }
-        self.conn.flush_data().await.map_err(|source| SessionError::Uncertain { source })
-    }
-
-    /// The reply to the final dot (RFC 5321 §4.1.1.4); the transaction is over whatever it says.
-    async fn end_of_data(&mut self) -> SendResult {
-        let reply = self.conn.read_reply(Phase::DataEnd).await.map_err(|source| SessionError::Uncertain { source })?;
-        let stage = Stage::DataEnd;
-        match reply.severity() {
-            Severity::Positive => Ok(Delivery::Accepted(reply)),
-            _ if reply.code() == 421 => Err(SessionError::ServiceClosing { stage, reply }),
-            Severity::Transient | Severity::Permanent => Ok(self.rejected(Rejection { stage, reply }).await),
-            Severity::Intermediate => Err(SessionError::Protocol { stage, reply }),
-        }
-    }
-
-    async fn rejected(&mut self, Rejection { stage, reply }: Rejection) -> Delivery {
         self.reset().await;
-        Delivery::Rejected { stage, reply }
+        Ok(trial.unwrap_or_else(|| Trial::Accepted { mail: mail.expect("MAIL comes first"), rcpt }))
     }
 
-    /// RSET after a refusal. If it fails the refusal still stands, but the session is closed.
-    async fn reset(&mut self) {
+    /// Sends a pending clean-up on its own (before a lock-step exchange such as a trial).
+    async fn settle(&mut self) -> Result<(), SessionError> {
+        if self.cleanup == Cleanup::default() {
+            return Ok(());
+        }
+        let queued = self.queue_cleanup();
+        self.conn.flush().await.map_err(|source| SessionError::Connection { stage: Stage::Mail, source })?;
+        self.read_cleanup(queued).await
+    }
+
+    /// RSET now (lock-step). If it fails the refusal still stands, but the session is closed.
+    pub(super) async fn reset(&mut self) {
         match self.conn.command(&Command::Rset, Phase::Command).await {
             Ok(reply) if reply.is_positive() => {}
-            _ => self.open = false,
+            _ => self.state = State::Closed,
         }
     }
-
-    fn mail_params(&self, env: &Envelope, body: &[u8], wire: &[u8]) -> MailParams {
-        let caps = &self.info.capabilities;
-        MailParams {
-            size: caps.size.map(|_| message_size(wire)),
-            eight_bit: data::is_eight_bit(body),
-            smtputf8: env.smtputf8(),
-        }
-    }
-
-    /// What the server told us it cannot take (RFC 1870 §6, RFC 6152 §3, RFC 6531 §3.4).
-    fn refusal(&self, env: &Envelope, body: &[u8], wire: &[u8]) -> Option<Refusal> {
-        let caps = &self.info.capabilities;
-        let size = message_size(wire);
-        match caps.size_limit() {
-            Some(limit) if size > limit => Some(Refusal::TooLarge { size, limit }),
-            _ if env.smtputf8() && !caps.smtputf8 => Some(Refusal::SmtpUtf8NotOffered),
-            _ if data::is_eight_bit(body) && !caps.eight_bit_mime => Some(Refusal::EightBitNotOffered),
-            _ => None,
-        }
-    }
-}
-
-type SendResult = Result<Delivery, SessionError>;
-type StepResult<T> = Result<Result<T, Rejection>, SessionError>;
-
-/// The message's size as RFC 1870 counts it: the data without the final `.` CRLF.
-fn message_size(wire: &[u8]) -> u64 {
-    (wire.len() as u64).saturating_sub(3)
 }
 
 #[cfg(test)]

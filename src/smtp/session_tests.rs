@@ -6,12 +6,15 @@ use tokio::io::DuplexStream;
 use tokio::task::JoinHandle;
 
 use super::*;
-use crate::smtp::config::{ClientConfig, Security};
+use crate::smtp::config::{ClientConfig, Direction, Security};
 use crate::smtp::connector::establish;
 use crate::smtp::stream::MaybeTls;
 use crate::smtp::testing::{Step, peer, quick_timeouts, transcript};
 
 const EHLO: &str = "250-test.example\r\n250-PIPELINING\r\n250-SIZE 1000\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n";
+/// The same server without PIPELINING: every command is its own round trip (pipelined transcripts are in
+/// `pipeline_tests.rs`).
+const LOCK_STEP: &str = "250-test.example\r\n250-SIZE 1000\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n";
 
 type TestSession = Session<MaybeTls<DuplexStream>>;
 
@@ -78,7 +81,7 @@ async fn a_refused_recipient_is_a_value_and_the_next_message_uses_the_same_sessi
         Step::Send("250 2.0.0 Ok\r\n"),
     ];
     script.extend(accept_one());
-    let (mut s, server) = session(EHLO, script).await;
+    let (mut s, server) = session(LOCK_STEP, script).await;
     let first = s.send(&envelope(), b"Subject: x\n\n.hi").await.unwrap();
     let Delivery::Rejected { stage: Stage::Rcpt, reply } = first else { panic!("{first:?}") };
     assert_eq!((reply.code(), reply.enhanced().map(|e| e.to_string())), (550, Some("5.1.1".into())));
@@ -87,6 +90,8 @@ async fn a_refused_recipient_is_a_value_and_the_next_message_uses_the_same_sessi
     finish(s, server).await;
 }
 
+/// In lock-step a refusal is followed by RSET at once (RFC 5321 §4.1.1.5), even after the final dot (Postfix
+/// keeps the sender after refusing at end of data), and the session goes on.
 #[tokio::test]
 async fn rejections_at_each_stage_are_values_followed_by_rset() {
     let mail = vec![Step::Expect("MAIL FROM:<news@example.test> SIZE=4"), Step::Send("451 4.3.0 Try later\r\n")];
@@ -101,16 +106,24 @@ async fn rejections_at_each_stage_are_values_followed_by_rset() {
     let mut end = data.clone();
     end.truncate(5);
     end.extend([Step::Send("354 go\r\n"), Step::Data, Step::Send("554 5.7.1 Message rejected\r\n")]);
+    let rset = [Step::Expect("RSET"), Step::Send("250 Ok\r\n")];
+    let mail = mail.into_iter().chain(rset.clone()).collect();
+    let data = data.into_iter().chain(rset.clone()).collect();
+    let end = end.into_iter().chain(rset).collect();
     for (script, stage, code) in [(mail, Stage::Mail, 451), (data, Stage::Data, 554), (end, Stage::DataEnd, 554)] {
-        let mut script = script;
-        script.extend([Step::Expect("RSET"), Step::Send("250 Ok\r\n")]);
-        let (mut s, server) = session(EHLO, script).await;
+        let mut script: Vec<Step> = script;
+        script.extend(accept_one().into_iter().map(|step| match step {
+            Step::Expect(line) if line.starts_with("MAIL") => Step::Expect("MAIL FROM:<news@example.test> SIZE=4"),
+            other => other,
+        }));
+        let (mut s, server) = session(LOCK_STEP, script).await;
         let got = s.send(&envelope(), b"hi\r\n").await.unwrap();
         assert!(
             matches!(&got, Delivery::Rejected { stage: st, reply } if *st == stage && reply.code() == code),
             "{got:?}"
         );
         assert!(s.is_open(), "{stage}");
+        assert!(matches!(s.send(&envelope(), b"hi\r\n").await.unwrap(), Delivery::Accepted(_)), "{stage}");
         finish(s, server).await;
     }
 }
@@ -265,7 +278,7 @@ async fn a_failed_rset_keeps_the_rejection_but_closes_the_session() {
         Step::Expect("RSET"),
         Step::Send("421 4.4.2 Timeout\r\n"),
     ];
-    let (mut s, server) = session(EHLO, script).await;
+    let (mut s, server) = session(LOCK_STEP, script).await;
     let got = s.send(&envelope(), b"hi\r\n").await.unwrap();
     assert!(matches!(got, Delivery::Rejected { stage: Stage::Mail, .. }));
     assert!(!s.is_open());

@@ -1,10 +1,16 @@
 //! Unit-test helpers: a scripted peer on an in-memory pipe (tier 2), so session logic is tested with exact
 //! transcripts and no sockets. The network-level fault-injection server lives in `tests/it/smtp_server.rs`.
 
+use std::io;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, DuplexStream, duplex};
+use tokio::io::duplex;
+use tokio::io::{
+    AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, DuplexStream, ReadBuf,
+};
 use tokio::task::JoinHandle;
 
 use super::config::{Direction, Timeouts, TranscriptSink};
@@ -72,4 +78,59 @@ pub fn transcript() -> (TranscriptSink, Arc<Mutex<Vec<String>>>) {
         sink_lines.lock().unwrap().push(format!("{arrow} {line}"));
     });
     (sink, lines)
+}
+
+/// The client's end of a pipe that keeps the bytes of every write call apart, so a test sees exactly which
+/// commands went out together (a command group, RFC 2920) and how many writes a conversation took.
+pub struct Recorded {
+    inner: DuplexStream,
+    tap: Tap,
+}
+
+/// The test's handle on a [`Recorded`] stream.
+#[derive(Clone, Default)]
+pub struct Tap {
+    pub writes: Arc<Mutex<Vec<String>>>,
+    /// When set, the stream takes only this many more bytes, then fails every write (a broken connection).
+    pub budget: Arc<Mutex<Option<usize>>>,
+}
+
+impl Recorded {
+    pub fn new(inner: DuplexStream) -> (Self, Tap) {
+        let tap = Tap::default();
+        (Recorded { inner, tap: tap.clone() }, tap)
+    }
+}
+
+impl AsyncRead for Recorded {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Recorded {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let budget = *self.tap.budget.lock().unwrap();
+        let buf = match budget {
+            Some(0) => return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into())),
+            Some(left) => &buf[..buf.len().min(left)],
+            None => buf,
+        };
+        let result = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = result {
+            self.tap.writes.lock().unwrap().push(String::from_utf8_lossy(&buf[..n]).into_owned());
+            if let Some(left) = self.tap.budget.lock().unwrap().as_mut() {
+                *left -= n;
+            }
+        }
+        result
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }

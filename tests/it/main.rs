@@ -8,6 +8,8 @@ mod jobs_support;
 mod lab;
 mod smtp_faults;
 mod smtp_lab;
+mod smtp_lab_pipeline;
+mod smtp_pipeline;
 mod smtp_pki;
 mod smtp_probe;
 mod smtp_server;
