@@ -5,6 +5,7 @@ pub mod fingerprint;
 pub mod journal;
 pub mod lock;
 pub mod outcome;
+pub mod pending;
 pub mod policy;
 pub mod producer;
 pub mod progress;

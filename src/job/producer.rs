@@ -100,7 +100,7 @@ fn decide(plan: &Plan, recipient: &Recipient) -> Decision {
         State::Settled(Settled::Delivered) => Decision::Carry(Status::Delivered),
         State::Settled(Settled::Failed) => Decision::Carry(Status::Failed),
         State::Uncertain if !plan.resend_uncertain => Decision::Carry(Status::Uncertain),
-        State::Uncertain | State::Settled(Settled::Deferred) => Decision::Send(earlier),
+        State::Uncertain | State::Released | State::Settled(Settled::Deferred) => Decision::Send(earlier),
     }
 }
 

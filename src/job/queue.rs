@@ -121,6 +121,20 @@ impl<T> WorkQueue<T> {
         Step::Fresh
     }
 
+    /// An item available right now (a due retry or one already rendered), without waiting.
+    pub fn try_next(&self) -> Option<T> {
+        match self.step() {
+            Step::Take(item) => Some(item),
+            Step::Fresh => {
+                let mut source = self.source.try_lock().ok()?;
+                let item = source.try_recv().ok()?;
+                self.shared().in_flight += 1;
+                Some(item)
+            }
+            Step::Wait(_) | Step::Done => None,
+        }
+    }
+
     /// The item is settled for this run.
     pub fn finished(&self) {
         self.shared().in_flight -= 1;

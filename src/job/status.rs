@@ -109,6 +109,10 @@ fn scan(path: &Path, now: DateTime<Utc>) -> std::io::Result<Scan> {
                 let reply = "the final dot was sent; no reply was recorded (maybe delivered)".to_owned();
                 latest.insert(key, Latest { row, email, state: "uncertain", code: None, reply, attempts: attempt });
             }
+            Record::Released { key, at, .. } => {
+                sent = sent.saturating_sub(u64::from(at >= since));
+                latest.remove(&key);
+            }
             Record::Outcome { key, row, email, status, code, reply, attempt, .. } => {
                 let state = match status {
                     Settled::Delivered => "delivered",

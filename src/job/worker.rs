@@ -17,7 +17,8 @@ use super::queue::WorkQueue;
 use super::throttle::Throttle;
 use super::work::{Event, Work};
 use crate::config::RetrySection;
-use crate::smtp::{self, TcpSession};
+use super::pending::Pending;
+use crate::smtp::{self, Delivery, Message, Opened, SessionError, TcpSession};
 
 /// Attempts to connect before a worker gives up (once the server was reachable earlier in the run).
 const CONNECT_ATTEMPTS: u32 = 5;
@@ -82,39 +83,90 @@ struct Worker {
 
 pub async fn run(id: usize, shared: Arc<Shared>) {
     let mut worker = Worker { id, shared, session: None, sent_on_session: 0 };
-    while let Some(work) = worker.shared.queue.next().await {
-        worker.handle(work).await;
+    let mut held = None;
+    loop {
+        let pending = match held.take() {
+            Some(pending) => pending,
+            None => match worker.shared.queue.next().await {
+                Some(work) => Pending::take(work, worker.shared.journal.as_ref()),
+                None => break,
+            },
+        };
+        held = worker.transmit(pending).await;
     }
     worker.close("done").await;
 }
 
 impl Worker {
-    async fn handle(&mut self, mut work: Work) {
+    /// Sends `first` and, while the queue has more at hand, the messages after it on the same session,
+    /// each one's body and final dot in one write with the next one's envelope (RFC 2920). Returns a
+    /// message taken but not begun (the throttle said wait, or the session must be replaced).
+    async fn transmit(&mut self, first: Pending) -> Option<Pending> {
         let shared = self.shared.clone();
         let ready = tokio::select! {
             ready = self.ready() => ready,
             _ = shared.stop.wait() => false,
         };
         if !ready {
-            return self.settle(work.outcome(Status::Skipped, "not sent: the run stopped")).await;
+            let work = first.release(shared.journal.as_ref());
+            self.settle(work.outcome(Status::Skipped, "not sent: the run stopped")).await;
+            return None;
         }
-        self.status(format!("→ {}", work.email()));
-        work.attempts += 1;
-        work.first_attempt.get_or_insert_with(now);
+        let mut current = first;
+        self.status(format!("→ {}", current.work.email()));
         let session = self.session.as_mut().expect("ready means a session");
-        let result = match &shared.journal {
-            Some(journal) => {
-                let commit = journal.commit(committing(&work));
-                session.send_gated(&work.envelope, &work.message.bytes, commit).await
-            }
-            None => session.send(&work.envelope, &work.message.bytes).await,
-        };
+        let mut opened = session.open(message(&current.work)).await;
         self.sent_on_session += 1;
-        if result.is_err() || !session.is_open() {
+        loop {
+            let ready = match opened {
+                Ok(Opened::Ready(ready)) => ready,
+                Ok(Opened::Done(delivery)) => return self.settled_before_data(current, Ok(delivery)).await,
+                Err(error) => return self.settled_before_data(current, Err(error)).await,
+            };
+            let next = self.lookahead();
+            let session = self.session.as_mut().expect("a transaction is open");
+            let gate = current.durable();
+            let following = next.as_ref().map(|p| message(&p.work));
+            let committed = session.commit(ready, &current.work.message.bytes, gate, following).await;
+            if committed.current.is_err() || !session.is_open() {
+                self.session = None;
+            }
+            let verdict = policy::classify(&committed.current);
+            self.apply(current.work, verdict).await;
+            let Some(next) = next else { return None };
+            self.sent_on_session += 1;
+            match committed.next {
+                Some(next_opened) => {
+                    self.status(format!("→ {}", next.work.email()));
+                    (current, opened) = (next, next_opened);
+                }
+                None => return Some(next),
+            }
+        }
+    }
+
+    /// The next message to pipeline behind the current one, if one is at hand right now and may go now.
+    fn lookahead(&self) -> Option<Pending> {
+        let shared = &self.shared;
+        if shared.stop.is_set() || self.sent_on_session >= shared.max_per_connection {
+            return None;
+        }
+        if shared.throttle.try_acquire().is_err() {
+            return None;
+        }
+        let work = shared.queue.try_next()?;
+        Some(Pending::take(work, shared.journal.as_ref()))
+    }
+
+    /// The transaction ended before any data: refused at MAIL/RCPT/DATA, or the session died. Either way it
+    /// was an attempt, and the policy decides as for any other reply.
+    async fn settled_before_data(&mut self, pending: Pending, result: Result<Delivery, SessionError>) -> Option<Pending> {
+        if result.is_err() || !self.session.as_ref().is_some_and(|s| s.is_open()) {
             self.session = None;
         }
         let verdict = policy::classify(&result);
-        self.apply(work, verdict).await;
+        self.apply(pending.work, verdict).await;
+        None
     }
 
     /// Waits for the throttle and makes sure a usable session is there.
@@ -168,6 +220,8 @@ impl Worker {
                 self.settle(outcome(&work, Status::Uncertain, &verdict)).await;
             }
             Disposition::Abort => {
+                // An abort verdict means this message did not go out (refused sender, failed journal).
+                self.journal(Record::Released { key: work.message.key.clone(), date: work.date.timestamp(), at: now() });
                 shared.stop.set(Some(verdict.text.clone()));
                 self.settle(outcome(&work, Status::Skipped, &verdict)).await;
             }
@@ -235,18 +289,6 @@ impl Worker {
     }
 }
 
-fn committing(work: &Work) -> Record {
-    Record::Committing {
-        key: work.message.key.clone(),
-        row: work.message.row,
-        email: work.email().to_owned(),
-        message_id: work.message.message_id.clone(),
-        date: work.date.timestamp(),
-        attempt: work.attempts,
-        at: now(),
-    }
-}
-
 fn outcome_record(work: &Work, status: Settled, verdict: &Verdict) -> Record {
     Record::Outcome {
         key: work.message.key.clone(),
@@ -269,4 +311,8 @@ fn outcome(work: &Work, status: Status, verdict: &Verdict) -> Outcome {
         last_attempt: Some(now()),
         ..work.outcome(status, verdict.text.clone())
     }
+}
+
+fn message(work: &Work) -> Message<'_> {
+    Message { envelope: &work.envelope, body: &work.message.bytes }
 }

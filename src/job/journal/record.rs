@@ -44,6 +44,8 @@ pub enum Record {
         date: i64,
         at: DateTime<Utc>,
     },
+    /// A message taken (and committed ahead) was not sent after all: it is pending again, with this Date.
+    Released { key: String, date: i64, at: DateTime<Utc> },
     /// A run ended (absent after a crash).
     RunEnd { run: u32, ended: DateTime<Utc>, exit_code: u8, summary: String },
 }

@@ -22,6 +22,8 @@ pub struct Entry {
 pub enum State {
     /// The final dot may have gone out and no verdict was recorded: maybe delivered.
     Uncertain,
+    /// Taken and then given back unsent: pending, to be sent with the recorded Date.
+    Released,
     Settled(Settled),
 }
 
@@ -96,6 +98,14 @@ impl Replayed {
             }
             Record::Outcome { key, status, attempt, date, .. } => {
                 self.entries.insert(key_id(&key), Entry { state: State::Settled(status), date, attempts: attempt });
+            }
+            Record::Released { key, date, at } => {
+                if at >= since {
+                    self.sent_last_24h = self.sent_last_24h.saturating_sub(1);
+                }
+                // Pending again, keeping its Date so that the message sent later is the same bytes.
+                let attempts = self.entries.get(&key_id(&key)).map_or(0, |e| e.attempts.saturating_sub(1));
+                self.entries.insert(key_id(&key), Entry { state: State::Released, date, attempts });
             }
             Record::RunEnd { run, ended, exit_code, summary } => {
                 if let Some(last) = self.last_run.as_mut().filter(|l| l.run == run) {
