@@ -149,6 +149,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     ///
     /// [`Committed::current`] is the committed message's result; [`Committed::next`] is `next`'s opening
     /// (`Some` exactly when `next` was given): `Ready` to be committed in turn, `Done`, or a retryable `Err`.
+    /// A `ready` this session did not just issue (another session's, or after the session ended) writes
+    /// nothing and gives `Err(Closed)`, ending the session.
     pub async fn commit<G, E>(&mut self, ready: Ready, body: &[u8], gate: G, next: Option<Message<'_>>) -> Committed
     where
         G: Future<Output = Result<(), E>>,
