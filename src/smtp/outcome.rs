@@ -154,6 +154,7 @@ pub struct Ready {
 
 /// What one [`Session::commit`](super::Session::commit) round trip settled.
 #[derive(Debug)]
+#[must_use = "the committed message's outcome and the next message's opening must be recorded"]
 pub struct Committed {
     /// The committed message's own result: its data is gone, so an `Err` here may be uncertain.
     pub current: Result<Delivery, SessionError>,

@@ -1,10 +1,13 @@
 //! Pipelined sending (RFC 2920): one round trip per message for a worker with a stream of messages.
 //!
 //! [`Session::open`] queues `MAIL FROM`, `RCPT TO` and `DATA` as one group and reads their replies.
-//! [`Session::commit`] then awaits the caller's gate, and writes the body, its final dot *and the next
-//! message's* `MAIL`/`RCPT`/`DATA` in one write (§3.1: message content may be the first "command" of a
-//! group, and DATA the last), then reads the dot's reply and the next envelope's replies. So the first
-//! message of a session costs two round trips and every later one a single round trip.
+//! [`Session::commit`] then awaits the caller's gate, and writes the body, its final dot, a `RSET` *and the
+//! next message's* `MAIL`/`RCPT`/`DATA` in one write (§3.1: message content may be the first "command" of
+//! a group, RSET may appear anywhere, DATA last), then reads the dot's reply and the next envelope's
+//! replies. So the first message of a session costs two round trips and every later one a single one.
+//! The `RSET` behind every dot costs a few bytes and no round trip; it is there because Postfix keeps the
+//! sender after its end-of-data restrictions refuse a message (seen in the lab: the next `MAIL` gets `503
+//! nested MAIL command`), and the dot's reply is not known when the next `MAIL` must already be written.
 //!
 //! Every reply of a group is checked and mapped to its own message (§3.1 "MUST check ALL statuses"):
 //! - a 4xx/5xx to one command refuses only its transaction; the later replies of that transaction (e.g. the
@@ -18,11 +21,49 @@
 //!
 //! Envelopes with several recipients keep `DATA` out of the group: once `DATA` got `354` the only way out is
 //! a dot, which would deliver an empty message to the recipients that were accepted, so `DATA` waits until
-//! every `RCPT` was (one more round trip, and delivery stays all or nothing). Without PIPELINING every
-//! command is its own round trip (lock-step), through the same API with the same results.
+//! every `RCPT` was (one more round trip, and delivery stays all or nothing). Without PIPELINING (or with
+//! [`ClientConfig::pipelining`](super::ClientConfig::pipelining) off) every command is its own round trip,
+//! through the same API with the same results.
 //!
+//! Deadlines stay per reply, but a server may hold a group's early replies until it has read the whole
+//! group (Postfix flushes only when its input is drained), so a slow `RCPT` can time out as the `MAIL` reply.
 //! Deadlock (§3.1 on window size): a group's replies are a few short lines, far below what the server's
 //! socket buffer holds, so the server never blocks writing replies while we are still writing the group.
+//!
+//! The gate and a journal: the gate of message *n+1* is awaited inside *its* `commit`, after the 354, before
+//! its dot. To keep the `fdatasync` off the critical path, a worker hands *n+1*'s committing record to the
+//! recorder *before* calling `commit` for *n* and passes the recorder's acknowledgement as *n+1*'s gate:
+//! the sync then runs during *n*'s round trip. A crash in between leaves at most that one message
+//! committing without an outcome (uncertain on resume) although it was never sent.
+//!
+//! ```no_run
+//! # async fn demo(session: &mut mailshot::smtp::TcpSession, queue: Vec<(mailshot::smtp::Envelope, Vec<u8>)>)
+//! # -> Result<(), mailshot::smtp::SessionError> {
+//! use mailshot::smtp::{Message, Opened};
+//! let message = |i: usize| queue.get(i).map(|(envelope, body)| Message { envelope, body });
+//! let Some(first) = message(0) else { return Ok(()) };
+//! let (mut i, mut opened) = (0, session.open(first).await);
+//! loop {
+//!     let next = match opened? {
+//!         Opened::Done(delivery) => match message(i + 1) {
+//!             // record `delivery` for message i …
+//!             Some(next) => session.open(next).await,
+//!             None => break,
+//!         },
+//!         Opened::Ready(ready) => {
+//!             let gate = async { Ok::<(), std::io::Error>(()) }; // e.g. the journal's "committing" ack
+//!             let committed = session.commit(ready, &queue[i].1, gate, message(i + 1)).await;
+//!             // record `committed.current` for message i (an Err ends the session) …
+//!             match committed.next {
+//!                 Some(next) => next,
+//!                 None => break,
+//!             }
+//!         }
+//!     };
+//!     (i, opened) = (i + 1, next);
+//! }
+//! # Ok(()) }
+//! ```
 
 use std::error::Error as StdError;
 
@@ -108,6 +149,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     ///
     /// [`Committed::current`] is the committed message's result; [`Committed::next`] is `next`'s opening
     /// (`Some` exactly when `next` was given): `Ready` to be committed in turn, `Done`, or a retryable `Err`.
+    /// A `ready` this session did not just issue (another session's, or after the session ended) writes
+    /// nothing and gives `Err(Closed)`, ending the session.
     pub async fn commit<G, E>(&mut self, ready: Ready, body: &[u8], gate: G, next: Option<Message<'_>>) -> Committed
     where
         G: Future<Output = Result<(), E>>,
