@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 use super::clock::now;
 use super::journal::{Journal, JournalWriter, Record, Replayed};
 use super::outcome::Status;
+use super::pending::release_untaken;
 use super::producer::{self, Plan, Produced};
 use super::progress::{Mode, Progress};
 use super::queue::WorkQueue;
@@ -132,6 +133,7 @@ async fn run(args: &SendArgs) -> Result<u8, StartError> {
     let plan = Plan {
         job: Arc::new(job),
         journal: Some(Arc::new(replayed)),
+        journal_writer: Some(journal.clone()),
         resend_uncertain: args.resend_uncertain,
         limit,
         by_budget,
@@ -167,6 +169,8 @@ async fn wind_down(shared: &Shared, producer: std::thread::JoinHandle<Produced>)
         let _ = shared.events.send(Event::Settled { outcome, carried: false }).await;
     }
     while let Some(work) = shared.queue.leftover().await {
+        // Committed ahead by the producer but never taken: tell the journal it was not sent.
+        let work = release_untaken(work, shared.journal.as_ref());
         let outcome = work.outcome(Status::Skipped, "not sent: the run stopped");
         let _ = shared.events.send(Event::Settled { outcome, carried: false }).await;
     }

@@ -17,6 +17,8 @@ pub struct Work {
     pub date: DateTime<Utc>,
     pub attempts: u32,
     pub first_attempt: Option<DateTime<Utc>>,
+    /// The committing record for the next attempt, appended ahead of time (by the producer).
+    pub ticket: Option<super::journal::Ticket>,
 }
 
 impl Work {

@@ -12,12 +12,12 @@ use tokio::time::Instant;
 
 use super::journal::{Journal, Record, Settled};
 use super::outcome::{Outcome, Status};
+use super::pending::Pending;
 use super::policy::{self, ConnectVerdict, Disposition, Verdict};
 use super::queue::WorkQueue;
 use super::throttle::Throttle;
 use super::work::{Event, Work};
 use crate::config::RetrySection;
-use super::pending::Pending;
 use crate::smtp::{self, Delivery, Message, Opened, SessionError, TcpSession};
 
 /// Attempts to connect before a worker gives up (once the server was reachable earlier in the run).
@@ -133,7 +133,7 @@ impl Worker {
             }
             let verdict = policy::classify(&committed.current);
             self.apply(current.work, verdict).await;
-            let Some(next) = next else { return None };
+            let next = next?;
             self.sent_on_session += 1;
             match committed.next {
                 Some(next_opened) => {
@@ -160,7 +160,11 @@ impl Worker {
 
     /// The transaction ended before any data: refused at MAIL/RCPT/DATA, or the session died. Either way it
     /// was an attempt, and the policy decides as for any other reply.
-    async fn settled_before_data(&mut self, pending: Pending, result: Result<Delivery, SessionError>) -> Option<Pending> {
+    async fn settled_before_data(
+        &mut self,
+        pending: Pending,
+        result: Result<Delivery, SessionError>,
+    ) -> Option<Pending> {
         if result.is_err() || !self.session.as_ref().is_some_and(|s| s.is_open()) {
             self.session = None;
         }
@@ -221,7 +225,11 @@ impl Worker {
             }
             Disposition::Abort => {
                 // An abort verdict means this message did not go out (refused sender, failed journal).
-                self.journal(Record::Released { key: work.message.key.clone(), date: work.date.timestamp(), at: now() });
+                self.journal(Record::Released {
+                    key: work.message.key.clone(),
+                    date: work.date.timestamp(),
+                    at: now(),
+                });
                 shared.stop.set(Some(verdict.text.clone()));
                 self.settle(outcome(&work, Status::Skipped, &verdict)).await;
             }

@@ -1,10 +1,12 @@
 //! The durable journal beside a job: JSON lines recording, per recipient, committing → delivered / failed /
 //! deferred, so that running the same command again is always safe.
 //!
-//! Durability without capping throughput: one writer thread owns the file; whoever needs a record durable
-//! (a worker about to send a final dot) waits on it, and the writer makes everything queued durable with
-//! one `fdatasync` (group commit). Outcomes are appended without waiting: losing one in a crash turns a
-//! settled recipient into an uncertain one, which is never resent without the user asking, so it is safe.
+//! Durability without capping throughput: one writer thread owns the file and, whenever records are queued,
+//! writes them all and makes them durable with one `fdatasync` (group commit), then publishes how far the
+//! file is durable. Appending never waits; whoever needs a record on disk (a worker about to send a final
+//! dot) waits for its [`Ticket`]. Committing records are appended well ahead of their dot (when a message is
+//! queued for the workers), so the wait is normally over before it starts. Losing an outcome in a crash
+//! turns a settled recipient into an uncertain one, which is never resent without the user asking: safe.
 
 pub mod record;
 pub mod replay;
@@ -12,11 +14,11 @@ pub mod replay;
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{Mutex, mpsc};
 use std::thread::JoinHandle;
 
 use chrono::{DateTime, Utc};
-use tokio::sync::oneshot;
+use tokio::sync::watch;
 
 pub use record::{Record, Settled};
 pub use replay::{Entry, LastRun, Replayed, State, key_id};
@@ -37,18 +39,21 @@ impl JournalError {
     }
 }
 
-enum Command {
-    Append(Record),
-    /// Append, then answer once the record is on disk.
-    Commit(Record, oneshot::Sender<Result<(), String>>),
-}
+/// A record's place in the journal: durable once the writer has synced that far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Ticket(u64);
 
-/// A handle to the journal's writer thread. Cheap to clone; the file closes when the last handle is dropped
-/// and [`Journal::close`] has been called (or every sender is gone).
+/// How far the file is durable (records counted from 1), or why the writer stopped.
+type Durable = Result<u64, String>;
+
+/// A handle to the journal's writer thread. Cheap to clone; the writer drains, syncs and stops once every
+/// handle is dropped ([`JournalWriter::close`] waits for that).
 #[derive(Clone)]
 pub struct Journal {
     path: PathBuf,
-    tx: mpsc::Sender<Command>,
+    /// The sender and the next ticket, under one lock so that tickets follow the order records are written.
+    tx: std::sync::Arc<Mutex<(mpsc::Sender<Record>, u64)>>,
+    durable: watch::Receiver<Durable>,
 }
 
 pub struct JournalWriter {
@@ -66,32 +71,45 @@ impl Journal {
             file.sync_data().map_err(err)?;
         }
         let (tx, rx) = mpsc::channel();
+        let (durable_tx, durable) = watch::channel(Ok(0));
         let owned = path.to_owned();
         let thread = std::thread::Builder::new()
             .name("journal".into())
-            .spawn(move || write_loop(file, &owned, rx))
+            .spawn(move || write_loop(file, &owned, rx, durable_tx))
             .map_err(err)?;
-        Ok((Journal { path: path.to_owned(), tx }, JournalWriter { thread }, replayed))
+        let tx = std::sync::Arc::new(Mutex::new((tx, 0)));
+        Ok((Journal { path: path.to_owned(), tx, durable }, JournalWriter { thread }, replayed))
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// Queues a record; it becomes durable with the next group sync.
-    pub fn append(&self, record: Record) -> Result<(), JournalError> {
-        self.tx.send(Command::Append(record)).map_err(|_| self.gone())
+    /// Queues a record; it becomes durable with the next group sync, which the ticket tells.
+    pub fn append(&self, record: Record) -> Result<Ticket, JournalError> {
+        let mut tx = self.tx.lock().expect("journal lock");
+        tx.0.send(record).map_err(|_| self.gone())?;
+        tx.1 += 1;
+        Ok(Ticket(tx.1))
     }
 
-    /// Queues a record and waits until it (and everything queued before it) is on disk.
-    pub async fn commit(&self, record: Record) -> Result<(), JournalError> {
-        let (done, wait) = oneshot::channel();
-        self.tx.send(Command::Commit(record, done)).map_err(|_| self.gone())?;
-        match wait.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(message)) => Err(JournalError::io(&self.path, std::io::Error::other(message))),
-            Err(_) => Err(self.gone()),
+    /// Waits until the record behind `ticket` (and every one before it) is on disk.
+    pub fn durable(&self, ticket: Ticket) -> impl Future<Output = Result<(), JournalError>> + Send + 'static {
+        let (mut durable, path) = (self.durable.clone(), self.path.clone());
+        async move {
+            let reached = durable.wait_for(|d| d.as_ref().map_or(true, |&n| n >= ticket.0)).await;
+            match reached.as_deref() {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(message)) => Err(JournalError::io(&path, std::io::Error::other(message.clone()))),
+                Err(_) => Err(JournalError::WriterGone { path }),
+            }
         }
+    }
+
+    /// Appends a record and waits until it is on disk.
+    pub async fn commit(&self, record: Record) -> Result<(), JournalError> {
+        let ticket = self.append(record)?;
+        self.durable(ticket).await
     }
 
     fn gone(&self) -> JournalError {
@@ -106,44 +124,37 @@ impl JournalWriter {
     }
 }
 
-/// Group commit: block for one command, take everything else already queued, write it all, sync once,
-/// then answer every waiter.
-fn write_loop(file: File, path: &Path, rx: mpsc::Receiver<Command>) -> Result<(), JournalError> {
+/// Group commit: block for one record, take everything else already queued, write it all, sync once,
+/// publish how far the file is durable; repeat until every handle is gone.
+fn write_loop(
+    file: File,
+    path: &Path,
+    rx: mpsc::Receiver<Record>,
+    durable: watch::Sender<Durable>,
+) -> Result<(), JournalError> {
     let mut out = BufWriter::with_capacity(64 * 1024, file);
-    let mut waiters = Vec::new();
     let mut line = Vec::with_capacity(512);
+    let mut written = 0u64;
     while let Ok(first) = rx.recv() {
-        let mut dirty = false;
-        for command in std::iter::once(first).chain(rx.try_iter()) {
-            let record = match command {
-                Command::Append(r) => r,
-                Command::Commit(r, done) => {
-                    waiters.push(done);
-                    r
-                }
-            };
+        for record in std::iter::once(first).chain(rx.try_iter()) {
             line.clear();
             serde_json::to_writer(&mut line, &record).expect("records always serialise");
             line.push(b'\n');
             if let Err(e) = out.write_all(&line) {
-                return fail(waiters, path, e);
+                return fail(&durable, path, e);
             }
-            dirty = true;
+            written += 1;
         }
-        if dirty && !waiters.is_empty() {
-            if let Err(e) = out.flush().and_then(|()| out.get_ref().sync_data()) {
-                return fail(waiters, path, e);
-            }
-            waiters.drain(..).for_each(|w| drop(w.send(Ok(()))));
+        if let Err(e) = out.flush().and_then(|()| out.get_ref().sync_data()) {
+            return fail(&durable, path, e);
         }
+        let _ = durable.send_replace(Ok(written));
     }
-    out.flush().and_then(|()| out.get_ref().sync_data()).map_err(|e| JournalError::io(path, e))
+    Ok(())
 }
 
-fn fail(waiters: Vec<oneshot::Sender<Result<(), String>>>, path: &Path, e: std::io::Error) -> Result<(), JournalError> {
-    for w in waiters {
-        let _ = w.send(Err(e.to_string()));
-    }
+fn fail(durable: &watch::Sender<Durable>, path: &Path, e: std::io::Error) -> Result<(), JournalError> {
+    let _ = durable.send_replace(Err(e.to_string()));
     Err(JournalError::io(path, e))
 }
 
