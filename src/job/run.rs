@@ -91,6 +91,13 @@ async fn run(args: &SendArgs) -> Result<u8, StartError> {
     let started = now().trunc_subsecs(0);
     let job = load_and_check(&args.job, args.verbosity.quiet, started)?;
     let paths = JobPaths::of(&args.job);
+    let client =
+        job.smtp.client_config(&paths.dir).map_err(|e| StartError::Input(format!("{}: {e}", args.job.display())))?;
+    let pace = pace(args, &job)?;
+    let connections = args.connections.unwrap_or(job.smtp.connections).max(1) as usize;
+    let total = count_rows(&job);
+    confirm(args, &job, total, connections)?;
+    // One run at a time, and only then the journal: what it says is this run's to act on.
     let _lock = lock::acquire(&paths.lock).map_err(|e| StartError::Busy(e.to_string()))?;
     if args.fresh {
         set_aside(&paths.journal, started)?;
@@ -100,12 +107,6 @@ async fn run(args: &SendArgs) -> Result<u8, StartError> {
     let print = fingerprint::of(&args.job).map_err(StartError::Input)?;
     check_changes(&replayed, &print, args.accept_changes)?;
     let (limit, by_budget) = limit(args, &job, &replayed)?;
-    let client =
-        job.smtp.client_config(&paths.dir).map_err(|e| StartError::Input(format!("{}: {e}", args.job.display())))?;
-    let pace = pace(args, &job)?;
-    let connections = args.connections.unwrap_or(job.smtp.connections).max(1) as usize;
-    let total = count_rows(&job);
-    confirm(args, &job, total, connections)?;
 
     let run_number = replayed.last_run.as_ref().map_or(1, |r| r.run + 1);
     let record = Record::Run { run: run_number, started, pid: std::process::id(), fingerprint: print };
@@ -118,7 +119,7 @@ async fn run(args: &SendArgs) -> Result<u8, StartError> {
     let progress = Progress::new(mode, args.verbosity.verbose > 0, total, connections);
     let recorder = tokio::spawn(recorder::record(events_rx, progress, report));
 
-    let (work_tx, work_rx) = mpsc::channel::<Work>(connections * 2 + 8);
+    let (work_tx, work_rx) = mpsc::channel::<Work>(queue_depth(connections));
     let shared = Arc::new(Shared {
         queue: WorkQueue::new(work_rx),
         throttle: Throttle::new(pace),
@@ -179,27 +180,16 @@ async fn wind_down(shared: &Shared, producer: std::thread::JoinHandle<Produced>)
 
 /// First Ctrl-C: stop taking new recipients and finish what is in flight. Second: exit at once.
 async fn watch_signals(shared: Arc<Shared>, interrupted: Arc<AtomicBool>) {
-    let stop_watch = async {
-        while !shared.stop.is_set() {
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-    };
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => {
-            if r.is_ok() {
-                interrupted.store(true, std::sync::atomic::Ordering::SeqCst);
-                let _ = shared.events.try_send(Event::Log(
-                    "interrupted: finishing the messages in flight (Ctrl-C again to quit at once)".into(),
-                ));
-                shared.stop.set(None);
-                shared.queue.stop_soon();
-                let _ = tokio::signal::ctrl_c().await;
-                eprintln!("mailshot: interrupted twice, quitting now");
-                std::process::exit(i32::from(exit_codes::INTERRUPTED));
-            }
-        }
-        _ = stop_watch => shared.queue.stop_soon(),
+    if tokio::signal::ctrl_c().await.is_err() {
+        return;
     }
+    interrupted.store(true, std::sync::atomic::Ordering::SeqCst);
+    let line = "interrupted: finishing the messages in flight (Ctrl-C again to quit at once)";
+    let _ = shared.events.try_send(Event::Log(line.into()));
+    shared.halt(None);
+    let _ = tokio::signal::ctrl_c().await;
+    eprintln!("mailshot: interrupted twice, quitting now");
+    std::process::exit(i32::from(exit_codes::INTERRUPTED));
 }
 
 fn load_and_check(path: &Path, quiet: bool, now: DateTime<Utc>) -> Result<Job, StartError> {
@@ -227,15 +217,29 @@ fn load_and_check(path: &Path, quiet: bool, now: DateTime<Utc>) -> Result<Job, S
     Ok(job)
 }
 
+/// `--fresh`: the old journal is kept under a name no earlier campaign has (hard link, then unlink, so an
+/// existing file is never replaced).
 fn set_aside(journal: &Path, now: DateTime<Utc>) -> Result<(), StartError> {
     if !journal.exists() {
         return Ok(());
     }
-    let kept = journal.with_extension(format!("{}.jsonl", now.format("%Y%m%dT%H%M%SZ")));
-    std::fs::rename(journal, &kept)
-        .map_err(|e| StartError::Input(format!("{}: cannot set the old journal aside: {e}", journal.display())))?;
-    eprintln!("started a fresh campaign; the old journal is kept as {}", kept.display());
-    Ok(())
+    let fail =
+        |e: std::io::Error| StartError::Input(format!("{}: cannot set the old journal aside: {e}", journal.display()));
+    let stamp = now.format("%Y%m%dT%H%M%SZ");
+    for n in 0u32.. {
+        let suffix = if n == 0 { format!("{stamp}.jsonl") } else { format!("{stamp}-{n}.jsonl") };
+        let kept = journal.with_extension(suffix);
+        match std::fs::hard_link(journal, &kept) {
+            Ok(()) => {
+                std::fs::remove_file(journal).map_err(fail)?;
+                eprintln!("started a fresh campaign; the old journal is kept as {}", kept.display());
+                return Ok(());
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(fail(e)),
+        }
+    }
+    unreachable!("some suffix is free")
 }
 
 fn check_changes(replayed: &Replayed, print: &str, accept: bool) -> Result<(), StartError> {
@@ -318,10 +322,11 @@ fn exit_code(recorded: &Recorded, aborted: Option<&str>, interrupted: bool, prod
         exit_codes::ABORTED
     } else if interrupted {
         exit_codes::INTERRUPTED
+    } else if produced.limited && produced.by_budget {
+        // More is waiting for tomorrow's budget: cron must hear "run again", whatever else happened.
+        exit_codes::TEMPFAIL
     } else if t.failed + t.deferred + t.uncertain > 0 {
         exit_codes::PARTIAL
-    } else if produced.limited && produced.by_budget {
-        exit_codes::TEMPFAIL
     } else {
         exit_codes::SUCCESS
     }
@@ -348,4 +353,11 @@ fn report_end(recorded: &Recorded, path: &Path, aborted: Option<&str>) {
     if let Some(reason) = aborted {
         eprintln!("mailshot: the job stopped: {reason}");
     }
+}
+
+/// Rendered messages waiting for a worker. Their committing records are written when they are queued, so
+/// the queue must be deep enough for a sync (0.2–0.5 ms) to finish before a worker reaches them, and
+/// shallow enough to keep the uncertain set after a crash small: at most this plus two per connection.
+pub fn queue_depth(connections: usize) -> usize {
+    connections * 4 + 16
 }

@@ -36,6 +36,14 @@ pub struct Shared {
     pub ever_connected: AtomicBool,
 }
 
+impl Shared {
+    /// Stops the run: no worker takes new work from now on (Ctrl-C, or a reason that stops the job).
+    pub fn halt(&self, reason: Option<String>) {
+        self.stop.set(reason);
+        self.queue.stop_soon();
+    }
+}
+
 /// Stop taking new work: Ctrl-C, or an error that would hit every recipient (`reason` says which).
 #[derive(Default)]
 pub struct Stop {
@@ -103,11 +111,13 @@ impl Worker {
     /// message taken but not begun (the throttle said wait, or the session must be replaced).
     async fn transmit(&mut self, first: Pending) -> Option<Pending> {
         let shared = self.shared.clone();
-        let ready = tokio::select! {
-            ready = self.ready() => ready,
-            _ = shared.stop.wait() => false,
-        };
-        if !ready {
+        let ready = !shared.stop.is_set()
+            && tokio::select! {
+                biased;
+                _ = shared.stop.wait() => false,
+                ready = self.ready() => ready,
+            };
+        if !ready || shared.stop.is_set() {
             let work = first.release(shared.journal.as_ref());
             self.settle(work.outcome(Status::Skipped, "not sent: the run stopped")).await;
             return None;
@@ -200,7 +210,7 @@ impl Worker {
             };
             let ever = shared.ever_connected.load(Ordering::SeqCst);
             if policy::connect_failure(&error, ever) == ConnectVerdict::Abort || attempt == CONNECT_ATTEMPTS {
-                shared.stop.set(Some(error.to_string()));
+                shared.halt(Some(error.to_string()));
                 return None;
             }
             let wait = policy::backoff(attempt, Duration::from_secs(1), Duration::from_secs(30));
@@ -230,7 +240,7 @@ impl Worker {
                     date: work.date.timestamp(),
                     at: now(),
                 });
-                shared.stop.set(Some(verdict.text.clone()));
+                shared.halt(Some(verdict.text.clone()));
                 self.settle(outcome(&work, Status::Skipped, &verdict)).await;
             }
             Disposition::Retry { after, throttled, .. } => {
@@ -276,7 +286,7 @@ impl Worker {
         if let Some(journal) = &self.shared.journal
             && let Err(e) = journal.append(record)
         {
-            self.shared.stop.set(Some(e.to_string()));
+            self.shared.halt(Some(e.to_string()));
         }
     }
 

@@ -1,10 +1,11 @@
 //! The durable journal beside a job: JSON lines recording, per recipient, committing → delivered / failed /
 //! deferred, so that running the same command again is always safe.
 //!
-//! Durability without capping throughput: one writer thread owns the file and, whenever records are queued,
-//! writes them all and makes them durable with one `fdatasync` (group commit), then publishes how far the
-//! file is durable. Appending never waits; whoever needs a record on disk (a worker about to send a final
-//! dot) waits for its [`Ticket`]. Committing records are appended well ahead of their dot (when a message is
+//! Durability without capping throughput: one writer thread owns the file, writes records as they come and
+//! makes everything written durable with one `fdatasync` (group commit) as soon as someone waits for a
+//! record, or [`SYNC_DELAY`] after the oldest unsynced write; then it publishes how far the file is
+//! durable. Appending never waits; whoever needs a record on disk (a worker about to send a final dot)
+//! waits for its [`Ticket`]. Committing records are appended well ahead of their dot (when a message is
 //! queued for the workers), so the wait is normally over before it starts. Losing an outcome in a crash
 //! turns a settled recipient into an uncertain one, which is never resent without the user asking: safe.
 
@@ -14,8 +15,10 @@ pub mod replay;
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Mutex, mpsc};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use tokio::sync::watch;
@@ -39,6 +42,15 @@ impl JournalError {
     }
 }
 
+/// The longest a written record waits for its sync when nobody is waiting for it.
+pub const SYNC_DELAY: Duration = Duration::from_millis(1);
+
+enum Command {
+    Record(Record),
+    /// Someone waits for this record, not durable yet: sync now, unless a sync covered it meanwhile.
+    Sync(u64),
+}
+
 /// A record's place in the journal: durable once the writer has synced that far.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Ticket(u64);
@@ -52,7 +64,7 @@ type Durable = Result<u64, String>;
 pub struct Journal {
     path: PathBuf,
     /// The sender and the next ticket, under one lock so that tickets follow the order records are written.
-    tx: std::sync::Arc<Mutex<(mpsc::Sender<Record>, u64)>>,
+    tx: std::sync::Arc<Mutex<(mpsc::Sender<Command>, u64)>>,
     durable: watch::Receiver<Durable>,
 }
 
@@ -88,7 +100,7 @@ impl Journal {
     /// Queues a record; it becomes durable with the next group sync, which the ticket tells.
     pub fn append(&self, record: Record) -> Result<Ticket, JournalError> {
         let mut tx = self.tx.lock().expect("journal lock");
-        tx.0.send(record).map_err(|_| self.gone())?;
+        tx.0.send(Command::Record(record)).map_err(|_| self.gone())?;
         tx.1 += 1;
         Ok(Ticket(tx.1))
     }
@@ -96,6 +108,9 @@ impl Journal {
     /// Waits until the record behind `ticket` (and every one before it) is on disk.
     pub fn durable(&self, ticket: Ticket) -> impl Future<Output = Result<(), JournalError>> + Send + 'static {
         let (mut durable, path) = (self.durable.clone(), self.path.clone());
+        if durable.borrow().as_ref().is_ok_and(|&n| n < ticket.0) {
+            let _ = self.tx.lock().expect("journal lock").0.send(Command::Sync(ticket.0));
+        }
         async move {
             let reached = durable.wait_for(|d| d.as_ref().map_or(true, |&n| n >= ticket.0)).await;
             match reached.as_deref() {
@@ -124,33 +139,54 @@ impl JournalWriter {
     }
 }
 
-/// Group commit: block for one record, take everything else already queued, write it all, sync once,
-/// publish how far the file is durable; repeat until every handle is gone.
+/// Group commit: write records as they come; sync when asked or [`SYNC_DELAY`] after the first unsynced
+/// write, whichever is first, then publish how far the file is durable. Ends, synced, when every handle
+/// is gone.
 fn write_loop(
     file: File,
     path: &Path,
-    rx: mpsc::Receiver<Record>,
+    rx: mpsc::Receiver<Command>,
     durable: watch::Sender<Durable>,
 ) -> Result<(), JournalError> {
     let mut out = BufWriter::with_capacity(64 * 1024, file);
     let mut line = Vec::with_capacity(512);
-    let mut written = 0u64;
-    while let Ok(first) = rx.recv() {
-        for record in std::iter::once(first).chain(rx.try_iter()) {
-            line.clear();
-            serde_json::to_writer(&mut line, &record).expect("records always serialise");
-            line.push(b'\n');
-            if let Err(e) = out.write_all(&line) {
+    let (mut written, mut synced) = (0u64, 0u64);
+    let mut deadline: Option<Instant> = None;
+    loop {
+        let command = match deadline {
+            None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            Some(at) => rx.recv_timeout(at.saturating_duration_since(Instant::now())),
+        };
+        let sync_now = match command {
+            Ok(Command::Record(record)) => {
+                line.clear();
+                serde_json::to_writer(&mut line, &record).expect("records always serialise");
+                line.push(b'\n');
+                if let Err(e) = out.write_all(&line) {
+                    return fail(&durable, path, e);
+                }
+                written += 1;
+                // Under a steady stream `recv_timeout` never times out: the deadline is checked here too.
+                Instant::now() >= *deadline.get_or_insert_with(|| Instant::now() + SYNC_DELAY)
+            }
+            Ok(Command::Sync(wanted)) => wanted > synced,
+            Err(RecvTimeoutError::Timeout) => true,
+            Err(RecvTimeoutError::Disconnected) => {
+                return match out.flush().and_then(|()| out.get_ref().sync_data()) {
+                    Ok(()) => Ok(()),
+                    Err(e) => fail(&durable, path, e),
+                };
+            }
+        };
+        if sync_now && written > synced {
+            if let Err(e) = out.flush().and_then(|()| out.get_ref().sync_data()) {
                 return fail(&durable, path, e);
             }
-            written += 1;
+            synced = written;
+            deadline = None;
+            let _ = durable.send_replace(Ok(synced));
         }
-        if let Err(e) = out.flush().and_then(|()| out.get_ref().sync_data()) {
-            return fail(&durable, path, e);
-        }
-        let _ = durable.send_replace(Ok(written));
     }
-    Ok(())
 }
 
 fn fail(durable: &watch::Sender<Durable>, path: &Path, e: std::io::Error) -> Result<(), JournalError> {
