@@ -1,0 +1,70 @@
+//! Crash safety against the Postfix lab (issue 6): a 2,000-recipient send killed with -9 at random moments,
+//! then run again until done. Every recipient ends with exactly one delivered copy, except those reported
+//! uncertain (killed between the final dot and its reply), which have at most one; none is missing.
+
+use std::time::{Duration, Instant};
+
+use crate::common::lab_env::lab;
+use crate::common::lab_mail::Maildir;
+use crate::common::send_job::{SendJob, Smtp, addresses, unique_tag};
+
+const RECIPIENTS: usize = 2000;
+const CONNECTIONS: usize = 4;
+
+fn committed(job: &SendJob) -> usize {
+    let text = std::fs::read_to_string(job.journal_path()).unwrap_or_default();
+    text.matches("\"t\":\"committing\"").count()
+}
+
+/// Starts a run and kills it with -9: the first time at a random moment of its start-up, later once it has
+/// committed a random number of further messages (so with messages in flight). False if it finished first.
+fn run_and_kill(job: &SendJob, kill: usize) -> bool {
+    let mut child = job.spawn_quietly(&["--yes"]);
+    let started = Instant::now();
+    if kill == 0 {
+        std::thread::sleep(Duration::from_millis(rand::random_range(10..300)));
+    } else {
+        let target = committed(job) + rand::random_range(20..250);
+        while committed(job) < target && child.try_wait().unwrap().is_none() {
+            assert!(started.elapsed() < Duration::from_secs(30), "no progress");
+            std::thread::sleep(Duration::from_millis(rand::random_range(1..10)));
+        }
+    }
+    let running = child.try_wait().unwrap().is_none();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    running
+}
+
+#[test]
+fn kill_9_at_random_moments_then_rerunning_sends_everyone_exactly_once() {
+    let Some(lab) = lab("kill_9_at_random_moments_then_rerunning_sends_everyone_exactly_once") else { return };
+    let tag = unique_tag("crash");
+    let smtp = Smtp::plain(lab.plain_port).with(&format!("connections = {CONNECTIONS}"));
+    let job = SendJob::new(&tag, &smtp, addresses(&tag, RECIPIENTS), "");
+
+    let kills = (0..6).filter(|&k| run_and_kill(&job, k)).count();
+    assert!(kills >= 5, "only {kills} runs were killed before they finished");
+    let mut runs = 0;
+    let report = loop {
+        runs += 1;
+        let run = job.send(&["--yes"]);
+        let report = job.last_report();
+        let settled = report.count("delivered") + report.count("uncertain") == RECIPIENTS;
+        if run.code == 0 || (run.code == 1 && settled) {
+            break report;
+        }
+        assert!(runs < 4, "exit {} after {runs} runs: {:?}\n{}", run.code, report.counts(), run.stderr);
+    };
+
+    let uncertain = report.emails_with("uncertain");
+    let delivered = report.count("delivered");
+    eprintln!("{kills} kills, {runs} re-runs: {delivered} delivered, {} uncertain", uncertain.len());
+    assert!(uncertain.len() <= kills * CONNECTIONS, "more uncertain than messages in flight: {}", uncertain.len());
+    let copies = Maildir::new(&lab).settle(&job.recipients, delivered);
+    for row in &report.rows {
+        let n = copies.get(&row.email).copied().unwrap_or(0);
+        let ok = if row.status == "uncertain" { n <= 1 } else { n == 1 };
+        assert!(ok, "{} ({}) has {n} copies", row.email, row.status);
+    }
+}
