@@ -31,6 +31,9 @@ fn ctrl_c_finishes_the_messages_in_flight_writes_the_report_and_a_rerun_sends_th
     assert!(sent < 500, "the run was not interrupted: {sent} sent");
     assert_eq!(server.dots_total(), sent as usize, "every message whose data went out got its reply");
     assert!(server.accepted().values().all(|&n| n == 1), "a recipient was sent twice");
+    assert_eq!(server.commands("QUIT"), server.connections().0, "every session ends with QUIT");
+    let end = job.journal().into_iter().rfind(|r| r["t"] == "run_end").expect("a run_end record");
+    assert_eq!(end["exit_code"], 130, "{end}");
 
     let report = job.last_report();
     assert_eq!(report.rows.len(), 500, "one row per recipient");

@@ -17,6 +17,17 @@ fn records(job: &SendJob, t: &str, key: &str) -> Vec<serde_json::Value> {
 }
 
 #[test]
+fn every_committing_record_is_written_before_its_final_dot() {
+    let server = FakeSmtp::start();
+    let tag = unique_tag("commit");
+    let job = SendJob::new(&tag, &Smtp::fake(&server).with("connections = 4"), addresses(&tag, 60), "");
+    server.watch_journal(&job.journal_path());
+    job.send(&["--yes"]).expect(0);
+    assert_eq!(server.accepted_total(), 60);
+    assert_eq!(server.uncommitted_dots(), Vec::<String>::new(), "final dots sent before their committing record");
+}
+
+#[test]
 fn a_connection_lost_after_the_final_dot_is_uncertain_until_resend_uncertain_sends_it_once_more() {
     let server = FakeSmtp::start();
     let job = job(&server, "uncertain", 6, "");

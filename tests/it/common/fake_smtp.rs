@@ -34,6 +34,9 @@ struct State {
     dots: HashMap<String, Vec<Vec<u8>>>,
     /// Messages answered with 250 after the dot, per recipient.
     accepted: HashMap<String, u32>,
+    /// A journal to read at each final dot, and the recipients whose committing record was not in it yet.
+    journal: Option<std::path::PathBuf>,
+    uncommitted_dots: Vec<String>,
     connections: u32,
     open: u32,
     max_open: u32,
@@ -80,6 +83,17 @@ impl FakeSmtp {
     /// Offer AUTH PLAIN LOGIN and answer every AUTH with `535 5.7.8`.
     pub fn refuse_logins(&self) {
         self.state().refuse_auth = true;
+    }
+
+    /// From now on, at each final dot, check that `journal` already holds a committing record for each
+    /// recipient (the client must write it before the dot).
+    pub fn watch_journal(&self, journal: &std::path::Path) {
+        self.state().journal = Some(journal.to_owned());
+    }
+
+    /// Recipients whose final dot arrived before their committing record was in the watched journal.
+    pub fn uncommitted_dots(&self) -> Vec<String> {
+        self.state().uncommitted_dots.clone()
     }
 
     /// How many commands with this verb (`MAIL`, `AUTH`, `QUIT`, …) arrived, over all connections.
@@ -234,6 +248,12 @@ impl Conn<'_> {
             body.extend_from_slice(&line);
         }
         let mut s = self.state.lock().unwrap();
+        if let Some(journal) = &s.journal {
+            let text = std::fs::read_to_string(journal).unwrap_or_default();
+            let missing = self.rcpts.iter().filter(|r| !text.contains(&format!(r#""t":"committing","key":"{r}""#)));
+            let missing: Vec<String> = missing.cloned().collect();
+            s.uncommitted_dots.extend(missing);
+        }
         let mut close = false;
         for rcpt in &self.rcpts {
             s.dots.entry(rcpt.clone()).or_default().push(body.clone());
