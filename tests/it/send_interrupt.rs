@@ -67,3 +67,26 @@ fn a_second_ctrl_c_exits_at_once() {
     run.expect(130).line_with(&["interrupted twice"]);
     assert_eq!(server.accepted_total(), 0);
 }
+
+#[test]
+fn ctrl_c_does_not_wait_for_a_retry_that_is_due_later() {
+    let server = FakeSmtp::start();
+    let tag = unique_tag("sigint3");
+    let job = SendJob::new(&tag, &Smtp::fake(&server), addresses(&tag, 3), "[retry]\ninitial_delay = 60\n");
+    let busy = job.recipients[1].clone();
+    server.refuse(&busy, "450 4.2.0 Mailbox busy", 1);
+
+    let child = job.spawn(&["--yes"]);
+    server.wait_until(Duration::from_secs(10), "the other two", |s| s.accepted_total() == 2);
+    std::thread::sleep(Duration::from_millis(200));
+    let sent = Instant::now();
+    interrupt(&child);
+    let run = Run::from(child.wait_with_output().unwrap());
+    assert!(sent.elapsed() < Duration::from_secs(3), "waited {:?} for a retry due in a minute", sent.elapsed());
+    run.expect(130);
+    let row = &job.last_report().by_email()[&busy];
+    assert_eq!((row.status.as_str(), row.attempts), ("skipped", 1), "{row:?}");
+
+    job.send(&["--yes"]).expect(0);
+    assert!(job.recipients.iter().all(|r| server.accepted().get(r) == Some(&1)), "{:?}", server.accepted());
+}

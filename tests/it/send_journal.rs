@@ -116,6 +116,21 @@ fn a_torn_last_journal_record_is_ignored_and_cut_off() {
     assert_eq!(records(&job, "outcome", &busy).last().unwrap()["status"], "delivered");
 }
 
+#[test]
+fn a_damaged_record_before_the_last_line_stops_the_run_naming_the_line() {
+    let server = FakeSmtp::start();
+    let job = job(&server, "damaged", 3, "[retry]\nattempts = 1\n");
+    server.refuse(&job.recipients[0], "450 4.2.0 Mailbox busy", 1);
+    job.send(&["--yes"]).expect(1);
+    let text = std::fs::read_to_string(job.journal_path()).unwrap();
+    let (first, rest) = text.split_once('\n').unwrap();
+    std::fs::write(job.journal_path(), format!("{first}\nnot json\n{rest}")).unwrap();
+
+    let mails = server.commands("MAIL");
+    job.send(&["--yes"]).expect(2).line_with(&["line 2", "damaged"]);
+    assert_eq!(server.commands("MAIL"), mails, "sent with a journal it could not read");
+}
+
 /// (what changed, the edit, whether a resume must refuse it).
 type Edit = (&'static str, fn(&SendJob), bool);
 
