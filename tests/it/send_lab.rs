@@ -11,7 +11,7 @@ use crate::common::send_job::{SendJob, Smtp, addresses, summary_count, unique_ta
 fn a_pool_of_four_tls_sessions_delivers_300_personalised_messages_once_each() {
     let Some(lab) = lab("a_pool_of_four_tls_sessions_delivers_300_personalised_messages_once_each") else { return };
     let tag = unique_tag("pool");
-    let log = MailLog::mark(&lab);
+    let (log, mut maildir) = (MailLog::mark(&lab), Maildir::mark(&lab));
     let smtp = Smtp::lab_tls(&lab, &lab.password).with("connections = 4").with("max_messages_per_connection = 50");
     let job = SendJob::new(&tag, &smtp, addresses(&tag, 300), "");
 
@@ -20,7 +20,6 @@ fn a_pool_of_four_tls_sessions_delivers_300_personalised_messages_once_each() {
     assert_eq!(summary_count(&run.stdout, "delivered"), 300, "{}", run.stdout);
     let report = job.last_report().by_email();
 
-    let mut maildir = Maildir::new(&lab);
     let copies = maildir.settle(&job.recipients, 300);
     for (i, rcpt) in job.recipients.iter().enumerate() {
         assert_eq!(copies.get(rcpt), Some(&1), "copies of {rcpt}");
@@ -40,6 +39,7 @@ fn a_pool_of_four_tls_sessions_delivers_300_personalised_messages_once_each() {
     let mails: u32 = sessions.iter().map(|s| s.mail.expect("a finished session")).sum();
     assert_eq!(mails, 300, "one MAIL per message: {sessions:#?}");
     assert!(sessions.iter().all(|s| s.service == "lab/tls" && s.mail <= Some(50)), "{sessions:#?}");
+    eprintln!("300 messages over {} sessions, at most {} at once", sessions.len(), max_concurrent(&sessions));
     assert!(max_concurrent(&sessions) <= 4, "more than 4 sessions at once: {sessions:#?}");
     // 300 messages at most 50 per session: at least 6 sessions; reused, so at most 4 × 6.
     assert!((6..=24).contains(&sessions.len()), "{} sessions for 300 messages: {sessions:#?}", sessions.len());
@@ -57,7 +57,7 @@ const FAULTS: [(&str, &str, u16, &str, u32); 4] = [
 fn fault_addresses_settle_as_the_policy_says_and_spare_everyone_else() {
     let Some(lab) = lab("fault_addresses_settle_as_the_policy_says_and_spare_everyone_else") else { return };
     let tag = unique_tag("faults");
-    let log = MailLog::mark(&lab);
+    let (log, mut maildir) = (MailLog::mark(&lab), Maildir::mark(&lab));
     // One connection: every message after the 421 can only be delivered on a replacement session.
     let mut recipients = addresses(&tag, 24);
     for (i, (address, ..)) in FAULTS.iter().enumerate() {
@@ -77,7 +77,6 @@ fn fault_addresses_settle_as_the_policy_says_and_spare_everyone_else() {
     let normal: Vec<String> = job.recipients.iter().filter(|r| r.contains(&tag)).cloned().collect();
     assert!(normal.iter().all(|r| report[r].status == "delivered" && report[r].attempts == 1), "{report:#?}");
 
-    let mut maildir = Maildir::new(&lab);
     let copies = maildir.settle(&normal, normal.len());
     assert!(normal.iter().all(|r| copies.get(r) == Some(&1)), "{copies:?}");
     let slow_row = job.recipients.iter().position(|r| r.starts_with("rcpt-slow@")).unwrap();
@@ -95,13 +94,13 @@ fn fault_addresses_settle_as_the_policy_says_and_spare_everyone_else() {
 /// Runs a job that must stop at its first contact with the server: exit 3, nothing delivered, every row
 /// reported skipped, quickly (no retry loop).
 fn assert_stops_at_once(lab: &Lab, job: &SendJob, why: &str) {
+    let mut maildir = Maildir::mark(lab);
     let started = Instant::now();
     let run = job.send(&["--yes"]);
     run.expect(3).line_with(&["the job stopped", why]);
     assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
     let report = job.last_report();
     assert_eq!(report.count("skipped"), job.recipients.len(), "{report:#?}");
-    let mut maildir = Maildir::new(lab);
     std::thread::sleep(Duration::from_millis(500));
     assert!(maildir.count(&job.recipients.iter().cloned().collect()).is_empty(), "something was delivered");
 }

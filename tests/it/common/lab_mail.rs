@@ -12,22 +12,29 @@ use std::time::{Duration, Instant};
 
 use crate::common::lab_env::Lab;
 
-/// The lab's Maildir, each file read once (delivered files never change).
+/// The lab's Maildir from a moment on, each file read once (delivered files never change).
 pub struct Maildir {
     new: PathBuf,
+    /// Unix seconds: files named as delivered before this (Maildir names start with the delivery time)
+    /// are older than the test and never read, so a Maildir of many thousand files stays cheap to poll.
+    since: u64,
     /// File name → its `Delivered-To:` address (lowercase), or "" when it has none.
     seen: HashMap<OsString, String>,
 }
 
 impl Maildir {
-    pub fn new(lab: &Lab) -> Maildir {
-        Maildir { new: lab.maildir.join("new"), seen: HashMap::new() }
+    /// Only messages delivered from now on (with a second of slack) will be looked at.
+    pub fn mark(lab: &Lab) -> Maildir {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        Maildir { new: lab.maildir.join("new"), since: now - 2, seen: HashMap::new() }
     }
 
     fn scan(&mut self) {
         for entry in std::fs::read_dir(&self.new).unwrap() {
             let entry = entry.unwrap();
-            if self.seen.contains_key(&entry.file_name()) {
+            let name = entry.file_name();
+            let delivered: Option<u64> = name.to_str().and_then(|n| n.split('.').next()?.parse().ok());
+            if self.seen.contains_key(&name) || delivered.is_some_and(|t| t < self.since) {
                 continue;
             }
             let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
@@ -63,12 +70,11 @@ impl Maildir {
         self.count(&wanted)
     }
 
-    /// The text of every copy delivered to `rcpt`.
-    pub fn messages(&mut self, rcpt: &str) -> Vec<String> {
-        self.scan();
+    /// The text of every copy delivered to `rcpt`, as of the last count (see [`Maildir::settle`]).
+    pub fn messages(&self, rcpt: &str) -> Vec<String> {
         let rcpt = rcpt.to_ascii_lowercase();
-        let names: Vec<&OsString> = self.seen.iter().filter(|(_, to)| **to == rcpt).map(|(n, _)| n).collect();
-        names.iter().map(|n| std::fs::read_to_string(self.new.join(n)).unwrap()).collect()
+        let names = self.seen.iter().filter(|(_, to)| **to == rcpt).map(|(n, _)| n);
+        names.map(|n| std::fs::read_to_string(self.new.join(n)).unwrap()).collect()
     }
 }
 
@@ -80,6 +86,8 @@ pub struct Session {
     /// Line numbers (in the log slice) of its connect and disconnect.
     pub opened: usize,
     pub closed: Option<usize>,
+    /// Line number of its last `client=` line (its last MAIL FROM).
+    pub last_mail: usize,
     pub queue_ids: Vec<String>,
     /// `mail=N` from the disconnect line: MAIL commands accepted in this session.
     pub mail: Option<u32>,
@@ -143,8 +151,14 @@ fn sessions_from(lines: &[String], sender: &str) -> (Vec<Session>, usize) {
         let Some((tag, message)) = split(line) else { continue };
         let Some((service, _pid)) = tag.strip_suffix(']').and_then(|t| t.split_once("/smtpd[")) else { continue };
         if message.starts_with("connect from ") {
-            let session =
-                Session { service: service.to_owned(), opened: i, closed: None, queue_ids: Vec::new(), mail: None };
+            let session = Session {
+                service: service.to_owned(),
+                opened: i,
+                closed: None,
+                last_mail: i,
+                queue_ids: Vec::new(),
+                mail: None,
+            };
             if let Some(unfinished) = open.insert(tag, session) {
                 sessions.push(unfinished);
             }
@@ -156,6 +170,7 @@ fn sessions_from(lines: &[String], sender: &str) -> (Vec<Session>, usize) {
                 sessions.push(open.remove(tag).unwrap());
             } else if let Some(id) = queue_id(message).filter(|_| message.contains(": client=")) {
                 s.queue_ids.push(id.to_owned());
+                s.last_mail = i;
             }
         }
     }
@@ -171,12 +186,15 @@ fn queue_id(message: &str) -> Option<&str> {
     (id.len() >= 6 && id.chars().all(|c| c.is_ascii_alphanumeric())).then_some(id)
 }
 
-/// The most sessions open at one time (by log order).
+/// The most sessions busy at one time, by log order, each from its connect to its last MAIL FROM.
+///
+/// Not to its disconnect: the smtpd that answered QUIT (or sent a 421) may log its disconnect after another
+/// smtpd logged the client's next connect, so a worker's back-to-back sessions would seem to overlap.
 pub fn max_concurrent(sessions: &[Session]) -> usize {
     let mut edges: Vec<(usize, i32)> = Vec::new();
     for s in sessions {
         edges.push((s.opened, 1));
-        edges.push((s.closed.unwrap_or(usize::MAX), -1));
+        edges.push((s.last_mail, -1));
     }
     edges.sort();
     let mut open = 0;
