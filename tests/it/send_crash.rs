@@ -1,0 +1,97 @@
+//! Crash safety against the Postfix lab (issue 6): a 2,000-recipient send killed with -9 at random moments,
+//! then run again until done. Every recipient ends with exactly one delivered copy, except those reported
+//! uncertain (killed between the final dot and its reply), which have at most one; none is missing.
+
+use std::time::{Duration, Instant};
+
+use crate::common::lab_env::lab;
+use crate::common::lab_mail::Maildir;
+use crate::common::send_job::{SendJob, Smtp, addresses, unique_tag};
+
+const RECIPIENTS: usize = 2000;
+const CONNECTIONS: usize = 4;
+
+fn committed(job: &SendJob) -> usize {
+    let text = std::fs::read_to_string(job.journal_path()).unwrap_or_default();
+    text.matches("\"t\":\"committing\"").count()
+}
+
+/// Keys with a committing record and no later outcome: what the next run will call uncertain.
+fn uncertain_in_journal(job: &SendJob) -> usize {
+    let text = std::fs::read_to_string(job.journal_path()).unwrap_or_default();
+    let mut open = std::collections::HashSet::new();
+    // A torn last line (the kill) is ignored, as the next run will ignore it.
+    for record in text.lines().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()) {
+        let key = record["key"].as_str().unwrap_or_default().to_owned();
+        match record["t"].as_str() {
+            Some("committing") => open.insert(key),
+            Some("outcome") => open.remove(&key),
+            _ => false,
+        };
+    }
+    open.len()
+}
+
+/// Starts a run and kills it with -9: the first time at a random moment of its start-up, later once it has
+/// committed a random number of further messages (so with messages in flight). False if it finished first.
+fn run_and_kill(job: &SendJob, kill: usize) -> bool {
+    let mut child = job.spawn_quietly(&["--yes"]);
+    let started = Instant::now();
+    if kill == 0 {
+        std::thread::sleep(Duration::from_millis(rand::random_range(10..300)));
+    } else {
+        let target = committed(job) + rand::random_range(20..250);
+        while committed(job) < target && child.try_wait().unwrap().is_none() {
+            assert!(started.elapsed() < Duration::from_secs(30), "no progress");
+            std::thread::sleep(Duration::from_millis(rand::random_range(1..10)));
+        }
+    }
+    let running = child.try_wait().unwrap().is_none();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    running
+}
+
+#[test]
+fn kill_9_at_random_moments_then_rerunning_sends_everyone_exactly_once() {
+    let Some(lab) = lab("kill_9_at_random_moments_then_rerunning_sends_everyone_exactly_once") else { return };
+    let tag = unique_tag("crash");
+    let smtp = Smtp::plain(lab.plain_port).with(&format!("connections = {CONNECTIONS}"));
+    let job = SendJob::new(&tag, &smtp, addresses(&tag, RECIPIENTS), "");
+    let mut maildir = Maildir::mark(&lab);
+
+    let mut kills = 0;
+    for k in 0..6 {
+        let before = uncertain_in_journal(&job);
+        kills += usize::from(run_and_kill(&job, k));
+        let added = uncertain_in_journal(&job) - before;
+        assert!(added <= CONNECTIONS, "kill {k} left {added} uncertain, more than the {CONNECTIONS} in flight");
+    }
+    assert!(kills >= 5, "only {kills} runs were killed before they finished");
+    let mut runs = 0;
+    let report = loop {
+        runs += 1;
+        let run = job.send(&["--yes"]);
+        let report = job.last_report();
+        let settled = report.count("delivered") + report.count("uncertain") == RECIPIENTS;
+        if run.code == 0 || (run.code == 1 && settled) {
+            break report;
+        }
+        assert!(runs < 4, "exit {} after {runs} runs: {:?}\n{}", run.code, report.counts(), run.stderr);
+    };
+
+    let uncertain = report.emails_with("uncertain");
+    let delivered = report.count("delivered");
+    assert!(uncertain.len() <= kills * CONNECTIONS, "more uncertain than messages in flight: {}", uncertain.len());
+    let copies = maildir.settle(&job.recipients, delivered);
+    let arrived = uncertain.iter().filter(|r| copies.contains_key(*r)).count();
+    eprintln!(
+        "{kills} kills, {runs} re-run(s): {delivered} delivered, {} uncertain ({arrived} of them arrived)",
+        uncertain.len()
+    );
+    for row in &report.rows {
+        let n = copies.get(&row.email).copied().unwrap_or(0);
+        let ok = if row.status == "uncertain" { n <= 1 } else { n == 1 };
+        assert!(ok, "{} ({}) has {n} copies", row.email, row.status);
+    }
+}

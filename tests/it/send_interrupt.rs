@@ -1,0 +1,92 @@
+//! Ctrl-C during a send (issue 5): the first SIGINT stops taking new recipients, finishes what is in
+//! flight and writes the report (exit 130); a second one exits at once. Nothing is ever sent twice, and
+//! running the job again sends the rest.
+
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use crate::common::fake_smtp::FakeSmtp;
+use crate::common::send_job::{SendJob, Smtp, addresses, unique_tag};
+use crate::jobs_support::Run;
+
+/// SIGINT, as a terminal's Ctrl-C sends it.
+fn interrupt(child: &Child) {
+    let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success(), "kill -INT failed");
+}
+
+#[test]
+fn ctrl_c_finishes_the_messages_in_flight_writes_the_report_and_a_rerun_sends_the_rest() {
+    let server = FakeSmtp::start();
+    server.set_delay(Duration::from_millis(5));
+    let tag = unique_tag("sigint");
+    let job = SendJob::new(&tag, &Smtp::fake(&server).with("connections = 4"), addresses(&tag, 500), "");
+
+    let child = job.spawn(&["--yes"]);
+    server.wait_until(Duration::from_secs(30), "100 messages", |s| s.accepted_total() >= 100);
+    interrupt(&child);
+    let run = Run::from(child.wait_with_output().unwrap());
+    run.expect(130).line_with(&["interrupted"]);
+    let sent = server.accepted_total();
+    assert!(sent < 500, "the run was not interrupted: {sent} sent");
+    assert_eq!(server.dots_total(), sent as usize, "every message whose data went out got its reply");
+    assert!(server.accepted().values().all(|&n| n == 1), "a recipient was sent twice");
+    assert_eq!(server.commands("QUIT"), server.connections().0, "every session ends with QUIT");
+    let end = job.journal().into_iter().rfind(|r| r["t"] == "run_end").expect("a run_end record");
+    assert_eq!(end["exit_code"], 130, "{end}");
+
+    let report = job.last_report();
+    assert_eq!(report.rows.len(), 500, "one row per recipient");
+    assert_eq!(report.count("delivered"), sent as usize, "the report matches the server");
+    assert_eq!(report.count("skipped"), 500 - sent as usize, "{:?}", report.counts());
+
+    server.set_delay(Duration::ZERO);
+    job.send(&["--yes"]).expect(0);
+    let accepted = server.accepted();
+    assert!(job.recipients.iter().all(|r| accepted.get(r) == Some(&1)), "each exactly once overall: {accepted:?}");
+    assert_eq!(job.last_report().count("delivered"), 500);
+}
+
+#[test]
+fn a_second_ctrl_c_exits_at_once() {
+    let server = FakeSmtp::start();
+    server.set_delay(Duration::from_millis(700));
+    let tag = unique_tag("sigint2");
+    let job = SendJob::new(&tag, &Smtp::fake(&server).with("connections = 2"), addresses(&tag, 20), "");
+
+    let mut child = job.spawn(&["--yes"]);
+    server.wait_until(Duration::from_secs(10), "a MAIL command", |s| s.commands("MAIL") >= 1);
+    interrupt(&child);
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(child.try_wait().unwrap().is_none(), "the first Ctrl-C waits for the message in flight");
+    let second = Instant::now();
+    interrupt(&child);
+    let run = Run::from(child.wait_with_output().unwrap());
+    // Finishing the message in flight would take three more 0.7 s replies.
+    assert!(second.elapsed() < Duration::from_millis(1500), "took {:?} after the second Ctrl-C", second.elapsed());
+    run.expect(130).line_with(&["interrupted twice"]);
+    assert_eq!(server.accepted_total(), 0);
+}
+
+#[test]
+fn ctrl_c_does_not_wait_for_a_retry_that_is_due_later() {
+    let server = FakeSmtp::start();
+    let tag = unique_tag("sigint3");
+    let job = SendJob::new(&tag, &Smtp::fake(&server), addresses(&tag, 3), "[retry]\ninitial_delay = 60\n");
+    let busy = job.recipients[1].clone();
+    server.refuse(&busy, "450 4.2.0 Mailbox busy", 1);
+
+    let child = job.spawn(&["--yes"]);
+    server.wait_until(Duration::from_secs(10), "the other two", |s| s.accepted_total() == 2);
+    std::thread::sleep(Duration::from_millis(200));
+    let sent = Instant::now();
+    interrupt(&child);
+    let run = Run::from(child.wait_with_output().unwrap());
+    assert!(sent.elapsed() < Duration::from_secs(3), "waited {:?} for a retry due in a minute", sent.elapsed());
+    run.expect(130);
+    let row = &job.last_report().by_email()[&busy];
+    assert_eq!((row.status.as_str(), row.attempts), ("skipped", 1), "{row:?}");
+
+    job.send(&["--yes"]).expect(0);
+    assert!(job.recipients.iter().all(|r| server.accepted().get(r) == Some(&1)), "{:?}", server.accepted());
+}

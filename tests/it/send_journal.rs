@@ -1,0 +1,216 @@
+//! The journal across runs (issue 6), against the fake server: a message whose final dot went out without
+//! a reply stays uncertain until `--resend-uncertain`; a finished job sends nothing; deferred recipients are
+//! retried next time; a torn last record is ignored; changed templates or message settings stop a resume;
+//! `--fresh` keeps the old journal.
+
+use crate::common::fake_smtp::FakeSmtp;
+use crate::common::send_job::{SendJob, Smtp, addresses, unique_tag};
+
+fn job(server: &FakeSmtp, prefix: &str, n: usize, extra: &str) -> SendJob {
+    let tag = unique_tag(prefix);
+    SendJob::new(&tag, &Smtp::fake(server).with("connections = 1"), addresses(&tag, n), extra)
+}
+
+/// Journal records of type `t` for `key`.
+fn records(job: &SendJob, t: &str, key: &str) -> Vec<serde_json::Value> {
+    job.journal().into_iter().filter(|r| r["t"] == t && r["key"] == key).collect()
+}
+
+#[test]
+fn every_committing_record_is_written_before_its_final_dot() {
+    let server = FakeSmtp::start();
+    let tag = unique_tag("commit");
+    let job = SendJob::new(&tag, &Smtp::fake(&server).with("connections = 4"), addresses(&tag, 60), "");
+    server.watch_journal(&job.journal_path());
+    job.send(&["--yes"]).expect(0);
+    assert_eq!(server.accepted_total(), 60);
+    assert_eq!(server.uncommitted_dots(), Vec::<String>::new(), "final dots sent before their committing record");
+}
+
+#[test]
+fn a_connection_lost_after_the_final_dot_is_uncertain_until_resend_uncertain_sends_it_once_more() {
+    let server = FakeSmtp::start();
+    let job = job(&server, "uncertain", 6, "");
+    let lost = job.recipients[2].clone();
+    server.close_after_dot(&lost, 1);
+
+    job.send(&["--yes"]).expect(1);
+    let report = job.last_report().by_email();
+    assert_eq!((report[&lost].status.as_str(), report[&lost].code), ("uncertain", None), "{:?}", report[&lost]);
+    assert!(job.recipients.iter().filter(|r| **r != lost).all(|r| report[r].status == "delivered"), "{report:#?}");
+    assert_eq!(server.bodies(&lost).len(), 1, "the whole message reached the server");
+    assert_eq!(records(&job, "committing", &lost).len(), 1);
+    assert!(records(&job, "outcome", &lost).is_empty(), "no outcome recorded for a message without a reply");
+
+    // A plain re-run reports it and sends nothing at all.
+    let mails = server.commands("MAIL");
+    job.send(&["--yes"]).expect(1);
+    assert_eq!(server.commands("MAIL"), mails, "a plain re-run sent something");
+    let row = &job.last_report().by_email()[&lost];
+    assert_eq!(row.status, "uncertain", "{row:?}");
+    assert!(row.reply.contains("earlier run"), "{row:?}");
+
+    job.send(&["--yes", "--resend-uncertain"]).expect(0);
+    assert_eq!(server.commands("MAIL"), mails + 1, "only the uncertain recipient is sent again");
+    assert_eq!(server.accepted().get(&lost), Some(&1));
+    let bodies = server.bodies(&lost);
+    assert_eq!(bodies.len(), 2);
+    assert!(bodies[0] == bodies[1], "the resent message is byte-identical (same Date and Message-ID)");
+
+    job.send(&["--yes", "--resend-uncertain"]).expect(0);
+    assert_eq!(server.commands("MAIL"), mails + 1, "once delivered it is no longer uncertain");
+    assert!(server.accepted().values().all(|&n| n == 1), "{:?}", server.accepted());
+}
+
+#[test]
+fn a_finished_job_sends_nothing_and_exits_0() {
+    let server = FakeSmtp::start();
+    let job = job(&server, "finished", 5, "");
+    job.send(&["--yes"]).expect(0);
+    let (connections, _) = server.connections();
+    let run = job.send(&["--yes"]);
+    run.expect(0);
+    assert_eq!((server.connections().0, server.commands("MAIL")), (connections, 5), "the re-run contacted the server");
+    let report = job.last_report();
+    assert_eq!(report.count("delivered"), 5);
+    assert!(report.rows.iter().all(|r| r.reply.contains("earlier run")), "{report:#?}");
+    run.line_with(&["5 of these were settled in earlier runs"]);
+}
+
+#[test]
+fn deferred_recipients_are_retried_on_the_next_run() {
+    let server = FakeSmtp::start();
+    let job = job(&server, "deferred", 5, "[retry]\nattempts = 2\ninitial_delay = 0.1\n");
+    let busy = job.recipients[1].clone();
+    server.refuse(&busy, "450 4.2.0 Mailbox busy", 3);
+
+    job.send(&["--yes"]).expect(1);
+    let row = &job.last_report().by_email()[&busy];
+    assert_eq!((row.status.as_str(), row.code, row.attempts), ("deferred", Some(450), 2), "{row:?}");
+    assert_eq!(records(&job, "outcome", &busy).last().unwrap()["status"], "deferred");
+
+    job.send(&["--yes"]).expect(0);
+    let row = &job.last_report().by_email()[&busy];
+    assert_eq!((row.status.as_str(), row.attempts), ("delivered", 2), "450 once more, then 250: {row:?}");
+    assert_eq!(server.commands("RCPT"), 4 + 4, "four others once, the busy one four times");
+    assert!(job.recipients.iter().all(|r| server.accepted().get(r) == Some(&1)), "{:?}", server.accepted());
+}
+
+#[test]
+fn a_torn_last_journal_record_is_ignored_and_cut_off() {
+    let server = FakeSmtp::start();
+    let job = job(&server, "torn", 6, "[retry]\nattempts = 1\n");
+    let busy = job.recipients[4].clone();
+    server.refuse(&busy, "450 4.2.0 Mailbox busy", 1);
+    job.send(&["--yes"]).expect(1);
+
+    // Power lost in the middle of the next record.
+    let intact = std::fs::read(job.journal_path()).unwrap();
+    let torn = format!(r#"{{"t":"outcome","key":"{busy}","row":6,"status":"deliv"#);
+    std::fs::write(job.journal_path(), [intact.as_slice(), torn.as_bytes()].concat()).unwrap();
+
+    job.send(&["--yes"]).expect(0);
+    assert!(job.recipients.iter().all(|r| server.accepted().get(r) == Some(&1)), "{:?}", server.accepted());
+    let after = std::fs::read(job.journal_path()).unwrap();
+    assert!(after.starts_with(&intact) && !String::from_utf8_lossy(&after).contains("\"deliv\""), "torn bytes kept");
+    assert_eq!(records(&job, "outcome", &busy).last().unwrap()["status"], "delivered");
+}
+
+#[test]
+fn a_damaged_record_before_the_last_line_stops_the_run_naming_the_line() {
+    let server = FakeSmtp::start();
+    let job = job(&server, "damaged", 3, "[retry]\nattempts = 1\n");
+    server.refuse(&job.recipients[0], "450 4.2.0 Mailbox busy", 1);
+    job.send(&["--yes"]).expect(1);
+    let text = std::fs::read_to_string(job.journal_path()).unwrap();
+    let (first, rest) = text.split_once('\n').unwrap();
+    std::fs::write(job.journal_path(), format!("{first}\nnot json\n{rest}")).unwrap();
+
+    let mails = server.commands("MAIL");
+    job.send(&["--yes"]).expect(2).line_with(&["line 2", "damaged"]);
+    assert_eq!(server.commands("MAIL"), mails, "sent with a journal it could not read");
+}
+
+/// (what changed, the edit, whether a resume must refuse it).
+type Edit = (&'static str, fn(&SendJob), bool);
+
+const EDITS: [Edit; 4] = [
+    ("the text template", |j| j.write("templates/body.txt", "Changed: {{ name }}\n"), true),
+    ("the subject", |j| edit_job(j, "subject = \"Hi ", "subject = \"Hello "), true),
+    ("[retry]", |j| edit_job(j, "initial_delay = 0.1", "initial_delay = 0.2"), false),
+    ("[smtp] connections", |j| edit_job(j, "connections = 1", "connections = 2"), false),
+];
+
+fn edit_job(job: &SendJob, from: &str, to: &str) {
+    let text = std::fs::read_to_string(job.path().join("job.toml")).unwrap();
+    assert!(text.contains(from), "{from:?} in {text}");
+    job.write("job.toml", text.replacen(from, to, 1));
+}
+
+#[test]
+fn a_changed_template_or_message_setting_stops_a_resume_unless_accepted() {
+    for (what, edit, refused) in EDITS {
+        let server = FakeSmtp::start();
+        let job = job(&server, "changed", 4, "");
+        let rest = job.recipients[3].clone();
+        server.refuse(&rest, "450 4.2.0 Mailbox busy", 3);
+        job.send(&["--yes"]).expect(1);
+        edit(&job);
+        let mails = server.commands("MAIL");
+
+        let run = job.send(&["--yes"]);
+        if refused {
+            run.expect(2).line_with(&["changed since the last run", "--accept-changes"]);
+            assert_eq!(server.commands("MAIL"), mails, "{what}: sent despite the change");
+            job.send(&["--yes", "--accept-changes"]).expect(0);
+        } else {
+            run.expect(0);
+        }
+        assert_eq!(server.accepted().get(&rest), Some(&1), "{what}: the rest is sent");
+        assert!(server.accepted().values().all(|&n| n == 1), "{what}: {:?}", server.accepted());
+    }
+}
+
+#[test]
+fn fresh_starts_a_new_campaign_and_keeps_the_old_journal() {
+    let server = FakeSmtp::start();
+    let job = job(&server, "fresh", 3, "");
+    job.send(&["--yes"]).expect(0);
+    let old = std::fs::read(job.journal_path()).unwrap();
+
+    job.send(&["--yes", "--fresh"]).expect(0).line_with(&["old journal is kept as"]);
+    assert!(job.recipients.iter().all(|r| server.accepted().get(r) == Some(&2)), "a new campaign sends again");
+    let kept = kept_journals(&job);
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(std::fs::read(&kept[0]).unwrap(), old, "the old journal is kept unchanged");
+    let runs: Vec<_> = job.journal().into_iter().filter(|r| r["t"] == "run").collect();
+    assert_eq!((runs.len(), &runs[0]["run"]), (1, &serde_json::json!(1)), "the new journal starts over");
+}
+
+#[test]
+#[ignore = "BUG: two `send --fresh` started within the same second set the old journal aside under the same \
+            name (second resolution), so std::fs::rename overwrites the first kept journal"]
+fn fresh_never_overwrites_an_earlier_kept_journal() {
+    let server = FakeSmtp::start();
+    let job = job(&server, "fresh2", 1, "");
+    job.send(&["--yes"]).expect(0);
+    // Back to back: some of these start within one second of each other.
+    for _ in 0..4 {
+        job.send(&["--yes", "--fresh"]).expect(0);
+    }
+    assert_eq!(kept_journals(&job).len(), 4, "{:?}", kept_journals(&job));
+}
+
+/// Journals set aside by `--fresh`: `job.journal.<something>.jsonl`.
+fn kept_journals(job: &SendJob) -> Vec<std::path::PathBuf> {
+    let mut kept: Vec<_> = std::fs::read_dir(job.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            name.starts_with("job.journal.") && name.ends_with(".jsonl") && name != "job.journal.jsonl"
+        })
+        .collect();
+    kept.sort();
+    kept
+}

@@ -1,0 +1,66 @@
+//! What `mailshot send` prints without a terminal (cron, a pipe): no bar or cursor control at all, the
+//! summary table on stdout; `-q` only the summary (and the report's path), `-v` a line per recipient.
+
+use crate::common::fake_smtp::FakeSmtp;
+use crate::common::send_job::{SendJob, Smtp, addresses, summary_count, unique_tag};
+use crate::jobs_support::Run;
+
+/// Summary lines as `summary()` writes them: a name and a number, the carried note, elapsed and rate.
+fn is_summary_line(line: &str) -> bool {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    match words.as_slice() {
+        [] | ["summary"] => true,
+        ["elapsed", n, "s"] | ["rate", n, "msg/s"] => n.parse::<f64>().is_ok(),
+        [name, n] => {
+            ["delivered", "failed", "deferred", "uncertain", "skipped", "total"].contains(name)
+                && n.parse::<u64>().is_ok()
+        }
+        _ => line.trim_start().starts_with('(') && line.contains("settled in earlier runs"),
+    }
+}
+
+fn only_summary_on_stdout(run: &Run, _: &SendJob) {
+    assert!(run.stdout.lines().all(is_summary_line), "stdout:\n{}", run.stdout);
+}
+
+fn plain_logs_the_failure_and_the_report(run: &Run, job: &SendJob) {
+    only_summary_on_stdout(run, job);
+    run.line_with(&["row 4", &job.recipients[2], "failed", "550"]).line_with(&["report: "]);
+    assert!(!run.stderr.contains(" delivered"), "delivered rows are not logged without -v:\n{}", run.stderr);
+}
+
+fn quiet_prints_at_most_the_report_line(run: &Run, job: &SendJob) {
+    only_summary_on_stdout(run, job);
+    assert!(run.stderr.lines().all(|l| l.starts_with("report: ")), "stderr under -q:\n{}", run.stderr);
+}
+
+fn verbose_logs_every_recipient(run: &Run, job: &SendJob) {
+    only_summary_on_stdout(run, job);
+    for (i, rcpt) in job.recipients.iter().enumerate() {
+        let status = if i == 2 { "failed" } else { "delivered" };
+        run.line_with(&[&format!("row {} ", i + 2), rcpt, status]);
+    }
+}
+
+#[test]
+fn without_a_terminal_there_is_no_bar_and_each_verbosity_prints_what_it_promises() {
+    type Check = fn(&Run, &SendJob);
+    let cases: [(&[&str], Check); 3] = [
+        (&["--yes"], plain_logs_the_failure_and_the_report),
+        (&["--yes", "-q"], quiet_prints_at_most_the_report_line),
+        (&["--yes", "-v"], verbose_logs_every_recipient),
+    ];
+    for (args, check) in cases {
+        let server = FakeSmtp::start();
+        let tag = unique_tag("out");
+        let job = SendJob::new(&tag, &Smtp::fake(&server).with("connections = 2"), addresses(&tag, 12), "");
+        server.refuse(&job.recipients[2], "550 5.1.1 No such user", u32::MAX);
+        let run = job.send(args);
+        run.expect(1);
+        for (name, text) in [("stdout", &run.stdout), ("stderr", &run.stderr)] {
+            assert!(!text.contains('\x1b') && !text.contains('\r'), "{args:?}: control characters on {name}: {text:?}");
+        }
+        assert_eq!((summary_count(&run.stdout, "delivered"), summary_count(&run.stdout, "failed")), (11, 1));
+        check(&run, &job);
+    }
+}
