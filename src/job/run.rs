@@ -359,5 +359,12 @@ fn report_end(recorded: &Recorded, path: &Path, aborted: Option<&str>) {
 /// the queue must be deep enough for a sync (0.2–0.5 ms) to finish before a worker reaches them, and
 /// shallow enough to keep the uncertain set after a crash small: at most this plus two per connection.
 pub fn queue_depth(connections: usize) -> usize {
-    connections * 4 + 16
+    connections * 2 + 4
+}
+
+/// The most recipients a crash can leave uncertain: every queued message (committed ahead), the one the
+/// producer is handing over, and per connection the one on the wire and the one pipelined behind it.
+/// Documented in the README.
+pub fn uncertain_bound(connections: usize) -> usize {
+    queue_depth(connections) + 1 + 2 * connections
 }

@@ -188,8 +188,6 @@ fn fresh_starts_a_new_campaign_and_keeps_the_old_journal() {
 }
 
 #[test]
-#[ignore = "BUG: two `send --fresh` started within the same second set the old journal aside under the same \
-            name (second resolution), so std::fs::rename overwrites the first kept journal"]
 fn fresh_never_overwrites_an_earlier_kept_journal() {
     let server = FakeSmtp::start();
     let job = job(&server, "fresh2", 1, "");
