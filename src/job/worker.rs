@@ -82,6 +82,14 @@ impl Stop {
     }
 }
 
+enum Lookahead {
+    /// Goes out in the same write as the current message's final dot.
+    Pipeline(Pending),
+    /// Taken, but the throttle says wait: it starts a new transaction after the current one.
+    Hold(Pending),
+    Nothing,
+}
+
 struct Worker {
     id: usize,
     shared: Arc<Shared>,
@@ -133,7 +141,11 @@ impl Worker {
                 Ok(Opened::Done(delivery)) => return self.settled_before_data(current, Ok(delivery)).await,
                 Err(error) => return self.settled_before_data(current, Err(error)).await,
             };
-            let next = self.lookahead();
+            let (next, held) = match self.lookahead() {
+                Lookahead::Pipeline(next) => (Some(next), None),
+                Lookahead::Hold(held) => (None, Some(held)),
+                Lookahead::Nothing => (None, None),
+            };
             let session = self.session.as_mut().expect("a transaction is open");
             let gate = current.durable();
             let following = next.as_ref().map(|p| message(&p.work));
@@ -143,7 +155,14 @@ impl Worker {
             }
             let verdict = policy::classify(&committed.current);
             self.apply(current.work, verdict).await;
-            let next = next?;
+            let Some(next) = next else { return held };
+            if self.session.is_none() {
+                // The session died with the current message: the next one never had its chance. It goes
+                // back in line at once, its attempt not counted.
+                let work = next.release(shared.journal.as_ref());
+                shared.queue.retry_at(work, Instant::now());
+                return None;
+            }
             self.sent_on_session += 1;
             match committed.next {
                 Some(next_opened) => {
@@ -155,17 +174,19 @@ impl Worker {
         }
     }
 
-    /// The next message to pipeline behind the current one, if one is at hand right now and may go now.
-    fn lookahead(&self) -> Option<Pending> {
+    /// The next message to pipeline behind the current one, if one is at hand right now. It is held back
+    /// (sent after the current one, once the throttle allows) when the throttle says wait.
+    fn lookahead(&self) -> Lookahead {
         let shared = &self.shared;
         if shared.stop.is_set() || self.sent_on_session >= shared.max_per_connection {
-            return None;
+            return Lookahead::Nothing;
         }
-        if shared.throttle.try_acquire().is_err() {
-            return None;
+        let Some(work) = shared.queue.try_next() else { return Lookahead::Nothing };
+        let pending = Pending::take(work, shared.journal.as_ref());
+        match shared.throttle.try_acquire() {
+            Ok(()) => Lookahead::Pipeline(pending),
+            Err(_) => Lookahead::Hold(pending),
         }
-        let work = shared.queue.try_next()?;
-        Some(Pending::take(work, shared.journal.as_ref()))
     }
 
     /// The transaction ended before any data: refused at MAIL/RCPT/DATA, or the session died. Either way it
