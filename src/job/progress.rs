@@ -82,7 +82,8 @@ impl Progress {
     fn show(&mut self) {
         if let Some(bars) = &self.bars {
             bars.overall.set_position(self.tally.done());
-            bars.overall.set_message(counts(&self.tally));
+            let rate = self.tally.done() as f64 / self.started.elapsed().as_secs_f64().max(1e-3);
+            bars.overall.set_message(format!("{} · {rate:.0} msg/s", counts(&self.tally)));
         }
         self.tick();
     }
@@ -124,7 +125,7 @@ impl Progress {
 
 fn bars(total: u64, connections: usize) -> Bars {
     let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
-    let style = ProgressStyle::with_template("{bar:30.cyan/blue} {pos}/{len} {msg} · {per_sec} · ETA {eta}")
+    let style = ProgressStyle::with_template("{bar:30.cyan/blue} {pos}/{len} {msg} · ETA {eta}")
         .expect("a valid template")
         .progress_chars("=> ");
     let overall = multi.add(ProgressBar::new(total).with_style(style));
