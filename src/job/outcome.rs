@@ -80,8 +80,4 @@ impl Tally {
     pub fn done(&self) -> u64 {
         self.delivered + self.failed + self.deferred + self.uncertain + self.skipped
     }
-
-    pub fn all_delivered(&self) -> bool {
-        self.failed + self.deferred + self.uncertain + self.skipped == 0
-    }
 }

@@ -4,7 +4,7 @@
 //! here when a retry is taken. So the `fdatasync` (~180 µs here, longer than a loopback round trip) runs
 //! while earlier messages are on the wire, and one sync covers many records (group commit); the gate before
 //! the dot only checks the record's [`Ticket`]. The price is a bound, documented in the README: after a crash
-//! the messages queued or in flight (at most `4 × connections + 8`) may be uncertain. A message that
+//! the messages queued or in flight (at most `run::uncertain_bound`) may be uncertain. A message that
 //! is then not sent gets a `released` record, so a clean stop leaves nothing uncertain.
 
 use super::clock::now;
@@ -13,29 +13,37 @@ use super::work::Work;
 
 pub struct Pending {
     pub work: Work,
-    journal: Option<(Journal, Ticket)>,
+    /// Where the committing record is, or why it could not be written (then the gate fails: no dot).
+    journal: Option<Result<(Journal, Ticket), String>>,
 }
 
 impl Pending {
     /// Counts the attempt; its committing record is appended here unless the producer already did.
     pub fn take(mut work: Work, journal: Option<&Journal>) -> Pending {
         work.first_attempt.get_or_insert_with(now);
-        let ticket = match (work.ticket.take(), journal) {
-            (Some(ticket), _) => Some(ticket),
-            (None, Some(journal)) => journal.append(committing(&work, work.attempts + 1)).ok(),
-            (None, None) => None,
-        };
+        let journal = journal.map(|journal| {
+            let ticket = match work.ticket.take() {
+                Some(ticket) => Ok(ticket),
+                None => journal.append(committing(&work, work.attempts + 1)).map_err(|e| e.to_string()),
+            };
+            ticket.map(|ticket| (journal.clone(), ticket))
+        });
         work.attempts += 1;
-        Pending { journal: journal.cloned().zip(ticket), work }
+        Pending { journal, work }
     }
 
     /// Resolves once the committing record is durable: the gate before this message's final dot.
     pub fn durable(&self) -> impl Future<Output = Result<(), JournalError>> + Send + 'static {
-        let wait = self.journal.as_ref().map(|(journal, ticket)| journal.durable(*ticket));
+        let wait = match &self.journal {
+            Some(Ok((journal, ticket))) => Ok(Some(journal.durable(*ticket))),
+            Some(Err(message)) => Err(std::io::Error::other(message.clone())),
+            None => Ok(None),
+        };
         async move {
             match wait {
-                Some(wait) => wait.await,
-                None => Ok(()),
+                Ok(Some(wait)) => wait.await,
+                Ok(None) => Ok(()),
+                Err(e) => Err(JournalError::Io { path: "the journal".into(), source: e }),
             }
         }
     }
@@ -44,7 +52,10 @@ impl Pending {
     /// journal learns it was not sent.
     pub fn release(mut self, journal: Option<&Journal>) -> Work {
         self.work.attempts -= 1;
-        self.work.ticket = self.journal.take().map(|(_, ticket)| ticket);
+        if self.work.attempts == 0 {
+            self.work.first_attempt = None;
+        }
+        self.work.ticket = self.journal.take().and_then(Result::ok).map(|(_, ticket)| ticket);
         release_untaken(self.work, journal)
     }
 }

@@ -3,7 +3,6 @@
 //! memory stays flat and the network tasks never wait on a render.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, TimeZone, Utc};
 use tokio::sync::mpsc;
@@ -12,6 +11,7 @@ use super::journal::{Journal, Replayed, Settled, State};
 use super::outcome::{Outcome, Status};
 use super::pending::committing;
 use super::work::{Event, Work};
+use super::worker::Shared;
 use crate::jobdef::Job;
 use crate::recipients::{Entry, Recipient};
 use crate::smtp;
@@ -38,7 +38,7 @@ pub struct Produced {
     pub by_budget: bool,
 }
 
-pub fn produce(plan: Plan, work: mpsc::Sender<Work>, events: mpsc::Sender<Event>, stop: Arc<AtomicBool>) -> Produced {
+pub fn produce(plan: Plan, work: mpsc::Sender<Work>, events: mpsc::Sender<Event>, shared: Arc<Shared>) -> Produced {
     let mut produced = Produced { by_budget: plan.by_budget, ..Produced::default() };
     let limit_reason = if plan.by_budget { "the daily budget is used up" } else { "--limit reached" };
     let reader = match plan.job.recipients() {
@@ -61,7 +61,7 @@ pub fn produce(plan: Plan, work: mpsc::Sender<Work>, events: mpsc::Sender<Event>
                     let text = format!("{status} in an earlier run");
                     settle(bare(recipient.row, &recipient.mailbox.envelope(), status, text), true)
                 }
-                Decision::Send(_) if stop.load(Ordering::Relaxed) => settle(
+                Decision::Send(_) if shared.stop.is_set() => settle(
                     bare(recipient.row, &recipient.mailbox.envelope(), Status::Skipped, "not sent: the run stopped"),
                     false,
                 ),
@@ -76,7 +76,7 @@ pub fn produce(plan: Plan, work: mpsc::Sender<Work>, events: mpsc::Sender<Event>
                         // Committed ahead: durable long before a worker reaches this message's final dot.
                         match plan.journal_writer.as_ref().map(|j| j.append(committing(&item, 1))) {
                             Some(Err(e)) => {
-                                stop.store(true, Ordering::SeqCst);
+                                shared.halt(Some(e.to_string()));
                                 let reply = format!("not sent: {e}");
                                 settle(bare(item.message.row, item.email(), Status::Skipped, reply), false)
                             }
@@ -123,7 +123,7 @@ fn render(job: &Job, recipient: &Recipient, date: DateTime<Utc>) -> Result<Work,
     let e = &message.envelope;
     let envelope = smtp::Envelope::new(e.from.clone(), e.to.iter().cloned()).map_err(|e| format!("not sent: {e}"))?;
     let envelope = if e.smtputf8 { envelope.with_smtputf8() } else { envelope };
-    Ok(Work { message, envelope, date, attempts: 0, first_attempt: None, ticket: None })
+    Ok(Work { message, envelope, date, attempts: 0, first_attempt: None, ticket: None, last: None })
 }
 
 fn bare(row: u64, email: &str, status: Status, reply: impl Into<String>) -> Outcome {

@@ -106,10 +106,6 @@ impl Progress {
         }
     }
 
-    pub fn tally(&self) -> Tally {
-        self.tally
-    }
-
     /// Clears the bars and prints the summary table on stdout.
     pub fn finish(self, carried: u64) -> Tally {
         if let Some(bars) = &self.bars {

@@ -39,15 +39,13 @@ pub enum StartError {
     Input(String),
     #[error("{0}")]
     Busy(String),
-    #[error("the daily sending budget ({budget} messages in 24 hours) is used up; run again later")]
-    Budget { budget: u64 },
 }
 
 impl StartError {
     pub fn exit_code(&self) -> u8 {
         match self {
             StartError::Input(_) => exit_codes::INPUT_ERROR,
-            StartError::Busy(_) | StartError::Budget { .. } => exit_codes::TEMPFAIL,
+            StartError::Busy(_) => exit_codes::TEMPFAIL,
         }
     }
 }
@@ -98,7 +96,10 @@ async fn run(args: &SendArgs) -> Result<u8, StartError> {
     let total = count_rows(&job);
     confirm(args, &job, total, connections)?;
     // One run at a time, and only then the journal: what it says is this run's to act on.
-    let _lock = lock::acquire(&paths.lock).map_err(|e| StartError::Busy(e.to_string()))?;
+    let _lock = lock::acquire(&paths.lock).map_err(|e| match e {
+        lock::LockError::Held { .. } => StartError::Busy(e.to_string()),
+        lock::LockError::Io { .. } => StartError::Input(e.to_string()),
+    })?;
     if args.fresh {
         set_aside(&paths.journal, started)?;
     }
@@ -106,7 +107,11 @@ async fn run(args: &SendArgs) -> Result<u8, StartError> {
         Journal::open(&paths.journal, started).map_err(|e| StartError::Input(e.to_string()))?;
     let print = fingerprint::of(&args.job).map_err(StartError::Input)?;
     check_changes(&replayed, &print, args.accept_changes)?;
-    let (limit, by_budget) = limit(args, &job, &replayed)?;
+    let (limit, by_budget) = if job.rate.max_per_day.is_some() {
+        limit(args, &job, sent_last_24h(&paths, &replayed, started))
+    } else {
+        limit(args, &job, 0)
+    };
 
     let run_number = replayed.last_run.as_ref().map_or(1, |r| r.run + 1);
     let record = Record::Run { run: run_number, started, pid: std::process::id(), fingerprint: print };
@@ -141,8 +146,8 @@ async fn run(args: &SendArgs) -> Result<u8, StartError> {
         now: started,
     };
     let producer = {
-        let (events, stop) = (events_tx.clone(), shared.stop.flag());
-        std::thread::spawn(move || producer::produce(plan, work_tx, events, stop))
+        let (events, shared) = (events_tx.clone(), shared.clone());
+        std::thread::spawn(move || producer::produce(plan, work_tx, events, shared))
     };
     let interrupted = Arc::new(AtomicBool::new(false));
     let watcher = tokio::spawn(watch_signals(shared.clone(), interrupted.clone()));
@@ -160,13 +165,19 @@ async fn run(args: &SendArgs) -> Result<u8, StartError> {
         exit_code(&recorded, aborted.as_deref(), interrupted.load(std::sync::atomic::Ordering::SeqCst), produced);
     finish_journal(journal, writer, run_number, code, &recorded);
     report_end(&recorded, &report_path, aborted.as_deref());
+    if produced.limited && produced.by_budget && aborted.is_none() {
+        eprintln!("mailshot: the daily sending budget is used up; the rest is pending for a later run (exit 75)");
+    }
     Ok(code)
 }
 
 /// After the workers stopped: what never went out is reported as skipped, and the producer is joined.
 async fn wind_down(shared: &Shared, producer: std::thread::JoinHandle<Produced>) -> Produced {
-    for work in shared.queue.stop() {
-        let outcome = work.outcome(Status::Skipped, "not sent: the run stopped before its retry");
+    for mut work in shared.queue.stop() {
+        // Refused for now, and the run ends before its retry: deferred, as the journal says.
+        let last = work.last.take();
+        let outcome =
+            last.unwrap_or_else(|| work.outcome(Status::Skipped, "not sent: the run stopped before its retry"));
         let _ = shared.events.send(Event::Settled { outcome, carried: false }).await;
     }
     while let Some(work) = shared.queue.leftover().await {
@@ -258,18 +269,33 @@ fn check_changes(replayed: &Replayed, print: &str, accept: bool) -> Result<(), S
     ))
 }
 
-/// How many messages this run may send, and whether the daily budget (not `--limit`) is what caps it.
-fn limit(args: &SendArgs, job: &Job, replayed: &Replayed) -> Result<(Option<u64>, bool), StartError> {
-    let budget = job.rate.max_per_day.map(|max| (max, max.saturating_sub(replayed.sent_last_24h)));
-    if let Some((max, 0)) = budget {
-        return Err(StartError::Budget { budget: max });
-    }
-    Ok(match (args.limit, budget) {
-        (Some(l), Some((_, left))) if left < l => (Some(left), true),
+/// How many messages this run may send, and whether the daily budget (not `--limit`) is what caps it. A
+/// used-up budget is not an error by itself: a job with nothing left to send still ends with 0.
+fn limit(args: &SendArgs, job: &Job, sent_last_24h: u64) -> (Option<u64>, bool) {
+    let budget = job.rate.max_per_day.map(|max| max.saturating_sub(sent_last_24h));
+    match (args.limit, budget) {
+        (Some(l), Some(left)) if left < l => (Some(left), true),
         (Some(l), _) => (Some(l), false),
-        (None, Some((_, left))) => (Some(left), true),
+        (None, Some(left)) => (Some(left), true),
         (None, None) => (None, false),
-    })
+    }
+}
+
+/// Messages sent in the last 24 hours by this job: this journal and the ones `--fresh` set aside (a new
+/// campaign does not reset the provider's daily limit).
+fn sent_last_24h(paths: &JobPaths, replayed: &Replayed, now: DateTime<Utc>) -> u64 {
+    let current = paths.journal.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let prefix = current.trim_end_matches("jsonl");
+    let kept = std::fs::read_dir(&paths.dir).into_iter().flatten().flatten().filter(|entry| {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        name != current && name.starts_with(prefix) && name.ends_with(".jsonl")
+    });
+    let earlier: u64 = kept
+        .filter_map(|entry| std::fs::File::open(entry.path()).ok().map(|f| (entry.path(), f)))
+        .filter_map(|(path, file)| Replayed::read(file, now, &path).ok())
+        .map(|r| r.sent_last_24h)
+        .sum();
+    replayed.sent_last_24h + earlier
 }
 
 fn pace(args: &SendArgs, job: &Job) -> Result<Option<Pace>, StartError> {

@@ -47,16 +47,12 @@ impl Shared {
 /// Stop taking new work: Ctrl-C, or an error that would hit every recipient (`reason` says which).
 #[derive(Default)]
 pub struct Stop {
-    flag: Arc<AtomicBool>,
+    flag: AtomicBool,
     notify: Notify,
     reason: Mutex<Option<String>>,
 }
 
 impl Stop {
-    pub fn flag(&self) -> Arc<AtomicBool> {
-        self.flag.clone()
-    }
-
     pub fn is_set(&self) -> bool {
         self.flag.load(Ordering::SeqCst)
     }
@@ -156,21 +152,21 @@ impl Worker {
             let verdict = policy::classify(&committed.current);
             self.apply(current.work, verdict).await;
             let Some(next) = next else { return held };
-            if self.session.is_none() {
-                // The session died with the current message: the next one never had its chance. It goes
-                // back in line at once, its attempt not counted.
+            let next_opened = committed.next.expect("commit answers for the next message it was given");
+            if matches!(&next_opened, Err(e) if e.reply().is_none()) {
+                // The connection went with the current message and the next one never got a reply: it goes
+                // back in line at once, its attempt not counted. (A reply, e.g. a 421, is judged as usual.)
                 let work = next.release(shared.journal.as_ref());
-                shared.queue.retry_at(work, Instant::now());
+                if shared.stop.is_set() {
+                    self.settle(work.outcome(Status::Skipped, "not sent: the run stopped")).await;
+                } else {
+                    shared.queue.retry_at(work, Instant::now());
+                }
                 return None;
             }
             self.sent_on_session += 1;
-            match committed.next {
-                Some(next_opened) => {
-                    self.status(format!("→ {}", next.work.email()));
-                    (current, opened) = (next, next_opened);
-                }
-                None => return Some(next),
-            }
+            self.status(format!("→ {}", next.work.email()));
+            (current, opened) = (next, next_opened);
         }
     }
 
@@ -268,18 +264,21 @@ impl Worker {
                 if throttled {
                     shared.throttle.throttled();
                 }
-                if work.attempts >= shared.retry.attempts() || shared.stop.is_set() {
+                let wait =
+                    after.unwrap_or_else(|| policy::backoff(work.attempts, shared.retry.initial(), shared.retry.max()));
+                // Out of attempts, stopping, or the server asks for longer than `max_delay`: the next run
+                // retries it (a cron run must not sit idle for hours holding the job's lock).
+                if work.attempts >= shared.retry.attempts() || shared.stop.is_set() || wait > shared.retry.max() {
                     return self.finish(work, Status::Deferred, &verdict).await;
                 }
                 self.journal(outcome_record(&work, Settled::Deferred, &verdict));
-                let wait =
-                    after.unwrap_or_else(|| policy::backoff(work.attempts, shared.retry.initial(), shared.retry.max()));
                 self.log(format!(
                     "row {} {} deferred ({}), retrying in {wait:.0?}",
                     work.message.row,
                     work.email(),
                     verdict.text
                 ));
+                work.last = Some(outcome(&work, Status::Deferred, &verdict));
                 work.first_attempt.get_or_insert_with(now);
                 shared.queue.retry_at(work, Instant::now() + wait);
             }

@@ -31,10 +31,10 @@
 //! socket buffer holds, so the server never blocks writing replies while we are still writing the group.
 //!
 //! The gate and a journal: the gate of message *n+1* is awaited inside *its* `commit`, after the 354, before
-//! its dot. To keep the `fdatasync` off the critical path, a worker hands *n+1*'s committing record to the
-//! recorder *before* calling `commit` for *n* and passes the recorder's acknowledgement as *n+1*'s gate:
-//! the sync then runs during *n*'s round trip. A crash in between leaves at most that one message
-//! committing without an outcome (uncertain on resume) although it was never sent.
+//! its dot. To keep the `fdatasync` off the critical path, a caller writes *n+1*'s committing record early
+//! (mailshot's `send` does it when the message is queued) and passes "that record is durable" as *n+1*'s
+//! gate: the sync then runs while earlier messages are on the wire. The price is that a crash can leave
+//! messages committed but never sent, which a journal must then treat as uncertain.
 //!
 //! ```no_run
 //! # async fn demo(session: &mut mailshot::smtp::TcpSession, queue: Vec<(mailshot::smtp::Envelope, Vec<u8>)>)

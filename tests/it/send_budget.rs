@@ -27,6 +27,23 @@ fn budget_over(days: [DateTime<Utc>; 3]) {
         }
     }
     assert!(job.recipients.iter().all(|r| server.accepted().get(r) == Some(&1)), "{:?}", server.accepted());
+    // The budget is used up again on the last day, but nothing is left to send: done, exit 0.
+    let before = server.accepted_total();
+    job.set_env("MAILSHOT_NOW", &(days[2] + Duration::hours(1)).to_rfc3339());
+    job.send(&["--yes"]).expect(0);
+    assert_eq!(server.accepted_total(), before);
+}
+
+/// `--fresh` starts a new campaign, not a new day: the kept journal's messages still count.
+#[test]
+fn a_fresh_campaign_does_not_reset_the_daily_budget() {
+    let server = FakeSmtp::start();
+    let tag = unique_tag("budgetfresh");
+    let job = SendJob::new(&tag, &Smtp::fake(&server), addresses(&tag, 30), "[rate]\nmax_per_day = 20\n");
+    job.send(&["--yes"]).expect(75);
+    assert_eq!(server.accepted_total(), 20);
+    job.send(&["--yes", "--fresh"]).expect(75);
+    assert_eq!(server.accepted_total(), 20, "a fresh journal must not reset the budget");
 }
 
 #[test]
