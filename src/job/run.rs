@@ -135,6 +135,7 @@ async fn run(args: &SendArgs) -> Result<u8, StartError> {
         retry: job.retry.clone(),
         stop: Stop::default(),
         ever_connected: AtomicBool::new(false),
+        show_connections: mode == Mode::Bars,
     });
     let plan = Plan {
         job: Arc::new(job),

@@ -34,6 +34,8 @@ pub struct Shared {
     pub retry: RetrySection,
     pub stop: Stop,
     pub ever_connected: AtomicBool,
+    /// Per-connection progress lines are shown (bars on a terminal); otherwise no status is built at all.
+    pub show_connections: bool,
 }
 
 impl Shared {
@@ -127,7 +129,7 @@ impl Worker {
             return None;
         }
         let mut current = first;
-        self.status(format!("→ {}", current.work.email()));
+        self.status(|| format!("→ {}", current.work.email()));
         let session = self.session.as_mut().expect("ready means a session");
         let mut opened = session.open(message(&current.work)).await;
         self.sent_on_session += 1;
@@ -165,7 +167,7 @@ impl Worker {
                 return None;
             }
             self.sent_on_session += 1;
-            self.status(format!("→ {}", next.work.email()));
+            self.status(|| format!("→ {}", next.work.email()));
             (current, opened) = (next, next_opened);
         }
     }
@@ -216,11 +218,11 @@ impl Worker {
     async fn connect(&self) -> Option<TcpSession> {
         let shared = &self.shared;
         for attempt in 1..=CONNECT_ATTEMPTS {
-            self.status("connecting".into());
+            self.status(|| "connecting".into());
             let error = match smtp::connect(&shared.client).await {
                 Ok(session) => {
                     shared.ever_connected.store(true, Ordering::SeqCst);
-                    self.status("connected".into());
+                    self.status(|| "connected".into());
                     return Some(session);
                 }
                 Err(error) => error,
@@ -232,7 +234,7 @@ impl Worker {
             }
             let wait = policy::backoff(attempt, Duration::from_secs(1), Duration::from_secs(30));
             self.log(format!("connection {}: {error}; trying again in {:.0?}", self.id + 1, wait));
-            self.status(format!("waiting {wait:.0?} to reconnect"));
+            self.status(|| format!("waiting {wait:.0?} to reconnect"));
             tokio::time::sleep(wait).await;
         }
         None
@@ -312,14 +314,17 @@ impl Worker {
 
     async fn close(&mut self, why: &str) {
         if let Some(session) = self.session.take() {
-            self.status(format!("QUIT ({why})"));
+            self.status(|| format!("QUIT ({why})"));
             let _ = session.quit().await;
         }
-        self.status(why.to_owned());
+        self.status(|| why.to_owned());
     }
 
-    fn status(&self, state: String) {
-        let _ = self.shared.events.try_send(Event::Connection { worker: self.id, state });
+    /// A connection's state for its progress line; built only when there are bars to show it.
+    fn status(&self, state: impl FnOnce() -> String) {
+        if self.shared.show_connections {
+            let _ = self.shared.events.try_send(Event::Connection { worker: self.id, state: state() });
+        }
     }
 
     fn log(&self, line: String) {
