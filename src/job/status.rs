@@ -1,5 +1,6 @@
 //! `mailshot status`: what the journal knows about a job, for a person (`status`), a spreadsheet
-//! (`--failed`, `--uncertain`: CSV ready to feed into a new job) or a script (`--json`).
+//! (`--failed`, `--uncertain`: CSV with the recipients' original columns, ready to be the recipients of a
+//! new job) or a script (`--json`).
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
@@ -68,10 +69,15 @@ pub fn run(args: &StatusArgs) -> u8 {
     let out = std::io::stdout();
     let mut out = out.lock();
     let result = if args.failed || args.uncertain {
-        let wanted = |l: &&Latest| (args.failed && l.state == "failed") || (args.uncertain && l.state == "uncertain");
-        let mut rows: Vec<&Latest> = latest.values().filter(wanted).collect();
-        rows.sort_by_key(|l| l.row);
-        write_csv(&mut out, &rows)
+        let wanted = |l: &Latest| (args.failed && l.state == "failed") || (args.uncertain && l.state == "uncertain");
+        match Job::load(&args.job) {
+            Ok(job) => write_with_columns(&mut out, &job, &latest, wanted),
+            Err(_) => {
+                let mut rows: Vec<&Latest> = latest.values().filter(|l| wanted(l)).collect();
+                rows.sort_by_key(|l| l.row);
+                write_csv(&mut out, &rows)
+            }
+        }
     } else {
         let status = summarise(&args.job, &paths, &latest, last_run, sent_last_24h);
         if args.json { write_json(&mut out, &status) } else { write_text(&mut out, &status) }
@@ -158,6 +164,35 @@ fn pending(job_file: &Path, latest: &HashMap<String, Latest>) -> Option<u64> {
         .filter(|e| matches!(e, Entry::Recipient(r) if !latest.contains_key(&r.key)))
         .count();
     Some(n as u64)
+}
+
+/// `row,email,code,reply`, then every column of the job's CSV as it was, so that the output is the recipients
+/// file of a new job with the same templates. Where the job's CSV has a column of one of those names, its
+/// column keeps the name (the templates use it) and ours becomes `mailshot_<name>`.
+fn write_with_columns(
+    out: &mut impl Write,
+    job: &Job,
+    latest: &HashMap<String, Latest>,
+    wanted: impl Fn(&Latest) -> bool,
+) -> std::io::Result<()> {
+    let reader = job.recipients().map_err(|p| std::io::Error::other(format!("{}", p[0])))?;
+    let columns = reader.columns().clone();
+    let same_address = columns.names[columns.email] == "email";
+    let theirs: Vec<usize> = (0..columns.names.len()).filter(|&i| !(same_address && i == columns.email)).collect();
+    let ours = ["row", "email", "code", "reply"].map(|n| {
+        let clash = theirs.iter().any(|&i| columns.names[i] == n);
+        if clash { format!("mailshot_{n}") } else { n.to_owned() }
+    });
+    let mut csv = csv::Writer::from_writer(out);
+    csv.write_record(ours.iter().map(String::as_str).chain(theirs.iter().map(|&i| columns.names[i].as_str())))?;
+    for entry in reader.filter_map(Result::ok) {
+        let Entry::Recipient(r) = entry else { continue };
+        let Some(l) = latest.get(&r.key).filter(|l| wanted(l)) else { continue };
+        let code = l.code.map(|c| c.to_string()).unwrap_or_default();
+        let fixed = [r.row.to_string(), l.email.clone(), code, l.reply.clone()];
+        csv.write_record(fixed.iter().map(String::as_str).chain(theirs.iter().map(|&i| r.fields[i].as_str())))?;
+    }
+    csv.flush()
 }
 
 fn write_csv(out: &mut impl Write, rows: &[&Latest]) -> std::io::Result<()> {
