@@ -13,31 +13,31 @@ use super::work::Work;
 
 pub struct Pending {
     pub work: Work,
-    /// Where the committing record is, or why it could not be written (then the gate fails: no dot).
-    journal: Option<Result<(Journal, Ticket), String>>,
+    /// The committing record's ticket, or why it could not be written (then the gate fails: no dot).
+    ticket: Option<Result<Ticket, String>>,
 }
 
 impl Pending {
     /// Counts the attempt; its committing record is appended here unless the producer already did.
     pub fn take(mut work: Work, journal: Option<&Journal>) -> Pending {
         work.first_attempt.get_or_insert_with(now);
-        let journal = journal.map(|journal| {
-            let ticket = match work.ticket.take() {
-                Some(ticket) => Ok(ticket),
-                None => journal.append(committing(&work, work.attempts + 1)).map_err(|e| e.to_string()),
-            };
-            ticket.map(|ticket| (journal.clone(), ticket))
+        let ticket = journal.map(|journal| match work.ticket.take() {
+            Some(ticket) => Ok(ticket),
+            None => journal.append(committing(&work, work.attempts + 1)).map_err(|e| e.to_string()),
         });
         work.attempts += 1;
-        Pending { journal, work }
+        Pending { ticket, work }
     }
 
     /// Resolves once the committing record is durable: the gate before this message's final dot.
-    pub fn durable(&self) -> impl Future<Output = Result<(), JournalError>> + Send + 'static {
-        let wait = match &self.journal {
-            Some(Ok((journal, ticket))) => Ok(Some(journal.durable(*ticket))),
-            Some(Err(message)) => Err(std::io::Error::other(message.clone())),
-            None => Ok(None),
+    pub fn durable(
+        &self,
+        journal: Option<&Journal>,
+    ) -> impl Future<Output = Result<(), JournalError>> + Send + 'static {
+        let wait = match (&self.ticket, journal) {
+            (Some(Ok(ticket)), Some(journal)) => Ok(Some(journal.durable(*ticket))),
+            (Some(Err(message)), _) => Err(std::io::Error::other(message.clone())),
+            _ => Ok(None),
         };
         async move {
             match wait {
@@ -55,7 +55,7 @@ impl Pending {
         if self.work.attempts == 0 {
             self.work.first_attempt = None;
         }
-        self.work.ticket = self.journal.take().and_then(Result::ok).map(|(_, ticket)| ticket);
+        self.work.ticket = self.ticket.take().and_then(Result::ok);
         release_untaken(self.work, journal)
     }
 }

@@ -43,6 +43,8 @@ pub struct Progress {
     bars: Option<Bars>,
     total: u64,
     tally: Tally,
+    /// Settled in earlier runs: counted in `tally`, not in this run's rate.
+    carried: u64,
     started: Instant,
     last_line: Instant,
 }
@@ -51,7 +53,7 @@ impl Progress {
     pub fn new(mode: Mode, verbose: bool, total: u64, connections: usize) -> Progress {
         let bars = (mode == Mode::Bars).then(|| bars(total, connections));
         let now = Instant::now();
-        Progress { mode, verbose, bars, total, tally: Tally::default(), started: now, last_line: now }
+        Progress { mode, verbose, bars, total, tally: Tally::default(), carried: 0, started: now, last_line: now }
     }
 
     /// A worker's connection changed state ("connecting", "authenticating", "→ alice@example.com", …).
@@ -64,6 +66,7 @@ impl Progress {
     /// A recipient settled in an earlier run: counted, logged only with `-v`.
     pub fn carried(&mut self, outcome: &Outcome) {
         self.tally.add(outcome.status);
+        self.carried += 1;
         if self.verbose {
             self.log(&describe(outcome));
         }
@@ -82,7 +85,7 @@ impl Progress {
     fn show(&mut self) {
         if let Some(bars) = &self.bars {
             bars.overall.set_position(self.tally.done());
-            let rate = self.tally.done() as f64 / self.started.elapsed().as_secs_f64().max(1e-3);
+            let rate = (self.tally.done() - self.carried) as f64 / self.started.elapsed().as_secs_f64().max(1e-3);
             bars.overall.set_message(format!("{} · {rate:.0} msg/s", counts(&self.tally)));
         }
         self.tick();
@@ -101,20 +104,20 @@ impl Progress {
     pub fn tick(&mut self) {
         if self.mode == Mode::Plain && self.last_line.elapsed() >= PLAIN_EVERY {
             self.last_line = Instant::now();
-            let rate = self.tally.done() as f64 / self.started.elapsed().as_secs_f64().max(1e-9);
+            let rate = (self.tally.done() - self.carried) as f64 / self.started.elapsed().as_secs_f64().max(1e-9);
             eprintln!("progress: {}/{} {} ({rate:.1} msg/s)", self.tally.done(), self.total, counts(&self.tally));
         }
     }
 
     /// Clears the bars and prints the summary table on stdout.
-    pub fn finish(self, carried: u64) -> Tally {
+    pub fn finish(self) -> Tally {
         if let Some(bars) = &self.bars {
             bars.connections.iter().for_each(ProgressBar::finish_and_clear);
             bars.overall.finish_and_clear();
         }
         let elapsed = self.started.elapsed();
         let mut out = std::io::stdout().lock();
-        let _ = out.write_all(summary(&self.tally, carried, elapsed).as_bytes());
+        let _ = out.write_all(summary(&self.tally, self.carried, elapsed).as_bytes());
         self.tally
     }
 }

@@ -11,13 +11,10 @@ use super::work::Event;
 
 pub struct Recorded {
     pub tally: Tally,
-    /// Settled in earlier runs (counted in `tally` too).
-    pub carried: u64,
     pub report: Result<PathBuf, ReportError>,
 }
 
 pub async fn record(mut events: mpsc::Receiver<Event>, mut progress: Progress, mut report: Report) -> Recorded {
-    let mut carried = 0;
     let mut error = None;
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
     loop {
@@ -30,7 +27,6 @@ pub async fn record(mut events: mpsc::Receiver<Event>, mut progress: Progress, m
             Event::Connection { worker, state } => progress.connection(worker, &state),
             Event::Log(line) => progress.log(&line),
             Event::Settled { outcome, carried: was_carried } => {
-                carried += u64::from(was_carried);
                 if let Err(e) = report.write(&outcome) {
                     error.get_or_insert(e);
                 }
@@ -42,10 +38,10 @@ pub async fn record(mut events: mpsc::Receiver<Event>, mut progress: Progress, m
             }
         }
     }
-    let tally = progress.finish(carried);
+    let tally = progress.finish();
     let report = match error {
         Some(e) => Err(e),
         None => report.finish(),
     };
-    Recorded { tally, carried, report }
+    Recorded { tally, report }
 }

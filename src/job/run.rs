@@ -87,13 +87,12 @@ pub fn send(args: &SendArgs) -> u8 {
 
 async fn run(args: &SendArgs) -> Result<u8, StartError> {
     let started = now().trunc_subsecs(0);
-    let job = load_and_check(&args.job, args.verbosity.quiet, started)?;
+    let (job, total) = load_and_check(&args.job, args.verbosity.quiet, started)?;
     let paths = JobPaths::of(&args.job);
     let client =
         job.smtp.client_config(&paths.dir).map_err(|e| StartError::Input(format!("{}: {e}", args.job.display())))?;
     let pace = pace(args, &job)?;
     let connections = args.connections.unwrap_or(job.smtp.connections).max(1) as usize;
-    let total = count_rows(&job);
     confirm(args, &job, total, connections)?;
     // One run at a time, and only then the journal: what it says is this run's to act on.
     let _lock = lock::acquire(&paths.lock).map_err(|e| match e {
@@ -204,7 +203,8 @@ async fn watch_signals(shared: Arc<Shared>, interrupted: Arc<AtomicBool>) {
     std::process::exit(i32::from(exit_codes::INTERRUPTED));
 }
 
-fn load_and_check(path: &Path, quiet: bool, now: DateTime<Utc>) -> Result<Job, StartError> {
+/// The job and its CSV's row count (for the progress bar), after a clean check.
+fn load_and_check(path: &Path, quiet: bool, now: DateTime<Utc>) -> Result<(Job, u64), StartError> {
     let mut reporter = Reporter::new(std::io::stderr().lock());
     let job = match Job::load(path) {
         Ok(job) => job,
@@ -226,7 +226,7 @@ fn load_and_check(path: &Path, quiet: bool, now: DateTime<Utc>) -> Result<Job, S
     if !quiet {
         eprintln!("{}", check::summary_line(&summary));
     }
-    Ok(job)
+    Ok((job, summary.rows))
 }
 
 /// `--fresh`: the old journal is kept under a name no earlier campaign has (hard link, then unlink, so an
@@ -306,18 +306,6 @@ fn pace(args: &SendArgs, job: &Job) -> Result<Option<Pace>, StartError> {
         None => job.rate.messages_per_second().map_err(|e| StartError::Input(format!("[rate]: {e}")))?,
     };
     Ok(rate.map(|r| Pace::per_second(r, job.rate.burst())))
-}
-
-/// The number of CSV records, for the progress bar (a fast pass that parses nothing).
-fn count_rows(job: &Job) -> u64 {
-    let Ok(file) = std::fs::File::open(&job.csv) else { return 0 };
-    let mut reader = csv::Reader::from_reader(std::io::BufReader::new(file));
-    let mut record = csv::ByteRecord::new();
-    let mut n = 0;
-    while reader.read_byte_record(&mut record).unwrap_or(false) {
-        n += 1;
-    }
-    n
 }
 
 fn confirm(args: &SendArgs, job: &Job, total: u64, connections: usize) -> Result<(), StartError> {

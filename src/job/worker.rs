@@ -145,7 +145,7 @@ impl Worker {
                 Lookahead::Nothing => (None, None),
             };
             let session = self.session.as_mut().expect("a transaction is open");
-            let gate = current.durable();
+            let gate = current.durable(shared.journal.as_ref());
             let following = next.as_ref().map(|p| message(&p.work));
             let committed = session.commit(ready, &current.work.message.bytes, gate, following).await;
             if committed.current.is_err() || !session.is_open() {

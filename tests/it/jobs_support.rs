@@ -35,9 +35,7 @@ impl JobDir {
     }
 
     pub fn write(&self, name: &str, contents: impl AsRef<[u8]>) {
-        let path = self.dir.path().join(name);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, contents).unwrap();
+        write_in(self.path(), name, contents);
     }
 
     /// Runs `mailshot ARGS` in the job folder with an empty environment.
@@ -98,4 +96,11 @@ pub fn assert_wire_clean(bytes: &[u8]) {
     }
     let longest = bytes.split(|&b| b == b'\n').map(|l| l.len().saturating_sub(1)).max().unwrap_or(0);
     assert!(longest <= 998, "a line of {longest} octets");
+}
+
+/// Writes `dir/name`, creating the folders on the way.
+pub fn write_in(dir: &Path, name: &str, contents: impl AsRef<[u8]>) {
+    let path = dir.join(name);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, contents).unwrap();
 }

@@ -114,9 +114,7 @@ impl SendJob {
     }
 
     pub fn write(&self, name: &str, contents: impl AsRef<[u8]>) {
-        let path = self.dir.path().join(name);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, contents).unwrap();
+        crate::jobs_support::write_in(self.path(), name, contents);
     }
 
     /// Sets a variable for every later run (e.g. `MAILSHOT_NOW`).
