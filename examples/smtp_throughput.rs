@@ -6,7 +6,7 @@
 
 use std::time::Instant;
 
-use mailshot::smtp::{self, ClientConfig, Delivery, Envelope, Message, Opened, Security};
+use mailshot::smtp::{self, ClientConfig, Delivery, Envelope, Message, Opened, Pipelining, Security};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -20,7 +20,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
     let messages: Vec<(Envelope, Vec<u8>)> = (0..count).map(|i| message(i, size)).collect();
-    for pipelining in [true, false] {
+    for pipelining in [Pipelining::Full, Pipelining::Off] {
         let mut config = ClientConfig::new("127.0.0.1", port);
         (config.security, config.pipelining) = (Security::None, pipelining);
         let mut session = smtp::connect(&config).await?;

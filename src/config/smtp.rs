@@ -60,8 +60,11 @@ pub struct SmtpSection {
     pub auth: Option<AuthMechanism>,
     /// Extra trust anchors (PEM) for a private relay, added to webpki-roots.
     pub ca_file: Option<PathBuf>,
-    /// The EHLO name; default `localhost`.
+    /// The EHLO name; default the machine's fully qualified name, else our address literal (`[127.0.0.1]`).
     pub ehlo_name: Option<String>,
+    /// How far to pipeline when the server offers PIPELINING.
+    #[serde(default)]
+    pub pipelining: PipeliningMode,
     /// AUTH over a connection without TLS is refused unless this is set (a local relay on loopback).
     #[serde(default)]
     pub allow_plaintext_auth: bool,
@@ -71,6 +74,18 @@ pub struct SmtpSection {
     pub max_messages_per_connection: u32,
     #[serde(default)]
     pub timeouts: Timeouts,
+}
+
+/// `[smtp] pipelining`: `auto` pipelines across the final dot until a server refuses that, then falls back
+/// to `envelope` for the rest of the run; `envelope` never writes past a dot before its reply; `off` is
+/// lock-step.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PipeliningMode {
+    #[default]
+    Auto,
+    Envelope,
+    Off,
 }
 
 fn default_connections() -> u32 {
@@ -182,9 +197,12 @@ impl SmtpSection {
             Security::Starttls => smtp::Security::StartTls,
             Security::None => smtp::Security::None,
         };
-        if let Some(name) = &self.ehlo_name {
-            config.ehlo_name = name.clone();
-        }
+        config.ehlo_name = self.ehlo_name.clone();
+        config.pipelining = match self.pipelining {
+            PipeliningMode::Auto => smtp::Pipelining::Full,
+            PipeliningMode::Envelope => smtp::Pipelining::Envelope,
+            PipeliningMode::Off => smtp::Pipelining::Off,
+        };
         if let Some(path) = &self.ca_file {
             config.extra_roots = load_ca_file(&base_dir.join(path))?;
         }

@@ -13,7 +13,7 @@ fn the_section_becomes_a_client_config() {
     let s = section("security = \"starttls\"\nehlo_name = \"news.example.test\"\n[smtp.timeouts]\ngreeting = 0.5\n");
     let c = s.client_config(Path::new("")).unwrap();
     assert_eq!((c.host.as_str(), c.port, c.security), ("smtp.example.test", 587, smtp::Security::StartTls));
-    assert_eq!(c.ehlo_name, "news.example.test");
+    assert_eq!(c.ehlo_name.as_deref(), Some("news.example.test"));
     assert_eq!(c.timeouts.greeting, Duration::from_millis(500));
     assert_eq!(c.timeouts.data_end, Duration::from_secs(600));
     assert!(c.credentials.is_none());

@@ -4,73 +4,16 @@
 //! app password, `454` → try later). Secrets live in [`Secret`], whose `Debug` prints nothing, and go out
 //! only base64-encoded inside commands that the transcript redacts.
 
-use std::fmt;
-
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
 use super::capabilities::Capabilities;
 use super::command::Command;
-use super::config::Phase;
 use super::connection::{Connection, ConnectionError};
+use super::credentials::{Credentials, Mechanism};
+use super::phase::Phase;
 use super::reply::{Reply, Severity};
 use tokio::io::{AsyncRead, AsyncWrite};
-
-/// A password or token. Only [`Secret::expose`] reveals it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
-
-/// A username and its password (or, for XOAUTH2, its access token).
-#[derive(Clone, PartialEq, Eq)]
-pub struct Credentials {
-    pub username: String,
-    pub secret: Secret,
-}
-
-impl Credentials {
-    pub fn new(username: impl Into<String>, secret: impl Into<String>) -> Self {
-        Credentials { username: username.into(), secret: Secret::new(secret) }
-    }
-}
-
-impl fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Credentials").field("username", &self.username).field("secret", &self.secret).finish()
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mechanism {
-    Plain,
-    Login,
-    Xoauth2,
-}
-
-impl Mechanism {
-    pub fn name(self) -> &'static str {
-        match self {
-            Mechanism::Plain => "PLAIN",
-            Mechanism::Login => "LOGIN",
-            Mechanism::Xoauth2 => "XOAUTH2",
-        }
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {

@@ -2,12 +2,12 @@
 //! credentials, per-phase timeouts and an optional transcript sink.
 
 use std::fmt;
-use std::sync::Arc;
-use std::time::Duration;
 
 use rustls_pki_types::CertificateDer;
 
-use super::auth::{Credentials, Mechanism};
+use super::credentials::{Credentials, Mechanism};
+use super::phase::Timeouts;
+use super::transcript::{HintSink, TranscriptSink};
 
 /// How the connection is protected (RFC 8314 for implicit TLS, RFC 3207 for STARTTLS).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,86 +20,18 @@ pub enum Security {
     None,
 }
 
-/// The network phases, each with its own deadline.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
-    Connect,
-    Tls,
-    Greeting,
-    /// Any command but DATA and the end of data (EHLO, AUTH, MAIL, RCPT, RSET, QUIT…).
-    Command,
-    /// Waiting for the 354 after DATA.
-    Data,
-    /// Writing one block of the body.
-    DataBlock,
-    /// Waiting for the reply to the final dot.
-    DataEnd,
+/// How far commands are pipelined (RFC 2920) when the server offers PIPELINING.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Pipelining {
+    /// Every command waits for the reply to the one before (also what a server without PIPELINING gets).
+    Off,
+    /// MAIL, RCPT and DATA of a transaction in one write, but nothing after a final dot before its reply:
+    /// for servers that refuse commands pipelined behind the dot as an SMTP-smuggling defence (Haraka).
+    Envelope,
+    /// The next transaction's commands go out right behind the final dot: one round trip per message.
+    /// A session that sees them refused falls back to [`Pipelining::Envelope`] by itself.
+    Full,
 }
-
-impl fmt::Display for Phase {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Phase::Connect => "connect",
-            Phase::Tls => "TLS handshake",
-            Phase::Greeting => "greeting",
-            Phase::Command => "command reply",
-            Phase::Data => "DATA reply",
-            Phase::DataBlock => "data block write",
-            Phase::DataEnd => "reply to the final dot",
-        })
-    }
-}
-
-/// Per-phase timeouts; the defaults are RFC 5321 §4.5.3.2's (connect and TLS are ours).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Timeouts {
-    pub connect: Duration,
-    pub tls: Duration,
-    pub greeting: Duration,
-    pub command: Duration,
-    pub data: Duration,
-    pub data_block: Duration,
-    pub data_end: Duration,
-}
-
-impl Default for Timeouts {
-    fn default() -> Self {
-        let mins = |m: u64| Duration::from_secs(m * 60);
-        Timeouts {
-            connect: Duration::from_secs(30),
-            tls: Duration::from_secs(60),
-            greeting: mins(5),
-            command: mins(5),
-            data: mins(2),
-            data_block: mins(3),
-            data_end: mins(10),
-        }
-    }
-}
-
-impl Timeouts {
-    pub fn get(&self, phase: Phase) -> Duration {
-        match phase {
-            Phase::Connect => self.connect,
-            Phase::Tls => self.tls,
-            Phase::Greeting => self.greeting,
-            Phase::Command => self.command,
-            Phase::Data => self.data,
-            Phase::DataBlock => self.data_block,
-            Phase::DataEnd => self.data_end,
-        }
-    }
-}
-
-/// Who said a transcript line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
-    Client,
-    Server,
-}
-
-/// Receives every line that crosses the wire, AUTH payloads already redacted; the body is summarised.
-pub type TranscriptSink = Arc<dyn Fn(Direction, &str) + Send + Sync>;
 
 #[derive(Clone)]
 pub struct ClientConfig {
@@ -109,35 +41,39 @@ pub struct ClientConfig {
     pub security: Security,
     /// Extra trust anchors, added to webpki-roots (a private relay's CA).
     pub extra_roots: Vec<CertificateDer<'static>>,
-    /// The name sent in EHLO.
-    pub ehlo_name: String,
+    /// The name sent in EHLO; `None`: the machine's name when it is fully qualified, else the address
+    /// literal of our end of the connection (`[127.0.0.1]`, `[IPv6:::1]`), as RFC 5321 §4.1.4 asks.
+    pub ehlo_name: Option<String>,
     pub credentials: Option<Credentials>,
     /// Force a mechanism; `None` picks PLAIN, then LOGIN, among those offered.
     pub mechanism: Option<Mechanism>,
     /// Allows AUTH on a connection without TLS (a local relay on loopback); off by default.
     pub allow_plaintext_auth: bool,
     pub timeouts: Timeouts,
-    /// Pipeline commands when the server offers PIPELINING (RFC 2920); off forces lock-step, for a server
-    /// that advertises it but mishandles it (and to measure what pipelining buys).
-    pub pipelining: bool,
+    /// How far to pipeline when the server offers PIPELINING; `Off` forces lock-step, for a server that
+    /// advertises it but mishandles it (and to measure what pipelining buys).
+    pub pipelining: Pipelining,
     pub transcript: Option<TranscriptSink>,
+    /// Where hints about a likely misconfiguration go; none are given without it.
+    pub hints: Option<HintSink>,
 }
 
 impl ClientConfig {
-    /// Implicit TLS, no credentials, EHLO `localhost`, default timeouts.
+    /// Implicit TLS, no credentials, the default EHLO name, full pipelining, default timeouts.
     pub fn new(host: impl Into<String>, port: u16) -> Self {
         ClientConfig {
             host: host.into(),
             port,
             security: Security::ImplicitTls,
             extra_roots: Vec::new(),
-            ehlo_name: "localhost".to_owned(),
+            ehlo_name: None,
             credentials: None,
             mechanism: None,
             allow_plaintext_auth: false,
             timeouts: Timeouts::default(),
-            pipelining: true,
+            pipelining: Pipelining::Full,
             transcript: None,
+            hints: None,
         }
     }
 }
@@ -157,6 +93,7 @@ impl fmt::Debug for ClientConfig {
             .field("timeouts", &self.timeouts)
             .field("pipelining", &self.pipelining)
             .field("transcript", &self.transcript.is_some())
+            .field("hints", &self.hints.is_some())
             .finish()
     }
 }

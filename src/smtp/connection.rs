@@ -20,9 +20,10 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::command::{Command, CommandError};
-use super::config::{Direction, Phase, Timeouts, TranscriptSink};
 use super::data;
+use super::phase::{Phase, Timeouts};
 use super::reply::{self, Reply, ReplyError};
+use super::transcript::{Direction, TranscriptSink};
 
 /// Bytes a group is written in, each under the data-block deadline (RFC 5321 §4.5.3.2.5).
 pub const DATA_BLOCK: usize = 64 * 1024;

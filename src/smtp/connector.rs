@@ -1,23 +1,38 @@
 //! From an address to a [`Session`]: TCP (`TCP_NODELAY`) → [implicit TLS] → 220 → EHLO → [STARTTLS → the
 //! read buffer must be empty → TLS → EHLO again, forgetting what was learned before] → [AUTH].
 //!
+//! A [`Connector`] is made once per run and opens every session of it: it holds the one rustls client
+//! configuration, whose session cache lets a reconnect resume TLS instead of a full handshake. The EHLO name
+//! defaults to the machine's name when that is fully qualified, else to the address literal of our end of
+//! the socket (RFC 5321 §4.1.4). Two hints catch the common mix-up of `security` and port: a TLS handshake
+//! answered in plaintext says so, and no greeting 10 s after connecting without TLS says that the port may
+//! expect TLS from the first byte (the wait goes on to the configured deadline).
+//!
 //! The handshake is one linear async function, so a `Session` exists only after all of it succeeded. STARTTLS,
 //! when configured, is required: not offered, refused, or followed by bytes before the handshake (a response
 //! injection, RFC 3207 §4, CVE-2011-0411) all abort. After TLS every capability learned in plaintext is
 //! forgotten and EHLO is sent again (RFC 3207 §4.2), since an attacker could have edited the first list.
 
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
 
 use super::auth::{self, AuthError};
 use super::capabilities::Capabilities;
 use super::command::{self, Command, CommandError};
-use super::config::{ClientConfig, Phase, Security};
+use super::config::{ClientConfig, Security};
 use super::connection::{Connection, ConnectionError};
+use super::phase::Phase;
 use super::reply::Reply;
 use super::session::{ServerInfo, Session};
 use super::stream::MaybeTls;
 use super::tls::{self, TlsError};
+
+/// Without TLS, no greeting after this long suggests a port that expects TLS from the first byte.
+pub const GREETING_HINT_AFTER: Duration = Duration::from_secs(10);
 
 /// A session over TCP, as [`connect`] returns it.
 pub type TcpSession = Session<MaybeTls<TcpStream>>;
@@ -56,33 +71,78 @@ pub enum ConnectError {
     Connection(#[from] ConnectionError),
 }
 
-impl ConnectError {
-    /// Username, password or mechanism trouble: retrying with the same settings will not help (except 454).
-    pub fn is_auth(&self) -> bool {
-        matches!(self, ConnectError::Auth(e) if !e.is_temporary())
+/// Opens sessions as one configuration says, sharing one TLS client configuration (and its resumption
+/// cache) between them.
+#[derive(Clone)]
+pub struct Connector {
+    config: ClientConfig,
+    tls: TlsConnector,
+}
+
+impl Connector {
+    /// Checks what can be refused before a byte is sent and builds the TLS configuration.
+    pub fn new(config: ClientConfig) -> Result<Connector, ConnectError> {
+        preflight(&config)?;
+        let tls = tls::connector(&config.extra_roots)?;
+        Ok(Connector { config, tls })
     }
 
-    /// Worth another attempt later: the network, a deadline, a 4xx greeting, a 421, a 454 at AUTH.
-    /// Configuration, TLS trust, a refused login and a server lacking STARTTLS are not.
-    pub fn is_temporary(&self) -> bool {
-        match self {
-            ConnectError::Unreachable { .. }
-            | ConnectError::ConnectTimeout { .. }
-            | ConnectError::TlsTimeout { .. }
-            | ConnectError::ServiceClosing { .. }
-            | ConnectError::Connection(_) => true,
-            ConnectError::Greeting { reply } | ConnectError::Ehlo { reply } => reply.code() / 100 == 4,
-            ConnectError::Auth(e) => e.is_temporary(),
-            _ => false,
+    pub fn config(&self) -> &ClientConfig {
+        &self.config
+    }
+
+    /// A new session over TCP.
+    pub async fn connect(&self) -> Result<TcpSession, ConnectError> {
+        let tcp = tcp(&self.config).await?;
+        let local = tcp.local_addr().ok();
+        self.handshake(tcp, local).await
+    }
+
+    /// The handshake over an already connected transport (an in-memory pipe in tests).
+    pub async fn establish<S>(&self, io: S) -> Result<Session<MaybeTls<S>>, ConnectError>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        self.handshake(io, None).await
+    }
+
+    async fn handshake<S>(&self, io: S, local: Option<SocketAddr>) -> Result<Session<MaybeTls<S>>, ConnectError>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let config = &self.config;
+        let ehlo_name = config.ehlo_name.clone().unwrap_or_else(|| default_ehlo_name(local));
+        let stream = match config.security {
+            Security::ImplicitTls => upgrade(&self.tls, config, io).await?,
+            Security::StartTls | Security::None => MaybeTls::Plain(io),
+        };
+        let mut conn = Connection::new(stream, config.timeouts.clone(), config.transcript.clone());
+        let greeting = greeting(&mut conn, config).await?;
+        match greeting.code() {
+            220 => {}
+            421 => return Err(ConnectError::ServiceClosing { reply: greeting }),
+            _ => return Err(ConnectError::Greeting { reply: greeting }),
         }
+        let mut ehlo = hello(&mut conn, &ehlo_name).await?;
+        if config.security == Security::StartTls {
+            (conn, ehlo) = starttls(conn, &self.tls, config, &ehlo, &ehlo_name).await?;
+        }
+        let capabilities = Capabilities::from_ehlo(&ehlo);
+        let auth = match &config.credentials {
+            Some(creds) => {
+                let mechanism = auth::choose(&capabilities, config.mechanism, &creds.username)?;
+                Some(auth::authenticate(&mut conn, mechanism, creds).await?)
+            }
+            None => None,
+        };
+        let tls = conn.get_ref().tls().map(tls::info);
+        Ok(Session::new(conn, ServerInfo { greeting, ehlo, capabilities, tls, auth }, config.pipelining))
     }
 }
 
-/// Connects as `config` says and returns a session ready for mail.
+/// Connects as `config` says and returns a session ready for mail (a one-off [`Connector`]).
 pub async fn connect(config: &ClientConfig) -> Result<TcpSession, ConnectError> {
-    preflight(config)?;
-    let tcp = tcp(config).await?;
-    establish(tcp, config).await
+    Connector::new(config.clone())?.connect().await
 }
 
 /// The handshake over an already connected transport (TCP in production, an in-memory pipe in tests).
@@ -90,41 +150,57 @@ pub async fn establish<S>(io: S, config: &ClientConfig) -> Result<Session<MaybeT
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    preflight(config)?;
-    let connector = tls::connector(&config.extra_roots)?;
-    let stream = match config.security {
-        Security::ImplicitTls => upgrade(&connector, config, io).await?,
-        Security::StartTls | Security::None => MaybeTls::Plain(io),
-    };
-    let mut conn = Connection::new(stream, config.timeouts.clone(), config.transcript.clone());
-    let greeting = conn.read_reply(Phase::Greeting).await?;
-    match greeting.code() {
-        220 => {}
-        421 => return Err(ConnectError::ServiceClosing { reply: greeting }),
-        _ => return Err(ConnectError::Greeting { reply: greeting }),
+    Connector::new(config.clone())?.establish(io).await
+}
+
+/// The machine's name when it is fully qualified (has a dot), else the address literal of our end of the
+/// connection, else (no socket, as over an in-memory pipe) `localhost`.
+pub fn default_ehlo_name(local: Option<SocketAddr>) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let host = host.trim();
+    let fqdn = host.contains('.')
+        && !host.starts_with('.')
+        && host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    match local.map(|a| a.ip().to_canonical()) {
+        _ if fqdn => host.to_owned(),
+        Some(IpAddr::V4(ip)) => format!("[{ip}]"),
+        Some(IpAddr::V6(ip)) => format!("[IPv6:{ip}]"),
+        None => "localhost".to_owned(),
     }
-    let mut ehlo = hello(&mut conn, &config.ehlo_name).await?;
-    if config.security == Security::StartTls {
-        (conn, ehlo) = starttls(conn, &connector, config, &ehlo).await?;
-    }
-    let capabilities = Capabilities::from_ehlo(&ehlo);
-    let auth = match &config.credentials {
-        Some(creds) => {
-            let mechanism = auth::choose(&capabilities, config.mechanism, &creds.username)?;
-            Some(auth::authenticate(&mut conn, mechanism, creds).await?)
-        }
-        None => None,
+}
+
+/// The server's first reply. Without TLS, silence for [`GREETING_HINT_AFTER`] gets a hint (a server on an
+/// implicit-TLS port waits for our ClientHello and never greets in plaintext); the wait goes on.
+async fn greeting<S>(conn: &mut Connection<MaybeTls<S>>, config: &ClientConfig) -> Result<Reply, ConnectError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let hint = config.hints.as_ref().filter(|_| config.security != Security::ImplicitTls);
+    let Some(hint) = hint.filter(|_| config.timeouts.greeting > GREETING_HINT_AFTER) else {
+        return Ok(conn.read_reply(Phase::Greeting).await?);
     };
-    let tls = conn.get_ref().tls().map(tls::info);
-    let pipelining = config.pipelining && capabilities.pipelining;
-    Ok(Session::new(conn, ServerInfo { greeting, ehlo, capabilities, tls, auth }, pipelining))
+    let (host, port) = (&config.host, config.port);
+    let read = conn.read_reply(Phase::Greeting);
+    tokio::pin!(read);
+    tokio::select! {
+        reply = &mut read => return Ok(reply?),
+        _ = tokio::time::sleep(GREETING_HINT_AFTER) => {}
+    }
+    hint(&format!(
+        "no greeting from {host}:{port} after {}s: if this port expects TLS from the first byte (usually 465), \
+         set `security = \"tls\"`; still waiting",
+        GREETING_HINT_AFTER.as_secs()
+    ));
+    Ok(read.await?)
 }
 
 /// Everything that can be refused before a byte is sent.
 fn preflight(config: &ClientConfig) -> Result<(), ConnectError> {
-    command::argument("EHLO name", &config.ehlo_name, false).map_err(ConnectError::EhloName)?;
-    if config.ehlo_name.contains(' ') {
-        return Err(ConnectError::EhloName(CommandError::ForbiddenByte { what: "EHLO name", byte: b' ' }));
+    if let Some(name) = &config.ehlo_name {
+        command::argument("EHLO name", name, false).map_err(ConnectError::EhloName)?;
+        if name.contains(' ') {
+            return Err(ConnectError::EhloName(CommandError::ForbiddenByte { what: "EHLO name", byte: b' ' }));
+        }
     }
     if config.credentials.is_some() && config.security == Security::None && !config.allow_plaintext_auth {
         return Err(ConnectError::PlaintextAuth);
@@ -146,11 +222,7 @@ async fn tcp(config: &ClientConfig) -> Result<TcpStream, ConnectError> {
     Ok(tcp)
 }
 
-async fn upgrade<S>(
-    connector: &tokio_rustls::TlsConnector,
-    config: &ClientConfig,
-    io: S,
-) -> Result<MaybeTls<S>, ConnectError>
+async fn upgrade<S>(connector: &TlsConnector, config: &ClientConfig, io: S) -> Result<MaybeTls<S>, ConnectError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -184,9 +256,10 @@ where
 /// RFC 3207: STARTTLS, its 220, nothing else buffered, the handshake, a fresh EHLO.
 async fn starttls<S>(
     mut conn: Connection<MaybeTls<S>>,
-    connector: &tokio_rustls::TlsConnector,
+    connector: &TlsConnector,
     config: &ClientConfig,
     plain_ehlo: &Reply,
+    ehlo_name: &str,
 ) -> Result<(Connection<MaybeTls<S>>, Reply), ConnectError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -207,6 +280,6 @@ where
     let MaybeTls::Plain(io) = conn.into_stream() else { unreachable!("STARTTLS runs only on a plaintext stream") };
     let stream = upgrade(connector, config, io).await?;
     let mut conn = Connection::new(stream, timeouts, transcript);
-    let ehlo = hello(&mut conn, &config.ehlo_name).await?;
+    let ehlo = hello(&mut conn, ehlo_name).await?;
     Ok((conn, ehlo))
 }

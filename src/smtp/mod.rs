@@ -3,9 +3,17 @@
 //!
 //! It knows bytes, replies, commands, TLS, AUTH and one session's conversation, and nothing about CSV,
 //! templates, jobs or retry policy, so it can be lifted into its own crate unchanged. Layers, bottom up:
-//! [`reply`] and [`command`] and [`data`] are pure (sans-IO) and tested byte for byte; [`connection`] owns
-//! one stream's buffers and deadlines; [`connector`] runs the handshake; [`session`] sends messages, and
-//! [`pipeline`] sends a stream of them at one round trip each (RFC 2920).
+//! [`reply`], [`command`], [`data`] and [`transaction`] are pure (sans-IO) and tested byte for byte;
+//! [`connection`] owns one stream's buffers and deadlines; [`connector`] runs the handshake; [`session`] is
+//! the state machine that sends messages over it, a stream of them at one round trip each (RFC 2920).
+//!
+//! ```text
+//! connect ─► TCP ─► [TLS] ─► 220 ─► EHLO ─► [STARTTLS ─► TLS ─► EHLO] ─► [AUTH] ─► Session
+//! Session: open(message) ─► MAIL RCPT DATA ─► 354 ─► commit(body, next) ─► . [RSET MAIL RCPT DATA] ─► …
+//! ```
+//!
+//! Dependencies point one way: `credentials`, `phase`, `transcript`, `reply`, `command`, `data` at the
+//! bottom; `config` and `connection` above them; `auth`, `transaction`, `outcome`; `session`; `connector`.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -28,28 +36,33 @@ pub mod command;
 pub mod config;
 pub mod connection;
 pub mod connector;
+pub mod credentials;
 pub mod data;
 pub mod envelope;
-mod opening;
 pub mod outcome;
-pub mod pipeline;
+pub mod phase;
 pub mod reply;
 pub mod session;
 pub mod stream;
 pub mod tls;
+pub mod transaction;
+pub mod transcript;
 mod x509;
 
 #[cfg(test)]
 mod testing;
 
-pub use auth::{AuthError, AuthOutcome, Credentials, Mechanism, Secret};
+pub use auth::{AuthError, AuthOutcome};
 pub use capabilities::Capabilities;
-pub use config::{ClientConfig, Direction, Phase, Security, Timeouts, TranscriptSink};
+pub use config::{ClientConfig, Pipelining, Security};
 pub use connection::ConnectionError;
-pub use connector::{ConnectError, TcpSession, connect, establish};
+pub use connector::{ConnectError, Connector, TcpSession, connect, establish};
+pub use credentials::{Credentials, Mechanism, Secret};
 pub use envelope::{Envelope, EnvelopeError};
 pub use outcome::{Committed, Delivery, Opened, Ready, Refusal, SessionError, Stage, Trial};
-pub use pipeline::Message;
+pub use phase::{Phase, Timeouts};
 pub use reply::{EnhancedCode, Reply, Severity};
 pub use session::{ServerInfo, Session};
-pub use tls::TlsInfo;
+pub use tls::{HandshakeCause, TlsError, TlsInfo};
+pub use transaction::Message;
+pub use transcript::{Direction, HintSink, TranscriptSink};

@@ -3,11 +3,11 @@
 
 use std::io;
 
-use super::tests::*;
+use super::pipeline_tests::*;
 use crate::smtp::connection::ConnectionError;
 use crate::smtp::outcome::{SessionError, Stage};
-use crate::smtp::pipeline::Message;
 use crate::smtp::testing::Step;
+use crate::smtp::transaction::Message;
 
 /// A 421 to the next MAIL after the current dot got its 250: the current is delivered, the next retryable.
 #[tokio::test]

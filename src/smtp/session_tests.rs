@@ -6,10 +6,11 @@ use tokio::io::DuplexStream;
 use tokio::task::JoinHandle;
 
 use super::*;
-use crate::smtp::config::{ClientConfig, Direction, Security};
+use crate::smtp::config::{ClientConfig, Security};
 use crate::smtp::connector::establish;
 use crate::smtp::stream::MaybeTls;
 use crate::smtp::testing::{Step, peer, quick_timeouts, transcript};
+use crate::smtp::transcript::Direction;
 
 const EHLO: &str = "250-test.example\r\n250-PIPELINING\r\n250-SIZE 1000\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n";
 /// The same server without PIPELINING: every command is its own round trip (pipelined transcripts are in

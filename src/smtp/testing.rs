@@ -13,7 +13,8 @@ use tokio::io::{
 };
 use tokio::task::JoinHandle;
 
-use super::config::{Direction, Timeouts, TranscriptSink};
+use super::phase::Timeouts;
+use super::transcript::{Direction, TranscriptSink};
 
 /// One step of the peer's script.
 #[derive(Clone)]

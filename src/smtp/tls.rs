@@ -21,7 +21,20 @@ pub enum TlsError {
     #[error("TLS setup failed: {0}")]
     Setup(#[from] rustls::Error),
     #[error("TLS handshake with {host} failed: {reason}")]
-    Handshake { host: String, reason: String },
+    Handshake { host: String, reason: String, cause: HandshakeCause },
+}
+
+/// What broke a handshake, so the caller can tell a passing network fault from one that will recur.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandshakeCause {
+    /// The server's certificate was refused.
+    Certificate,
+    /// The server answered with something that is not TLS at all, such as a plaintext `220` greeting.
+    NotTls,
+    /// The connection failed under the handshake (reset, closed, …): no TLS error was involved.
+    Io,
+    /// Any other TLS error (no common version or cipher, an alert from the server, …).
+    Protocol,
 }
 
 /// What was negotiated, for `probe` and logs.
@@ -33,6 +46,8 @@ pub struct TlsInfo {
     pub cipher: String,
     /// The leaf certificate's subject, e.g. `CN=smtp.example.com`.
     pub subject: Option<String>,
+    /// The session was resumed from an earlier one (no certificate exchange, one round trip less).
+    pub resumed: bool,
 }
 
 /// A connector trusting webpki-roots and `extra_roots`, offering TLS 1.3 and 1.2 only.
@@ -60,26 +75,37 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let name = server_name(host)?;
-    connector.connect(name, io).await.map_err(|e| TlsError::Handshake { host: host.to_owned(), reason: reason(&e) })
+    connector.connect(name, io).await.map_err(|e| {
+        let (reason, cause) = reason(&e);
+        TlsError::Handshake { host: host.to_owned(), reason, cause }
+    })
 }
 
 pub fn info(conn: &rustls::ClientConnection) -> TlsInfo {
     let version = conn.protocol_version().map(|v| format!("{v:?}").replace('_', ".")).unwrap_or_default();
     let cipher = conn.negotiated_cipher_suite().map(|s| format!("{:?}", s.suite())).unwrap_or_default();
     let subject = conn.peer_certificates().and_then(|certs| certs.first()).and_then(|leaf| x509::subject(leaf));
-    TlsInfo { version, cipher, subject }
+    let resumed = conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
+    TlsInfo { version, cipher, subject, resumed }
 }
 
 /// rustls' own error, in words a person can act on, when the I/O error carries one.
-fn reason(err: &std::io::Error) -> String {
+fn reason(err: &std::io::Error) -> (String, HandshakeCause) {
     let Some(tls) = err.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) else {
-        return err.to_string();
+        return (err.to_string(), HandshakeCause::Io);
     };
     match tls {
         rustls::Error::InvalidCertificate(cert) => {
-            format!("the server's certificate was refused: {}", certificate(cert))
+            (format!("the server's certificate was refused: {}", certificate(cert)), HandshakeCause::Certificate)
         }
-        other => other.to_string(),
+        // A plaintext SMTP server greets first, and `220 …` is no TLS record ('2' is no content type).
+        rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType) => (
+            "the server answered in plaintext, not TLS (likely its `220` greeting): this port expects STARTTLS \
+             or no TLS; set `security = \"starttls\"` (usually port 587) or `security = \"none\"`"
+                .to_owned(),
+            HandshakeCause::NotTls,
+        ),
+        other => (other.to_string(), HandshakeCause::Protocol),
     }
 }
 

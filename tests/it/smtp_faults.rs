@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use mailshot::job::policy::{ConnectVerdict, connect_failure};
 use mailshot::smtp::{self, ConnectError, ConnectionError, Delivery, Envelope, Phase, Security, SessionError, Stage};
 
 use crate::smtp_pki::pki;
@@ -109,7 +110,8 @@ async fn a_server_without_ehlo_gets_helo_and_no_extensions() {
 async fn a_refusing_greeting_is_reported_with_its_reply() {
     let server = ScriptServer::start(vec![send("554 5.7.1 No SMTP service here\r\n"), Step::Drain]).await;
     let err = smtp::connect(&client_config(&server, Security::None)).await.unwrap_err();
-    assert!(matches!(err, ConnectError::Greeting { .. }) && !err.is_temporary(), "{err}");
+    assert!(matches!(err, ConnectError::Greeting { .. }), "{err}");
+    assert_eq!(connect_failure(&err, true), ConnectVerdict::Abort, "a 5xx greeting is final: {err}");
     assert!(err.to_string().contains("No SMTP service here"), "{err}");
 }
 
@@ -139,7 +141,8 @@ async fn connect_with(
 async fn handshake_phases_time_out() {
     let tls = ScriptServer::start(vec![Step::Drain]).await; // accepts TCP, never answers the ClientHello
     let err = connect_with(&tls, Security::ImplicitTls, Phase::Tls).await.unwrap_err();
-    assert!(matches!(err, ConnectError::TlsTimeout { .. }) && err.is_temporary(), "{err}");
+    assert!(matches!(err, ConnectError::TlsTimeout { .. }), "{err}");
+    assert_eq!(connect_failure(&err, true), ConnectVerdict::Backoff, "{err}");
 
     let greeting = ScriptServer::start(vec![Step::Drain]).await;
     let err = connect_with(&greeting, Security::None, Phase::Greeting).await.unwrap_err();

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use mailshot::job::policy::{ConnectVerdict, connect_failure};
 use mailshot::smtp::{self, ClientConfig, ConnectError, Credentials, Delivery, Envelope, Mechanism, Security};
 use mailshot::smtp::{AuthError, ConnectionError, SessionError, Stage};
 use rustls::pki_types::CertificateDer;
@@ -100,7 +101,8 @@ async fn a_wrong_password_is_a_clear_auth_error() {
     config.credentials = Some(Credentials::new(&lab.user, "not-the-password"));
     let err = smtp::connect(&config).await.expect_err("the login must fail");
     assert!(matches!(&err, ConnectError::Auth(AuthError::Rejected { reply, .. }) if reply.code() == 535), "{err}");
-    assert!(err.is_auth() && err.to_string().contains("username or password not accepted"), "{err}");
+    assert!(err.to_string().contains("username or password not accepted"), "{err}");
+    assert_eq!(connect_failure(&err, true), ConnectVerdict::Abort, "a refused login is final: {err}");
 }
 
 #[tokio::test]

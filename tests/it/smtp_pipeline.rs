@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use mailshot::smtp::{self, ClientConfig, Delivery, Envelope, Message, Opened, Security, Session, SessionError, Stage};
+use mailshot::smtp::{
+    self, ClientConfig, Delivery, Envelope, Message, Opened, Pipelining, Security, Session, SessionError, Stage,
+};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, DuplexStream};
 use tokio::time::Instant;
 
@@ -97,7 +99,7 @@ async fn round_trips(n: usize, offered: bool, allowed: bool) -> (u128, usize) {
     let server = tokio::spawn(latency_server(server, rtt, offered));
     let mut config = ClientConfig::new("localhost", 25);
     (config.security, config.timeouts) = (Security::None, timeouts(Duration::from_secs(5)));
-    config.pipelining = allowed;
+    config.pipelining = if allowed { Pipelining::Full } else { Pipelining::Off };
     let mut session = smtp::establish(client, &config).await.unwrap();
     let start = Instant::now();
     let outcomes = send_all(&mut session, &messages(n, "rtt")).await;

@@ -216,6 +216,7 @@ async fn line(conn: &mut BufReader<Box<dyn Io>>, received: &mut Vec<u8>) -> Resu
 pub fn client_config(server: &ScriptServer, security: mailshot::smtp::Security) -> mailshot::smtp::ClientConfig {
     let mut config = mailshot::smtp::ClientConfig::new("localhost", server.port());
     config.security = security;
+    config.ehlo_name = Some("localhost".into()); // transcripts stay the same on every machine
     config.extra_roots = vec![crate::smtp_pki::pki().ca.clone()];
     config.timeouts = timeouts(Duration::from_secs(5));
     config

@@ -1,5 +1,6 @@
 //! TLS and STARTTLS against the scripted server and the test PKI: what must work, and what must abort.
 
+use mailshot::job::policy::{ConnectVerdict, connect_failure};
 use mailshot::smtp::{self, ConnectError, Credentials, Security};
 
 use crate::smtp_pki::pki;
@@ -70,7 +71,8 @@ async fn starttls_failure(after_ehlo: Vec<Step>, capabilities: &[&str]) -> (Conn
 #[tokio::test]
 async fn starttls_not_offered_aborts_before_any_credential_is_sent() {
     let (err, received) = starttls_failure(vec![Step::Drain], &["AUTH PLAIN", "PIPELINING"]).await;
-    assert!(matches!(err, ConnectError::StartTlsNotOffered) && !err.is_temporary(), "{err}");
+    assert!(matches!(err, ConnectError::StartTlsNotOffered), "{err}");
+    assert_eq!(connect_failure(&err, true), ConnectVerdict::Abort, "{err}");
     assert_eq!(received, "EHLO localhost\r\n");
 }
 
@@ -102,7 +104,8 @@ async fn certificate_refused(identity: &crate::smtp_pki::Identity) -> String {
     let err = smtp::connect(&config).await.expect_err("the certificate must be refused");
     let record = server.finish().await;
     assert!(record.error.is_some_and(|e| e.starts_with("TLS")), "the server saw a handshake failure");
-    assert!(matches!(err, ConnectError::Tls(_)) && !err.is_temporary(), "{err}");
+    assert!(matches!(err, ConnectError::Tls(_)), "{err}");
+    assert_eq!(connect_failure(&err, true), ConnectVerdict::Abort, "{err}");
     err.to_string()
 }
 

@@ -2,12 +2,15 @@
 //!
 //! 2xx → delivered. 4xx at RCPT, DATA or after the data → deferred, retried later with backoff. 421
 //! anywhere → the session ends, the message is retried on a new one. 5xx at RCPT or data → failed for that
-//! recipient. 5xx at MAIL FROM, authentication or TLS failures → the whole job stops: they would hit every
-//! recipient. The connection lost after the final dot → uncertain, never retried automatically.
+//! recipient. 5xx at MAIL FROM about the message itself (552/`x.3.4` too big, 555/`x.5.4` a parameter) →
+//! failed for that recipient; any other 5xx at MAIL FROM, authentication or TLS failures → the whole job
+//! stops: they would hit every recipient. The connection lost after the final dot → uncertain, never retried
+//! automatically. [`connect_failure`] is the one classifier of failures while opening a session.
 
 use std::time::Duration;
 
-use crate::smtp::{ConnectError, Delivery, EnhancedCode, Reply, SessionError, Severity, Stage};
+use crate::smtp::{AuthError, ConnectError, ConnectionError, Delivery, EnhancedCode, HandshakeCause, Reply};
+use crate::smtp::{SessionError, Severity, Stage, TlsError};
 
 /// What happens next for one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,11 +63,36 @@ pub fn classify(result: &Result<Delivery, SessionError>) -> Verdict {
 fn rejected(stage: Stage, reply: &Reply) -> Verdict {
     let text = format!("{stage}: {}", one_line(reply));
     let disposition = match (reply.severity(), stage) {
+        (Severity::Permanent, Stage::Mail) if about_the_message(reply) => Disposition::Failed,
         (Severity::Permanent, Stage::Mail) => Disposition::Abort,
         (Severity::Permanent, _) => Disposition::Failed,
         _ => Disposition::Retry { after: retry_hint(reply), session_ends: false, throttled: is_throttling(reply) },
     };
     Verdict::new(disposition, Some(reply), text)
+}
+
+/// A 5xx at MAIL FROM that concerns this message, not the sender or the account: too big (`552`, `x.3.4`,
+/// e.g. from a server that checks SIZE= at MAIL without advertising its limit) or a bad parameter (`555`,
+/// `x.5.4`). `530`, `550`, `553` and `x.7.x` are about who sends, and would hit every recipient.
+fn about_the_message(reply: &Reply) -> bool {
+    let enhanced = reply.enhanced().map(|e| (e.subject, e.detail));
+    match enhanced {
+        Some((7, _)) => false,
+        Some((3, 4) | (5, 4)) => true,
+        _ => matches!(reply.code(), 552 | 555),
+    }
+}
+
+/// A transaction refused at MAIL FROM with a 4xx (`421` included) on a session that had already carried
+/// messages: the server's limit of messages per session, most likely ("too many messages in this
+/// session"). Nothing of the message was sent, so it is not an attempt; it goes out on a fresh session.
+pub fn session_quota_reply(result: &Result<Delivery, SessionError>) -> Option<&Reply> {
+    let reply = match result {
+        Ok(Delivery::Rejected { stage: Stage::Mail, reply }) => reply,
+        Err(SessionError::ServiceClosing { stage: Stage::Mail, reply }) => reply,
+        _ => return None,
+    };
+    (reply.severity() == Severity::Transient).then_some(reply)
 }
 
 fn session_error(error: &SessionError) -> Verdict {
@@ -81,19 +109,33 @@ fn session_error(error: &SessionError) -> Verdict {
     Verdict::new(disposition, reply, error.to_string())
 }
 
-/// What a failed connection attempt means. `ever_connected`: a session was established earlier in this
-/// run, so the server exists and this may pass (the worker retries with backoff before giving up).
+/// What a failed attempt to open a session means: the one classifier of setup failures.
+///
+/// Transient (back off and try again): a connection reset or closed anywhere before the first MAIL, a TLS
+/// handshake broken by the network, a `421` or any 4xx to the greeting, EHLO, STARTTLS or AUTH. Timeouts
+/// and a refused connect are transient once a session has been opened in this run (`ever_connected`);
+/// before that they most likely mean a wrong host, port or `security`, and stop the job at once. Fatal at
+/// once: a 5xx greeting, a refused login (535 and other permanent AUTH refusals), certificate and other TLS
+/// errors, a server without the STARTTLS that was required, configuration errors.
 pub fn connect_failure(error: &ConnectError, ever_connected: bool) -> ConnectVerdict {
-    match error {
-        ConnectError::ServiceClosing { .. } | ConnectError::Greeting { .. } => ConnectVerdict::Backoff,
-        ConnectError::Auth(auth) if auth.is_temporary() => ConnectVerdict::Backoff,
-        ConnectError::Unreachable { .. } | ConnectError::ConnectTimeout { .. } | ConnectError::Connection(_)
-            if ever_connected =>
-        {
-            ConnectVerdict::Backoff
+    let transient = match error {
+        ConnectError::ServiceClosing { .. } => true,
+        ConnectError::Greeting { reply } | ConnectError::Ehlo { reply } | ConnectError::StartTlsRefused { reply } => {
+            reply.severity() == Severity::Transient
         }
-        _ => ConnectVerdict::Abort,
-    }
+        ConnectError::Auth(AuthError::Temporary { .. }) => true,
+        ConnectError::Auth(AuthError::Connection(e)) | ConnectError::Connection(e) => match e {
+            ConnectionError::Io { .. } | ConnectionError::Closed { .. } => true,
+            ConnectionError::Timeout { .. } => ever_connected,
+            ConnectionError::Reply(_) | ConnectionError::Command(_) => false,
+        },
+        ConnectError::Tls(TlsError::Handshake { cause: HandshakeCause::Io, .. }) => true,
+        ConnectError::Unreachable { .. } | ConnectError::ConnectTimeout { .. } | ConnectError::TlsTimeout { .. } => {
+            ever_connected
+        }
+        _ => false,
+    };
+    if transient { ConnectVerdict::Backoff } else { ConnectVerdict::Abort }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
