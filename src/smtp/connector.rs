@@ -157,7 +157,10 @@ where
 /// connection, else (no socket, as over an in-memory pipe) `localhost`.
 pub fn default_ehlo_name(local: Option<SocketAddr>) -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    let host = host.trim();
+    ehlo_name_for(host.trim(), local)
+}
+
+fn ehlo_name_for(host: &str, local: Option<SocketAddr>) -> String {
     let fqdn = host.contains('.')
         && !host.starts_with('.')
         && host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
@@ -282,4 +285,64 @@ where
     let mut conn = Connection::new(stream, timeouts, transcript);
     let ehlo = hello(&mut conn, ehlo_name).await?;
     Ok((conn, ehlo))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::smtp::testing::{Step, peer, quick_timeouts};
+
+    #[test]
+    fn the_default_ehlo_name_is_a_dotted_host_name_else_our_address_literal() {
+        let v4: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+        let v6: SocketAddr = "[::1]:40000".parse().unwrap();
+        let mapped: SocketAddr = "[::ffff:192.0.2.7]:40000".parse().unwrap();
+        assert_eq!(ehlo_name_for("mail.example.org", Some(v4)), "mail.example.org");
+        assert_eq!(ehlo_name_for("vm", Some(v4)), "[127.0.0.1]");
+        assert_eq!(ehlo_name_for("vm", Some(v6)), "[IPv6:::1]");
+        assert_eq!(ehlo_name_for("", Some(mapped)), "[192.0.2.7]");
+        assert_eq!(ehlo_name_for("bad name.example", Some(v4)), "[127.0.0.1]");
+        assert_eq!(ehlo_name_for("vm", None), "localhost");
+    }
+
+    /// A server on an implicit-TLS port waits for our ClientHello and never greets in plaintext: after
+    /// 10 s one hint says so, and the wait goes on to the configured deadline.
+    #[tokio::test(start_paused = true)]
+    async fn silence_after_connecting_without_tls_gets_one_hint_and_the_wait_goes_on() {
+        let (io, _server) = peer(vec![Step::Drain]);
+        let hints = Arc::new(Mutex::new(Vec::<String>::new()));
+        let mut config = ClientConfig::new("localhost", 465);
+        config.security = Security::StartTls;
+        config.timeouts = quick_timeouts();
+        config.timeouts.greeting = Duration::from_secs(30);
+        let sink = hints.clone();
+        config.hints = Some(Arc::new(move |line: &str| sink.lock().unwrap().push(line.to_owned())));
+        let started = tokio::time::Instant::now();
+        let err = establish(io, &config).await.expect_err("no greeting ever comes");
+        assert!(matches!(err, ConnectError::Connection(ConnectionError::Timeout { .. })), "{err}");
+        assert_eq!(started.elapsed().as_secs(), 30, "the configured deadline, not the hint's");
+        let hints = hints.lock().unwrap();
+        assert_eq!(hints.len(), 1, "{hints:?}");
+        assert!(hints[0].contains("security = \"tls\"") && hints[0].contains("after 10s"), "{hints:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_greeting_in_time_gets_no_hint() {
+        let (io, _server) = peer(vec![
+            Step::Send("220 test.example ESMTP\r\n"),
+            Step::Expect("EHLO localhost"),
+            Step::Send("250 test.example\r\n"),
+            Step::Drain,
+        ]);
+        let hints = Arc::new(Mutex::new(0));
+        let mut config = ClientConfig::new("localhost", 25);
+        (config.security, config.timeouts) = (Security::None, quick_timeouts());
+        config.timeouts.greeting = Duration::from_secs(30);
+        let sink = hints.clone();
+        config.hints = Some(Arc::new(move |_: &str| *sink.lock().unwrap() += 1));
+        establish(io, &config).await.unwrap();
+        assert_eq!(*hints.lock().unwrap(), 0);
+    }
 }

@@ -4,7 +4,7 @@
 use tokio::task::JoinHandle;
 
 use super::*;
-use crate::smtp::config::{ClientConfig, Security};
+use crate::smtp::config::{ClientConfig, Pipelining, Security};
 use crate::smtp::connector::establish;
 use crate::smtp::outcome::Committed;
 use crate::smtp::stream::MaybeTls;
@@ -17,12 +17,20 @@ pub(super) const OPEN_A: &str = "MAIL FROM:<news@example.test>\r\nRCPT TO:<a@exa
 pub(super) type TestSession = Session<MaybeTls<Recorded>>;
 
 pub(super) async fn session(ehlo: &'static str, script: Vec<Step>) -> (TestSession, Tap, JoinHandle<Vec<u8>>) {
+    session_with(Pipelining::Full, ehlo, script).await
+}
+
+pub(super) async fn session_with(
+    pipelining: Pipelining,
+    ehlo: &'static str,
+    script: Vec<Step>,
+) -> (TestSession, Tap, JoinHandle<Vec<u8>>) {
     let mut steps = vec![Step::Send("220 test.example ESMTP\r\n"), Step::Expect("EHLO localhost"), Step::Send(ehlo)];
     steps.extend(script);
     let (io, server) = peer(steps);
     let (io, writes) = Recorded::new(io);
     let mut config = ClientConfig::new("localhost", 25);
-    (config.security, config.timeouts) = (Security::None, quick_timeouts());
+    (config.security, config.timeouts, config.pipelining) = (Security::None, quick_timeouts(), pipelining);
     (establish(io, &config).await.unwrap(), writes, server)
 }
 

@@ -648,3 +648,7 @@ mod pipeline_tests;
 #[cfg(test)]
 #[path = "pipeline_fault_tests.rs"]
 mod pipeline_fault_tests;
+
+#[cfg(test)]
+#[path = "pipeline_fallback_tests.rs"]
+mod pipeline_fallback_tests;

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use crate::smtp_pki::pki;
-use crate::smtp_server::{ScriptServer, Step, expect, greet, send};
+use crate::smtp_server::{ScriptServer, Step, ehlo_reply, expect, greet, send};
 
 /// Runs `mailshot ARGS` in `dir` with only PATH and `env` set.
 pub async fn mailshot(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
@@ -24,13 +24,22 @@ pub fn job(smtp: &str) -> (tempfile::TempDir, PathBuf) {
     (dir, path)
 }
 
+/// `EHLO` with the default name from our end 127.0.0.1, worked out independently of the code under test.
+fn default_ehlo() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let name = if host.trim().contains('.') { host.trim().to_owned() } else { "[127.0.0.1]".to_owned() };
+    format!("EHLO {name}")
+}
+
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
 #[tokio::test]
 async fn probe_with_rcpt_over_plaintext_tries_the_envelope_and_sends_nothing() {
-    let mut script = greet(&["PIPELINING", "SIZE 1000"]);
+    // No `ehlo_name`: the default is the machine's name if fully qualified, else our address literal.
+    let mut script = vec![send("220 test.example ESMTP scripted\r\n"), expect(&default_ehlo())];
+    script.push(Step::Send(ehlo_reply(&["PIPELINING", "SIZE 1000"])));
     script.extend([
         expect("MAIL FROM:<news@example.test>"),
         send("250 2.1.0 Ok\r\n"),
@@ -65,7 +74,7 @@ async fn probe_over_implicit_tls_shows_the_certificate_and_a_redacted_transcript
     ]);
     let server = ScriptServer::start_tls(pki().localhost.server_config(), script).await;
     let smtp = format!(
-        "server = \"localhost\"\nport = {}\nusername = \"merge@example.test\"\npassword_env = \"PROBE_PW\"\nca_file = \"ca.pem\"",
+        "server = \"localhost\"\nport = {}\nehlo_name = \"localhost\"\nusername = \"merge@example.test\"\npassword_env = \"PROBE_PW\"\nca_file = \"ca.pem\"",
         server.port()
     );
     let (dir, _) = job(&smtp);
@@ -89,7 +98,7 @@ async fn a_refused_login_says_so_and_exits_3() {
     script.push(Step::Drain);
     let server = ScriptServer::start_tls(pki().localhost.server_config(), script).await;
     let smtp = format!(
-        "server = \"localhost\"\nport = {}\nusername = \"u\"\npassword_command = \"echo wrong\"\nca_file = \"ca.pem\"",
+        "server = \"localhost\"\nport = {}\nehlo_name = \"localhost\"\nusername = \"u\"\npassword_command = \"echo wrong\"\nca_file = \"ca.pem\"",
         server.port()
     );
     let (dir, _) = job(&smtp);

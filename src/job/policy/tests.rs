@@ -112,3 +112,106 @@ fn a_multi_line_reply_keeps_every_line() {
     let r = reply("550-5.1.1 The email account does not exist.\r\n550-5.1.1 Please check.\r\n550 5.1.1 id x12\r\n");
     assert_eq!(one_line(&r), "550 5.1.1 The email account does not exist. / 5.1.1 Please check. / 5.1.1 id x12");
 }
+
+#[test]
+fn a_5xx_at_mail_about_the_message_fails_it_and_one_about_the_sender_stops_the_job() {
+    for wire in [
+        "552 5.3.4 Message size exceeds fixed maximum message size\r\n",
+        "552 Too big\r\n",
+        "555 5.5.4 Unsupported option: SIZE\r\n",
+        "550 5.3.4 Message too big for system\r\n",
+    ] {
+        assert_eq!(rejected(Stage::Mail, wire), Disposition::Failed, "{wire}");
+    }
+    for wire in [
+        "530 5.7.0 Authentication required\r\n",
+        "550 5.7.1 Sender not allowed\r\n",
+        "553 5.1.8 Sender domain does not exist\r\n",
+        "552 5.7.0 Sending quota exceeded\r\n",
+        "550 Denied\r\n",
+    ] {
+        assert_eq!(rejected(Stage::Mail, wire), Disposition::Abort, "{wire}");
+    }
+}
+
+#[test]
+fn a_4xx_at_mail_is_a_session_quota_candidate_and_nothing_else_is() {
+    let at_mail = |wire| Ok(Delivery::Rejected { stage: Stage::Mail, reply: reply(wire) });
+    let closing = Err(SessionError::ServiceClosing {
+        stage: Stage::Mail,
+        reply: reply("421 4.7.0 Too many messages in this session\r\n"),
+    });
+    assert!(session_quota_reply(&closing).is_some_and(|r| r.code() == 421));
+    assert!(session_quota_reply(&at_mail("451 4.7.1 Try again\r\n")).is_some());
+    assert!(session_quota_reply(&at_mail("550 5.7.1 No\r\n")).is_none());
+    let at_rcpt = Ok(Delivery::Rejected { stage: Stage::Rcpt, reply: reply("450 4.2.0 Busy\r\n") });
+    assert!(session_quota_reply(&at_rcpt).is_none());
+    let closing_at_rcpt =
+        Err(SessionError::ServiceClosing { stage: Stage::Rcpt, reply: reply("421 4.7.0 Closing\r\n") });
+    assert!(session_quota_reply(&closing_at_rcpt).is_none());
+}
+
+mod setup_failures {
+    use std::io;
+
+    use super::*;
+    use crate::smtp::{AuthError, ConnectError, HandshakeCause, Phase, TlsError};
+
+    fn io_error(kind: io::ErrorKind) -> ConnectionError {
+        ConnectionError::Io { phase: Phase::Command, source: io::Error::from(kind) }
+    }
+
+    fn handshake(cause: HandshakeCause) -> ConnectError {
+        ConnectError::Tls(TlsError::Handshake { host: "h".into(), reason: "r".into(), cause })
+    }
+
+    fn verdict(error: ConnectError) -> (ConnectVerdict, ConnectVerdict) {
+        (connect_failure(&error, false), connect_failure(&error, true))
+    }
+
+    const BACKOFF: (ConnectVerdict, ConnectVerdict) = (ConnectVerdict::Backoff, ConnectVerdict::Backoff);
+    const ABORT: (ConnectVerdict, ConnectVerdict) = (ConnectVerdict::Abort, ConnectVerdict::Abort);
+    const ONCE_CONNECTED: (ConnectVerdict, ConnectVerdict) = (ConnectVerdict::Abort, ConnectVerdict::Backoff);
+
+    #[test]
+    fn resets_4xx_and_421_during_setup_are_transient_even_before_any_session() {
+        assert_eq!(verdict(ConnectError::Connection(io_error(io::ErrorKind::ConnectionReset))), BACKOFF);
+        assert_eq!(verdict(ConnectError::Connection(ConnectionError::Closed { phase: Phase::Greeting })), BACKOFF);
+        assert_eq!(verdict(ConnectError::Auth(AuthError::Connection(io_error(io::ErrorKind::BrokenPipe)))), BACKOFF);
+        assert_eq!(verdict(ConnectError::Auth(AuthError::Temporary { reply: reply("454 4.7.0 Later\r\n") })), BACKOFF);
+        assert_eq!(
+            verdict(ConnectError::ServiceClosing { reply: reply("421 4.7.0 Too many connections\r\n") }),
+            BACKOFF
+        );
+        assert_eq!(verdict(ConnectError::Greeting { reply: reply("450 4.3.2 Busy\r\n") }), BACKOFF);
+        assert_eq!(verdict(ConnectError::Ehlo { reply: reply("451 4.3.2 Try later\r\n") }), BACKOFF);
+        assert_eq!(verdict(ConnectError::StartTlsRefused { reply: reply("454 4.7.0 TLS not available\r\n") }), BACKOFF);
+        assert_eq!(verdict(handshake(HandshakeCause::Io)), BACKOFF);
+    }
+
+    #[test]
+    fn timeouts_and_refused_connects_are_transient_once_a_session_worked() {
+        let timeout = ConnectionError::Timeout { phase: Phase::Greeting, after: Duration::from_secs(1) };
+        assert_eq!(verdict(ConnectError::Connection(timeout)), ONCE_CONNECTED);
+        let after = Duration::from_secs(1);
+        assert_eq!(verdict(ConnectError::TlsTimeout { host: "h".into(), after }), ONCE_CONNECTED);
+        assert_eq!(verdict(ConnectError::ConnectTimeout { host: "h".into(), port: 1, after }), ONCE_CONNECTED);
+        let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
+        assert_eq!(verdict(ConnectError::Unreachable { host: "h".into(), port: 1, source: refused }), ONCE_CONNECTED);
+    }
+
+    #[test]
+    fn permanent_refusals_and_certificate_errors_are_final_at_once() {
+        assert_eq!(verdict(ConnectError::Greeting { reply: reply("554 5.7.1 No SMTP service here\r\n") }), ABORT);
+        assert_eq!(verdict(ConnectError::Ehlo { reply: reply("550 5.7.1 Go away\r\n") }), ABORT);
+        assert_eq!(verdict(ConnectError::StartTlsRefused { reply: reply("502 5.5.1 No\r\n") }), ABORT);
+        assert_eq!(verdict(ConnectError::StartTlsNotOffered), ABORT);
+        let rejected = AuthError::Rejected { username: "u".into(), reply: reply("535 5.7.8 Bad credentials\r\n") };
+        assert_eq!(verdict(ConnectError::Auth(rejected)), ABORT);
+        assert_eq!(verdict(ConnectError::Auth(AuthError::Failed { reply: reply("504 5.5.4 No\r\n") })), ABORT);
+        assert_eq!(verdict(handshake(HandshakeCause::Certificate)), ABORT);
+        assert_eq!(verdict(handshake(HandshakeCause::NotTls)), ABORT);
+        assert_eq!(verdict(handshake(HandshakeCause::Protocol)), ABORT);
+        assert_eq!(verdict(ConnectError::PlaintextAuth), ABORT);
+    }
+}
