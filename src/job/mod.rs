@@ -7,6 +7,7 @@ pub mod lock;
 pub mod outcome;
 pub mod pending;
 pub mod policy;
+pub mod pool;
 pub mod producer;
 pub mod progress;
 pub mod queue;

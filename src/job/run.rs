@@ -17,6 +17,7 @@ use super::clock::now;
 use super::journal::{Journal, JournalWriter, Record, Replayed};
 use super::outcome::Status;
 use super::pending::release_untaken;
+use super::pool::Pool;
 use super::producer::{self, Plan, Produced};
 use super::progress::{Mode, Progress};
 use super::queue::WorkQueue;
@@ -31,6 +32,7 @@ use crate::cli::SendArgs;
 use crate::config::rate::Pace;
 use crate::exit_codes;
 use crate::jobdef::Job;
+use crate::smtp;
 
 /// Why a run could not start; each maps to an exit code.
 #[derive(Debug, thiserror::Error)]
@@ -89,7 +91,7 @@ async fn run(args: &SendArgs) -> Result<u8, StartError> {
     let started = now().trunc_subsecs(0);
     let (job, total) = load_and_check(&args.job, args.verbosity.quiet, started)?;
     let paths = JobPaths::of(&args.job);
-    let client =
+    let mut client =
         job.smtp.client_config(&paths.dir).map_err(|e| StartError::Input(format!("{}: {e}", args.job.display())))?;
     let pace = pace(args, &job)?;
     let connections = args.connections.unwrap_or(job.smtp.connections).max(1) as usize;
@@ -124,16 +126,16 @@ async fn run(args: &SendArgs) -> Result<u8, StartError> {
     let recorder = tokio::spawn(recorder::record(events_rx, progress, report));
 
     let (work_tx, work_rx) = mpsc::channel::<Work>(queue_depth(connections));
+    client.hints = Some(hints_once(events_tx.clone()));
+    let connector = smtp::Connector::new(client).map_err(|e| StartError::Input(format!("[smtp]: {e}")))?;
     let shared = Arc::new(Shared {
         queue: WorkQueue::new(work_rx),
         throttle: Throttle::new(pace),
         events: events_tx.clone(),
         journal: Some(journal.clone()),
-        client,
-        max_per_connection: job.smtp.max_messages_per_connection.max(1),
+        pool: Arc::new(Pool::new(connector, job.smtp.max_messages_per_connection)),
         retry: job.retry.clone(),
         stop: Stop::default(),
-        ever_connected: AtomicBool::new(false),
         show_connections: mode == Mode::Bars,
     });
     let plan = Plan {
@@ -158,13 +160,14 @@ async fn run(args: &SendArgs) -> Result<u8, StartError> {
     watcher.abort();
     let produced = wind_down(&shared, producer).await;
     let aborted = shared.stop.abort_reason();
+    let lessons = shared.pool.lessons(connections);
     drop(shared);
     drop(events_tx);
     let recorded = recorder.await.expect("the recorder does not panic");
     let code =
         exit_code(&recorded, aborted.as_deref(), interrupted.load(std::sync::atomic::Ordering::SeqCst), produced);
     finish_journal(journal, writer, run_number, code, &recorded);
-    report_end(&recorded, &report_path, aborted.as_deref());
+    report_end(&recorded, &report_path, aborted.as_deref(), &lessons);
     if produced.limited && produced.by_budget && aborted.is_none() {
         eprintln!("mailshot: the daily sending budget is used up; the rest is pending for a later run (exit 75)");
     }
@@ -187,6 +190,16 @@ async fn wind_down(shared: &Shared, producer: std::thread::JoinHandle<Produced>)
         let _ = shared.events.send(Event::Settled { outcome, carried: false }).await;
     }
     tokio::task::spawn_blocking(move || producer.join().expect("the producer does not panic")).await.expect("joined")
+}
+
+/// The connector's hints (a likely `security`/port mix-up) as log lines, each once per run.
+fn hints_once(events: mpsc::Sender<Event>) -> smtp::HintSink {
+    let seen = std::sync::Mutex::new(std::collections::HashSet::new());
+    Arc::new(move |hint: &str| {
+        if seen.lock().expect("hint lock").insert(hint.to_owned()) {
+            let _ = events.try_send(Event::Log(format!("hint: {hint}")));
+        }
+    })
 }
 
 /// First Ctrl-C: stop taking new recipients and finish what is in flight. Second: exit at once.
@@ -360,7 +373,10 @@ fn finish_journal(journal: Journal, writer: JournalWriter, run: u32, code: u8, r
     }
 }
 
-fn report_end(recorded: &Recorded, path: &Path, aborted: Option<&str>) {
+fn report_end(recorded: &Recorded, path: &Path, aborted: Option<&str>, lessons: &[String]) {
+    for lesson in lessons {
+        println!("  learned    {lesson}");
+    }
     match &recorded.report {
         Ok(_) => println!("  report     {}", path.display()),
         Err(e) => eprintln!("mailshot: {e}"),

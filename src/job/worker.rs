@@ -1,6 +1,12 @@
 //! One worker: owns at most one SMTP session, takes messages from the queue, sends each under the shared
 //! throttle, and lets the policy decide what the reply means. A session is reused for up to
-//! `max_messages_per_connection` messages, then closed with QUIT and replaced.
+//! `max_messages_per_connection` messages (or fewer, once the server showed its own limit), then closed with
+//! QUIT and replaced.
+//!
+//! A worker that cannot open a session while others are open puts its message back and waits (the pool
+//! shrinks); the job stops only when no session at all can be opened after [`CONNECT_ATTEMPTS`]. A message
+//! that never reached the server's data (a session limit at MAIL FROM, a refused post-dot pipeline, a
+//! connection lost before its reply) goes back in line at once and does not count as an attempt.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -14,14 +20,17 @@ use super::journal::{Journal, Record, Settled};
 use super::outcome::{Outcome, Status};
 use super::pending::Pending;
 use super::policy::{self, ConnectVerdict, Disposition, Verdict};
+use super::pool::{Pool, PooledSession};
 use super::queue::WorkQueue;
 use super::throttle::Throttle;
 use super::work::{Event, Work};
 use crate::config::RetrySection;
-use crate::smtp::{self, Delivery, Message, Opened, SessionError, TcpSession};
+use crate::smtp::{Delivery, Message, Opened, SessionError};
 
-/// Attempts to connect before a worker gives up (once the server was reachable earlier in the run).
-const CONNECT_ATTEMPTS: u32 = 5;
+/// Attempts in a row to open a session, while none is open, before the job stops.
+pub const CONNECT_ATTEMPTS: u32 = 5;
+/// The longest wait between two attempts to open a session.
+const CONNECT_MAX_WAIT: Duration = Duration::from_secs(60);
 
 /// What every worker shares.
 pub struct Shared {
@@ -29,11 +38,9 @@ pub struct Shared {
     pub throttle: Throttle,
     pub events: mpsc::Sender<Event>,
     pub journal: Option<Journal>,
-    pub client: smtp::ClientConfig,
-    pub max_per_connection: u32,
+    pub pool: Arc<Pool>,
     pub retry: RetrySection,
     pub stop: Stop,
-    pub ever_connected: AtomicBool,
     /// Per-connection progress lines are shown (bars on a terminal); otherwise no status is built at all.
     pub show_connections: bool,
 }
@@ -88,15 +95,28 @@ enum Lookahead {
     Nothing,
 }
 
+/// Whether a worker has a session to send on.
+enum Readiness {
+    Ready,
+    /// No session now, but others carry on: put the message back and try again after this.
+    Later(Duration),
+    /// The run stops (interrupted, or the job cannot go on).
+    Stop,
+}
+
 struct Worker {
     id: usize,
     shared: Arc<Shared>,
-    session: Option<TcpSession>,
+    session: Option<PooledSession>,
     sent_on_session: u32,
+    /// Failed attempts to open a session since the last success (the backoff grows with them) …
+    failures: u32,
+    /// … and those of them made while no other session was open (these can stop the job).
+    failures_alone: u32,
 }
 
 pub async fn run(id: usize, shared: Arc<Shared>) {
-    let mut worker = Worker { id, shared, session: None, sent_on_session: 0 };
+    let mut worker = Worker { id, shared, session: None, sent_on_session: 0, failures: 0, failures_alone: 0 };
     let mut held = None;
     loop {
         let pending = match held.take() {
@@ -117,16 +137,26 @@ impl Worker {
     /// message taken but not begun (the throttle said wait, or the session must be replaced).
     async fn transmit(&mut self, first: Pending) -> Option<Pending> {
         let shared = self.shared.clone();
-        let ready = !shared.stop.is_set()
-            && tokio::select! {
+        let ready = match shared.stop.is_set() {
+            true => Readiness::Stop,
+            false => tokio::select! {
                 biased;
-                _ = shared.stop.wait() => false,
+                _ = shared.stop.wait() => Readiness::Stop,
                 ready = self.ready() => ready,
-            };
-        if !ready || shared.stop.is_set() {
-            let work = first.release(shared.journal.as_ref());
-            self.settle(work.outcome(Status::Skipped, "not sent: the run stopped")).await;
-            return None;
+            },
+        };
+        match ready {
+            Readiness::Ready if !shared.stop.is_set() => {}
+            Readiness::Later(wait) => {
+                self.put_back(first).await;
+                shared.pool.wait_for_room(wait, shared.stop.wait()).await;
+                return None;
+            }
+            Readiness::Ready | Readiness::Stop => {
+                let work = first.release(shared.journal.as_ref());
+                self.settle(work.outcome(Status::Skipped, "not sent: the run stopped")).await;
+                return None;
+            }
         }
         let mut current = first;
         self.status(|| format!("→ {}", current.work.email()));
@@ -148,8 +178,12 @@ impl Worker {
             let gate = current.durable(shared.journal.as_ref());
             let following = next.as_ref().map(|p| message(&p.work));
             let committed = session.commit(ready, &current.work.message.bytes, gate, following).await;
+            let lesson = session.pipelining_refused().and_then(|reply| shared.pool.learn_past_dot(reply));
             if committed.current.is_err() || !session.is_open() {
                 self.session = None;
+            }
+            if let Some(line) = lesson {
+                self.log(line);
             }
             let verdict = policy::classify(&committed.current);
             self.apply(current.work, verdict).await;
@@ -158,12 +192,7 @@ impl Worker {
             if matches!(&next_opened, Err(e) if e.reply().is_none()) {
                 // The connection went with the current message and the next one never got a reply: it goes
                 // back in line at once, its attempt not counted. (A reply, e.g. a 421, is judged as usual.)
-                let work = next.release(shared.journal.as_ref());
-                if shared.stop.is_set() {
-                    self.settle(work.outcome(Status::Skipped, "not sent: the run stopped")).await;
-                } else {
-                    shared.queue.retry_at(work, Instant::now());
-                }
+                self.put_back(next).await;
                 return None;
             }
             self.sent_on_session += 1;
@@ -176,7 +205,7 @@ impl Worker {
     /// (sent after the current one, once the throttle allows) when the throttle says wait.
     fn lookahead(&self) -> Lookahead {
         let shared = &self.shared;
-        if shared.stop.is_set() || self.sent_on_session >= shared.max_per_connection {
+        if shared.stop.is_set() || self.sent_on_session >= shared.pool.per_session() {
             return Lookahead::Nothing;
         }
         let Some(work) = shared.queue.try_next() else { return Lookahead::Nothing };
@@ -188,12 +217,25 @@ impl Worker {
     }
 
     /// The transaction ended before any data: refused at MAIL/RCPT/DATA, or the session died. Either way it
-    /// was an attempt, and the policy decides as for any other reply.
+    /// was an attempt, and the policy decides as for any other reply, except for a 4xx at MAIL FROM on a
+    /// session that already carried messages: the server's limit per session, not this message's fault.
     async fn settled_before_data(
         &mut self,
         pending: Pending,
         result: Result<Delivery, SessionError>,
     ) -> Option<Pending> {
+        let carried = self.sent_on_session.saturating_sub(1);
+        if let Some(reply) = policy::session_quota_reply(&result).filter(|_| carried > 0) {
+            if let Some(line) = self.shared.pool.learn_per_session(carried, reply) {
+                self.log(line);
+            }
+            match result.is_ok() {
+                true => self.close("reconnecting (the server's limit per session)").await,
+                false => self.session = None,
+            }
+            self.put_back(pending).await;
+            return None;
+        }
         if result.is_err() || !self.session.as_ref().is_some_and(|s| s.is_open()) {
             self.session = None;
         }
@@ -202,42 +244,70 @@ impl Worker {
         None
     }
 
-    /// Waits for the throttle and makes sure a usable session is there.
-    async fn ready(&mut self) -> bool {
-        self.shared.throttle.acquire().await;
-        if self.session.is_some() && self.sent_on_session >= self.shared.max_per_connection {
-            self.close("reconnecting (message limit per connection)").await;
+    /// A message taken but never begun goes back in line at once, its attempt not counted.
+    async fn put_back(&self, pending: Pending) {
+        let work = pending.release(self.shared.journal.as_ref());
+        if self.shared.stop.is_set() {
+            self.settle(work.outcome(Status::Skipped, "not sent: the run stopped")).await;
+        } else {
+            self.shared.queue.retry_at(work, Instant::now());
         }
-        if self.session.is_none() {
-            self.session = self.connect().await;
-            self.sent_on_session = 0;
-        }
-        self.session.is_some()
     }
 
-    async fn connect(&self) -> Option<TcpSession> {
-        let shared = &self.shared;
-        for attempt in 1..=CONNECT_ATTEMPTS {
+    /// Waits for the throttle and makes sure a usable session is there.
+    async fn ready(&mut self) -> Readiness {
+        self.shared.throttle.acquire().await;
+        if self.session.is_some() && self.sent_on_session >= self.shared.pool.per_session() {
+            self.close("reconnecting (message limit per connection)").await;
+        }
+        match self.session {
+            Some(_) => Readiness::Ready,
+            None => self.connect().await,
+        }
+    }
+
+    /// Opens a session, backing off on transient failures. While other sessions are open a failure only
+    /// shrinks the pool (and teaches the pool the server's cap); with none open, [`CONNECT_ATTEMPTS`] in a
+    /// row stop the job, as does any failure the policy calls fatal.
+    async fn connect(&mut self) -> Readiness {
+        let pool = self.shared.pool.clone();
+        loop {
+            if pool.at_cap() {
+                self.status(|| "waiting: the server allows no more sessions".into());
+                return Readiness::Later(CONNECT_MAX_WAIT);
+            }
             self.status(|| "connecting".into());
-            let error = match smtp::connect(&shared.client).await {
+            let error = match pool.open().await {
                 Ok(session) => {
-                    shared.ever_connected.store(true, Ordering::SeqCst);
+                    (self.session, self.sent_on_session, self.failures, self.failures_alone) = (Some(session), 0, 0, 0);
                     self.status(|| "connected".into());
-                    return Some(session);
+                    return Readiness::Ready;
                 }
                 Err(error) => error,
             };
-            let ever = shared.ever_connected.load(Ordering::SeqCst);
-            if policy::connect_failure(&error, ever) == ConnectVerdict::Abort || attempt == CONNECT_ATTEMPTS {
-                shared.halt(Some(error.to_string()));
-                return None;
+            let others = pool.open_now();
+            self.failures += 1;
+            let wait = policy::backoff(self.failures, Duration::from_secs(1), CONNECT_MAX_WAIT);
+            if policy::connect_failure(&error, pool.ever_connected()) == ConnectVerdict::Abort {
+                self.shared.halt(Some(error.to_string()));
+                return Readiness::Stop;
             }
-            let wait = policy::backoff(attempt, Duration::from_secs(1), Duration::from_secs(30));
+            if others > 0 {
+                if let Some(line) = pool.learn_session_cap(others, &error) {
+                    self.log(line);
+                }
+                self.status(|| format!("waiting {wait:.0?} to reconnect ({others} other sessions open)"));
+                return Readiness::Later(wait);
+            }
+            self.failures_alone += 1;
+            if self.failures_alone >= CONNECT_ATTEMPTS {
+                self.shared.halt(Some(error.to_string()));
+                return Readiness::Stop;
+            }
             self.log(format!("connection {}: {error}; trying again in {:.0?}", self.id + 1, wait));
             self.status(|| format!("waiting {wait:.0?} to reconnect"));
             tokio::time::sleep(wait).await;
         }
-        None
     }
 
     async fn apply(&mut self, mut work: Work, verdict: Verdict) {
@@ -315,7 +385,7 @@ impl Worker {
     async fn close(&mut self, why: &str) {
         if let Some(session) = self.session.take() {
             self.status(|| format!("QUIT ({why})"));
-            let _ = session.quit().await;
+            session.quit().await;
         }
         self.status(|| why.to_owned());
     }

@@ -190,6 +190,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         self.pipelining
     }
 
+    /// Lowers how far commands are pipelined, never raises it: e.g. to `Envelope` for a server already known
+    /// to refuse commands behind a dot.
+    pub fn limit_pipelining(&mut self, at_most: Pipelining) {
+        self.pipelining = self.pipelining.min(at_most);
+    }
+
     /// The reply with which the server refused commands written behind a final dot, if it did: the session
     /// then went on with [`Pipelining::Envelope`], and so should any later session to this server.
     pub fn pipelining_refused(&self) -> Option<&Reply> {
