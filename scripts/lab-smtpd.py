@@ -1,0 +1,304 @@
+#!/usr/bin/python3
+"""The lab's second SMTP implementation: aiosmtpd playing real servers' limits, one listener per mode.
+
+Postfix is not the only server people send through, and its rules are not everybody's. This process runs
+one aiosmtpd listener per mode on 127.0.0.1 (never any other address), each on its own port:
+
+  accept           an ordinary server; lock-step (aiosmtpd does not offer PIPELINING)
+  strict-dot       Haraka's SMTP-smuggling defence: offers PIPELINING, but every command that arrived behind
+                   a final dot before the dot's reply was sent is answered `503 5.5.0 Bad sequence of
+                   commands - pipelined after end of DATA` (the message itself is accepted)
+  session-cap      at most --session-cap sessions at once; the next one is greeted `421 4.7.0 Too many
+                   concurrent connections` and closed
+  per-session-cap  after --messages-per-session messages, the next MAIL FROM gets `421 4.7.0 Too many
+                   messages in this session` and the session is closed
+  size-at-mail     offers SIZE without a number (RFC 1870: no fixed limit), then refuses a MAIL FROM whose
+                   SIZE= exceeds --size-limit with `552 5.3.4`
+  greeting-554     greets `554 5.7.1 No SMTP service here`, answers everything but QUIT with 503 (RFC 5321 §3.1)
+  flaky-setup      AUTH required (plaintext allowed: set allow_plaintext_auth); connection setups fail
+                   transiently in a cycle of five, counted per EHLO name so each client sees it from the start:
+                   1 ok, 2 `451 4.3.2` to EHLO, 3 reset (RST, no reply) when AUTH arrives, 4 ok, 5 `454 4.7.0` to AUTH
+
+All modes offer SMTPUTF8 and 8BITMIME, all but accept and greeting-554 PIPELINING. Each stores every accepted
+message before its 250 as one file `STORE/MODE/<unix seconds>.<ns>-<session>-<n>.msg`: a line of JSON (the
+envelope: mail_from, rcpt_tos, mail_options; the session number and the message's number in it), a newline,
+then the message as received. aiosmtpd removes the transparency dots (RFC 5321 §4.5.2) before any hook sees
+the data; nothing else is changed (CRLF as sent). The file appears whole (written aside, then renamed).
+
+Run with Debian's python3 (python3-aiosmtpd): scripts/smtp-lab starts and stops it.
+"""
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import socket
+import struct
+import sys
+import time
+from pathlib import Path
+
+from aiosmtpd.smtp import SMTP, AuthResult
+
+HOST = "127.0.0.1"
+MODES = ("accept", "strict-dot", "session-cap", "per-session-cap", "size-at-mail", "greeting-554", "flaky-setup")
+PIPELINED_AFTER_DOT = "503 5.5.0 Bad sequence of commands - pipelined after end of DATA"
+# flaky-setup's cycle, by connection number (1-based) modulo its length: (verb it hits, what happens).
+FLAKY_CYCLE = [None, ("EHLO", "451 4.3.2 Try again later"), ("AUTH", "reset"), None,
+               ("AUTH", "454 4.7.0 Temporary authentication failure")]
+
+log = logging.getLogger("lab-smtpd")
+
+
+class Listener:
+    """One mode's port and the state its sessions share."""
+
+    def __init__(self, mode, args):
+        self.mode = mode
+        self.args = args
+        self.store = Path(args.store) / mode
+        self.store.mkdir(parents=True, exist_ok=True)
+        self.sessions = 0  # greeted so far
+        self.open = 0  # greeted and not yet closed
+        self.per_ehlo_name = {}  # flaky-setup: connections counted per EHLO name
+
+    def save(self, server, envelope):
+        """Stores one message; returns its id. Written aside and renamed, so a reader never sees half a file."""
+        server.messages += 1
+        now = time.time_ns()
+        name = f"{now // 10**9}.{now % 10**9:09d}-{server.number}-{server.messages}"
+        head = {
+            "mode": self.mode,
+            "mail_from": envelope.mail_from,
+            "rcpt_tos": envelope.rcpt_tos,
+            "mail_options": envelope.mail_options,
+            "session": server.number,
+            "ehlo": server.session.host_name,
+            "message_in_session": server.messages,
+        }
+        tmp = self.store / f".{name}.tmp"
+        tmp.write_bytes(json.dumps(head).encode() + b"\n" + envelope.original_content)
+        os.replace(tmp, self.store / f"{name}.msg")
+        return name
+
+
+class Handler:
+    """aiosmtpd's hooks: what every mode offers in EHLO, SIZE at MAIL, storing at the final dot."""
+
+    def __init__(self, listener):
+        self.listener = listener
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        # The 5-argument hook replaces aiosmtpd's own bookkeeping: it must remember the name itself.
+        session.host_name = hostname
+        extra = []
+        if self.listener.mode != "accept":
+            extra.append("250-PIPELINING")
+        if self.listener.mode == "size-at-mail":
+            extra.append("250-SIZE")
+        return responses[:1] + extra + responses[1:]
+
+    async def handle_MAIL(self, server, session, envelope, address, options):
+        if self.listener.mode == "size-at-mail":
+            size = next((int(o[5:]) for o in options if o.startswith("SIZE=") and o[5:].isdigit()), 0)
+            if size > self.listener.args.size_limit:
+                return "552 5.3.4 Message size exceeds fixed maximum message size"
+        # A hook that answers must record the sender itself (aiosmtpd only does so when no hook answers).
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 2.1.0 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.listener.mode == "strict-dot":
+            await server.refuse_what_follows_the_dot()
+        name = self.listener.save(server, envelope)
+        return f"250 2.0.0 OK queued as {name}"
+
+
+class LabSMTP(SMTP):
+    """aiosmtpd's SMTP with the modes' faults, decided before each command runs (see `_guarded`)."""
+
+    def __init__(self, listener):
+        self.listener = listener
+        self.number = 0  # this session's number at its listener (per EHLO name for flaky-setup)
+        self.messages = 0
+        self.pipelined_after_dot = 0  # strict-dot: commands still to refuse
+        self.closing = False
+        self.counted = False  # flaky-setup: numbered at the first EHLO
+        mode = listener.mode
+        super().__init__(
+            Handler(listener),
+            hostname=f"{mode}.lab.example.test",
+            ident=f"ESMTP aiosmtpd (mailshot lab: {mode})",
+            enable_SMTPUTF8=True,
+            # size-at-mail decides at MAIL itself; aiosmtpd would advertise and check a fixed number.
+            data_size_limit=None if mode == "size-at-mail" else 2**25,
+            # AUTH only where it is checked; elsewhere aiosmtpd would offer it over plaintext and refuse every login.
+            auth_require_tls=mode != "flaky-setup",
+            authenticator=self.authenticate if mode == "flaky-setup" else None,
+        )
+        self._smtp_methods = {verb: self._guarded(verb, m) for verb, m in self._smtp_methods.items()}
+
+    def authenticate(self, server, session, envelope, mechanism, auth_data):
+        args = self.listener.args
+        ok = auth_data.login.decode(errors="replace") == args.user and auth_data.password.decode(
+            errors="replace") == args.password
+        return AuthResult(success=ok, handled=False)
+
+    async def _handle_client(self):
+        listener = self.listener
+        if listener.mode == "greeting-554":
+            return await self.no_service()
+        if listener.mode == "session-cap" and listener.open >= listener.args.session_cap:
+            log.info("session-cap: refused a session, %d open", listener.open)
+            return await self.close_with("421 4.7.0 Too many concurrent connections")
+        listener.sessions += 1
+        listener.open += 1
+        self.number = listener.sessions
+        try:
+            await super()._handle_client()
+        finally:
+            listener.open -= 1
+
+    def _guarded(self, verb, method):
+        """Wraps one command: a closing session ignores it, strict-dot refuses it, the modes' faults hit it."""
+
+        async def run(arg):
+            if self.closing:
+                return
+            if self.pipelined_after_dot > 0:
+                self.pipelined_after_dot -= 1
+                return await self.push(PIPELINED_AFTER_DOT)
+            fault = self.fault(verb, arg)
+            if fault == "reset":
+                return self.reset()
+            if fault and fault.startswith("421"):
+                return await self.close_with(fault)
+            if fault:
+                return await self.push(fault)
+            await method(arg)
+
+        return run
+
+    def fault(self, verb, arg):
+        """The reply (or "reset") this mode gives to `verb` now instead of running it, if any."""
+        listener, args = self.listener, self.listener.args
+        if listener.mode == "per-session-cap" and verb == "MAIL" and self.messages >= args.messages_per_session:
+            log.info("per-session-cap: session %d closed after %d messages", self.number, self.messages)
+            return "421 4.7.0 Too many messages in this session"
+        if listener.mode != "flaky-setup":
+            return None
+        if verb in ("EHLO", "HELO"):
+            verb = "EHLO"
+            if not self.counted:
+                # Numbered per EHLO name, so that each client (each test) meets the cycle from its start.
+                name = (arg or "").lower()
+                self.number = listener.per_ehlo_name[name] = listener.per_ehlo_name.get(name, 0) + 1
+                self.counted = True
+        if verb == "MAIL" and not self.session.authenticated:
+            return "530 5.7.0 Authentication required"
+        fault = FLAKY_CYCLE[(self.number - 1) % len(FLAKY_CYCLE)] if self.counted else None
+        if fault and fault[0] == verb:
+            log.info("flaky-setup: %s session %d: %s", self.session.host_name or arg, self.number, fault[1])
+            return fault[1]
+        return None
+
+    async def refuse_what_follows_the_dot(self):
+        """strict-dot: counts the commands that arrived behind the final dot before its reply.
+
+        aiosmtpd reads the dot line from its StreamReader; whatever a pipelining client wrote after it is then
+        in the reader's buffer, or still in the socket when the buffer had paused reading: one short pause lets
+        the loop read that too. Each of those lines will be answered with the 503 instead of being run.
+        """
+        await asyncio.sleep(0.001)
+        waiting = bytes(self._reader._buffer)
+        lines = waiting.count(b"\n") + (1 if waiting and not waiting.endswith(b"\n") else 0)
+        if lines:
+            log.info("strict-dot: session %d, %d command(s) pipelined after the dot: %r", self.number, lines,
+                     waiting[:80])
+        self.pipelined_after_dot = lines
+
+    async def close_with(self, reply):
+        """Sends a last reply and closes; anything the client pipelined behind it is not answered."""
+        self.closing = True
+        await self.push(reply)
+        self.transport.close()
+
+    def reset(self):
+        """Closes with a TCP reset (SO_LINGER 0), no reply: what a crashed or overloaded server does."""
+        self.closing = True
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.transport.abort()
+
+    async def no_service(self):
+        """greeting-554: RFC 5321 §3.1, wait for QUIT and answer everything else 503."""
+        await self.push("554 5.7.1 No SMTP service here")
+        while self.transport is not None:
+            try:
+                line = await self._reader.readuntil(b"\n")
+            except (asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+                break
+            if line.strip().upper() == b"QUIT":
+                return await self.close_with("221 2.0.0 Bye")
+            await self.push("503 5.5.1 Bad sequence of commands: no SMTP service here")
+        self.transport.close()
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--listen", action="append", default=[], metavar="MODE=PORT",
+                   help="a listener on 127.0.0.1:PORT in MODE (repeat); modes: " + ", ".join(MODES))
+    p.add_argument("--store", required=True, help="folder for the stored messages (a subfolder per mode)")
+    p.add_argument("--session-cap", type=int, default=2, help="session-cap: sessions at once (default 2)")
+    p.add_argument("--messages-per-session", type=int, default=7,
+                   help="per-session-cap: messages per session before the 421 (default 7)")
+    p.add_argument("--size-limit", type=int, default=20000,
+                   help="size-at-mail: the largest SIZE= accepted, in bytes (default 20000)")
+    p.add_argument("--user", default="merge@example.test", help="flaky-setup: the AUTH user")
+    p.add_argument("--password-file", help="flaky-setup: file holding the AUTH password")
+    args = p.parse_args()
+    args.password = Path(args.password_file).read_text().strip() if args.password_file else None
+    listeners = []
+    for item in args.listen:
+        mode, _, port = item.partition("=")
+        if mode not in MODES or not port.isdigit():
+            p.error(f"--listen {item}: want MODE=PORT with MODE one of {', '.join(MODES)}")
+        if mode == "flaky-setup" and not args.password:
+            p.error("flaky-setup needs --password-file")
+        listeners.append((mode, int(port)))
+    return args, listeners
+
+
+async def serve(args, listeners):
+    loop = asyncio.get_running_loop()
+    servers = []
+    for mode, port in listeners:
+        listener = Listener(mode, args)
+        servers.append(await loop.create_server(lambda listener=listener: LabSMTP(listener), HOST, port))
+        log.info("%s listening on %s:%d", mode, HOST, port)
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    for server in servers:
+        server.close()
+    log.info("stopped")
+
+
+def main():
+    logging.basicConfig(format="%(asctime)s %(name)s %(message)s", level=logging.INFO, stream=sys.stderr)
+    # aiosmtpd's own log: a line per command at INFO, and a deprecation warning at every successful AUTH.
+    logging.getLogger("mail.log").setLevel(logging.ERROR)
+    args, listeners = parse_args()
+    try:
+        asyncio.run(serve(args, listeners))
+    except OSError as e:
+        sys.exit(f"lab-smtpd: {e}")
+
+
+if __name__ == "__main__":
+    main()
