@@ -293,7 +293,8 @@ impl Worker {
                 return Readiness::Stop;
             }
             if others > 0 {
-                if let Some(line) = pool.learn_session_cap(others, &error) {
+                let lesson = policy::refuses_more_sessions(&error).then(|| pool.learn_session_cap(others, &error));
+                if let Some(line) = lesson.flatten() {
                     self.log(line);
                 }
                 self.status(|| format!("waiting {wait:.0?} to reconnect ({others} other sessions open)"));

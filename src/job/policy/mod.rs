@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use crate::smtp::{AuthError, ConnectError, ConnectionError, Delivery, EnhancedCode, HandshakeCause, Reply};
-use crate::smtp::{SessionError, Severity, Stage, TlsError};
+use crate::smtp::{Phase, SessionError, Severity, Stage, TlsError};
 
 /// What happens next for one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,6 +136,25 @@ pub fn connect_failure(error: &ConnectError, ever_connected: bool) -> ConnectVer
         _ => false,
     };
     if transient { ConnectVerdict::Backoff } else { ConnectVerdict::Abort }
+}
+
+/// A failure to open a session that says "no more sessions for you now" rather than "try again": refused
+/// or reset before the greeting, a 4xx greeting, a `421`, or words such as "too many connections". Only
+/// these teach the pool a cap on concurrent sessions; a 4xx to EHLO or AUTH is a mere hiccup.
+pub fn refuses_more_sessions(error: &ConnectError) -> bool {
+    let says_so = |reply: &Reply| {
+        let text = reply.lines().join(" ").to_ascii_lowercase();
+        ["too many", "connection limit", "connections"].iter().any(|p| text.contains(p))
+    };
+    match error {
+        ConnectError::ServiceClosing { .. } | ConnectError::Unreachable { .. } => true,
+        ConnectError::Greeting { reply } => reply.severity() == Severity::Transient,
+        ConnectError::Connection(ConnectionError::Io { phase, .. } | ConnectionError::Closed { phase }) => {
+            *phase == Phase::Greeting
+        }
+        ConnectError::Ehlo { reply } | ConnectError::Auth(AuthError::Temporary { reply }) => says_so(reply),
+        _ => false,
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
