@@ -29,7 +29,7 @@ pub const CAP_HOLD: Duration = Duration::from_secs(60);
 
 pub struct Pool {
     connector: smtp::Connector,
-    open: AtomicUsize,
+    open: Arc<AtomicUsize>,
     most_open: AtomicUsize,
     ever_connected: AtomicBool,
     closed: Notify,
@@ -51,7 +51,7 @@ impl Pool {
     pub fn new(connector: smtp::Connector, max_per_session: u32) -> Pool {
         Pool {
             connector,
-            open: AtomicUsize::new(0),
+            open: Arc::new(AtomicUsize::new(0)),
             most_open: AtomicUsize::new(0),
             ever_connected: AtomicBool::new(false),
             closed: Notify::new(),
@@ -70,6 +70,11 @@ impl Pool {
         let open = self.open.fetch_add(1, Ordering::SeqCst) + 1;
         self.most_open.fetch_max(open, Ordering::SeqCst);
         Ok(PooledSession { session, _lease: Lease(self.clone()) })
+    }
+
+    /// The live count of open sessions, for the progress display.
+    pub fn open_counter(&self) -> Arc<AtomicUsize> {
+        self.open.clone()
     }
 
     /// Sessions open right now.

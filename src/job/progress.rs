@@ -2,6 +2,8 @@
 //! only the summary with `-q`. Everything a run prints goes through here, so a log line never tears a bar.
 
 use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -47,13 +49,29 @@ pub struct Progress {
     carried: u64,
     started: Instant,
     last_line: Instant,
+    /// Sessions open right now (the pool's count), shown with the counts.
+    sessions: Option<Arc<AtomicUsize>>,
 }
 
 impl Progress {
     pub fn new(mode: Mode, verbose: bool, total: u64, connections: usize) -> Progress {
         let bars = (mode == Mode::Bars).then(|| bars(total, connections));
         let now = Instant::now();
-        Progress { mode, verbose, bars, total, tally: Tally::default(), carried: 0, started: now, last_line: now }
+        let tally = Tally::default();
+        Progress { mode, verbose, bars, total, tally, carried: 0, started: now, last_line: now, sessions: None }
+    }
+
+    /// Shows how many sessions are open, from the pool's live count.
+    pub fn with_sessions(mut self, open: Arc<AtomicUsize>) -> Progress {
+        self.sessions = Some(open);
+        self
+    }
+
+    fn sessions(&self) -> String {
+        match &self.sessions {
+            Some(open) => format!(" · {} open", plural(open.load(Ordering::Relaxed), "session")),
+            None => String::new(),
+        }
     }
 
     /// A worker's connection changed state ("connecting", "authenticating", "→ alice@example.com", …).
@@ -86,7 +104,7 @@ impl Progress {
         if let Some(bars) = &self.bars {
             bars.overall.set_position(self.tally.done());
             let rate = (self.tally.done() - self.carried) as f64 / self.started.elapsed().as_secs_f64().max(1e-3);
-            bars.overall.set_message(format!("{} · {rate:.0} msg/s", counts(&self.tally)));
+            bars.overall.set_message(format!("{} · {rate:.0} msg/s{}", counts(&self.tally), self.sessions()));
         }
         self.tick();
     }
@@ -105,7 +123,8 @@ impl Progress {
         if self.mode == Mode::Plain && self.last_line.elapsed() >= PLAIN_EVERY {
             self.last_line = Instant::now();
             let rate = (self.tally.done() - self.carried) as f64 / self.started.elapsed().as_secs_f64().max(1e-9);
-            eprintln!("progress: {}/{} {} ({rate:.1} msg/s)", self.tally.done(), self.total, counts(&self.tally));
+            let (done, total, counts) = (self.tally.done(), self.total, counts(&self.tally));
+            eprintln!("progress: {done}/{total} {counts} ({rate:.1} msg/s{})", self.sessions());
         }
     }
 
@@ -139,6 +158,10 @@ fn bars(total: u64, connections: usize) -> Bars {
         .collect();
     overall.enable_steady_tick(Duration::from_millis(200));
     Bars { multi, overall, connections }
+}
+
+fn plural(n: usize, what: &str) -> String {
+    if n == 1 { format!("1 {what}") } else { format!("{n} {what}s") }
 }
 
 fn counts(t: &Tally) -> String {

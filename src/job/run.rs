@@ -91,8 +91,9 @@ async fn run(args: &SendArgs) -> Result<u8, StartError> {
     let started = now().trunc_subsecs(0);
     let (job, total) = load_and_check(&args.job, args.verbosity.quiet, started)?;
     let paths = JobPaths::of(&args.job);
-    let mut client =
+    let client =
         job.smtp.client_config(&paths.dir).map_err(|e| StartError::Input(format!("{}: {e}", args.job.display())))?;
+    let mut connector = smtp::Connector::new(client).map_err(|e| StartError::Input(format!("[smtp]: {e}")))?;
     let pace = pace(args, &job)?;
     let connections = args.connections.unwrap_or(job.smtp.connections).max(1) as usize;
     confirm(args, &job, total, connections)?;
@@ -121,19 +122,20 @@ async fn run(args: &SendArgs) -> Result<u8, StartError> {
     let report_path = report.path().to_owned();
 
     let (events_tx, events_rx) = mpsc::channel(4096);
+    connector.set_hints(hints_once(events_tx.clone()));
+    let pool = Arc::new(Pool::new(connector, job.smtp.max_messages_per_connection));
     let mode = Mode::detect(args.verbosity.quiet);
-    let progress = Progress::new(mode, args.verbosity.verbose > 0, total, connections);
+    let progress =
+        Progress::new(mode, args.verbosity.verbose > 0, total, connections).with_sessions(pool.open_counter());
     let recorder = tokio::spawn(recorder::record(events_rx, progress, report));
 
     let (work_tx, work_rx) = mpsc::channel::<Work>(queue_depth(connections));
-    client.hints = Some(hints_once(events_tx.clone()));
-    let connector = smtp::Connector::new(client).map_err(|e| StartError::Input(format!("[smtp]: {e}")))?;
     let shared = Arc::new(Shared {
         queue: WorkQueue::new(work_rx),
         throttle: Throttle::new(pace),
         events: events_tx.clone(),
         journal: Some(journal.clone()),
-        pool: Arc::new(Pool::new(connector, job.smtp.max_messages_per_connection)),
+        pool,
         retry: job.retry.clone(),
         stop: Stop::default(),
         show_connections: mode == Mode::Bars,

@@ -91,6 +91,11 @@ impl Connector {
         &self.config
     }
 
+    /// Where hints about a likely misconfiguration go (see [`ClientConfig::hints`]).
+    pub fn set_hints(&mut self, hints: super::transcript::HintSink) {
+        self.config.hints = Some(hints);
+    }
+
     /// A new session over TCP.
     pub async fn connect(&self) -> Result<TcpSession, ConnectError> {
         let tcp = tcp(&self.config).await?;
