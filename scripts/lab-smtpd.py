@@ -21,9 +21,11 @@ one aiosmtpd listener per mode on 127.0.0.1 (never any other address), each on i
 
 All modes offer SMTPUTF8 and 8BITMIME, all but accept and greeting-554 PIPELINING. Each stores every accepted
 message before its 250 as one file `STORE/MODE/<unix seconds>.<ns>-<session>-<n>.msg`: a line of JSON (the
-envelope: mail_from, rcpt_tos, mail_options; the session number and the message's number in it), a newline,
-then the message as received. aiosmtpd removes the transparency dots (RFC 5321 §4.5.2) before any hook sees
-the data; nothing else is changed (CRLF as sent). The file appears whole (written aside, then renamed).
+envelope: mail_from, rcpt_tos, mail_options; the session's number, the message's number in it, and
+`pipelined`), a newline, then the message as received. aiosmtpd removes the transparency dots (RFC 5321
+§4.5.2) before any hook sees the data; nothing else is changed (CRLF as sent). The file appears whole
+(written aside, then renamed). `pipelined` counts the session's commands and final dots, up to this
+message's, that had more of the client's input already waiting behind them: always 0 from a lock-step client.
 
 Run with Debian's python3 (python3-aiosmtpd): scripts/smtp-lab starts and stops it.
 """
@@ -77,6 +79,7 @@ class Listener:
             "session": server.number,
             "ehlo": server.session.host_name,
             "message_in_session": server.messages,
+            "pipelined": server.pipelined,
         }
         tmp = self.store / f".{name}.tmp"
         tmp.write_bytes(json.dumps(head).encode() + b"\n" + envelope.original_content)
@@ -113,6 +116,7 @@ class Handler:
     async def handle_DATA(self, server, session, envelope):
         if self.listener.mode == "strict-dot":
             await server.refuse_what_follows_the_dot()
+        server.count_pipelined()
         name = self.listener.save(server, envelope)
         return f"250 2.0.0 OK queued as {name}"
 
@@ -125,6 +129,7 @@ class LabSMTP(SMTP):
         self.number = 0  # this session's number at its listener (per EHLO name for flaky-setup)
         self.messages = 0
         self.pipelined_after_dot = 0  # strict-dot: commands still to refuse
+        self.pipelined = 0  # commands and final dots that had more input behind them before their reply
         self.closing = False
         self.counted = False  # flaky-setup: numbered at the first EHLO
         mode = listener.mode
@@ -168,6 +173,7 @@ class LabSMTP(SMTP):
         async def run(arg):
             if self.closing:
                 return
+            self.count_pipelined()
             if self.pipelined_after_dot > 0:
                 self.pipelined_after_dot -= 1
                 return await self.push(PIPELINED_AFTER_DOT)
@@ -204,6 +210,15 @@ class LabSMTP(SMTP):
             log.info("flaky-setup: %s session %d: %s", self.session.host_name or arg, self.number, fault[1])
             return fault[1]
         return None
+
+    def count_pipelined(self):
+        """Called as a command (or a final dot) is taken: input already behind it was sent before its reply.
+
+        A lock-step client never has anything waiting here, so a non-zero count on a server that does not offer
+        PIPELINING is a client breaking RFC 2920 §3; where it is offered, it shows the client used it.
+        """
+        if self._reader._buffer:
+            self.pipelined += 1
 
     async def refuse_what_follows_the_dot(self):
         """strict-dot: counts the commands that arrived behind the final dot before its reply.

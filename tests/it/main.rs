@@ -14,6 +14,7 @@ mod send_lab;
 mod send_lock;
 mod send_output;
 mod send_preflight;
+mod send_servers;
 mod send_status;
 mod send_stops;
 mod smtp_faults;

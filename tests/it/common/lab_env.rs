@@ -30,11 +30,11 @@ pub struct Lab {
     pub maillog: PathBuf,
 }
 
-fn var(name: &str) -> Option<String> {
+pub fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
-fn port(name: &str) -> Option<u16> {
+pub fn port(name: &str) -> Option<u16> {
     var(name)?.parse().ok()
 }
 
@@ -60,7 +60,11 @@ impl Lab {
 /// The lab, or `None` after printing why the calling test is skipped.
 /// Panics instead when `MAILSHOT_REQUIRE_LAB=1`.
 pub fn lab(test: &str) -> Option<Lab> {
-    let found = Lab::from_env();
+    required(test, Lab::from_env())
+}
+
+/// `found`, or `None` after printing why `test` is skipped; a panic under `MAILSHOT_REQUIRE_LAB=1`.
+pub fn required<T>(test: &str, found: Option<T>) -> Option<T> {
     if found.is_none() {
         let reason = "the SMTP lab is not running (start it with `scripts/smtp-lab start` and \
                       `eval \"$(scripts/smtp-lab env)\"`, or run `scripts/test`)";

@@ -1,6 +1,8 @@
-//! Shared test helpers: the lab's environment, hermetic binary runs, a fake SMTP server for `send`.
+//! Shared test helpers: the lab's environment (Postfix and aiosmtpd), hermetic binary runs, a fake SMTP server
+//! for `send`.
 
 pub mod fake_smtp;
+pub mod lab_aiosmtpd;
 pub mod lab_env;
 pub mod lab_mail;
 pub mod send_job;

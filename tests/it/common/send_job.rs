@@ -37,16 +37,26 @@ impl Smtp {
         Smtp { toml: format!("server = \"127.0.0.1\"\nport = {port}\nsecurity = \"none\"\n"), password: None }
     }
 
+    /// A plaintext server on loopback with AUTH, allowed over plaintext (a local relay).
+    pub fn plain_auth(port: u16, user: &str, password: &str) -> Smtp {
+        let auth = format!("username = \"{user}\"\npassword_env = \"{PASSWORD_ENV}\"\nallow_plaintext_auth = true");
+        Smtp { password: Some(password.to_owned()), ..Smtp::plain(port).with(&auth) }
+    }
+
     pub fn fake(server: &FakeSmtp) -> Smtp {
         Smtp::plain(server.port)
     }
 
     /// The lab's implicit-TLS port with AUTH, trusting the lab CA.
     pub fn lab_tls(lab: &Lab, password: &str) -> Smtp {
+        Smtp::lab(lab, "tls", lab.tls_port, password)
+    }
+
+    /// A lab port with this `security` and AUTH, trusting the lab CA (also the wrong pairs users make).
+    pub fn lab(lab: &Lab, security: &str, port: u16, password: &str) -> Smtp {
         let toml = format!(
-            "server = \"localhost\"\nport = {}\nsecurity = \"tls\"\nusername = \"{}\"\npassword_env = \"{PASSWORD_ENV}\"\n\
-             ca_file = \"{}\"\n",
-            lab.tls_port,
+            "server = \"localhost\"\nport = {port}\nsecurity = \"{security}\"\nusername = \"{}\"\n\
+             password_env = \"{PASSWORD_ENV}\"\nca_file = \"{}\"\n",
             lab.user,
             lab.ca_file.display()
         );
@@ -115,6 +125,20 @@ impl SendJob {
 
     pub fn write(&self, name: &str, contents: impl AsRef<[u8]>) {
         crate::jobs_support::write_in(self.path(), name, contents);
+    }
+
+    /// Adds a column `name` to the recipients CSV, `value(i)` for row `i` (0-based), for templates to use.
+    pub fn add_column(&self, name: &str, value: impl Fn(usize) -> String) {
+        let path = self.path().join("recipients.csv");
+        let mut reader = csv::Reader::from_path(&path).unwrap();
+        let mut writer = csv::Writer::from_writer(Vec::new());
+        let header = reader.headers().unwrap().clone();
+        writer.write_record(header.iter().chain([name])).unwrap();
+        for (i, record) in reader.records().enumerate() {
+            let extra = value(i);
+            writer.write_record(record.unwrap().iter().chain([extra.as_str()])).unwrap();
+        }
+        self.write("recipients.csv", writer.into_inner().unwrap());
     }
 
     /// Sets a variable for every later run (e.g. `MAILSHOT_NOW`).
