@@ -109,6 +109,8 @@ struct Worker {
     shared: Arc<Shared>,
     session: Option<PooledSession>,
     sent_on_session: u32,
+    /// Messages the current session delivered: the evidence that a later 4xx at MAIL FROM is its limit.
+    delivered_on_session: u32,
     /// Failed attempts to open a session since the last success (the backoff grows with them) …
     failures: u32,
     /// … and those of them made while no other session was open (these can stop the job).
@@ -116,7 +118,15 @@ struct Worker {
 }
 
 pub async fn run(id: usize, shared: Arc<Shared>) {
-    let mut worker = Worker { id, shared, session: None, sent_on_session: 0, failures: 0, failures_alone: 0 };
+    let mut worker = Worker {
+        id,
+        shared,
+        session: None,
+        sent_on_session: 0,
+        delivered_on_session: 0,
+        failures: 0,
+        failures_alone: 0,
+    };
     let mut held = None;
     loop {
         let pending = match held.take() {
@@ -179,6 +189,9 @@ impl Worker {
             let following = next.as_ref().map(|p| message(&p.work));
             let committed = session.commit(ready, &current.work.message.bytes, gate, following).await;
             let lesson = session.pipelining_refused().and_then(|reply| shared.pool.learn_past_dot(reply));
+            if matches!(committed.current, Ok(Delivery::Accepted(_))) {
+                self.delivered_on_session += 1;
+            }
             if committed.current.is_err() || !session.is_open() {
                 self.session = None;
             }
@@ -218,13 +231,14 @@ impl Worker {
 
     /// The transaction ended before any data: refused at MAIL/RCPT/DATA, or the session died. Either way it
     /// was an attempt, and the policy decides as for any other reply, except for a 4xx at MAIL FROM on a
-    /// session that already carried messages: the server's limit per session, not this message's fault.
+    /// session that already delivered messages: the server's limit per session, not this message's fault.
+    /// (A session whose every MAIL was refused proves no limit: a sender refused for now is a deferral.)
     async fn settled_before_data(
         &mut self,
         pending: Pending,
         result: Result<Delivery, SessionError>,
     ) -> Option<Pending> {
-        let carried = self.sent_on_session.saturating_sub(1);
+        let carried = self.delivered_on_session;
         if let Some(reply) = policy::session_quota_reply(&result).filter(|_| carried > 0) {
             if let Some(line) = self.shared.pool.learn_per_session(carried, reply) {
                 self.log(line);
@@ -279,7 +293,9 @@ impl Worker {
             self.status(|| "connecting".into());
             let error = match pool.open().await {
                 Ok(session) => {
-                    (self.session, self.sent_on_session, self.failures, self.failures_alone) = (Some(session), 0, 0, 0);
+                    self.session = Some(session);
+                    (self.sent_on_session, self.delivered_on_session, self.failures, self.failures_alone) =
+                        (0, 0, 0, 0);
                     self.status(|| "connected".into());
                     return Readiness::Ready;
                 }

@@ -315,3 +315,22 @@ fn timed_lines(job: &SendJob, limit: Duration) -> Vec<(Duration, String)> {
     lines.sort_by_key(|(at, _)| *at);
     lines
 }
+
+/// A 4xx at MAIL FROM is the server's limit per session only after that session delivered something: a
+/// sender refused for now (the lab Postfix's `mail-tempfail@` gets `451` at every MAIL) is an ordinary
+/// deferral, each attempt counted, and teaches no limit.
+#[test]
+fn a_sender_refused_for_now_is_deferred_with_its_attempts_counted_and_teaches_no_limit() {
+    let test = "a_sender_refused_for_now_is_deferred_with_its_attempts_counted_and_teaches_no_limit";
+    let Some(lab) = lab(test) else { return };
+    let tag = unique_tag("mail-tempfail");
+    let smtp = Smtp::plain(lab.plain_port).with("connections = 1");
+    let retry = "[retry]\nattempts = 2\ninitial_delay = 0.2\nmax_delay = 1\n";
+    let job = SendJob::with_from(&tag, "mail-tempfail@example.test", &smtp, addresses(&tag, 4), retry);
+    let run = job.send(&["--yes"]);
+    run.expect(1);
+    let report = job.last_report();
+    assert_eq!(report.count("deferred"), 4, "{:?}", report.counts());
+    assert!(report.rows.iter().all(|r| r.attempts == 2 && r.reply.contains("451")), "{:#?}", report.rows);
+    assert!(!run.stdout.contains("learned"), "no limit was learned from a refused sender:\n{}", run.stdout);
+}
