@@ -159,6 +159,8 @@ fn a_cap_of_two_sessions_with_four_connections_delivers_everyone_once() {
     let copies = store.by_rcpt(&job.recipients);
     let wrong: Vec<_> = job.recipients.iter().filter(|r| copies.get(*r).map_or(0, Vec::len) != 1).collect();
     assert!(wrong.is_empty(), "not stored exactly once: {wrong:?}");
+    // The listener offers PIPELINING and serves it: the cap is the only thing in the way.
+    assert!(copies.values().flatten().any(|c| c.pipelined > 0), "nothing was pipelined");
 }
 
 #[test]
