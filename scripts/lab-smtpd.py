@@ -148,9 +148,8 @@ class LabSMTP(SMTP):
 
     def authenticate(self, server, session, envelope, mechanism, auth_data):
         args = self.listener.args
-        ok = auth_data.login.decode(errors="replace") == args.user and auth_data.password.decode(
-            errors="replace") == args.password
-        return AuthResult(success=ok, handled=False)
+        given = (auth_data.login.decode(errors="replace"), auth_data.password.decode(errors="replace"))
+        return AuthResult(success=given == (args.user, args.password), handled=False)
 
     async def _handle_client(self):
         listener = self.listener
@@ -225,7 +224,8 @@ class LabSMTP(SMTP):
 
         aiosmtpd reads the dot line from its StreamReader; whatever a pipelining client wrote after it is then
         in the reader's buffer, or still in the socket when the buffer had paused reading: one short pause lets
-        the loop read that too. Each of those lines will be answered with the 503 instead of being run.
+        the loop read that too. Each of those lines will be answered with the 503 instead of being run (counted
+        by line: a line aiosmtpd answers itself, such as an unknown verb, would shift the count by one).
         """
         await asyncio.sleep(0.001)
         waiting = bytes(self._reader._buffer)

@@ -6,6 +6,7 @@ mod jobs_messages;
 mod jobs_preview;
 mod jobs_support;
 mod lab;
+mod lab_servers;
 mod send_budget;
 mod send_crash;
 mod send_interrupt;
