@@ -1,15 +1,28 @@
-//! A message a worker has taken, with its journal "committing" record already on its way to disk.
+//! A message a worker has taken, and its journal "committing" record.
 //!
-//! The record is appended well before the final dot: by the producer when it queues a fresh message, or
-//! here when a retry is taken. So the `fdatasync` (~180 µs here, longer than a loopback round trip) runs
-//! while earlier messages are on the wire, and one sync covers many records (group commit); the gate before
-//! the dot only checks the record's [`Ticket`]. The price is a bound, documented in the README: after a crash
-//! the messages queued or in flight (at most `run::uncertain_bound`) may be uncertain. A message that
-//! is then not sent gets a `released` record, so a clean stop leaves nothing uncertain.
+//! The record is appended when the message is about to go out: after the worker got its throttle slot and a
+//! session, or — for the message pipelined behind another's final dot — when it is taken for that. A sync is
+//! requested at once, so the `fdatasync` (group commit across connections) runs while the previous message
+//! is on the wire; the gate before this message's final dot only checks the record's [`Ticket`].
+//!
+//! **The uncertain bound.** After a crash, a recipient is uncertain when its committing record is durable and
+//! its outcome is not. A worker holds at most two messages with committing records and no outcome: the one
+//! whose dot is on the wire and the one pipelined behind it; it appends the outcome of message *n* before
+//! the committing record of *n + 2*, and the journal is written in order, so whatever the crash keeps of
+//! *n + 2*'s record it keeps of *n*'s outcome. Messages rendered and queued, or waiting for the throttle,
+//! have no record and come back as pending. Hence at most `2 × connections` uncertain per crash
+//! ([`uncertain_bound`]), whatever the queue depth or the rate; a clean stop leaves none (a message taken
+//! but not sent gets a `released` record).
 
 use super::clock::now;
 use super::journal::{Journal, JournalError, Record, Ticket};
 use super::work::Work;
+
+/// The most recipients one crash can leave uncertain with `connections` workers (see the module docs;
+/// the README states it, the crash tests assert it per kill).
+pub fn uncertain_bound(connections: usize) -> usize {
+    2 * connections
+}
 
 pub struct Pending {
     pub work: Work,
@@ -18,55 +31,64 @@ pub struct Pending {
 }
 
 impl Pending {
-    /// Counts the attempt; its committing record is appended here unless the producer already did.
-    pub fn take(mut work: Work, journal: Option<&Journal>) -> Pending {
+    /// Counts the attempt. The committing record comes with [`Pending::committing`], once the message is
+    /// really about to go out.
+    pub fn take(mut work: Work) -> Pending {
         work.first_attempt.get_or_insert_with(now);
-        let ticket = journal.map(|journal| match work.ticket.take() {
-            Some(ticket) => Ok(ticket),
-            None => journal.append(committing(&work, work.attempts + 1)).map_err(|e| e.to_string()),
-        });
         work.attempts += 1;
-        Pending { ticket, work }
+        Pending { ticket: None, work }
     }
 
-    /// Resolves once the committing record is durable: the gate before this message's final dot.
+    /// Appends the committing record (once) and asks the journal to sync it now, so that the sync overlaps
+    /// whatever comes before this message's final dot.
+    pub fn committing(&mut self, journal: Option<&Journal>) {
+        let Some(journal) = journal.filter(|_| self.ticket.is_none()) else { return };
+        let record = committing(&self.work, self.work.attempts);
+        let ticket = journal.append(record).map_err(|e| e.to_string());
+        if let Ok(ticket) = ticket {
+            journal.sync_soon(ticket);
+        }
+        self.ticket = Some(ticket);
+    }
+
+    /// Resolves once the committing record is durable: the gate before this message's final dot. With a
+    /// journal and no committing record it fails: no dot goes out unrecorded.
     pub fn durable(
         &self,
         journal: Option<&Journal>,
     ) -> impl Future<Output = Result<(), JournalError>> + Send + 'static {
         let wait = match (&self.ticket, journal) {
             (Some(Ok(ticket)), Some(journal)) => Ok(Some(journal.durable(*ticket))),
-            (Some(Err(message)), _) => Err(std::io::Error::other(message.clone())),
-            _ => Ok(None),
+            (Some(Err(message)), _) => Err(message.clone()),
+            (None, Some(_)) => Err("no committing record was written before the final dot".to_owned()),
+            (_, None) => Ok(None),
         };
         async move {
             match wait {
                 Ok(Some(wait)) => wait.await,
                 Ok(None) => Ok(()),
-                Err(e) => Err(JournalError::Io { path: "the journal".into(), source: e }),
+                Err(e) => Err(JournalError::Io { path: "the journal".into(), source: std::io::Error::other(e) }),
             }
         }
     }
 
-    /// The message goes back unsent (the run stops before it began): its attempt does not count, and the
-    /// journal learns it was not sent.
+    /// The message goes back unsent (the run stops before it began, or it must wait for another session):
+    /// its attempt does not count, and if it had a committing record the journal learns it was not sent.
     pub fn release(mut self, journal: Option<&Journal>) -> Work {
         self.work.attempts -= 1;
         if self.work.attempts == 0 {
             self.work.first_attempt = None;
         }
-        self.work.ticket = self.ticket.take().and_then(Result::ok);
-        release_untaken(self.work, journal)
+        if let (Some(Ok(_)), Some(journal)) = (self.ticket.take(), journal) {
+            let work = &self.work;
+            let _ = journal.append(Record::Released {
+                key: work.message.key.clone(),
+                date: work.date.timestamp(),
+                at: now(),
+            });
+        }
+        self.work
     }
-}
-
-/// A queued message that no worker took: if its committing record was written ahead, it is released.
-pub fn release_untaken(mut work: Work, journal: Option<&Journal>) -> Work {
-    if let (Some(_), Some(journal)) = (work.ticket.take(), journal) {
-        let _ =
-            journal.append(Record::Released { key: work.message.key.clone(), date: work.date.timestamp(), at: now() });
-    }
-    work
 }
 
 /// The record written durably before a message's final dot; `attempt` counts this one.

@@ -7,9 +7,8 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeZone, Utc};
 use tokio::sync::mpsc;
 
-use super::journal::{Journal, Replayed, Settled, State};
+use super::journal::{Replayed, Settled, State};
 use super::outcome::{Outcome, Status};
-use super::pending::committing;
 use super::work::{Event, Work};
 use super::worker::Shared;
 use crate::jobdef::Job;
@@ -19,8 +18,6 @@ use crate::smtp;
 pub struct Plan {
     pub job: Arc<Job>,
     pub journal: Option<Arc<Replayed>>,
-    /// Where committing records go; `None` sends without a journal.
-    pub journal_writer: Option<Journal>,
     pub resend_uncertain: bool,
     /// At most this many messages go out in this run (`--limit`, the daily budget).
     pub limit: Option<u64>,
@@ -71,20 +68,9 @@ pub fn produce(plan: Plan, work: mpsc::Sender<Work>, events: mpsc::Sender<Event>
                     settle(bare(recipient.row, &recipient.mailbox.envelope(), Status::Skipped, text), false)
                 }
                 Decision::Send(date) => match render(&plan.job, &recipient, date) {
-                    Ok(mut item) => {
+                    Ok(item) => {
                         produced.sent += 1;
-                        // Committed ahead: durable long before a worker reaches this message's final dot.
-                        match plan.journal_writer.as_ref().map(|j| j.append(committing(&item, 1))) {
-                            Some(Err(e)) => {
-                                shared.halt(Some(e.to_string()));
-                                let reply = format!("not sent: {e}");
-                                settle(bare(item.message.row, item.email(), Status::Skipped, reply), false)
-                            }
-                            ticket => {
-                                item.ticket = ticket.and_then(Result::ok);
-                                work.blocking_send(item).is_ok()
-                            }
-                        }
+                        work.blocking_send(item).is_ok()
                     }
                     Err(text) => {
                         settle(bare(recipient.row, &recipient.mailbox.envelope(), Status::Failed, text), false)
@@ -123,7 +109,7 @@ fn render(job: &Job, recipient: &Recipient, date: DateTime<Utc>) -> Result<Work,
     let e = &message.envelope;
     let envelope = smtp::Envelope::new(e.from.clone(), e.to.iter().cloned()).map_err(|e| format!("not sent: {e}"))?;
     let envelope = if e.smtputf8 { envelope.with_smtputf8() } else { envelope };
-    Ok(Work { message, envelope, date, attempts: 0, first_attempt: None, ticket: None, last: None })
+    Ok(Work { message, envelope, date, attempts: 0, first_attempt: None, last: None })
 }
 
 fn bare(row: u64, email: &str, status: Status, reply: impl Into<String>) -> Outcome {

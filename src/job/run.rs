@@ -16,7 +16,6 @@ use tokio::sync::mpsc;
 use super::clock::now;
 use super::journal::{Journal, JournalWriter, Record, Replayed};
 use super::outcome::Status;
-use super::pending::release_untaken;
 use super::pool::Pool;
 use super::producer::{self, Plan, Produced};
 use super::progress::{Mode, Progress};
@@ -143,7 +142,6 @@ async fn run(args: &SendArgs) -> Result<u8, StartError> {
     let plan = Plan {
         job: Arc::new(job),
         journal: Some(Arc::new(replayed)),
-        journal_writer: Some(journal.clone()),
         resend_uncertain: args.resend_uncertain,
         limit,
         by_budget,
@@ -186,8 +184,7 @@ async fn wind_down(shared: &Shared, producer: std::thread::JoinHandle<Produced>)
         let _ = shared.events.send(Event::Settled { outcome, carried: false }).await;
     }
     while let Some(work) = shared.queue.leftover().await {
-        // Committed ahead by the producer but never taken: tell the journal it was not sent.
-        let work = release_untaken(work, shared.journal.as_ref());
+        // Rendered but never taken: no journal record, pending for the next run.
         let outcome = work.outcome(Status::Skipped, "not sent: the run stopped");
         let _ = shared.events.send(Event::Settled { outcome, carried: false }).await;
     }
@@ -388,19 +385,11 @@ fn report_end(recorded: &Recorded, path: &Path, aborted: Option<&str>, lessons: 
     }
 }
 
-/// Rendered messages waiting for a worker. Their committing records are written when they are queued and
-/// synced in groups every few milliseconds (journal::SYNC_DELAY), so the queue must hold a few milliseconds
-/// of sending for the sync to be done before a worker reaches them; it also keeps every worker's next message
-/// at hand for pipelining. Measured against the sink (4 connections): with 2c+4 the journal on disk cost
-/// 29–40 % of the throughput on tmpfs; with 16c+4 and 5 ms, none measurable, and both ran ~1.6× faster. The
-/// price is the uncertain set after a crash: at most this, plus one, plus two per connection.
+/// Rendered messages waiting for a worker: enough that every worker finds its next message at hand for
+/// pipelining (measured against the sink with 4 connections: 16c+4 ran ~1.6× faster than 2c+4). They have
+/// no journal record yet (see `pending`), so a crash leaves them pending, not uncertain.
 pub fn queue_depth(connections: usize) -> usize {
     connections * 16 + 4
 }
 
-/// The most recipients a crash can leave uncertain: every queued message (committed ahead), the one the
-/// producer is handing over, and per connection the one on the wire and the one pipelined behind it.
-/// Documented in the README.
-pub fn uncertain_bound(connections: usize) -> usize {
-    queue_depth(connections) + 1 + 2 * connections
-}
+pub use super::pending::uncertain_bound;

@@ -17,8 +17,6 @@ pub struct Work {
     pub date: DateTime<Utc>,
     pub attempts: u32,
     pub first_attempt: Option<DateTime<Utc>>,
-    /// The committing record for the next attempt, appended ahead of time (by the producer).
-    pub ticket: Option<super::journal::Ticket>,
     /// How the last attempt ended, while a retry waits: what the report says if the retry never comes.
     pub last: Option<Outcome>,
 }

@@ -132,7 +132,7 @@ pub async fn run(id: usize, shared: Arc<Shared>) {
         let pending = match held.take() {
             Some(pending) => pending,
             None => match worker.shared.queue.next().await {
-                Some(work) => Pending::take(work, worker.shared.journal.as_ref()),
+                Some(work) => Pending::take(work),
                 None => break,
             },
         };
@@ -169,6 +169,8 @@ impl Worker {
             }
         }
         let mut current = first;
+        // Throttle slot and session in hand: from here on the message may reach its final dot.
+        current.committing(shared.journal.as_ref());
         self.status(|| format!("→ {}", current.work.email()));
         let session = self.session.as_mut().expect("ready means a session");
         let mut opened = session.open(message(&current.work)).await;
@@ -222,9 +224,12 @@ impl Worker {
             return Lookahead::Nothing;
         }
         let Some(work) = shared.queue.try_next() else { return Lookahead::Nothing };
-        let pending = Pending::take(work, shared.journal.as_ref());
+        let mut pending = Pending::take(work);
         match shared.throttle.try_acquire() {
-            Ok(()) => Lookahead::Pipeline(pending),
+            Ok(()) => {
+                pending.committing(shared.journal.as_ref());
+                Lookahead::Pipeline(pending)
+            }
             Err(_) => Lookahead::Hold(pending),
         }
     }

@@ -25,7 +25,7 @@ fn uncertain_in_journal(job: &SendJob) -> usize {
         let key = record["key"].as_str().unwrap_or_default().to_owned();
         match record["t"].as_str() {
             Some("committing") => open.insert(key),
-            Some("outcome") => open.remove(&key),
+            Some("outcome" | "released") => open.remove(&key),
             _ => false,
         };
     }

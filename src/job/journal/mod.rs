@@ -5,9 +5,10 @@
 //! makes everything written durable with one `fdatasync` (group commit) as soon as someone waits for a
 //! record, or [`SYNC_DELAY`] after the oldest unsynced write; then it publishes how far the file is
 //! durable. Appending never waits; whoever needs a record on disk (a worker about to send a final dot)
-//! waits for its [`Ticket`]. Committing records are appended well ahead of their dot (when a message is
-//! queued for the workers), so the wait is normally over before it starts. Losing an outcome in a crash
-//! turns a settled recipient into an uncertain one, which is never resent without the user asking: safe.
+//! waits for its [`Ticket`]. A committing record is appended, and its sync requested, when its message is
+//! about to go out (see `pending`), so the sync overlaps the previous message's round trip. Losing an
+//! outcome in a crash turns a settled recipient into an uncertain one, which is never resent without the
+//! user asking: safe.
 
 pub mod record;
 pub mod replay;
@@ -106,12 +107,18 @@ impl Journal {
         Ok(Ticket(tx.1))
     }
 
+    /// Asks for a sync covering `ticket` now, without waiting for it (group commit: requests that arrive
+    /// while a sync runs are covered by the next one).
+    pub fn sync_soon(&self, ticket: Ticket) {
+        if self.durable.borrow().as_ref().is_ok_and(|&n| n < ticket.0) {
+            let _ = self.tx.lock().expect("journal lock").0.send(Command::Sync(ticket.0));
+        }
+    }
+
     /// Waits until the record behind `ticket` (and every one before it) is on disk.
     pub fn durable(&self, ticket: Ticket) -> impl Future<Output = Result<(), JournalError>> + Send + 'static {
         let (mut durable, path) = (self.durable.clone(), self.path.clone());
-        if durable.borrow().as_ref().is_ok_and(|&n| n < ticket.0) {
-            let _ = self.tx.lock().expect("journal lock").0.send(Command::Sync(ticket.0));
-        }
+        self.sync_soon(ticket);
         async move {
             let reached = durable.wait_for(|d| d.as_ref().map_or(true, |&n| n >= ticket.0)).await;
             match reached.as_deref() {
