@@ -10,5 +10,9 @@ pub const INPUT_ERROR: u8 = 2;
 pub const ABORTED: u8 = 3;
 /// A temporary condition (the daily sending budget is used up, another run holds the lock); run again later.
 pub const TEMPFAIL: u8 = 75;
-/// Interrupted by Ctrl-C.
+/// Interrupted by Ctrl-C (SIGINT): 128 + 2.
 pub const INTERRUPTED: u8 = 130;
+/// Stopped by SIGTERM (`timeout`, systemd, Kubernetes): 128 + 15.
+pub const TERMINATED: u8 = 143;
+/// Stopped by SIGHUP (the terminal closed): 128 + 1.
+pub const HANGUP: u8 = 129;

@@ -14,6 +14,7 @@ pub mod queue;
 pub mod recorder;
 pub mod report;
 pub mod run;
+pub mod signals;
 pub mod status;
 pub mod throttle;
 pub mod work;

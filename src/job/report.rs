@@ -72,8 +72,12 @@ impl Report {
         self.writer.write_record(record).map_err(|e| self.error(e))
     }
 
+    /// Flushes the report and makes it and its name durable: a report is evidence of what was sent.
     pub fn finish(mut self) -> Result<PathBuf, ReportError> {
-        self.writer.flush().map_err(|source| ReportError { path: self.path.clone(), source })?;
+        let err = |source| ReportError { path: self.path.clone(), source };
+        self.writer.flush().map_err(err)?;
+        self.writer.get_ref().get_ref().sync_all().map_err(err)?;
+        crate::job::journal::sync_dir(self.path.parent().unwrap_or(Path::new("."))).map_err(err)?;
         Ok(self.path)
     }
 

@@ -8,7 +8,6 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use tokio::sync::mpsc;
@@ -22,6 +21,7 @@ use super::progress::{Mode, Progress};
 use super::queue::WorkQueue;
 use super::recorder::{self, Recorded};
 use super::report::Report;
+use super::signals::Signals;
 use super::throttle::Throttle;
 use super::work::{Event, Work};
 use super::worker::{self, Shared, Stop};
@@ -87,6 +87,7 @@ pub fn send(args: &SendArgs) -> u8 {
 }
 
 async fn run(args: &SendArgs) -> Result<u8, StartError> {
+    let signals = Signals::install().map_err(|e| StartError::Input(format!("cannot watch for signals: {e}")))?;
     let started = now().trunc_subsecs(0);
     let (job, total) = load_and_check(&args.job, args.verbosity.quiet, started)?;
     let paths = JobPaths::of(&args.job);
@@ -151,8 +152,8 @@ async fn run(args: &SendArgs) -> Result<u8, StartError> {
         let (events, shared) = (events_tx.clone(), shared.clone());
         std::thread::spawn(move || producer::produce(plan, work_tx, events, shared))
     };
-    let interrupted = Arc::new(AtomicBool::new(false));
-    let watcher = tokio::spawn(watch_signals(shared.clone(), interrupted.clone()));
+    let interrupted = signals.received();
+    let watcher = tokio::spawn(signals.watch(shared.clone(), journal.clone()));
     let workers: Vec<_> = (0..connections).map(|id| tokio::spawn(worker::run(id, shared.clone()))).collect();
     for w in workers {
         let _ = w.await;
@@ -201,20 +202,6 @@ fn hints_once(events: mpsc::Sender<Event>) -> smtp::HintSink {
     })
 }
 
-/// First Ctrl-C: stop taking new recipients and finish what is in flight. Second: exit at once.
-async fn watch_signals(shared: Arc<Shared>, interrupted: Arc<AtomicBool>) {
-    if tokio::signal::ctrl_c().await.is_err() {
-        return;
-    }
-    interrupted.store(true, std::sync::atomic::Ordering::SeqCst);
-    let line = "interrupted: finishing the messages in flight (Ctrl-C again to quit at once)";
-    let _ = shared.events.try_send(Event::Log(line.into()));
-    shared.halt(None);
-    let _ = tokio::signal::ctrl_c().await;
-    eprintln!("mailshot: interrupted twice, quitting now");
-    std::process::exit(i32::from(exit_codes::INTERRUPTED));
-}
-
 /// The job and its CSV's row count (for the progress bar), after a clean check.
 fn load_and_check(path: &Path, quiet: bool, now: DateTime<Utc>) -> Result<(Job, u64), StartError> {
     let mut reporter = Reporter::new(std::io::stderr().lock());
@@ -256,6 +243,7 @@ fn set_aside(journal: &Path, now: DateTime<Utc>) -> Result<(), StartError> {
         match std::fs::hard_link(journal, &kept) {
             Ok(()) => {
                 std::fs::remove_file(journal).map_err(fail)?;
+                super::journal::sync_dir(journal.parent().unwrap_or(Path::new("."))).map_err(fail)?;
                 eprintln!("started a fresh campaign; the old journal is kept as {}", kept.display());
                 return Ok(());
             }
@@ -343,12 +331,13 @@ fn confirm(args: &SendArgs, job: &Job, total: u64, connections: usize) -> Result
     }
 }
 
-fn exit_code(recorded: &Recorded, aborted: Option<&str>, interrupted: bool, produced: Produced) -> u8 {
+/// `signal`: the exit code a stopping signal asked for (130, 143, 129), or 0.
+fn exit_code(recorded: &Recorded, aborted: Option<&str>, signal: u8, produced: Produced) -> u8 {
     let t = &recorded.tally;
     if aborted.is_some() {
         exit_codes::ABORTED
-    } else if interrupted {
-        exit_codes::INTERRUPTED
+    } else if signal != 0 {
+        signal
     } else if produced.limited && produced.by_budget {
         // More is waiting for tomorrow's budget: cron must hear "run again", whatever else happened.
         exit_codes::TEMPFAIL

@@ -1,5 +1,6 @@
-//! Ctrl-C during a send (issue 5): the first SIGINT stops taking new recipients, finishes what is in
-//! flight and writes the report (exit 130); a second one exits at once. Nothing is ever sent twice, and
+//! Ctrl-C, SIGTERM and SIGHUP during a send (issues 5 and 12): the first signal stops taking new recipients,
+//! finishes what is in flight and writes the summary, the report and the run-end record (exit 130, 143,
+//! 129); a second one exits at once. Nothing is ever sent twice, a clean stop leaves nothing uncertain, and
 //! running the job again sends the rest.
 
 use std::process::Child;
@@ -11,29 +12,62 @@ use crate::jobs_support::Run;
 
 /// SIGINT, as a terminal's Ctrl-C sends it.
 fn interrupt(child: &Child) {
-    let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
-    assert!(status.success(), "kill -INT failed");
+    signal(child, "INT");
+}
+
+fn signal(child: &Child, name: &str) {
+    let status = std::process::Command::new("kill").args([&format!("-{name}"), &child.id().to_string()]).status();
+    assert!(status.unwrap().success(), "kill -{name} failed");
 }
 
 #[test]
 fn ctrl_c_finishes_the_messages_in_flight_writes_the_report_and_a_rerun_sends_the_rest() {
+    a_signal_finishes_the_messages_in_flight_writes_the_report_and_a_rerun_sends_the_rest("INT", 130, "interrupted");
+}
+
+#[test]
+fn sigterm_stops_as_ctrl_c_does_with_exit_143() {
+    a_signal_finishes_the_messages_in_flight_writes_the_report_and_a_rerun_sends_the_rest("TERM", 143, "SIGTERM");
+}
+
+#[test]
+fn sighup_stops_as_ctrl_c_does_with_exit_129() {
+    a_signal_finishes_the_messages_in_flight_writes_the_report_and_a_rerun_sends_the_rest("HUP", 129, "SIGHUP");
+}
+
+fn a_signal_finishes_the_messages_in_flight_writes_the_report_and_a_rerun_sends_the_rest(
+    name: &str,
+    code: i32,
+    said: &str,
+) {
     let server = FakeSmtp::start();
     server.set_delay(Duration::from_millis(5));
-    let tag = unique_tag("sigint");
+    let tag = unique_tag(&format!("sig{name}"));
     let job = SendJob::new(&tag, &Smtp::fake(&server).with("connections = 4"), addresses(&tag, 500), "");
 
     let child = job.spawn(&["--yes"]);
     server.wait_until(Duration::from_secs(30), "100 messages", |s| s.accepted_total() >= 100);
-    interrupt(&child);
+    signal(&child, name);
     let run = Run::from(child.wait_with_output().unwrap());
-    run.expect(130).line_with(&["interrupted"]);
+    run.expect(code).line_with(&[said]);
+    assert!(run.stdout.contains("summary"), "the summary is printed:\n{}", run.stdout);
     let sent = server.accepted_total();
     assert!(sent < 500, "the run was not interrupted: {sent} sent");
     assert_eq!(server.dots_total(), sent as usize, "every message whose data went out got its reply");
     assert!(server.accepted().values().all(|&n| n == 1), "a recipient was sent twice");
     assert_eq!(server.commands("QUIT"), server.connections().0, "every session ends with QUIT");
     let end = job.journal().into_iter().rfind(|r| r["t"] == "run_end").expect("a run_end record");
-    assert_eq!(end["exit_code"], 130, "{end}");
+    assert_eq!(end["exit_code"], code, "{end}");
+    let mut open = std::collections::HashSet::new();
+    for record in job.journal() {
+        let key = record["key"].as_str().unwrap_or_default().to_owned();
+        match record["t"].as_str() {
+            Some("committing") => open.insert(key),
+            Some("outcome" | "released") => open.remove(&key),
+            _ => false,
+        };
+    }
+    assert!(open.is_empty(), "a clean stop leaves nothing uncertain: {open:?}");
 
     let report = job.last_report();
     assert_eq!(report.rows.len(), 500, "one row per recipient");
@@ -90,4 +124,25 @@ fn ctrl_c_does_not_wait_for_a_retry_that_is_due_later() {
 
     job.send(&["--yes"]).expect(0);
     assert!(job.recipients.iter().all(|r| server.accepted().get(r) == Some(&1)), "{:?}", server.accepted());
+}
+
+#[test]
+fn a_second_signal_of_another_kind_also_exits_at_once_with_the_first_ones_code() {
+    let server = FakeSmtp::start();
+    server.set_delay(Duration::from_millis(700));
+    let tag = unique_tag("sigterm2");
+    let job = SendJob::new(&tag, &Smtp::fake(&server).with("connections = 2"), addresses(&tag, 20), "");
+
+    let mut child = job.spawn(&["--yes"]);
+    server.wait_until(Duration::from_secs(10), "a MAIL command", |s| s.commands("MAIL") >= 1);
+    signal(&child, "TERM");
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(child.try_wait().unwrap().is_none(), "the first signal waits for the message in flight");
+    let second = Instant::now();
+    interrupt(&child);
+    let run = Run::from(child.wait_with_output().unwrap());
+    assert!(second.elapsed() < Duration::from_millis(1500), "took {:?} after the second signal", second.elapsed());
+    run.expect(143).line_with(&["interrupted after SIGTERM"]);
+    let journal = std::fs::read_to_string(job.journal_path()).unwrap();
+    assert!(journal.ends_with('\n'), "the journal was flushed whole before quitting");
 }

@@ -212,3 +212,34 @@ fn kept_journals(job: &SendJob) -> Vec<std::path::PathBuf> {
     kept.sort();
     kept
 }
+
+/// A new journal's name, `--fresh`'s link and unlink, and a finished report are made durable by an `fsync`
+/// of their folder (seen with strace, which prints each fsync's path; CI installs it).
+#[test]
+fn the_journal_the_kept_journal_and_the_report_have_their_folders_synced() {
+    if std::process::Command::new("strace").arg("-V").output().is_err() {
+        assert_ne!(std::env::var("MAILSHOT_REQUIRE_LAB").as_deref(), Ok("1"), "strace is needed (CI installs it)");
+        eprintln!("SKIPPED: strace is not installed");
+        return;
+    }
+    let server = FakeSmtp::start();
+    let job = job(&server, "dirsync", 2, "");
+    let traced = |args: &[&str]| {
+        let mut command = job.command(args);
+        let program = command.get_program().to_owned();
+        let mut strace = std::process::Command::new("strace");
+        strace.args(["-f", "-y", "-e", "trace=fsync", "-o", "trace.txt"]).arg(program);
+        strace.args(command.get_args()).current_dir(job.path()).env_clear();
+        strace.envs(command.get_envs().filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))));
+        assert!(strace.status().unwrap().success());
+        std::fs::read_to_string(job.path().join("trace.txt")).unwrap()
+    };
+    let dir = job.path().canonicalize().unwrap();
+    let synced = |trace: &str, folder: &std::path::Path| trace.contains(&format!("<{}>)", folder.display()));
+    let first = traced(&["--yes"]);
+    assert!(synced(&first, &dir), "the job folder after creating the journal:\n{first}");
+    assert!(synced(&first, &dir.join("reports")), "the reports folder after the report:\n{first}");
+    let fresh = traced(&["--yes", "--fresh"]);
+    let syncs_of_dir = fresh.matches(&format!("<{}>)", dir.display())).count();
+    assert!(syncs_of_dir >= 2, "after --fresh's unlink and after the new journal: {syncs_of_dir}\n{fresh}");
+}

@@ -78,7 +78,13 @@ impl Journal {
     /// Opens (or creates) the journal at `path`, replays it, cuts off a torn last line, and starts the writer.
     pub fn open(path: &Path, now: DateTime<Utc>) -> Result<(Journal, JournalWriter, Replayed), JournalError> {
         let err = |e| JournalError::io(path, e);
+        let existed = path.exists();
         let mut file = OpenOptions::new().read(true).append(true).create(true).open(path).map_err(err)?;
+        if !existed {
+            // A new journal's name must survive a power loss too, or its first records (and the knowledge
+            // that they were sent) vanish with it.
+            sync_dir(path.parent().unwrap_or(Path::new("."))).map_err(err)?;
+        }
         let replayed = Replayed::read(&mut file, now, path)?;
         if replayed.torn_tail {
             file.set_len(replayed.intact_len).map_err(err)?;
@@ -127,6 +133,12 @@ impl Journal {
                 Err(_) => Err(JournalError::WriterGone { path }),
             }
         }
+    }
+
+    /// Waits until every record appended so far is on disk.
+    pub fn sync_all(&self) -> impl Future<Output = Result<(), JournalError>> + Send + 'static {
+        let last = Ticket(self.tx.lock().expect("journal lock").1);
+        self.durable(last)
     }
 
     /// Appends a record and waits until it is on disk.
@@ -195,6 +207,12 @@ fn write_loop(
             let _ = durable.send_replace(Ok(synced));
         }
     }
+}
+
+/// Makes a folder's entries durable (a file created, linked or removed in it): `fsync` on the folder.
+pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+    File::open(dir)?.sync_all()
 }
 
 fn fail(durable: &watch::Sender<Durable>, path: &Path, e: std::io::Error) -> Result<(), JournalError> {
