@@ -225,7 +225,7 @@ fn the_journal_the_kept_journal_and_the_report_have_their_folders_synced() {
     let server = FakeSmtp::start();
     let job = job(&server, "dirsync", 2, "");
     let traced = |args: &[&str]| {
-        let mut command = job.command(args);
+        let command = job.command(args);
         let program = command.get_program().to_owned();
         let mut strace = std::process::Command::new("strace");
         strace.args(["-f", "-y", "-e", "trace=fsync", "-o", "trace.txt"]).arg(program);
