@@ -21,6 +21,9 @@ pub enum Command {
     Send(SendArgs),
     /// Show what the journal knows about a job: counts by state, last run, budget left.
     Status(StatusArgs),
+    /// Cut a damaged journal at its first damaged line, keep the rest beside it, and mark every recipient
+    /// named there as uncertain (so that nobody is sent twice).
+    Repair(RepairArgs),
     /// Connect as the job would and show the server's banner, TLS, capabilities and the AUTH result.
     Probe(ProbeArgs),
     /// Create a new job folder from the bundled starter templates.
@@ -93,6 +96,12 @@ pub struct StatusArgs {
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RepairArgs {
+    /// The job file (job.toml).
+    pub job: PathBuf,
 }
 
 #[derive(Debug, Args)]

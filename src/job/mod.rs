@@ -12,6 +12,7 @@ pub mod producer;
 pub mod progress;
 pub mod queue;
 pub mod recorder;
+pub mod repair;
 pub mod report;
 pub mod run;
 pub mod signals;

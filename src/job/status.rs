@@ -112,7 +112,8 @@ fn scan(path: &Path, now: DateTime<Utc>) -> std::io::Result<Scan> {
             }
             Record::Committing { key, row, email, attempt, at, .. } => {
                 sent += u64::from(at >= since);
-                let reply = "the final dot was sent; no reply was recorded (maybe delivered)".to_owned();
+                let reply =
+                    "the final dot may have been sent; the server's answer never arrived (maybe delivered)".to_owned();
                 latest.insert(key, Latest { row, email, state: "uncertain", code: None, reply, attempts: attempt });
             }
             Record::Released { key, at, .. } => {

@@ -127,8 +127,25 @@ fn a_damaged_record_before_the_last_line_stops_the_run_naming_the_line() {
     std::fs::write(job.journal_path(), format!("{first}\nnot json\n{rest}")).unwrap();
 
     let mails = server.commands("MAIL");
-    job.send(&["--yes"]).expect(2).line_with(&["line 2", "damaged"]);
+    let run = job.send(&["--yes"]);
+    run.expect(2).line_with(&["line 2", "damaged", "mailshot repair"]);
+    assert!(!run.stderr.contains("move it aside"), "never advise a new journal: {}", run.stderr);
     assert_eq!(server.commands("MAIL"), mails, "sent with a journal it could not read");
+
+    // `repair` cuts at line 2 and keeps the rest; everyone named there is uncertain, so nobody is re-sent.
+    let repair = crate::jobs_support::run_in(job.path(), &["repair", "job.toml"]);
+    repair.expect(0).line_with(&["cut at line 2"]).line_with(&["3 recipient(s)", "uncertain"]);
+    let kept: Vec<_> = std::fs::read_dir(job.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("job.journal.damaged-"))
+        .collect();
+    let kept = std::fs::read_to_string(kept.first().expect("the cut part is kept").path()).unwrap();
+    assert!(kept.starts_with("not json\n"), "{kept}");
+    job.send(&["--yes"]).expect(1);
+    assert_eq!(server.commands("MAIL"), mails, "a recipient named in the cut part was sent again");
+    assert_eq!(job.last_report().count("uncertain"), 3, "{:?}", job.last_report().counts());
+    crate::jobs_support::run_in(job.path(), &["repair", "job.toml"]).expect(0).line_with(&["nothing changed"]);
 }
 
 /// (what changed, the edit, whether a resume must refuse it).

@@ -31,7 +31,11 @@ pub use replay::{Entry, LastRun, Replayed, State, key_id};
 pub enum JournalError {
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
-    #[error("{path}, line {line}: the journal is damaged ({message}); move it aside to start over")]
+    #[error(
+        "{path}, line {line}: the journal is damaged ({message}). Nothing was sent. `mailshot repair JOB.toml` \
+         cuts it at this line, keeps the rest beside it and marks every recipient named there as uncertain \
+         (do not move the journal away: a new one would send everyone again)"
+    )]
     Corrupt { path: PathBuf, line: u64, message: String },
     #[error("{path}: the journal writer stopped after an earlier error")]
     WriterGone { path: PathBuf },
