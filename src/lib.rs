@@ -13,6 +13,7 @@ pub mod init;
 pub mod job;
 pub mod jobdef;
 pub mod message;
+pub mod output;
 pub mod preview;
 pub mod probe;
 pub mod recipients;

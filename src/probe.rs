@@ -13,6 +13,7 @@ use crate::cli::ProbeArgs;
 use crate::config::smtp::SmtpConfigError;
 use crate::config::{ConfigError, SmtpView};
 use crate::exit_codes;
+use crate::output::{err_line, out_line};
 use crate::smtp::{self, ClientConfig, ConnectError, Direction, Envelope, EnvelopeError, ServerInfo, SessionError};
 use crate::smtp::{Reply, Stage, Trial};
 
@@ -51,7 +52,7 @@ pub fn run(args: &ProbeArgs) -> ExitCode {
     match probe(args) {
         Ok(()) => ExitCode::from(exit_codes::SUCCESS),
         Err(err) => {
-            eprintln!("mailshot probe: {err}");
+            err_line(&format!("mailshot probe: {err}"));
             ExitCode::from(err.exit_code())
         }
     }
@@ -68,8 +69,8 @@ fn probe(args: &ProbeArgs) -> Result<(), ProbeError> {
     };
     if args.verbosity.verbose > 0 {
         config.transcript = Some(Arc::new(|direction, line| match direction {
-            Direction::Client => println!(" -> {line}"),
-            Direction::Server => println!("<-  {line}"),
+            Direction::Client => out_line(&format!(" -> {line}")),
+            Direction::Server => out_line(&format!("<-  {line}")),
         }));
     }
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(ProbeError::Runtime)?;
@@ -87,14 +88,14 @@ fn sender(args: &ProbeArgs, job: &SmtpView) -> Result<String, ProbeError> {
 }
 
 async fn conversation(config: &ClientConfig, envelope: Option<&Envelope>) -> Result<(), ProbeError> {
-    println!("{:<14}{}:{} ({})", "Server:", config.host, config.port, security(config.security));
+    out_line(&format!("{:<14}{}:{} ({})", "Server:", config.host, config.port, security(config.security)));
     let mut session = smtp::connect(config).await.map_err(|source| ProbeError::Connect {
         host: config.host.clone(),
         port: config.port,
         source,
     })?;
     for line in summary(session.info(), config) {
-        println!("{line}");
+        out_line(&line);
     }
     let trial = match envelope {
         Some(envelope) => Some(session.try_envelope(envelope).await?),
@@ -102,12 +103,12 @@ async fn conversation(config: &ClientConfig, envelope: Option<&Envelope>) -> Res
     };
     if let (Some(trial), Some(envelope)) = (&trial, envelope) {
         for line in trial_lines(envelope, trial) {
-            println!("{line}");
+            out_line(&line);
         }
     }
     match session.quit().await {
-        Ok(reply) => println!("{:<14}{reply}", "QUIT:"),
-        Err(err) => println!("{:<14}{err}", "QUIT:"),
+        Ok(reply) => out_line(&format!("{:<14}{reply}", "QUIT:")),
+        Err(err) => out_line(&format!("{:<14}{err}", "QUIT:")),
     }
     match trial {
         Some(Trial::Rejected { stage, reply }) => Err(ProbeError::Refused { stage, reply }),

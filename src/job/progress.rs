@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::outcome::{Outcome, Status, Tally};
+use crate::output::err_line;
 
 /// How often a plain (non-terminal) run logs a progress line.
 pub const PLAIN_EVERY: Duration = Duration::from_secs(10);
@@ -110,11 +111,12 @@ impl Progress {
     }
 
     /// A line for the person, printed above the bars (or plainly), never through them. Quiet prints nothing.
+    /// Server text in it is shown with its control characters escaped; a closed stderr is ignored.
     pub fn log(&self, line: &str) {
         match (&self.bars, self.mode) {
-            (Some(bars), _) => bars.multi.suspend(|| eprintln!("{line}")),
+            (Some(bars), _) => bars.multi.suspend(|| err_line(line)),
             (None, Mode::Quiet) => {}
-            (None, _) => eprintln!("{line}"),
+            (None, _) => err_line(line),
         }
     }
 
@@ -124,7 +126,7 @@ impl Progress {
             self.last_line = Instant::now();
             let rate = (self.tally.done() - self.carried) as f64 / self.started.elapsed().as_secs_f64().max(1e-9);
             let (done, total, counts) = (self.tally.done(), self.total, counts(&self.tally));
-            eprintln!("progress: {done}/{total} {counts} ({rate:.1} msg/s{})", self.sessions());
+            err_line(&format!("progress: {done}/{total} {counts} ({rate:.1} msg/s{})", self.sessions()));
         }
     }
 

@@ -1,6 +1,7 @@
 //! The outcome report: `<job>/reports/<timestamp>.csv`, one row per recipient, written as each one settles
 //! (so memory stays flat and a crash still leaves the rows written so far).
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
@@ -8,6 +9,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::outcome::Outcome;
+use crate::output::spreadsheet_cell;
 
 pub const HEADER: [&str; 10] = [
     "row",
@@ -34,6 +36,14 @@ pub struct Report {
     writer: csv::Writer<BufWriter<File>>,
 }
 
+/// [`spreadsheet_cell`] as bytes, borrowed when nothing changes (the usual case).
+fn safe_cell(cell: &str) -> Cow<'_, [u8]> {
+    match spreadsheet_cell(cell) {
+        Cow::Borrowed(cell) => Cow::Borrowed(cell.as_bytes()),
+        Cow::Owned(cell) => Cow::Owned(cell.into_bytes()),
+    }
+}
+
 fn time(t: Option<DateTime<Utc>>) -> String {
     t.map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true)).unwrap_or_default()
 }
@@ -54,6 +64,9 @@ impl Report {
         &self.path
     }
 
+    /// One row. Every cell goes through [`spreadsheet_cell`]: a reply or an address that starts with `=`, `+`,
+    /// `-`, `@`, a tab or a CR gets a `'` in front, so that a spreadsheet shows it instead of running it, and
+    /// control characters are escaped (the journal keeps the reply as it came).
     pub fn write(&mut self, o: &Outcome) -> Result<(), ReportError> {
         let code = o.code.map(|c| c.to_string()).unwrap_or_default();
         let (row, attempts) = (o.row.to_string(), o.attempts.to_string());
@@ -69,7 +82,7 @@ impl Report {
             &time(o.first_attempt),
             &time(o.last_attempt),
         ];
-        self.writer.write_record(record).map_err(|e| self.error(e))
+        self.writer.write_record(record.map(safe_cell)).map_err(|e| self.error(e))
     }
 
     /// Flushes the report and makes it and its name durable: a report is evidence of what was sent.
@@ -121,6 +134,28 @@ mod tests {
         assert_eq!(&rows[0][5], outcome.reply);
         assert_eq!(&rows[0][8], "2026-11-25T10:00:00.123Z");
         assert_eq!(&rows[0][9], "");
+    }
+
+    #[test]
+    fn cells_a_spreadsheet_would_run_are_quoted_and_controls_escaped() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut report = Report::create(dir.path(), Utc::now()).unwrap();
+        let outcome = Outcome {
+            row: 2,
+            email: "=1+1@example.test".into(),
+            status: Status::Failed,
+            code: Some(550),
+            enhanced: None,
+            reply: "@SUM(1+1)\x1b[31m".into(),
+            attempts: 1,
+            message_id: "-<a@b>".into(),
+            first_attempt: None,
+            last_attempt: None,
+        };
+        report.write(&outcome).unwrap();
+        let path = report.finish().unwrap();
+        let row = csv::Reader::from_path(&path).unwrap().records().next().unwrap().unwrap();
+        assert_eq!((&row[1], &row[5], &row[7]), ("'=1+1@example.test", "'@SUM(1+1)\\x1b[31m", "'-<a@b>"));
     }
 
     #[test]

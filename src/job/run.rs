@@ -31,6 +31,7 @@ use crate::cli::SendArgs;
 use crate::config::rate::Pace;
 use crate::exit_codes;
 use crate::jobdef::Job;
+use crate::output::{err_line, out_line};
 use crate::smtp;
 
 /// Why a run could not start; each maps to an exit code.
@@ -80,7 +81,7 @@ pub fn send(args: &SendArgs) -> u8 {
     match runtime.block_on(run(args)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("mailshot: {e}");
+            err_line(&format!("mailshot: {e}"));
             e.exit_code()
         }
     }
@@ -170,7 +171,7 @@ async fn run(args: &SendArgs) -> Result<u8, StartError> {
     finish_journal(journal, writer, run_number, code, &recorded);
     report_end(&recorded, &report_path, aborted.as_deref(), &lessons);
     if produced.limited && produced.by_budget && aborted.is_none() {
-        eprintln!("mailshot: the daily sending budget is used up; the rest is pending for a later run (exit 75)");
+        err_line("mailshot: the daily sending budget is used up; the rest is pending for a later run (exit 75)");
     }
     Ok(code)
 }
@@ -223,7 +224,7 @@ fn load_and_check(path: &Path, quiet: bool, now: DateTime<Utc>) -> Result<(Job, 
         )));
     }
     if !quiet {
-        eprintln!("{}", check::summary_line(&summary));
+        err_line(&check::summary_line(&summary));
     }
     Ok((job, summary.rows))
 }
@@ -244,7 +245,7 @@ fn set_aside(journal: &Path, now: DateTime<Utc>) -> Result<(), StartError> {
             Ok(()) => {
                 std::fs::remove_file(journal).map_err(fail)?;
                 super::journal::sync_dir(journal.parent().unwrap_or(Path::new("."))).map_err(fail)?;
-                eprintln!("started a fresh campaign; the old journal is kept as {}", kept.display());
+                err_line(&format!("started a fresh campaign; the old journal is kept as {}", kept.display()));
                 return Ok(());
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
@@ -260,7 +261,7 @@ fn check_changes(replayed: &Replayed, print: &str, accept: bool) -> Result<(), S
         return Ok(());
     }
     if accept {
-        eprintln!("note: the message settings or templates changed since the last run; resuming as asked");
+        err_line("note: the message settings or templates changed since the last run; resuming as asked");
         return Ok(());
     }
     Err(StartError::Input(
@@ -316,13 +317,16 @@ fn confirm(args: &SendArgs, job: &Job, total: u64, connections: usize) -> Result
     if !stdin.is_terminal() {
         return Err(StartError::Input("not asking for confirmation without a terminal: pass --yes to send".into()));
     }
-    eprint!(
+    let mut stderr = std::io::stderr().lock();
+    let _ = write!(
+        stderr,
         "Send up to {total} messages from {} through {}:{} with {connections} connection(s)? [y/N] ",
         job.from.envelope(),
         job.smtp.server,
         job.smtp.port()
     );
-    let _ = std::io::stderr().flush();
+    let _ = stderr.flush();
+    drop(stderr);
     let mut answer = String::new();
     let _ = stdin.lock().read_line(&mut answer);
     match answer.trim() {
@@ -357,20 +361,22 @@ fn finish_journal(journal: Journal, writer: JournalWriter, run: u32, code: u8, r
     let _ = journal.append(Record::RunEnd { run, ended: now(), exit_code: code, summary });
     drop(journal);
     if let Err(e) = writer.close() {
-        eprintln!("mailshot: {e}");
+        err_line(&format!("mailshot: {e}"));
     }
 }
 
+/// After the summary: what the run learned about the server, where the report is, and why the job stopped.
+/// Server text is escaped and a closed pipe is ignored (`output`): nothing here may stop the run's end.
 fn report_end(recorded: &Recorded, path: &Path, aborted: Option<&str>, lessons: &[String]) {
     for lesson in lessons {
-        println!("  learned    {lesson}");
+        out_line(&format!("  learned    {lesson}"));
     }
     match &recorded.report {
-        Ok(_) => println!("  report     {}", path.display()),
-        Err(e) => eprintln!("mailshot: {e}"),
+        Ok(_) => out_line(&format!("  report     {}", path.display())),
+        Err(e) => err_line(&format!("mailshot: {e}")),
     }
     if let Some(reason) = aborted {
-        eprintln!("mailshot: the job stopped: {reason}");
+        err_line(&format!("mailshot: the job stopped: {reason}"));
     }
 }
 

@@ -16,6 +16,7 @@ use crate::cli::StatusArgs;
 use crate::config::JobFile;
 use crate::exit_codes;
 use crate::jobdef::Job;
+use crate::output::spreadsheet_cell;
 use crate::recipients::Entry;
 
 /// A recipient's latest journal record, with the text a person needs.
@@ -169,7 +170,9 @@ fn pending(job_file: &Path, latest: &HashMap<String, Latest>) -> Option<u64> {
 
 /// `row,email,code,reply`, then every column of the job's CSV as it was, so that the output is the recipients
 /// file of a new job with the same templates. Where the job's CSV has a column of one of those names, its
-/// column keeps the name (the templates use it) and ours becomes `mailshot_<name>`.
+/// column keeps the name (the templates use it) and ours becomes `mailshot_<name>`. The server's reply is
+/// made safe for a terminal and a spreadsheet ([`spreadsheet_cell`]); the job's own cells are left as they
+/// were, since they must work as recipients again.
 fn write_with_columns(
     out: &mut impl Write,
     job: &Job,
@@ -190,7 +193,7 @@ fn write_with_columns(
         let Entry::Recipient(r) = entry else { continue };
         let Some(l) = latest.get(&r.key).filter(|l| wanted(l)) else { continue };
         let code = l.code.map(|c| c.to_string()).unwrap_or_default();
-        let fixed = [r.row.to_string(), l.email.clone(), code, l.reply.clone()];
+        let fixed = [r.row.to_string(), l.email.clone(), code, spreadsheet_cell(&l.reply).into_owned()];
         csv.write_record(fixed.iter().map(String::as_str).chain(theirs.iter().map(|&i| r.fields[i].as_str())))?;
     }
     csv.flush()
@@ -201,7 +204,7 @@ fn write_csv(out: &mut impl Write, rows: &[&Latest]) -> std::io::Result<()> {
     csv.write_record(["row", "email", "code", "reply"])?;
     for l in rows {
         let code = l.code.map(|c| c.to_string()).unwrap_or_default();
-        csv.write_record([l.row.to_string().as_str(), &l.email, &code, &l.reply])?;
+        csv.write_record([l.row.to_string().as_str(), &l.email, &code, &spreadsheet_cell(&l.reply)])?;
     }
     csv.flush()
 }

@@ -9,6 +9,7 @@ mod lab;
 mod lab_servers;
 mod send_budget;
 mod send_crash;
+mod send_hostile;
 mod send_interrupt;
 mod send_journal;
 mod send_lab;

@@ -7,7 +7,7 @@ use crate::common::fake_smtp::FakeSmtp;
 use crate::common::send_job::{SendJob, Smtp, addresses, unique_tag};
 use crate::jobs_support::Run;
 
-fn status(job: &SendJob, args: &[&str]) -> Run {
+pub fn status(job: &SendJob, args: &[&str]) -> Run {
     let mut command = Command::new(env!("CARGO_BIN_EXE_mailshot"));
     command.arg("status").arg("job.toml").args(args).current_dir(job.path()).env_clear().stdin(Stdio::null());
     Run::from(command.output().unwrap())

@@ -1,0 +1,98 @@
+//! Lines for people, and text from outside made safe to show.
+//!
+//! Two hazards, one module. A closed pipe (`mailshot send … | head -n 1`) makes every later write fail with
+//! EPIPE, and `println!` turns that into a panic that would leave the journal and the report unfinished:
+//! [`out_line`] and [`err_line`] drop what cannot be written instead. And a server's reply is text we did not
+//! write: ESC and C1 control characters in it would drive the terminal (move the cursor, retitle the window,
+//! hide or rewrite earlier lines), so [`escape_controls`] makes them visible; a report cell that starts like
+//! a formula would be run by a spreadsheet, so [`spreadsheet_cell`] defuses it (OWASP, "CSV injection").
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+use std::io::Write;
+
+/// One line on stdout, control characters escaped; a closed pipe or a full disk is ignored (the exit code,
+/// the journal and the report still tell what happened).
+pub fn out_line(line: &str) {
+    let _ = writeln!(std::io::stdout().lock(), "{}", escape_controls(line));
+}
+
+/// One line on stderr, as [`out_line`] does it.
+pub fn err_line(line: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{}", escape_controls(line));
+}
+
+/// Whether a terminal could obey `c`: C0 controls but tab (ESC, CR, BEL, backspace …), DEL, and the C1
+/// controls U+0080–U+009F (U+009B is a one-character CSI on terminals that honour C1).
+fn is_hazard(c: char) -> bool {
+    (c.is_control() && c != '\t') || ('\u{80}'..='\u{9f}').contains(&c)
+}
+
+/// `text` with every control character but tab written as an escape: `\x1b` for C0 and DEL, `\u{9b}` for
+/// C1. Borrowed when there is nothing to escape (the usual case).
+pub fn escape_controls(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(is_hazard) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            c if !is_hazard(c) => out.push(c),
+            c if c.is_ascii() => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// A cell for a CSV a person will open in a spreadsheet: control characters escaped, and a `'` in front when
+/// it starts with `=`, `+`, `-`, `@`, a tab or a CR, which spreadsheets would take for a formula.
+pub fn spreadsheet_cell(text: &str) -> Cow<'_, str> {
+    let formula = text.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    match (formula, escape_controls(text)) {
+        (false, cell) => cell,
+        (true, cell) => Cow::Owned(format!("'{cell}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped_and_the_rest_is_kept() {
+        let cases = [
+            ("250 2.0.0 Ok: queued as 4XyZ", "250 2.0.0 Ok: queued as 4XyZ"),
+            ("tab\tkept, zoë kept", "tab\tkept, zoë kept"),
+            ("550 \x1b[2J\x1b]0;pwned\x07gone", "550 \\x1b[2J\\x1b]0;pwned\\x07gone"),
+            ("a\rb\nc\x00d\x7f", "a\\x0db\\x0ac\\x00d\\x7f"),
+            ("c1 \u{9b}31m \u{85} \u{80}", "c1 \\u{9b}31m \\u{85} \\u{80}"),
+        ];
+        for (input, shown) in cases {
+            assert_eq!(escape_controls(input), shown, "{input:?}");
+        }
+        assert!(matches!(escape_controls("plain"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn cells_that_a_spreadsheet_would_run_get_a_quote() {
+        let cases = [
+            ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"),
+            ("+1+1", "'+1+1"),
+            ("-2+3@example.test", "'-2+3@example.test"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\t=1", "'\t=1"),
+            ("\r=1", "'\\x0d=1"),
+            ("550 5.1.1 =1+1", "550 5.1.1 =1+1"),
+            ("ann@example.test", "ann@example.test"),
+            ("", ""),
+        ];
+        for (input, cell) in cases {
+            assert_eq!(spreadsheet_cell(input), cell, "{input:?}");
+        }
+    }
+}
