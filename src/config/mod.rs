@@ -4,6 +4,7 @@
 //! resolving them is the caller's job (see `jobdef::Job::load`), so this module only parses.
 
 pub mod message;
+pub mod numbers;
 pub mod rate;
 pub mod recipients;
 pub mod retry;
@@ -76,6 +77,22 @@ pub fn line_of(text: &str, offset: usize) -> usize {
     text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
 }
 
+/// The 1-based line of a key, by its path (`["smtp", "timeouts", "connect"]`), in the job file's text: for
+/// problems found after parsing in values that keep no span. `None` when the key is not in the text.
+pub fn key_line(text: &str, path: &[&str]) -> Option<usize> {
+    let document = toml::de::DeTable::parse(text).ok()?;
+    let (last, parents) = path.split_last()?;
+    let mut table = document.get_ref();
+    for name in parents {
+        match table.get(*name)?.get_ref() {
+            toml::de::DeValue::Table(inner) => table = inner,
+            _ => return None,
+        }
+    }
+    let (key, _) = table.get_key_value(*last)?;
+    Some(line_of(text, key.span().start))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,6 +112,18 @@ mod tests {
         assert!(err.starts_with("job.toml: "), "{err}");
         assert!(err.starts_with("job.toml: line 6, column 1: unknown field `subjet`"), "{err}");
         assert_eq!(err.lines().count(), 1, "{err}");
+    }
+
+    #[test]
+    fn keys_map_to_their_lines_in_any_table_form() {
+        let text = format!("{MINIMAL}timeouts = {{ connect = 0 }}\n[retry]\n\nmax_delay = inf\n");
+        assert_eq!(key_line(&text, &["smtp", "timeouts", "connect"]), Some(3));
+        assert_eq!(key_line(&text, &["retry", "max_delay"]), Some(6));
+        assert_eq!(key_line(&text, &["retry", "attempts"]), None);
+        let text = format!("{MINIMAL}[smtp.timeouts]\ndata = -1\n");
+        assert_eq!(key_line(&text, &["smtp", "timeouts", "data"]), Some(4));
+        let text = "[smtp.timeouts]\ndata = -1\n[smtp]\nserver = \"x\"\n";
+        assert_eq!(key_line(text, &["smtp", "timeouts", "data"]), Some(2));
     }
 
     #[test]

@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::numbers::bounded_seconds;
+
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateSection {
@@ -46,8 +48,9 @@ pub struct Pace {
 }
 
 impl Pace {
+    /// `rate` is checked by `config::numbers` (one a day to 10000 a second); an unchecked one cannot panic.
     pub fn per_second(rate: f64, burst: u32) -> Pace {
-        Pace { interval: Duration::from_secs_f64(1.0 / rate), burst: burst.max(1) }
+        Pace { interval: bounded_seconds(1.0 / rate), burst: burst.max(1) }
     }
 
     pub fn per_second_rate(&self) -> f64 {

@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::numbers::bounded_seconds;
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RetrySection {
@@ -22,12 +24,13 @@ impl Default for RetrySection {
 }
 
 impl RetrySection {
+    /// `check` refuses delays outside `config::numbers`' range; clamped here too, so that no path can panic.
     pub fn initial(&self) -> Duration {
-        Duration::from_secs_f64(self.initial_delay.max(0.0))
+        bounded_seconds(self.initial_delay)
     }
 
     pub fn max(&self) -> Duration {
-        Duration::from_secs_f64(self.max_delay.max(self.initial_delay).max(0.0))
+        bounded_seconds(self.max_delay).max(self.initial())
     }
 
     pub fn attempts(&self) -> u32 {

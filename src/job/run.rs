@@ -28,6 +28,7 @@ use super::worker::{self, Shared, Stop};
 use super::{fingerprint, lock};
 use crate::check::{self, Reporter};
 use crate::cli::SendArgs;
+use crate::config::numbers;
 use crate::config::rate::Pace;
 use crate::exit_codes;
 use crate::jobdef::Job;
@@ -96,7 +97,7 @@ async fn run(args: &SendArgs) -> Result<u8, StartError> {
         job.smtp.client_config(&paths.dir).map_err(|e| StartError::Input(format!("{}: {e}", args.job.display())))?;
     let mut connector = smtp::Connector::new(client).map_err(|e| StartError::Input(format!("[smtp]: {e}")))?;
     let pace = pace(args, &job)?;
-    let connections = args.connections.unwrap_or(job.smtp.connections).max(1) as usize;
+    let connections = connections(args, &job)?;
     confirm(args, &job, total, connections)?;
     // One run at a time, and only then the journal: what it says is this run's to act on.
     let _lock = lock::acquire(&paths.lock).map_err(|e| match e {
@@ -302,11 +303,22 @@ fn sent_last_24h(paths: &JobPaths, replayed: &Replayed, now: DateTime<Utc>) -> u
 
 fn pace(args: &SendArgs, job: &Job) -> Result<Option<Pace>, StartError> {
     let rate = match args.rate {
-        Some(r) if r.is_finite() && r > 0.0 => Some(r),
-        Some(_) => return Err(StartError::Input("--rate must be a positive number".into())),
+        Some(r) => match numbers::rate_rule(r) {
+            Some(rule) => return Err(StartError::Input(format!("--rate {r}: {rule}"))),
+            None => Some(r),
+        },
         None => job.rate.messages_per_second().map_err(|e| StartError::Input(format!("[rate]: {e}")))?,
     };
     Ok(rate.map(|r| Pace::per_second(r, job.rate.burst())))
+}
+
+/// `--connections`, else `[smtp] connections` (checked with the job).
+fn connections(args: &SendArgs, job: &Job) -> Result<usize, StartError> {
+    let n = args.connections.unwrap_or(job.smtp.connections);
+    match numbers::connections_rule(n) {
+        Some(rule) => Err(StartError::Input(format!("--connections {n}: {rule}"))),
+        None => Ok(n as usize),
+    }
 }
 
 fn confirm(args: &SendArgs, job: &Job, total: u64, connections: usize) -> Result<(), StartError> {

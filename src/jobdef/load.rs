@@ -45,6 +45,7 @@ pub(super) fn build(src: &JobText<'_>, file: JobFile, problems: &mut Vec<Problem
     if let Err(e) = file.smtp.password_source() {
         problems.push(Problem::once(format!("{}: [smtp]: {e}", src.path.display())));
     }
+    numbers(src, &file, problems);
     let (Some(message), Some(recipients)) = (file.message, file.recipients) else { return None };
     let from = mailbox(src, &message.from, "[message] from", problems);
     let reply_to = message.reply_to.as_ref().map(|r| mailbox(src, r, "[message] reply_to", problems));
@@ -79,6 +80,22 @@ pub(super) fn build(src: &JobText<'_>, file: JobFile, problems: &mut Vec<Problem
         templates,
         ids,
     })
+}
+
+/// Every number out of its range (`config::numbers`), as `job.toml:LINE: [retry] max_delay = inf: must be …`,
+/// and more than one of `[rate]`'s paces.
+fn numbers(src: &JobText<'_>, file: &JobFile, problems: &mut Vec<Problem>) {
+    let bad = config::numbers::check(file);
+    for bad in &bad {
+        let place = match config::key_line(src.text, &bad.path()) {
+            Some(line) => format!("{}:{line}", src.path.display()),
+            None => src.path.display().to_string(),
+        };
+        problems.push(Problem::once(format!("{place}: {bad}")));
+    }
+    if let (true, Err(e)) = (bad.is_empty(), file.rate.messages_per_second()) {
+        problems.push(Problem::once(format!("{}: [rate]: {e}", src.path.display())));
+    }
 }
 
 fn mailbox(src: &JobText<'_>, value: &Spanned<String>, key: &str, problems: &mut Vec<Problem>) -> Option<Mailbox> {

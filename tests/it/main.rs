@@ -3,6 +3,7 @@
 mod common;
 mod jobs_check;
 mod jobs_messages;
+mod jobs_numbers;
 mod jobs_preview;
 mod jobs_support;
 mod lab;
