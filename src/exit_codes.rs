@@ -8,6 +8,9 @@ pub const PARTIAL: u8 = 1;
 pub const INPUT_ERROR: u8 = 2;
 /// The job stopped: authentication, a refused sender, TLS, or the server was unreachable.
 pub const ABORTED: u8 = 3;
+/// An internal error, a bug in mailshot (EX_SOFTWARE): a worker or another task of the run panicked. The run
+/// stopped as for a fatal error and still wrote its report and the journal's run-end record.
+pub const SOFTWARE: u8 = 70;
 /// A temporary condition (the daily sending budget is used up, another run holds the lock); run again later.
 pub const TEMPFAIL: u8 = 75;
 /// Interrupted by Ctrl-C (SIGINT): 128 + 2.

@@ -36,6 +36,7 @@ impl Pending {
     pub fn take(mut work: Work) -> Pending {
         work.first_attempt.get_or_insert_with(now);
         work.attempts += 1;
+        work.committing = false;
         Pending { ticket: None, work }
     }
 
@@ -47,6 +48,7 @@ impl Pending {
         let ticket = journal.append(record).map_err(|e| e.to_string());
         if let Ok(ticket) = ticket {
             journal.sync_soon(ticket);
+            self.work.committing = true;
         }
         self.ticket = Some(ticket);
     }
@@ -79,6 +81,7 @@ impl Pending {
         if self.work.attempts == 0 {
             self.work.first_attempt = None;
         }
+        self.work.committing = false;
         if let (Some(Ok(_)), Some(journal)) = (self.ticket.take(), journal) {
             let work = &self.work;
             let _ = journal.append(Record::Released {

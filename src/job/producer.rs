@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 
 use super::journal::{Replayed, Settled, State};
 use super::outcome::{Outcome, Status};
-use super::work::{Event, Work};
+use super::work::{Event, Lost, Work};
 use super::worker::Shared;
 use crate::jobdef::Job;
 use crate::recipients::{Entry, Recipient};
@@ -67,7 +67,7 @@ pub fn produce(plan: Plan, work: mpsc::Sender<Work>, events: mpsc::Sender<Event>
                     let text = format!("not sent: {limit_reason}");
                     settle(bare(recipient.row, &recipient.mailbox.envelope(), Status::Skipped, text), false)
                 }
-                Decision::Send(date) => match render(&plan.job, &recipient, date) {
+                Decision::Send(date) => match render(&plan.job, &recipient, date, &shared.lost) {
                     Ok(item) => {
                         produced.sent += 1;
                         work.blocking_send(item).is_ok()
@@ -104,12 +104,13 @@ fn decide(plan: &Plan, recipient: &Recipient) -> Decision {
     }
 }
 
-fn render(job: &Job, recipient: &Recipient, date: DateTime<Utc>) -> Result<Work, String> {
+fn render(job: &Job, recipient: &Recipient, date: DateTime<Utc>, lost: &Arc<Lost>) -> Result<Work, String> {
     let message = job.render(recipient, date).map_err(|e| format!("not sent: {e}"))?;
     let e = &message.envelope;
     let envelope = smtp::Envelope::new(e.from.clone(), e.to.iter().cloned()).map_err(|e| format!("not sent: {e}"))?;
     let envelope = if e.smtputf8 { envelope.with_smtputf8() } else { envelope };
-    Ok(Work { message, envelope, date, attempts: 0, first_attempt: None, last: None })
+    let lost = lost.clone();
+    Ok(Work { message, envelope, date, attempts: 0, first_attempt: None, last: None, committing: false, lost })
 }
 
 fn bare(row: u64, email: &str, status: Status, reply: impl Into<String>) -> Outcome {

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use tokio::sync::mpsc;
+use tokio::task::JoinSet;
 
 use super::clock::now;
 use super::journal::{Journal, JournalWriter, Record, Replayed};
@@ -20,7 +21,7 @@ use super::producer::{self, Plan, Produced};
 use super::progress::{Mode, Progress};
 use super::queue::WorkQueue;
 use super::recorder::{self, Recorded};
-use super::report::Report;
+use super::report::{Report, ReportError};
 use super::signals::Signals;
 use super::throttle::Throttle;
 use super::work::{Event, Work};
@@ -141,6 +142,7 @@ async fn run(args: &SendArgs) -> Result<u8, StartError> {
         retry: job.retry.clone(),
         stop: Stop::default(),
         show_connections: mode == Mode::Bars,
+        lost: Arc::default(),
     });
     let plan = Plan {
         job: Arc::new(job),
@@ -156,19 +158,29 @@ async fn run(args: &SendArgs) -> Result<u8, StartError> {
     };
     let interrupted = signals.received();
     let watcher = tokio::spawn(signals.watch(shared.clone(), journal.clone()));
-    let workers: Vec<_> = (0..connections).map(|id| tokio::spawn(worker::run(id, shared.clone()))).collect();
-    for w in workers {
-        let _ = w.await;
-    }
+    let workers: JoinSet<()> = (0..connections).map(|id| worker::run(id, shared.clone())).collect();
+    let mut internal = join_workers(workers, &shared).await;
     watcher.abort();
     let produced = wind_down(&shared, producer).await;
+    let produced = produced.unwrap_or_else(|error| {
+        shared.halt(Some(error.clone()));
+        internal.get_or_insert(error);
+        Produced::default()
+    });
     let aborted = shared.stop.abort_reason();
     let lessons = shared.pool.lessons(connections);
     drop(shared);
     drop(events_tx);
-    let recorded = recorder.await.expect("the recorder does not panic");
-    let code =
-        exit_code(&recorded, aborted.as_deref(), interrupted.load(std::sync::atomic::Ordering::SeqCst), produced);
+    let recorded = recorder.await.unwrap_or_else(|e| {
+        internal.get_or_insert(internal_error("the recorder", e));
+        let source = std::io::Error::other("the recorder stopped (internal error): the report is incomplete");
+        Recorded { tally: Default::default(), report: Err(ReportError { path: report_path.clone(), source }) }
+    });
+    let signal = interrupted.load(std::sync::atomic::Ordering::SeqCst);
+    let code = match internal {
+        Some(_) => exit_codes::SOFTWARE,
+        None => exit_code(&recorded, aborted.as_deref(), signal, produced),
+    };
     finish_journal(journal, writer, run_number, code, &recorded);
     report_end(&recorded, &report_path, aborted.as_deref(), &lessons);
     if produced.limited && produced.by_budget && aborted.is_none() {
@@ -177,8 +189,41 @@ async fn run(args: &SendArgs) -> Result<u8, StartError> {
     Ok(code)
 }
 
-/// After the workers stopped: what never went out is reported as skipped, and the producer is joined.
-async fn wind_down(shared: &Shared, producer: std::thread::JoinHandle<Produced>) -> Produced {
+/// Waits for every worker. One that panicked (a bug) stops the run as a fatal error would: the others
+/// finish what they hold, and the message it held is reported from [`Lost`](super::work::Lost). Returns
+/// the first such error.
+async fn join_workers(mut workers: JoinSet<()>, shared: &Shared) -> Option<String> {
+    let mut internal = None;
+    while let Some(joined) = workers.join_next().await {
+        if let Err(e) = joined {
+            let error = internal_error("a connection's task", e);
+            shared.halt(Some(error.clone()));
+            internal.get_or_insert(error);
+        }
+    }
+    internal
+}
+
+/// A task that panicked, in words for the person (the panic message itself was printed by the panic hook).
+fn internal_error(what: &str, error: tokio::task::JoinError) -> String {
+    let cause = match error.try_into_panic() {
+        Ok(payload) => panic_text(payload.as_ref()),
+        Err(e) => e.to_string(),
+    };
+    format!("internal error: {what} panicked ({cause}); this is a bug in mailshot (exit 70)")
+}
+
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    match (payload.downcast_ref::<&str>(), payload.downcast_ref::<String>()) {
+        (Some(text), _) => (*text).to_owned(),
+        (_, Some(text)) => text.clone(),
+        _ => "no message".to_owned(),
+    }
+}
+
+/// After the workers stopped: what never went out is reported as skipped, the producer is joined, and the
+/// messages whose holder panicked are reported (`Err` when the producer itself panicked).
+async fn wind_down(shared: &Shared, producer: std::thread::JoinHandle<Produced>) -> Result<Produced, String> {
     for mut work in shared.queue.stop() {
         // Refused for now, and the run ends before its retry: deferred, as the journal says.
         let last = work.last.take();
@@ -191,7 +236,14 @@ async fn wind_down(shared: &Shared, producer: std::thread::JoinHandle<Produced>)
         let outcome = work.outcome(Status::Skipped, "not sent: the run stopped");
         let _ = shared.events.send(Event::Settled { outcome, carried: false }).await;
     }
-    tokio::task::spawn_blocking(move || producer.join().expect("the producer does not panic")).await.expect("joined")
+    let joined = tokio::task::spawn_blocking(move || producer.join()).await.expect("joined");
+    for outcome in shared.lost.take() {
+        let _ = shared.events.send(Event::Settled { outcome, carried: false }).await;
+    }
+    joined.map_err(|payload| {
+        let cause = panic_text(payload.as_ref());
+        format!("internal error: the producer panicked ({cause}); this is a bug in mailshot (exit 70)")
+    })
 }
 
 /// The connector's hints (a likely `security`/port mix-up) as log lines, each once per run.

@@ -1,5 +1,7 @@
 //! What travels between the producer, the workers and the recorder.
 
+use std::sync::{Arc, Mutex};
+
 use chrono::{DateTime, Utc};
 
 use super::clock::now;
@@ -19,6 +21,42 @@ pub struct Work {
     pub first_attempt: Option<DateTime<Utc>>,
     /// How the last attempt ended, while a retry waits: what the report says if the retry never comes.
     pub last: Option<Outcome>,
+    /// This attempt's committing record is in the journal (see `pending`): its final dot may go out.
+    pub committing: bool,
+    /// Where this message is reported if the thread holding it panics (see the `Drop` below).
+    pub lost: Arc<Lost>,
+}
+
+/// Messages whose holder panicked (a bug in a worker or the producer), for the run to report.
+///
+/// A panic unwinds through the task that held the message and drops it there (the task's locals, those
+/// kept across an `.await` included, are dropped while the thread is still panicking), so `Work`'s `Drop`
+/// can leave its outcome here: *uncertain* when its committing record is in the journal (its dot may have
+/// gone out; the journal, with no outcome after that record, says the same on the next run), else
+/// *skipped* (no record: the next run sends it). Without this the message would vanish from the report,
+/// and the queue, still counting it in flight, would keep the other workers waiting for ever.
+#[derive(Debug, Default)]
+pub struct Lost(Mutex<Vec<Outcome>>);
+
+impl Lost {
+    /// Everything lost so far.
+    pub fn take(&self) -> Vec<Outcome> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
+    }
+}
+
+impl Drop for Work {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        // Nothing here may panic: a second panic while unwinding aborts the process.
+        let outcome = match self.committing {
+            true => self.outcome(Status::Uncertain, "internal error while it was being sent: maybe delivered"),
+            false => self.outcome(Status::Skipped, "not sent: the run stopped (internal error)"),
+        };
+        self.lost.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(outcome);
+    }
 }
 
 impl Work {

@@ -23,7 +23,7 @@ use super::policy::{self, ConnectVerdict, Disposition, Verdict};
 use super::pool::{Pool, PooledSession};
 use super::queue::WorkQueue;
 use super::throttle::Throttle;
-use super::work::{Event, Work};
+use super::work::{Event, Lost, Work};
 use crate::config::RetrySection;
 use crate::smtp::{Delivery, Message, Opened, SessionError};
 
@@ -43,6 +43,8 @@ pub struct Shared {
     pub stop: Stop,
     /// Per-connection progress lines are shown (bars on a terminal); otherwise no status is built at all.
     pub show_connections: bool,
+    /// Messages whose worker (or the producer) panicked; the run reports them.
+    pub lost: Arc<Lost>,
 }
 
 impl Shared {
@@ -333,6 +335,8 @@ impl Worker {
     }
 
     async fn apply(&mut self, mut work: Work, verdict: Verdict) {
+        #[cfg(debug_assertions)]
+        test_panic(work.message.row);
         let shared = self.shared.clone();
         match verdict.disposition.clone() {
             Disposition::Delivered => {
@@ -450,4 +454,16 @@ fn outcome(work: &Work, status: Status, verdict: &Verdict) -> Outcome {
 
 fn message(work: &Work) -> Message<'_> {
     Message { envelope: &work.envelope, body: &work.message.bytes }
+}
+
+/// Tests only (debug builds): `MAILSHOT_TEST_PANIC_ROW=N` makes the worker that is about to settle CSV row `N`
+/// panic, its committing record written and its outcome not, as a bug there would; the tests show that the
+/// run still ends, with exit 70, a complete report and a run-end record. Release builds have no such hook.
+#[cfg(debug_assertions)]
+fn test_panic(row: u64) {
+    static ROW: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    let wanted = ROW.get_or_init(|| std::env::var("MAILSHOT_TEST_PANIC_ROW").ok()?.parse().ok());
+    if *wanted == Some(row) {
+        panic!("MAILSHOT_TEST_PANIC_ROW: a worker panics at row {row}");
+    }
 }

@@ -2,15 +2,16 @@
 //! terminal escapes and spreadsheet formulas, a worker that panics. The run still completes its journal and
 //! its report, and says what happened with the documented exit code.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::process::Child;
 use std::time::{Duration, Instant};
 
 use crate::common::fake_smtp::FakeSmtp;
 use crate::common::send_job::{SendJob, Smtp, addresses, unique_tag};
+use crate::jobs_support::Run;
 
 /// Waits for `child` at most `limit`; kills it and fails the test if it is still running then (a hang).
-fn wait_or_kill(mut child: Child, limit: Duration) -> std::process::ExitStatus {
+fn wait_or_kill(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
     let start = Instant::now();
     loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -43,7 +44,7 @@ fn a_closed_output_pipe_does_not_stop_the_run_from_completing_its_journal_and_re
     let mut first = String::new();
     stderr.read_line(&mut first).unwrap();
     drop(stderr);
-    let status = wait_or_kill(child, Duration::from_secs(60));
+    let status = wait_or_kill(&mut child, Duration::from_secs(60));
     assert_eq!(status.code(), Some(0), "first line: {first:?}");
     assert_eq!(server.accepted_total(), 40);
     let report = job.last_report();
@@ -89,4 +90,52 @@ fn server_text_is_escaped_on_the_terminal_and_report_cells_cannot_be_formulas() 
     let row = &report.rows[3];
     assert_eq!((row.email.as_str(), row.status.as_str()), (format!("'{}", recipients[3]).as_str(), "deferred"));
     assert!(report.rows[1].reply.contains("=HYPERLINK"), "{:?}", report.rows[1]);
+}
+
+/// A bug that panics a worker (made real by the debug builds' `MAILSHOT_TEST_PANIC_ROW` hook, as the worker
+/// is about to settle row 4) stops the run as a fatal error would: it ends (before, the other connection
+/// waited for ever for the message the dead worker held), exits 70, the report lists every recipient (row 4
+/// uncertain: its committing record is in the journal without an outcome) and the journal has its run-end
+/// record. The next run does not send row 4 again unless asked.
+#[test]
+fn a_panicking_worker_stops_the_run_with_exit_70_a_complete_report_and_a_run_end_record() {
+    if !cfg!(debug_assertions) {
+        eprintln!("skipped: release builds have no MAILSHOT_TEST_PANIC_ROW hook");
+        return;
+    }
+    let server = FakeSmtp::start();
+    server.set_delay(Duration::from_millis(2));
+    let tag = unique_tag("panic");
+    let mut job = SendJob::new(&tag, &Smtp::fake(&server).with("connections = 2"), addresses(&tag, 30), "");
+    job.set_env("MAILSHOT_TEST_PANIC_ROW", "4");
+    let mut child = job.spawn(&["--yes"]);
+    let status = wait_or_kill(&mut child, Duration::from_secs(60));
+    let (mut stdout, mut stderr) = (String::new(), String::new());
+    child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    assert_eq!(status.code(), Some(70), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stderr.contains("internal error: a connection's task panicked"), "{stderr}");
+    assert!(stdout.contains("summary") && stdout.contains("report "), "{stdout}");
+
+    let report = job.last_report();
+    let rows: Vec<u64> = report.rows.iter().map(|r| r.row).collect();
+    let mut sorted = rows.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, (2..32).collect::<Vec<u64>>(), "one report row per recipient: {report:#?}");
+    let four = report.rows.iter().find(|r| r.row == 4).unwrap();
+    assert_eq!(four.status, "uncertain", "{four:?}");
+    assert!(report.rows.iter().all(|r| ["delivered", "skipped", "uncertain"].contains(&r.status.as_str())));
+    // The worker held row 4 and perhaps the message it had taken to pipeline behind it, whose committing
+    // record was written: the journal calls both uncertain, and so does the report.
+    let uncertain = report.count("uncertain");
+    assert!((1..=2).contains(&uncertain), "{report:#?}");
+    assert_eq!(run_end(&job)["exit_code"], 70);
+
+    // The next run sends the rest, and not the uncertain ones (their dot may have gone out).
+    job.set_env("MAILSHOT_TEST_PANIC_ROW", "");
+    let again = Run::from(job.command(&["--yes"]).output().unwrap());
+    again.expect(1);
+    let report = job.last_report();
+    assert_eq!((report.count("uncertain"), report.count("delivered")), (uncertain, 30 - uncertain), "{report:#?}");
+    assert!(server.accepted().values().all(|&n| n == 1), "a recipient was sent twice");
 }
