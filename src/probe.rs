@@ -63,6 +63,9 @@ fn probe(args: &ProbeArgs) -> Result<(), ProbeError> {
     let base = args.job.parent().unwrap_or(Path::new(""));
     let mut config =
         job.smtp.client_config(base).map_err(|source| ProbeError::Smtp { path: args.job.clone(), source })?;
+    if let Some(warning) = job.smtp.password_file_warning(base) {
+        err_line(&format!("warning: {}: {warning}", args.job.display()));
+    }
     let envelope = match &args.rcpt {
         Some(rcpt) => Some(Envelope::new(sender(args, &job)?, [rcpt.as_str()])?),
         None => None,

@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 
 pub use report::{Reporter, SHOWN_PER_CLASS};
 
+use crate::config::{self, JobFile, smtp::SmtpConfigError};
 use crate::jobdef::{self, Job, MessageFailure, Problem};
 use crate::recipients::{Entry, RecipientReader, RowError, RowErrorKind};
 use crate::render::RenderError;
@@ -41,6 +42,7 @@ impl Summary {
 /// Even when the job file has errors, the CSV is still read for its own problems if it can be found.
 pub fn run<W: Write>(path: &Path, out: W, date: DateTime<Utc>) -> Summary {
     let mut reporter = Reporter::new(out);
+    secrets(path, &mut reporter);
     let summary = match Job::load(path) {
         Ok(job) => check_job(&job, &mut reporter, date),
         Err(failure) => {
@@ -58,6 +60,45 @@ pub fn run<W: Write>(path: &Path, out: W, date: DateTime<Utc>) -> Summary {
     let mut out = reporter.finish();
     let _ = writeln!(out, "{}", summary_line(&summary));
     summary
+}
+
+/// `[smtp]`'s credentials as `send` will load them (`password_env` set and not blank, `password_file` a
+/// readable regular file, not blank and not readable by others), the secret never printed.
+/// `password_command` is not run: it may have side effects (a prompt, a token refresh, an audit log), so a
+/// note says that it was not checked. (`send` checks and loads it after this check.)
+fn secrets<W: Write>(path: &Path, reporter: &mut Reporter<W>) {
+    // A job file that cannot be read or parsed is reported by `Job::load`.
+    let Ok(text) = std::fs::read_to_string(path) else { return };
+    let Ok(file) = JobFile::parse(path, &text) else { return };
+    let dir = path.parent().unwrap_or(Path::new(""));
+    let smtp = &file.smtp;
+    let place = |key: &str| match config::key_line(&text, &["smtp", key]) {
+        Some(line) => format!("{}:{line}", path.display()),
+        None => path.display().to_string(),
+    };
+    let key = match (&smtp.password_env, &smtp.password_file, &smtp.password_command) {
+        (Some(_), _, _) => "password_env",
+        (_, Some(_), _) => "password_file",
+        (_, _, Some(_)) => "password_command",
+        _ => "username",
+    };
+    match smtp.check_credentials(dir) {
+        Ok(None) => {}
+        Ok(Some(command)) => {
+            let note = format!(
+                "note: {}: [smtp] password_command `{command}` was not run (it may have side effects); \
+                 `send` and `probe` run it",
+                place(key)
+            );
+            let _ = writeln!(reporter.out(), "{}", crate::output::escape_controls(&note));
+        }
+        // Reported by `Job::load`, with the rest of the job file's problems.
+        Err(SmtpConfigError::PasswordKeys(_)) => {}
+        Err(e) => reporter.report(Problem::once(format!("{}: {e}", place(key)))),
+    }
+    if let Some(warning) = smtp.password_file_warning(dir) {
+        reporter.report(Problem::warning(format!("{}: {warning}", place("password_file")), "password_file mode"));
+    }
 }
 
 /// Checks every row of a loaded job (what `send` runs before sending anything).

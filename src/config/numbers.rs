@@ -85,6 +85,7 @@ pub fn smtp(s: &SmtpSection) -> Vec<BadNumber> {
     for (key, value) in timeouts {
         bad.extend(duration("smtp", &format!("timeouts.{key}"), value));
     }
+    bad.extend(duration("smtp", "password_command_timeout", s.password_command_timeout));
     bad
 }
 
@@ -188,6 +189,7 @@ mod tests {
             ("timeouts = { greeting = -5 }\n", "[smtp] timeouts.greeting = -5.0: must be"),
             ("timeouts = { data = nan }\n", "[smtp] timeouts.data = NaN: must be"),
             ("port = 0\n", "[smtp] port = 0: must be a whole number from 1 to 65535"),
+            ("password_command_timeout = 0\n", "[smtp] password_command_timeout = 0.0: must be"),
             ("connections = 0\n", "[smtp] connections = 0: must be a whole number from 1 to 100"),
             ("connections = 100000\n", "[smtp] connections = 100000: must be"),
             ("max_messages_per_connection = 0\n", "[smtp] max_messages_per_connection = 0: must be"),

@@ -3,14 +3,19 @@
 //! [`SmtpSection::client_config`] turns the section into the `smtp` module's own [`ClientConfig`], loading
 //! the secret and the extra CA file on the way, so the `smtp` module never sees a job file.
 
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::Duration;
+use std::process::{Child, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 use serde::Deserialize;
 
+use super::numbers::bounded_seconds;
 use crate::smtp;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -56,6 +61,9 @@ pub struct SmtpSection {
     pub password_env: Option<String>,
     pub password_file: Option<PathBuf>,
     pub password_command: Option<String>,
+    /// Seconds `password_command` may run before it is stopped, with every process it started (default 30).
+    #[serde(default = "default_command_timeout")]
+    pub password_command_timeout: f64,
     /// Force a mechanism; by default the best one the server offers (PLAIN, then LOGIN).
     pub auth: Option<AuthMechanism>,
     /// Extra trust anchors (PEM) for a private relay, added to webpki-roots.
@@ -95,6 +103,15 @@ fn default_connections() -> u32 {
 fn default_max_messages() -> u32 {
     100
 }
+
+fn default_command_timeout() -> f64 {
+    DEFAULT_COMMAND_TIMEOUT.as_secs_f64()
+}
+
+/// How long `password_command` may run unless `password_command_timeout` says otherwise.
+pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
+/// The most a password (or token) may be, from a command: anything longer is not a password.
+pub const MAX_SECRET: usize = 64 * 1024;
 
 impl SmtpSection {
     pub fn port(&self) -> u16 {
@@ -180,10 +197,25 @@ pub enum SmtpConfigError {
     FileRead { path: PathBuf, source: std::io::Error },
     #[error("[smtp] password_command `{command}` could not be run: {source}")]
     CommandSpawn { command: String, source: std::io::Error },
-    #[error("[smtp] password_command `{command}` failed ({status}): {stderr}")]
-    CommandFailed { command: String, status: std::process::ExitStatus, stderr: String },
-    #[error("[smtp] the password from {source_name} is empty")]
+    /// Its error output is never shown: a failing password manager may print the secret, or part of it.
+    #[error(
+        "[smtp] password_command `{command}` failed ({status}); its error output is not shown (it may hold \
+         the secret): run the command by hand to see why"
+    )]
+    CommandFailed { command: String, status: ExitStatus },
+    #[error(
+        "[smtp] password_command `{command}` did not finish within {seconds} s (password_command_timeout); it \
+         was stopped, with every process it started"
+    )]
+    CommandTimeout { command: String, seconds: f64 },
+    #[error("[smtp] password_command `{command}` printed more than {MAX_SECRET} bytes: that is not a password")]
+    CommandOutputTooLong { command: String },
+    #[error("[smtp] password_command `{command}`: {source}")]
+    CommandIo { command: String, source: std::io::Error },
+    #[error("[smtp] the password from {source_name} is empty or only white space")]
     EmptySecret { source_name: String },
+    #[error("[smtp] password_file {path}: not a regular file")]
+    FileNotRegular { path: PathBuf },
     #[error("[smtp] ca_file {path}: {reason}")]
     CaFile { path: PathBuf, reason: String },
 }
@@ -224,15 +256,67 @@ impl SmtpSection {
             (None, Some(_)) => Err(SmtpConfigError::NoUsername),
             (Some(_), None) => Err(SmtpConfigError::NoPassword),
             (Some(user), Some(source)) => {
-                Ok(Some(smtp::Credentials { username: user.clone(), secret: source.load(base_dir)? }))
+                let secret = source.load_within(base_dir, self.command_timeout())?;
+                Ok(Some(smtp::Credentials { username: user.clone(), secret }))
             }
         }
+    }
+
+    pub fn command_timeout(&self) -> Duration {
+        bounded_seconds(self.password_command_timeout)
+    }
+
+    /// What `check` can learn about the credentials without side effects: the same errors `send` would
+    /// meet, the secret read and dropped unseen; `password_command` is not run (it may prompt, refresh a
+    /// token, log an access): `Ok(Some(command))` says it was left alone.
+    pub fn check_credentials(&self, base_dir: &Path) -> Result<Option<&str>, SmtpConfigError> {
+        let source = self.password_source().map_err(SmtpConfigError::PasswordKeys)?;
+        match (&self.username, source) {
+            (None, None) => Ok(None),
+            (None, Some(_)) => Err(SmtpConfigError::NoUsername),
+            (Some(_), None) => Err(SmtpConfigError::NoPassword),
+            (Some(_), Some(PasswordSource::Command(_))) => Ok(self.password_command.as_deref()),
+            (Some(_), Some(source)) => {
+                if let PasswordSource::File(path) = &source {
+                    // A regular file only: reading a FIFO or a device would block or never end.
+                    let path = base_dir.join(path);
+                    match std::fs::metadata(&path) {
+                        Ok(meta) if !meta.is_file() => return Err(SmtpConfigError::FileNotRegular { path }),
+                        Err(source) => return Err(SmtpConfigError::FileRead { path, source }),
+                        Ok(_) => {}
+                    }
+                }
+                source.load(base_dir).map(|_| None)
+            }
+        }
+    }
+
+    /// A warning when `password_file` can be read by the file's group or by others, as ssh gives for a
+    /// private key (mailshot still uses it).
+    pub fn password_file_warning(&self, base_dir: &Path) -> Option<String> {
+        let path = base_dir.join(self.password_file.as_ref()?);
+        let mode = std::fs::metadata(&path).ok()?.permissions().mode();
+        (mode & 0o044 != 0).then(|| {
+            format!(
+                "[smtp] password_file {}: readable by {} (permissions {:04o} are too open): chmod 600 it",
+                path.display(),
+                if mode & 0o004 != 0 { "others" } else { "its group" },
+                mode & 0o7777
+            )
+        })
     }
 }
 
 impl PasswordSource {
-    /// Reads the secret: the variable's value, the file's or the command's output without its final newline.
+    /// Reads the secret: the variable's value, the file's or the command's output without its final newline;
+    /// a command gets [`DEFAULT_COMMAND_TIMEOUT`].
     pub fn load(&self, base_dir: &Path) -> Result<smtp::Secret, SmtpConfigError> {
+        self.load_within(base_dir, DEFAULT_COMMAND_TIMEOUT)
+    }
+
+    /// As [`PasswordSource::load`], a command stopped after `timeout`. An empty or white-space secret is an
+    /// error from any source: sent as it is, it would fail at AUTH with a less helpful reply.
+    pub fn load_within(&self, base_dir: &Path, timeout: Duration) -> Result<smtp::Secret, SmtpConfigError> {
         let (value, source_name) = match self {
             PasswordSource::Env(name) => {
                 let value = std::env::var(name).map_err(|_| SmtpConfigError::EnvMissing { name: name.clone() })?;
@@ -245,32 +329,82 @@ impl PasswordSource {
                 (text, format!("password_file {}", path.display()))
             }
             PasswordSource::Command(command) => {
-                (run_password_command(command, base_dir)?, format!("password_command `{command}`"))
+                (run_password_command(command, base_dir, timeout)?, format!("password_command `{command}`"))
             }
         };
         let value = strip_newline(value);
-        if value.is_empty() {
+        if value.trim().is_empty() {
             return Err(SmtpConfigError::EmptySecret { source_name });
         }
         Ok(smtp::Secret::new(value))
     }
 }
 
-/// `sh -c COMMAND` in the job folder; stdout is the secret, stderr is shown only when it fails.
-fn run_password_command(command: &str, base_dir: &Path) -> Result<String, SmtpConfigError> {
+/// `sh -c COMMAND` in the job folder, in a process group of its own; its stdout is the secret. Its stderr
+/// goes nowhere: a failing password manager may print the secret there. After `timeout` (or more than
+/// [`MAX_SECRET`] bytes of output) the whole group is killed, so that neither the command nor anything it
+/// started is left behind, and `send` does not hang on it.
+fn run_password_command(command: &str, base_dir: &Path, timeout: Duration) -> Result<String, SmtpConfigError> {
     let dir = if base_dir.as_os_str().is_empty() { Path::new(".") } else { base_dir };
-    let output = std::process::Command::new("sh")
+    let mut child = std::process::Command::new("sh")
         .arg("-c")
         .arg(command)
         .current_dir(dir)
         .stdin(Stdio::null())
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
         .map_err(|source| SmtpConfigError::CommandSpawn { command: command.to_owned(), source })?;
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr).trim().to_owned();
-        return Err(SmtpConfigError::CommandFailed { command: command.to_owned(), status: output.status, stderr });
+    let ended = wait_for_output(&mut child, Instant::now() + timeout);
+    if !matches!(ended, Ok((status, _)) if status.success()) {
+        // The group's leader is `sh` (process_group(0)); a group already gone is fine.
+        let _ = rustix::process::kill_process_group(
+            rustix::process::Pid::from_child(&child),
+            rustix::process::Signal::KILL,
+        );
+        let _ = child.wait();
     }
-    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    let command = command.to_owned();
+    match ended {
+        Ok((status, out)) if status.success() => Ok(String::from_utf8_lossy(&out).into_owned()),
+        Ok((status, _)) => Err(SmtpConfigError::CommandFailed { command, status }),
+        Err(Ended::TimedOut) => Err(SmtpConfigError::CommandTimeout { command, seconds: timeout.as_secs_f64() }),
+        Err(Ended::TooLong) => Err(SmtpConfigError::CommandOutputTooLong { command }),
+        Err(Ended::Io(source)) => Err(SmtpConfigError::CommandIo { command, source }),
+    }
+}
+
+/// Why a password command gave no usable output.
+enum Ended {
+    TimedOut,
+    TooLong,
+    Io(std::io::Error),
+}
+
+/// The command's stdout (read on a thread of its own, so the deadline holds) and its exit status.
+fn wait_for_output(child: &mut Child, deadline: Instant) -> Result<(ExitStatus, Vec<u8>), Ended> {
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut out = Vec::new();
+        let read = stdout.take(MAX_SECRET as u64 + 1).read_to_end(&mut out);
+        let _ = tx.send(read.map(|_| out));
+    });
+    let out = match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        Ok(Ok(out)) if out.len() > MAX_SECRET => return Err(Ended::TooLong),
+        Ok(Ok(out)) => out,
+        Ok(Err(e)) => return Err(Ended::Io(e)),
+        Err(_) => return Err(Ended::TimedOut),
+    };
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Ok((status, out)),
+            Ok(None) if Instant::now() >= deadline => return Err(Ended::TimedOut),
+            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+            Err(e) => return Err(Ended::Io(e)),
+        }
+    }
 }
 
 fn strip_newline(mut value: String) -> String {

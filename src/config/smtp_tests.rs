@@ -45,8 +45,11 @@ fn a_missing_or_failing_source_is_a_clear_error() {
     let none = Path::new("");
     let missing = PasswordSource::Env("MAILSHOT_TEST_SURELY_UNSET_VAR".into()).load(none).unwrap_err();
     assert!(matches!(missing, SmtpConfigError::EnvMissing { .. }), "{missing}");
-    let failing = PasswordSource::Command("echo nope >&2; exit 3".into()).load(none).unwrap_err();
-    assert!(failing.to_string().contains("nope"), "{failing}");
+    let failing = PasswordSource::Command("printf 'hunter%s' 2 >&2; exit 3".into()).load(none).unwrap_err();
+    let text = failing.to_string();
+    assert!(matches!(failing, SmtpConfigError::CommandFailed { .. }), "{text}");
+    assert!(text.contains("exit status: 3") && text.contains("run the command by hand"), "{text}");
+    assert!(!text.contains("hunter2"), "its stderr may hold the secret: {text}");
     let empty = PasswordSource::Command("true".into()).load(none).unwrap_err();
     assert!(matches!(empty, SmtpConfigError::EmptySecret { .. }), "{empty}");
     let file = PasswordSource::File("/nonexistent/pw".into()).load(none).unwrap_err();
@@ -72,4 +75,85 @@ fn the_ca_file_adds_trust_anchors_and_garbage_is_refused() {
     assert_eq!(c.extra_roots.len(), 1);
     let err = section("ca_file = \"junk.pem\"\n").client_config(dir.path()).unwrap_err();
     assert!(matches!(err, SmtpConfigError::CaFile { .. }), "{err}");
+}
+
+#[test]
+fn an_empty_or_blank_secret_is_refused_from_any_source() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("blank"), " \t\n").unwrap();
+    std::fs::write(dir.path().join("newline"), "\n").unwrap();
+    let sources = [
+        PasswordSource::File("blank".into()),
+        PasswordSource::File("newline".into()),
+        PasswordSource::Command("printf '\\n\\n'".into()),
+        PasswordSource::Command("printf '   '".into()),
+        PasswordSource::Env("MAILSHOT_TEST_SURELY_UNSET_VAR".into()),
+    ];
+    for source in &sources[..4] {
+        let err = source.load(dir.path()).unwrap_err();
+        assert!(matches!(err, SmtpConfigError::EmptySecret { .. }), "{source:?}: {err}");
+    }
+    assert!(matches!(sources[4].load(dir.path()), Err(SmtpConfigError::EnvMissing { .. })));
+    let spaced = PasswordSource::Command("printf ' pass word '".into()).load(dir.path()).unwrap();
+    assert_eq!(spaced.expose(), " pass word ", "only a blank secret is refused; spaces inside one are kept");
+}
+
+/// A command that hangs is stopped after its timeout, with everything it started: its process group is
+/// killed, so neither `sh` nor the `sleep` it left in the background survives.
+#[test]
+fn a_hung_password_command_is_killed_with_its_process_group_after_the_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let command = PasswordSource::Command("sleep 30 & echo $! > bg.pid; sleep 30; echo late".into());
+    let start = std::time::Instant::now();
+    let err = command.load_within(dir.path(), Duration::from_millis(300)).unwrap_err();
+    let waited = start.elapsed();
+    assert!(matches!(err, SmtpConfigError::CommandTimeout { .. }), "{err}");
+    assert!(err.to_string().contains("password_command_timeout"), "{err}");
+    assert!(waited < Duration::from_secs(5), "waited {waited:?}");
+    let pid = std::fs::read_to_string(dir.path().join("bg.pid")).unwrap();
+    let alive = || std::path::Path::new(&format!("/proc/{}", pid.trim())).exists();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while alive() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!alive(), "the background sleep {} was left running", pid.trim());
+}
+
+#[test]
+fn check_reads_env_and_file_secrets_but_never_runs_the_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let touched = dir.path().join("ran");
+    let command = format!("password_command = \"touch {} && echo pw\"\n", touched.display());
+    let s = section(&format!("username = \"u\"\n{command}"));
+    assert_eq!(s.check_credentials(dir.path()).unwrap(), s.password_command.as_deref());
+    assert!(!touched.exists(), "check ran the command");
+
+    let s = section("username = \"u\"\npassword_env = \"MAILSHOT_TEST_SURELY_UNSET_VAR\"\n");
+    assert!(matches!(s.check_credentials(dir.path()), Err(SmtpConfigError::EnvMissing { .. })));
+    let s = section("username = \"u\"\npassword_file = \".\"\n");
+    assert!(matches!(s.check_credentials(dir.path()), Err(SmtpConfigError::FileNotRegular { .. })));
+    std::fs::write(dir.path().join("pw"), "hunter2\n").unwrap();
+    let s = section("username = \"u\"\npassword_file = \"pw\"\n");
+    assert_eq!(s.check_credentials(dir.path()).unwrap(), None);
+}
+
+#[test]
+fn a_password_file_others_can_read_gets_a_warning() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pw");
+    std::fs::write(&path, "hunter2\n").unwrap();
+    let s = section("username = \"u\"\npassword_file = \"pw\"\n");
+    for (mode, warned) in [(0o600, None), (0o400, None), (0o640, Some("its group")), (0o644, Some("others"))] {
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        let warning = s.password_file_warning(dir.path());
+        match warned {
+            None => assert_eq!(warning, None, "{mode:o}"),
+            Some(who) => {
+                let warning = warning.unwrap_or_else(|| panic!("no warning for {mode:o}"));
+                assert!(warning.contains(who) && warning.contains(&format!("{mode:04o}")), "{warning}");
+                assert!(!warning.contains("hunter2"));
+            }
+        }
+    }
 }

@@ -96,6 +96,9 @@ async fn run(args: &SendArgs) -> Result<u8, StartError> {
     let paths = JobPaths::of(&args.job);
     let client =
         job.smtp.client_config(&paths.dir).map_err(|e| StartError::Input(format!("{}: {e}", args.job.display())))?;
+    if let Some(warning) = job.smtp.password_file_warning(&paths.dir) {
+        err_line(&format!("warning: {}: {warning}", args.job.display()));
+    }
     let mut connector = smtp::Connector::new(client).map_err(|e| StartError::Input(format!("[smtp]: {e}")))?;
     let pace = pace(args, &job)?;
     let connections = connections(args, &job)?;

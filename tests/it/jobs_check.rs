@@ -126,7 +126,7 @@ fn attachments_missing_or_outside_the_folder_are_row_errors() {
 #[test]
 fn the_sample_job_is_clean() {
     let sample = crate::jobs_support::sample_job();
-    crate::jobs_support::run_in(sample.parent().unwrap(), &["check", "job.toml"])
+    crate::jobs_support::run_in_with(sample.parent().unwrap(), &["check", "job.toml"], &[("MAILSHOT_PASSWORD", "x")])
         .expect(0)
         .line_with(&["12 rows: 12 valid, 0 duplicates, 0 errors, 0 warnings"]);
 }

@@ -2,7 +2,7 @@
 
 use mail_parser::MessageParser;
 
-use crate::jobs_support::{JobDir, assert_wire_clean, run_in, sample_job};
+use crate::jobs_support::{JobDir, assert_wire_clean, run_in, run_in_with, sample_job};
 
 fn files(dir: &std::path::Path, suffix: &str) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
@@ -101,7 +101,9 @@ fn init_scaffolds_a_job_that_checks_and_previews() {
     let dir = tempfile::tempdir().unwrap();
     run_in(dir.path(), &["init", "news"]).expect(0).line_with(&["created news/job.toml"]);
     let job = dir.path().join("news");
-    run_in(&job, &["check", "job.toml"]).expect(0).line_with(&["2 rows: 2 valid", "0 errors"]);
+    run_in(&job, &["check", "job.toml"]).expect(2).line_with(&["MAILSHOT_PASSWORD is not set"]);
+    let password = [("MAILSHOT_PASSWORD", "x")];
+    run_in_with(&job, &["check", "job.toml"], &password).expect(0).line_with(&["2 rows: 2 valid", "0 errors"]);
     run_in(&job, &["preview", "job.toml"]).expect(0).line_with(&["wrote 2 messages"]);
     run_in(dir.path(), &["init", "news"]).expect(2).line_with(&["news: already exists and is not empty"]);
 }

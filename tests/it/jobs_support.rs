@@ -45,7 +45,13 @@ impl JobDir {
 }
 
 pub fn run_in(dir: &Path, args: &[&str]) -> Run {
-    let output = Command::new(env!("CARGO_BIN_EXE_mailshot")).args(args).current_dir(dir).env_clear().output().unwrap();
+    run_in_with(dir, args, &[])
+}
+
+/// As [`run_in`], with these variables set (e.g. the `password_env` that `check` wants set).
+pub fn run_in_with(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mailshot"));
+    let output = command.args(args).current_dir(dir).env_clear().envs(env.iter().copied()).output().unwrap();
     Run::from(output)
 }
 

@@ -5,6 +5,7 @@ mod jobs_check;
 mod jobs_messages;
 mod jobs_numbers;
 mod jobs_preview;
+mod jobs_secrets;
 mod jobs_support;
 mod lab;
 mod lab_servers;
