@@ -9,6 +9,7 @@ mod jobs_secrets;
 mod jobs_support;
 mod lab;
 mod lab_servers;
+mod parser_properties;
 mod send_budget;
 mod send_crash;
 mod send_hostile;
