@@ -11,6 +11,7 @@ mod send_budget;
 mod send_crash;
 mod send_interrupt;
 mod send_journal;
+mod send_limits;
 mod send_lab;
 mod send_lock;
 mod send_output;
