@@ -25,7 +25,7 @@ use super::signals::Signals;
 use super::throttle::Throttle;
 use super::work::{Event, Work};
 use super::worker::{self, Shared, Stop};
-use super::{fingerprint, lock};
+use super::{evidence, fingerprint, lock};
 use crate::check::{self, Reporter};
 use crate::cli::SendArgs;
 use crate::config::rate::Pace;
@@ -104,11 +104,17 @@ async fn run(args: &SendArgs) -> Result<u8, StartError> {
     })?;
     if args.fresh {
         set_aside(&paths.journal, started)?;
+        set_aside_reports(&paths.reports, started)?;
     }
     let (journal, writer, replayed) =
         Journal::open(&paths.journal, started).map_err(|e| StartError::Input(e.to_string()))?;
     let print = fingerprint::of(&args.job).map_err(StartError::Input)?;
     check_changes(&replayed, &print, args.accept_changes)?;
+    let missing = evidence::check(&paths.reports, &replayed)
+        .map_err(|e| StartError::Input(format!("{}: {e}", paths.reports.display())))?;
+    if !missing.is_empty() {
+        return Err(StartError::Input(missing.refusal(&args.job)));
+    }
     let (limit, by_budget) = if job.rate.max_per_day.is_some() {
         limit(args, &job, sent_last_24h(&paths, &replayed, started))
     } else {
@@ -252,6 +258,24 @@ fn set_aside(journal: &Path, now: DateTime<Utc>) -> Result<(), StartError> {
         }
     }
     unreachable!("some suffix is free")
+}
+
+/// `--fresh`: the old campaign's reports go aside with its journal (`reports-<UTC>/`), so that they are not
+/// taken as evidence against the new, empty journal.
+fn set_aside_reports(reports: &Path, now: DateTime<Utc>) -> Result<(), StartError> {
+    if !reports.is_dir() {
+        return Ok(());
+    }
+    let fail =
+        |e: std::io::Error| StartError::Input(format!("{}: cannot set the old reports aside: {e}", reports.display()));
+    let kept = reports.with_file_name(format!("reports-{}", now.format("%Y%m%dT%H%M%SZ")));
+    if kept.exists() {
+        return Err(fail(std::io::Error::from(std::io::ErrorKind::AlreadyExists)));
+    }
+    std::fs::rename(reports, &kept).map_err(fail)?;
+    super::journal::sync_dir(reports.parent().unwrap_or(Path::new("."))).map_err(fail)?;
+    eprintln!("the old reports are kept in {}", kept.display());
+    Ok(())
 }
 
 fn check_changes(replayed: &Replayed, print: &str, accept: bool) -> Result<(), StartError> {
