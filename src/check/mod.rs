@@ -106,6 +106,10 @@ where
             },
         }
     }
+    if s.rows == 0 {
+        // A header and nothing else is most likely the wrong export, not a mailing to nobody: an error (exit 2).
+        rep.report(Problem::once(format!("{csv}: no recipients: the file has a header row and no rows")));
+    }
     s
 }
 
