@@ -7,6 +7,7 @@
 pub mod address;
 mod columns;
 mod dedup;
+mod lines;
 
 use std::fs::File;
 use std::io::Read;
@@ -16,6 +17,7 @@ use std::sync::Arc;
 pub use address::{AddressError, Mailbox};
 pub use columns::{ColumnSpec, Columns};
 use dedup::Seen;
+use lines::LineCounter;
 
 /// One valid, first-seen recipient: what `render` needs, owned so it can move to a worker thread.
 #[derive(Debug, Clone)]
@@ -84,7 +86,7 @@ pub enum RecipientsError {
 
 /// The streaming reader: an iterator of `Result<Entry, RowError>`, one item per CSV record.
 pub struct RecipientReader<R: Read> {
-    csv: csv::Reader<R>,
+    csv: csv::Reader<LineCounter<R>>,
     columns: Arc<Columns>,
     record: csv::ByteRecord,
     seen: Seen,
@@ -101,7 +103,7 @@ impl RecipientReader<File> {
 impl<R: Read> RecipientReader<R> {
     /// Reads the header row and matches it against the configured columns; every mismatch is reported.
     pub fn from_reader(reader: R, path: &Path, spec: &ColumnSpec) -> Result<Self, Vec<RecipientsError>> {
-        let mut csv = csv::ReaderBuilder::new().has_headers(true).from_reader(reader);
+        let mut csv = csv::ReaderBuilder::new().has_headers(true).from_reader(LineCounter::new(reader));
         let header = |message: String| RecipientsError::Header { path: path.to_owned(), message };
         let headers = csv.byte_headers().map_err(|e| vec![header(e.to_string())])?.clone();
         let columns =
@@ -116,7 +118,7 @@ impl<R: Read> RecipientReader<R> {
     }
 
     fn entry(&mut self) -> Result<Entry, RowError> {
-        let row = self.record.position().map_or(0, |p| p.line());
+        let row = self.line_of(self.record.position().map(csv::Position::byte));
         let fields = self.columns.decode(&self.record).map_err(|column| RowError {
             row,
             column: Some(column),
@@ -126,8 +128,15 @@ impl<R: Read> RecipientReader<R> {
         self.seen.admit(recipient)
     }
 
+    /// The physical line where the record at byte `start` starts (see `lines`).
+    fn line_of(&mut self, start: Option<u64>) -> u64 {
+        let start = start.unwrap_or_else(|| self.csv.position().byte());
+        self.csv.get_mut().line_at(start)
+    }
+
     fn csv_error(&mut self, error: csv::Error) -> RowError {
-        let row = error.position().map_or_else(|| self.csv.position().line(), |p| p.line());
+        // An I/O error has no position of its own; the record being read still has its start.
+        let row = self.line_of(error.position().or(self.record.position()).map(csv::Position::byte));
         if let csv::ErrorKind::UnequalLengths { expected_len, len, .. } = error.kind() {
             return RowError { row, column: None, kind: RowErrorKind::Ragged { expected: *expected_len, found: *len } };
         }

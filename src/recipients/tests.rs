@@ -93,3 +93,19 @@ fn header_problems_are_all_reported_on_line_1() {
     assert!(text[1].contains("no column `email`"), "{text:?}");
     assert!(text[2].contains("no column `name`") && text[3].contains("no column `id`"), "{text:?}");
 }
+
+#[test]
+fn rows_are_the_lines_an_editor_shows_with_crlf_and_blank_lines() {
+    let spec = ColumnSpec { email: "email".into(), name: None, key: None };
+    let csv = b"email,note\r\na@example.com,\r\n\r\nbad,\r\nb@example.com,\"x\r\ny\"\r\nc@example.com,\r\n";
+    let got = rows(&read(csv, &spec));
+    assert_eq!(
+        got,
+        [
+            "2 ok a@example.com",
+            "row 4, column `email`: invalid address \"bad\": the address needs exactly one `@`",
+            "5 ok b@example.com",
+            "7 ok c@example.com",
+        ]
+    );
+}
