@@ -95,9 +95,9 @@ fn sources(src: &JobText<'_>, dir: &Path, m: &MessageSection, problems: &mut Vec
     }
     let mut file = |key: &str, path: &Spanned<PathBuf>| {
         let full = dir.join(path.get_ref());
-        std::fs::read_to_string(&full)
+        crate::input::read_to_string(&full, super::TEMPLATE_BYTES, "a template")
             .map(|text| Source { origin: Origin::File(full.clone()), text })
-            .map_err(|e| problems.push(Problem::once(format!("{}: {key}: {}: {e}", src.place(path), full.display()))))
+            .map_err(|e| problems.push(Problem::once(format!("{}: {key}: {e}", src.place(path)))))
             .ok()
     };
     let text = m.text.as_ref().map(|p| file("[message] text", p));

@@ -19,6 +19,9 @@ use crate::message::{self, AttachmentError, Draft, JobFolder, MessageError, Mess
 use crate::recipients::{ColumnSpec, Mailbox, Recipient, RecipientReader};
 use crate::render::{Origin, RenderError, Rendered, Templates};
 
+/// The largest template file read.
+pub const TEMPLATE_BYTES: u64 = 25 << 20;
+
 /// A loaded job. Fields are public for reading; build one with `Job::load`.
 #[derive(Debug)]
 pub struct Job {
@@ -61,8 +64,8 @@ impl Job {
     /// Loads and checks the job file; on failure, every problem found (each naming its file and line).
     pub fn load(path: &Path) -> Result<Job, LoadError> {
         let fail = |problem| LoadError { problems: vec![problem], recipients: None };
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| fail(Problem::once(format!("{}: cannot read the job file: {e}", path.display()))))?;
+        let text = crate::config::read_job_file(path)
+            .map_err(|e| fail(Problem::once(format!("cannot read the job file: {e}"))))?;
         let file = JobFile::parse(path, &text).map_err(|e| fail(Problem::once(e.to_string())))?;
         let recipients = load::recipients_of(path, &file);
         let mut problems = Vec::new();

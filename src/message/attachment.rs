@@ -5,6 +5,11 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::input::{self, InputError};
+
+/// The largest attachment read: no message with a bigger one could be sent.
+const ATTACHMENT_BYTES: u64 = 25 << 20;
+
 /// One file ready to be attached.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attachment {
@@ -26,6 +31,8 @@ pub enum AttachmentError {
     NotAFile { path: String },
     #[error("attachment {path:?} cannot be read: {reason}")]
     Read { path: String, reason: String },
+    #[error("attachment {path:?} is {size} bytes, more than a whole message may be ({limit})")]
+    TooLarge { path: String, size: u64, limit: u64 },
 }
 
 /// The job's folder, canonical, as the root that attachment paths must stay inside.
@@ -66,8 +73,14 @@ impl JobFolder {
 
     pub fn load(&self, rendered: &str) -> Result<Attachment, AttachmentError> {
         let full = self.resolve(rendered)?;
-        let bytes = std::fs::read(&full)
-            .map_err(|e| AttachmentError::Read { path: rendered.trim().to_owned(), reason: e.to_string() })?;
+        let path = || rendered.trim().to_owned();
+        let bytes = input::read(&full, ATTACHMENT_BYTES, "an attachment").map_err(|e| match e {
+            InputError::NotRegular { .. } => AttachmentError::NotAFile { path: path() },
+            InputError::TooLarge { size, limit, .. } => AttachmentError::TooLarge { path: path(), size, limit },
+            InputError::Open { reason, .. } | InputError::Read { reason, .. } => {
+                AttachmentError::Read { path: path(), reason }
+            }
+        })?;
         let file_name = full.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let content_type = mime_guess::from_path(&full).first_or_octet_stream().essence_str().to_owned();
         Ok(Attachment { file_name, content_type, bytes })

@@ -78,8 +78,8 @@ pub enum RowErrorKind {
 /// Problems with the file as a whole: it cannot be opened, or its header row does not fit the job.
 #[derive(Debug, thiserror::Error)]
 pub enum RecipientsError {
-    #[error("{path}: cannot open: {source}")]
-    Open { path: PathBuf, source: std::io::Error },
+    #[error("{0}")]
+    Open(crate::input::InputError),
     #[error("{path}:1: {message}")]
     Header { path: PathBuf, message: String },
 }
@@ -95,7 +95,7 @@ pub struct RecipientReader<R: Read> {
 
 impl RecipientReader<File> {
     pub fn open(path: &Path, spec: &ColumnSpec) -> Result<Self, Vec<RecipientsError>> {
-        let file = File::open(path).map_err(|source| vec![RecipientsError::Open { path: path.to_owned(), source }])?;
+        let (file, _) = crate::input::open(path).map_err(|e| vec![RecipientsError::Open(e)])?;
         Self::from_reader(file, path, spec)
     }
 }

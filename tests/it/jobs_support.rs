@@ -1,7 +1,8 @@
 //! Helpers for the job tests: a job folder in a fresh temp dir, and the binary run hermetically inside it.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 /// A job folder in its own temp dir; dropped with the test.
 pub struct JobDir {
@@ -41,6 +42,31 @@ impl JobDir {
     /// Runs `mailshot ARGS` in the job folder with an empty environment.
     pub fn run(&self, args: &[&str]) -> Run {
         run_in(self.path(), args)
+    }
+}
+
+/// As [`run_in`], but the run must end within `limit` (it is killed and the test fails otherwise): for inputs
+/// that used to hang. Returns the run and how long it took.
+pub fn run_within(dir: &Path, args: &[&str], limit: Duration) -> (Run, Duration) {
+    let started = Instant::now();
+    let child = Command::new(env!("CARGO_BIN_EXE_mailshot"))
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait_with_output()));
+    match rx.recv_timeout(limit) {
+        Ok(output) => (Run::from(output.unwrap()), started.elapsed()),
+        Err(_) => {
+            let _ = Command::new("kill").arg("-KILL").arg(pid.to_string()).status();
+            panic!("mailshot {args:?} did not end within {limit:?} (killed)");
+        }
     }
 }
 

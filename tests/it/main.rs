@@ -2,6 +2,7 @@
 
 mod common;
 mod jobs_check;
+mod jobs_hostile;
 mod jobs_lines;
 mod jobs_messages;
 mod jobs_preview;

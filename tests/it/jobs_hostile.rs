@@ -1,0 +1,63 @@
+//! Hostile and careless input (issue 11): each case used to leak a file, hang, crash or exhaust memory.
+//! Now `check` and `send` exit 2 within seconds, naming the file, line or key, and nothing is sent.
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::jobs_support::{JobDir, MESSAGE, RECIPIENTS, Run, SMTP, run_within};
+
+/// A FIFO at `path` (nobody ever writes to it: opening it the ordinary way blocks for ever).
+fn mkfifo(path: &Path) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    assert!(std::process::Command::new("mkfifo").arg(path).status().unwrap().success());
+}
+
+/// `mailshot ARGS` in the job folder; it must end within a few seconds (killed otherwise).
+fn quick(job: &JobDir, args: &[&str]) -> Run {
+    let (run, took) = run_within(job.path(), args, Duration::from_secs(10));
+    assert!(took < Duration::from_secs(3), "{args:?} took {took:?}");
+    run
+}
+
+#[test]
+fn devices_fifos_and_directories_are_refused_at_once_with_the_file_named() {
+    // (the CSV, the text template, what the error says); `fifo` is made a FIFO.
+    let cases = [
+        ("/dev/zero", "t/mail.txt", "/dev/zero: is a character device, not a regular file"),
+        ("fifo", "t/mail.txt", "fifo: is a FIFO (named pipe), not a regular file"),
+        ("t", "t/mail.txt", "t: is a directory, not a regular file"),
+        ("r.csv", "fifo", "fifo: is a FIFO (named pipe), not a regular file"),
+    ];
+    for (csv, text, expected) in cases {
+        let job = JobDir::new();
+        mkfifo(&job.path().join("fifo"));
+        let message = MESSAGE.replace("t/mail.txt", text);
+        job.write("job.toml", format!("{SMTP}{message}[recipients]\ncsv = \"{csv}\"\nname = \"name\"\n"));
+        quick(&job, &["check", "job.toml"]).expect(2).line_with(&["error: ", expected]);
+        quick(&job, &["send", "job.toml", "--yes"]).expect(2).line_with(&[expected]);
+        quick(&job, &["preview", "job.toml"]).expect(2).line_with(&[expected]);
+    }
+}
+
+#[test]
+fn a_fifo_as_password_file_or_ca_file_stops_send_at_once() {
+    for key in ["password_file", "ca_file"] {
+        let job = JobDir::new();
+        mkfifo(&job.path().join("secret"));
+        let smtp = format!("{SMTP}username = \"u\"\n{key} = \"secret\"\n");
+        let smtp = if key == "ca_file" { format!("{smtp}password_env = \"NOPE\"\n") } else { smtp };
+        job.write("job.toml", format!("{smtp}{MESSAGE}{RECIPIENTS}"));
+        quick(&job, &["send", "job.toml", "--yes"]).expect(2).line_with(&[key, "secret: is a FIFO"]);
+    }
+}
+
+#[test]
+fn an_attachment_that_is_a_fifo_or_a_device_is_a_row_error() {
+    let job = JobDir::new();
+    let message = MESSAGE.replace("[message]\n", "[message]\nattachments = [\"{{ file }}\"]\n");
+    job.write("job.toml", format!("{SMTP}{message}{RECIPIENTS}"));
+    mkfifo(&job.path().join("files/pipe.pdf"));
+    job.write("files/ok.pdf", "%PDF");
+    job.write("r.csv", "email,name,file\na@example.com,A,files/pipe.pdf\nb@example.com,B,files/ok.pdf\n");
+    quick(&job, &["check", "job.toml"]).expect(2).line_with(&["r.csv:2: ", "\"files/pipe.pdf\" is not a regular file"]);
+}
