@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 pub use report::{Reporter, SHOWN_PER_CLASS};
 
 use crate::jobdef::{self, Job, MessageFailure, Problem};
+use crate::message::AttachmentError;
 use crate::recipients::{Entry, RecipientReader, RowError, RowErrorKind};
 use crate::render::RenderError;
 
@@ -152,6 +153,9 @@ fn failure_class(e: &MessageFailure) -> String {
     match e {
         MessageFailure::Render(RenderError::Template { origin, line, message }) => {
             format!("{origin}{}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())
+        }
+        MessageFailure::Attachment { origin, error: AttachmentError::OwnFile { role, .. } } => {
+            format!("{origin}: attachment is {role}")
         }
         MessageFailure::Attachment { origin, error } => {
             format!("{origin}: {}", format!("{error:?}").split(' ').next().unwrap_or(""))

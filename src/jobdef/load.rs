@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use toml::Spanned;
 
 use super::{Job, Problem};
+use crate::config::message::DEFAULT_ATTACHMENTS_DIR;
 use crate::config::{self, JobFile, MessageSection, RecipientsSection};
-use crate::message::{JobFolder, MessageIds, headers};
+use crate::message::{AttachmentDir, MessageIds, headers};
 use crate::recipients::{ColumnSpec, Mailbox};
 use crate::render::{Origin, Source, Sources, Templates};
 
@@ -49,9 +50,8 @@ pub(super) fn build(src: &JobText<'_>, file: JobFile, problems: &mut Vec<Problem
     let from = mailbox(src, &message.from, "[message] from", problems);
     let reply_to = message.reply_to.as_ref().map(|r| mailbox(src, r, "[message] reply_to", problems));
     let sources = sources(src, &dir, &message, problems);
-    let folder = JobFolder::new(if dir.as_os_str().is_empty() { Path::new(".") } else { &dir })
-        .map_err(|e| problems.push(Problem::once(format!("{}: cannot open the job folder: {e}", dir.display()))))
-        .ok();
+    let own = super::own::own_files(src.path, &message, &recipients, &file.smtp);
+    let attachments = attachment_dir(src, &dir, &message, own, problems);
     let templates = sources.and_then(|s| {
         Templates::compile(s)
             .map_err(|errors| problems.extend(errors.iter().map(|e| Problem::once(e.to_string()))))
@@ -62,7 +62,7 @@ pub(super) fn build(src: &JobText<'_>, file: JobFile, problems: &mut Vec<Problem
         None => None,
     };
     let from = from?;
-    let (folder, templates) = (folder?, templates?);
+    let (attachments, templates) = (attachments?, templates?);
     let seed = message.campaign.as_ref().map_or_else(|| absolute(src.path), |c| c.get_ref().clone());
     let ids = MessageIds::new(seed, from.domain_ascii.clone());
     Some(Job {
@@ -75,10 +75,38 @@ pub(super) fn build(src: &JobText<'_>, file: JobFile, problems: &mut Vec<Problem
         retry: file.retry,
         from,
         reply_to,
-        folder,
+        attachments,
         templates,
         ids,
     })
+}
+
+/// `[message] attachments_dir`: it must be a folder when something is attached.
+fn attachment_dir(
+    src: &JobText<'_>,
+    dir: &Path,
+    m: &MessageSection,
+    own: crate::message::OwnFiles,
+    problems: &mut Vec<Problem>,
+) -> Option<AttachmentDir> {
+    let base = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+    let default = Path::new(DEFAULT_ATTACHMENTS_DIR);
+    let path = m.attachments_dir.as_ref().map_or(default, |d| d.get_ref().as_path());
+    let needed = !m.attachments.is_empty();
+    AttachmentDir::new(base, path, needed, own)
+        .map_err(|e| {
+            let place = match (&m.attachments_dir, m.attachments.first()) {
+                (Some(d), _) => src.place(d),
+                (None, Some(a)) => src.place(a),
+                (None, None) => src.path.display().to_string(),
+            };
+            let full = base.join(path);
+            problems.push(Problem::once(format!(
+                "{place}: [message] attachments_dir: {}: {e} (attachments must be inside it)",
+                full.display()
+            )))
+        })
+        .ok()
 }
 
 fn mailbox(src: &JobText<'_>, value: &Spanned<String>, key: &str, problems: &mut Vec<Problem>) -> Option<Mailbox> {

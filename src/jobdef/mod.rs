@@ -5,6 +5,7 @@
 //! replays the Date) yields byte-identical messages; the Message-ID is derived from the recipient key.
 
 mod load;
+mod own;
 mod problem;
 
 use std::fs::File;
@@ -15,7 +16,7 @@ use chrono::{DateTime, Utc};
 pub use problem::{Problem, Severity};
 
 use crate::config::{JobFile, SmtpSection};
-use crate::message::{self, AttachmentError, Draft, JobFolder, MessageError, MessageIds, OutgoingMessage};
+use crate::message::{self, AttachmentDir, AttachmentError, Draft, MessageError, MessageIds, OutgoingMessage};
 use crate::recipients::{ColumnSpec, Mailbox, Recipient, RecipientReader};
 use crate::render::{Origin, RenderError, Rendered, Templates};
 
@@ -35,7 +36,7 @@ pub struct Job {
     /// The CSV, relative to the current directory (job folder joined with `[recipients] csv`).
     pub csv: PathBuf,
     pub columns: ColumnSpec,
-    pub folder: JobFolder,
+    attachments: AttachmentDir,
     templates: Templates,
     attachment_origins: Vec<Origin>,
     ids: MessageIds,
@@ -101,7 +102,9 @@ impl Job {
         let rendered = self.templates.render(&context)?;
         let attachments = (rendered.attachments.iter().zip(&self.attachment_origins))
             .map(|(path, origin)| {
-                self.folder.load(path).map_err(|error| MessageFailure::Attachment { origin: origin.clone(), error })
+                self.attachments
+                    .load(path)
+                    .map_err(|error| MessageFailure::Attachment { origin: origin.clone(), error })
             })
             .collect::<Result<Vec<_>, _>>()?;
         let message_id = self.ids.for_key(&recipient.key);

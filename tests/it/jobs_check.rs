@@ -120,7 +120,7 @@ fn attachments_missing_or_outside_the_folder_are_row_errors() {
     job.write("r.csv", "email,name,file\na@example.com,A,files/a.pdf\nb@example.com,B,files/none.pdf\nc@example.com,C,../../etc/passwd\n");
     let run = job.run(&["check", "job.toml"]);
     run.expect(2).line_with(&["r.csv:3: job.toml:4: [message] attachments: attachment \"files/none.pdf\" not found"]);
-    run.line_with(&["r.csv:4: ", "outside the job folder"]);
+    run.line_with(&["r.csv:4: ", "outside attachments_dir (files)"]);
 }
 
 #[test]

@@ -61,3 +61,68 @@ fn an_attachment_that_is_a_fifo_or_a_device_is_a_row_error() {
     job.write("r.csv", "email,name,file\na@example.com,A,files/pipe.pdf\nb@example.com,B,files/ok.pdf\n");
     quick(&job, &["check", "job.toml"]).expect(2).line_with(&["r.csv:2: ", "\"files/pipe.pdf\" is not a regular file"]);
 }
+
+/// A job whose attachment path is a CSV cell, with a password file, a journal, a kept journal and a report.
+fn job_attaching_cells(extra: &str, cells: &[&str]) -> JobDir {
+    let job = JobDir::new();
+    let smtp = format!("{SMTP}username = \"u\"\npassword_file = \"smtp.pw\"\n");
+    let message = MESSAGE.replace("[message]\n", &format!("[message]\nattachments = [\"{{{{ invoice }}}}\"]\n{extra}"));
+    job.write("job.toml", format!("{smtp}{message}{RECIPIENTS}"));
+    job.write("smtp.pw", "hunter2\n");
+    job.write("files/ok.pdf", "%PDF");
+    job.write("job.journal.jsonl", "");
+    job.write("job.journal.20260101T000000Z.jsonl", "");
+    job.write("reports/2026-11-02T10-00-00Z.csv", "row,email\n2,ann@example.com\n");
+    let rows: String = cells.iter().enumerate().map(|(i, c)| format!("r{i}@example.com,R{i},{c}\n")).collect();
+    job.write("r.csv", format!("email,name,invoice\n{rows}"));
+    job
+}
+
+#[test]
+fn a_csv_cell_cannot_attach_the_jobs_own_files() {
+    let cells = [
+        "smtp.pw",
+        "job.toml",
+        "r.csv",
+        "t/mail.html",
+        "job.journal.jsonl",
+        "job.journal.20260101T000000Z.jsonl",
+        "reports/2026-11-02T10-00-00Z.csv",
+        "files/ok.pdf",
+    ];
+    for extra in ["", "attachments_dir = \".\"\n"] {
+        let job = job_attaching_cells(extra, &cells);
+        let run = quick(&job, &["check", "job.toml"]);
+        run.expect(2);
+        for (line, role) in [
+            (2, "the job's password_file"),
+            (3, "the job file"),
+            (4, "the job's recipients CSV"),
+            (5, "the job's template ([message] html)"),
+            (6, "a journal of the job"),
+            (7, "a journal of the job"),
+            (8, "a report of the job"),
+        ] {
+            run.line_with(&[&format!("r.csv:{line}: "), role, "never attached"]);
+        }
+        run.line_with(&["8 rows: 1 valid", "7 errors"]);
+        quick(&job, &["preview", "job.toml"]).expect(2).line_with(&["wrote 1 messages"]);
+        let previews: Vec<String> = std::fs::read_dir(job.path().join("preview"))
+            .unwrap()
+            .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+            .collect();
+        assert!(previews.iter().all(|p| !p.contains("aHVudGVyMg")), "the password went into a preview (base64)");
+    }
+}
+
+#[test]
+fn outside_attachments_dir_is_refused_and_a_missing_one_is_a_job_error() {
+    let job = job_attaching_cells("", &["files/ok.pdf", "t/mail.txt", "../x.pdf"]);
+    job.write("notes.pdf", "%PDF");
+    job.write("r.csv", "email,name,invoice\na@example.com,A,files/ok.pdf\nb@example.com,B,notes.pdf\n");
+    quick(&job, &["check", "job.toml"])
+        .expect(2)
+        .line_with(&["r.csv:3: ", "\"notes.pdf\" is outside attachments_dir (files)"]);
+    let job = job_attaching_cells("attachments_dir = \"docs\"\n", &["files/ok.pdf"]);
+    quick(&job, &["check", "job.toml"]).expect(2).line_with(&["job.toml:", "[message] attachments_dir: ", "docs"]);
+}
