@@ -98,7 +98,7 @@ impl Job {
         recipient: &Recipient,
         date: DateTime<Utc>,
     ) -> Result<(OutgoingMessage, Rendered), MessageFailure> {
-        let context = Templates::context(&recipient.columns, &recipient.fields);
+        let context = Templates::context(&recipient.columns, &recipient.fields, date);
         let rendered = self.templates.render(&context)?;
         let attachments = (rendered.attachments.iter().zip(&self.attachment_origins))
             .map(|(path, origin)| {

@@ -4,6 +4,9 @@ use std::sync::Arc;
 
 use super::{Mailbox, Recipient, RowError, RowErrorKind};
 
+/// The name templates find mailshot's own values under (`mailshot.date`); no column may have it.
+pub const RESERVED_COLUMN: &str = "mailshot";
+
 /// The column names the job file asks for (`[recipients] email`, `name`, `key`).
 #[derive(Debug, Clone)]
 pub struct ColumnSpec {
@@ -29,6 +32,9 @@ impl Columns {
         for (i, raw) in headers.iter().enumerate() {
             match std::str::from_utf8(raw) {
                 Ok(name) if name.trim().is_empty() => problems.push(format!("column {} has an empty name", i + 1)),
+                Ok(name) if name.trim() == RESERVED_COLUMN => problems.push(format!(
+                    "column `{RESERVED_COLUMN}` is reserved for mailshot's own template values (mailshot.date); rename it"
+                )),
                 Ok(name) if names.contains(&name.trim().to_owned()) => {
                     problems.push(format!("column `{}` appears twice", name.trim()))
                 }

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use address::{AddressError, Mailbox};
-pub use columns::{ColumnSpec, Columns};
+pub use columns::{ColumnSpec, Columns, RESERVED_COLUMN};
 use dedup::Seen;
 use lines::LineCounter;
 

@@ -5,12 +5,19 @@
 //! `mail.html.tera`) and everything else under names without those suffixes (never escaped). A variable that
 //! is not a CSV column is an error (Tera's default), never an empty string.
 
+mod audit;
+mod functions;
 mod origin;
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use chrono::{DateTime, SecondsFormat, Utc};
 use tera::{Context, Tera};
 
-use crate::recipients::Columns;
+pub use functions::RANGE_MAX;
 pub use origin::{Origin, RenderError};
+
+use crate::recipients::{Columns, RESERVED_COLUMN};
 
 const SUBJECT: &str = "subject";
 const TEXT: &str = "body.txt";
@@ -56,22 +63,36 @@ pub struct Templates {
 
 impl Templates {
     /// Compiles every template, reporting every syntax error (not only the first).
+    /// Compiles every template, reporting every syntax error (not only the first) and everything `audit`
+    /// refuses (impure functions, `include` and the like), each with its file and line.
     pub fn compile(sources: Sources) -> Result<Templates, Vec<RenderError>> {
         let mut tera = Tera::default();
+        functions::install(&mut tera);
         tera.autoescape_on(vec![".html"]);
-        let errors: Vec<RenderError> = names(&sources)
-            .filter_map(|(name, source)| tera.add_raw_template(&name, &source.text).err().map(|e| (e, source)))
-            .map(|(e, source)| RenderError::from_tera(&e, source))
-            .collect();
+        let mut errors = Vec::new();
+        for (name, source) in names(&sources) {
+            match tera.add_raw_template(&name, &source.text) {
+                Err(e) => errors.push(RenderError::from_tera(&e, source)),
+                Ok(()) => {
+                    let ast = tera.get_template(&name).map(|t| t.ast.as_slice()).unwrap_or_default();
+                    let found = audit::audit(ast).into_iter();
+                    errors.extend(found.map(|f| RenderError::at_word(source, f.word, f.message)));
+                }
+            }
+        }
         if errors.is_empty() { Ok(Templates { tera, sources }) } else { Err(errors) }
     }
 
-    /// Every CSV column, by its header name, as a string variable.
-    pub fn context(columns: &Columns, fields: &[String]) -> Context {
+    /// Every CSV column, by its header name, as a string variable; and `mailshot.date`, the message's Date
+    /// (RFC 3339, UTC): the one value templates get that is not the row's, the same on every retry because
+    /// the journal keeps it.
+    pub fn context(columns: &Columns, fields: &[String], date: DateTime<Utc>) -> Context {
         let mut context = Context::new();
         for (name, value) in columns.names.iter().zip(fields) {
             context.insert(name.as_str(), value);
         }
+        let ours = serde_json::json!({ "date": date.to_rfc3339_opts(SecondsFormat::Secs, true) });
+        context.insert(RESERVED_COLUMN, &ours);
         context
     }
 
@@ -94,7 +115,16 @@ impl Templates {
     }
 
     fn one(&self, name: &str, source: &Source, context: &Context) -> Result<String, RenderError> {
-        self.tera.render(name, context).map_err(|e| RenderError::from_tera(&e, source))
+        // A panic inside a Tera builtin (chrono's formatting, say) is a refused template, not a crash.
+        let rendered = catch_unwind(AssertUnwindSafe(|| self.tera.render(name, context)));
+        match rendered {
+            Ok(result) => result.map_err(|e| RenderError::from_tera(&e, source)),
+            Err(_) => Err(RenderError::Template {
+                origin: source.origin.clone(),
+                line: None,
+                message: "Tera failed inside a filter or function (see the message above); refused".into(),
+            }),
+        }
     }
 
     /// A value that ends up in a header or a path: CR or LF would start a new header (injection), so refuse.

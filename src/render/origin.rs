@@ -50,6 +50,11 @@ fn place(origin: &Origin, line: Option<usize>) -> String {
 }
 
 impl RenderError {
+    /// A problem found in `source` before rendering, placed on the first line that mentions `word`.
+    pub(super) fn at_word(source: &Source, word: &str, message: String) -> RenderError {
+        RenderError::Template { origin: source.origin.clone(), line: line_mentioning(&source.text, word), message }
+    }
+
     pub fn origin(&self) -> &Origin {
         match self {
             RenderError::Template { origin, .. } | RenderError::Injection { origin } => origin,
@@ -101,7 +106,7 @@ fn mentioned_name(message: &str) -> Option<&str> {
 }
 
 /// The first line where `name` appears as a whole word inside a Tera tag.
-fn line_mentioning(text: &str, name: &str) -> Option<usize> {
+pub(super) fn line_mentioning(text: &str, name: &str) -> Option<usize> {
     let word = |line: &str| {
         line.match_indices(name).any(|(at, _)| {
             let before = line[..at].chars().next_back();

@@ -126,3 +126,21 @@ fn outside_attachments_dir_is_refused_and_a_missing_one_is_a_job_error() {
     let job = job_attaching_cells("attachments_dir = \"docs\"\n", &["files/ok.pdf"]);
     quick(&job, &["check", "job.toml"]).expect(2).line_with(&["job.toml:", "[message] attachments_dir: ", "docs"]);
 }
+
+#[test]
+fn a_template_cannot_read_the_environment_the_clock_or_randomness() {
+    let job = JobDir::new();
+    job.write("t/mail.txt", "Hi {{ name }}\n{{ get_env(name=\"MAILSHOT_PASSWORD\") }}\n");
+    job.write("t/mail.html", "<p>{{ now() }} {{ get_random(end=9) }}</p>");
+    let run = quick(&job, &["check", "job.toml"]);
+    run.expect(2).line_with(&["t/mail.txt:2: `get_env()` reads the environment"]);
+    run.line_with(&["t/mail.html:1: `now()` reads the clock"]).line_with(&["t/mail.html:1: `get_random()`"]);
+    run.line_with(&["messages not built"]);
+}
+
+#[test]
+fn a_column_named_mailshot_is_refused_it_holds_mailshots_own_values() {
+    let job = JobDir::new();
+    job.write("r.csv", "email,name,mailshot\na@example.com,A,x\n");
+    quick(&job, &["check", "job.toml"]).expect(2).line_with(&["r.csv:1: column `mailshot` is reserved"]);
+}

@@ -10,6 +10,7 @@ mod jobs_support;
 mod lab;
 mod send_budget;
 mod send_crash;
+mod send_hostile;
 mod send_interrupt;
 mod send_journal;
 mod send_lab;
