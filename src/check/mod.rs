@@ -47,8 +47,8 @@ pub fn run<W: Write>(path: &Path, out: W, date: DateTime<Utc>) -> Summary {
         Err(failure) => {
             failure.problems.into_iter().for_each(|p| reporter.report(p));
             match failure.recipients {
-                Some((csv, columns)) => match jobdef::open_recipients(&csv, &columns) {
-                    Ok(reader) => scan(reader, None, &csv, &mut reporter, date),
+                Some(source) => match jobdef::open_recipients(&source) {
+                    Ok(reader) => scan(reader, None, &source.csv, &mut reporter, date),
                     Err(problems) => report_all(&mut reporter, problems),
                 },
                 None => Summary::default(),
@@ -160,6 +160,7 @@ fn failure_class(e: &MessageFailure) -> String {
         MessageFailure::Attachment { origin, error } => {
             format!("{origin}: {}", format!("{error:?}").split(' ').next().unwrap_or(""))
         }
+        MessageFailure::TooLarge { limit, .. } => format!("messages over [limits] message_bytes ({limit})"),
         other => other.to_string(),
     }
 }

@@ -3,6 +3,7 @@
 //! Each section lives in its own file. Paths inside the job file are relative to the job file's folder;
 //! resolving them is the caller's job (see `jobdef::Job::load`), so this module only parses.
 
+pub mod limits;
 pub mod message;
 pub mod rate;
 pub mod recipients;
@@ -13,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use limits::{Limits, LimitsSection};
 pub use message::MessageSection;
 pub use rate::RateSection;
 pub use recipients::RecipientsSection;
@@ -33,6 +35,8 @@ pub struct JobFile {
     pub rate: RateSection,
     #[serde(default)]
     pub retry: RetrySection,
+    #[serde(default)]
+    pub limits: LimitsSection,
 }
 
 /// The largest job file read (a few kB is usual): a cap, so that a mistaken path cannot exhaust memory.

@@ -21,8 +21,8 @@ pub fn of(job_file: &Path) -> Result<String, String> {
     for key in ["text", "html"] {
         if let Some(path) = message.and_then(|m| m.get(key)).and_then(toml::Value::as_str) {
             let full = dir.join(path);
-            let bytes =
-                crate::input::read(&full, crate::jobdef::TEMPLATE_BYTES, "a template").map_err(|e| e.to_string())?;
+            let bytes = crate::input::read(&full, crate::config::limits::MESSAGE_BYTES_CEILING, "a template")
+                .map_err(|e| e.to_string())?;
             hash.update(key.as_bytes());
             hash.update((bytes.len() as u64).to_le_bytes());
             hash.update(&bytes);

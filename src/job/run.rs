@@ -123,7 +123,7 @@ async fn run(args: &SendArgs) -> Result<u8, StartError> {
     let progress = Progress::new(mode, args.verbosity.verbose > 0, total, connections);
     let recorder = tokio::spawn(recorder::record(events_rx, progress, report));
 
-    let (work_tx, work_rx) = mpsc::channel::<Work>(queue_depth(connections));
+    let (work_tx, work_rx) = mpsc::channel::<Work>(producer::queue_capacity(&job, connections));
     let shared = Arc::new(Shared {
         queue: WorkQueue::new(work_rx),
         throttle: Throttle::new(pace),
@@ -147,7 +147,7 @@ async fn run(args: &SendArgs) -> Result<u8, StartError> {
     };
     let producer = {
         let (events, shared) = (events_tx.clone(), shared.clone());
-        std::thread::spawn(move || producer::produce(plan, work_tx, events, shared))
+        producer::spawn(plan, work_tx, events, shared)
     };
     let interrupted = Arc::new(AtomicBool::new(false));
     let watcher = tokio::spawn(watch_signals(shared.clone(), interrupted.clone()));

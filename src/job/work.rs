@@ -21,6 +21,8 @@ pub struct Work {
     pub ticket: Option<super::journal::Ticket>,
     /// How the last attempt ended, while a retry waits: what the report says if the retry never comes.
     pub last: Option<Outcome>,
+    /// This message's bytes, counted against `[limits] queue_bytes` until it is dropped.
+    pub charge: Option<super::producer::Charge>,
 }
 
 impl Work {

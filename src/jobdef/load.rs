@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use toml::Spanned;
 
-use super::{Job, Problem};
+use super::{Job, Problem, RecipientsSource};
 use crate::config::message::DEFAULT_ATTACHMENTS_DIR;
 use crate::config::{self, JobFile, MessageSection, RecipientsSection};
 use crate::message::{AttachmentDir, MessageIds, headers};
@@ -46,10 +46,17 @@ pub(super) fn build(src: &JobText<'_>, file: JobFile, problems: &mut Vec<Problem
     if let Err(e) = file.smtp.password_source() {
         problems.push(Problem::once(format!("{}: [smtp]: {e}", src.path.display())));
     }
+    let limits =
+        file.limits.check().unwrap_or_else(|errors| {
+            problems.extend(errors.into_iter().map(|(at, m)| {
+                Problem::once(format!("{}:{}: {m}", src.path.display(), config::line_of(src.text, at)))
+            }));
+            crate::config::Limits::default()
+        });
     let (Some(message), Some(recipients)) = (file.message, file.recipients) else { return None };
     let from = mailbox(src, &message.from, "[message] from", problems);
     let reply_to = message.reply_to.as_ref().map(|r| mailbox(src, r, "[message] reply_to", problems));
-    let sources = sources(src, &dir, &message, problems);
+    let sources = sources(src, &dir, &message, limits.message_bytes, problems);
     let own = super::own::own_files(src.path, &message, &recipients, &file.smtp);
     let attachments = attachment_dir(src, &dir, &message, own, problems);
     let templates = sources.and_then(|s| {
@@ -73,6 +80,7 @@ pub(super) fn build(src: &JobText<'_>, file: JobFile, problems: &mut Vec<Problem
         smtp: file.smtp,
         rate: file.rate,
         retry: file.retry,
+        limits,
         from,
         reply_to,
         attachments,
@@ -116,14 +124,20 @@ fn mailbox(src: &JobText<'_>, value: &Spanned<String>, key: &str, problems: &mut
 }
 
 /// Reads the template files and gathers the inline templates; `None` when a file is missing or no body is set.
-fn sources(src: &JobText<'_>, dir: &Path, m: &MessageSection, problems: &mut Vec<Problem>) -> Option<Sources> {
+fn sources(
+    src: &JobText<'_>,
+    dir: &Path,
+    m: &MessageSection,
+    max_bytes: u64,
+    problems: &mut Vec<Problem>,
+) -> Option<Sources> {
     let before = problems.len();
     if m.text.is_none() && m.html.is_none() {
         problems.push(Problem::once(format!("{}: [message] needs `text`, `html` or both", src.place(&m.subject))));
     }
     let mut file = |key: &str, path: &Spanned<PathBuf>| {
         let full = dir.join(path.get_ref());
-        crate::input::read_to_string(&full, super::TEMPLATE_BYTES, "a template")
+        crate::input::read_to_string(&full, max_bytes, "a template ([limits] message_bytes)")
             .map(|text| Source { origin: Origin::File(full.clone()), text })
             .map_err(|e| problems.push(Problem::once(format!("{}: {key}: {e}", src.place(path)))))
             .ok()
@@ -148,10 +162,11 @@ fn sources(src: &JobText<'_>, dir: &Path, m: &MessageSection, problems: &mut Vec
     })
 }
 
-/// Where the CSV is and which columns matter, as soon as `[recipients]` parsed.
-pub(super) fn recipients_of(path: &Path, file: &JobFile) -> Option<(PathBuf, ColumnSpec)> {
+/// Where the CSV is, which columns matter and the limits to read it under, as soon as `[recipients]` parsed.
+pub(super) fn recipients_of(path: &Path, file: &JobFile) -> Option<RecipientsSource> {
     let r = file.recipients.as_ref()?;
-    Some((path.parent().unwrap_or(Path::new("")).join(r.csv.get_ref()), columns(r)))
+    let csv = path.parent().unwrap_or(Path::new("")).join(r.csv.get_ref());
+    Some(RecipientsSource { csv, columns: columns(r), limits: file.limits.check().unwrap_or_default() })
 }
 
 fn columns(r: &RecipientsSection) -> ColumnSpec {

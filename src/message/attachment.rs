@@ -13,9 +13,6 @@ use std::path::{Path, PathBuf};
 
 use crate::input::{self, InputError};
 
-/// The largest attachment read: no message with a bigger one could be sent.
-const ATTACHMENT_BYTES: u64 = 25 << 20;
-
 /// One file ready to be attached.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attachment {
@@ -39,8 +36,8 @@ pub enum AttachmentError {
     NotAFile { path: String },
     #[error("attachment {path:?} cannot be read: {reason}")]
     Read { path: String, reason: String },
-    #[error("attachment {path:?} is {size} bytes, more than a whole message may be ({limit})")]
-    TooLarge { path: String, size: u64, limit: u64 },
+    #[error("attachment {path:?} is {size} bytes: the message would be over [limits] message_bytes")]
+    TooLarge { path: String, size: u64 },
 }
 
 /// The job's own files, each with what it is (`the job's password_file`), to refuse as attachments.
@@ -167,12 +164,13 @@ impl AttachmentDir {
         Ok(full)
     }
 
-    pub fn load(&self, rendered: &str) -> Result<Attachment, AttachmentError> {
+    /// Reads the attachment, if it is at most `max_bytes` long (what is left of the message's size limit).
+    pub fn load(&self, rendered: &str, max_bytes: u64) -> Result<Attachment, AttachmentError> {
         let full = self.resolve(rendered)?;
         let path = || rendered.trim().to_owned();
-        let bytes = input::read(&full, ATTACHMENT_BYTES, "an attachment").map_err(|e| match e {
+        let bytes = input::read(&full, max_bytes, "an attachment").map_err(|e| match e {
             InputError::NotRegular { .. } => AttachmentError::NotAFile { path: path() },
-            InputError::TooLarge { size, limit, .. } => AttachmentError::TooLarge { path: path(), size, limit },
+            InputError::TooLarge { size, .. } => AttachmentError::TooLarge { path: path(), size },
             InputError::Open { reason, .. } | InputError::Read { reason, .. } => {
                 AttachmentError::Read { path: path(), reason }
             }

@@ -20,11 +20,24 @@ pub(super) struct LineCounter<R> {
     breaks: VecDeque<u64>,
     /// LF bytes before everything in `breaks`.
     lines_before: u64,
+    /// No byte at or beyond this offset is read: the reader fails instead (a record too long).
+    until: u64,
+    exceeded: bool,
 }
 
 impl<R: Read> LineCounter<R> {
     pub(super) fn new(inner: R) -> LineCounter<R> {
-        LineCounter { inner, read: 0, breaks: VecDeque::new(), lines_before: 0 }
+        LineCounter { inner, read: 0, breaks: VecDeque::new(), lines_before: 0, until: u64::MAX, exceeded: false }
+    }
+
+    /// Reading fails from byte `offset` on: the caller bounds how far one record may go.
+    pub(super) fn allow_until(&mut self, offset: u64) {
+        self.until = offset;
+    }
+
+    /// Whether a read failed because it reached the offset [`LineCounter::allow_until`] set.
+    pub(super) fn exceeded(&self) -> bool {
+        self.exceeded
     }
 
     /// The 1-based line of a record that csv says starts at byte `start`: the line of its first byte that is
@@ -49,7 +62,13 @@ impl<R: Read> LineCounter<R> {
 
 impl<R: Read> Read for LineCounter<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
+        let room = usize::try_from(self.until.saturating_sub(self.read)).unwrap_or(usize::MAX);
+        if room == 0 && !buf.is_empty() {
+            self.exceeded = true;
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "a record longer than allowed"));
+        }
+        let len = buf.len().min(room);
+        let n = self.inner.read(&mut buf[..len])?;
         let base = self.read;
         for (i, &b) in buf[..n].iter().enumerate() {
             if b == b'\n' || b == b'\r' {

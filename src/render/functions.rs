@@ -4,6 +4,7 @@
 //! and no template reads the environment (where `MAILSHOT_PASSWORD` lives). `audit` refuses them before any
 //! row is rendered; the replacements are the second line.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -16,8 +17,19 @@ pub(super) const IMPURE: [(&str, &str); 3] = [
     ("get_env", "reads the environment, where the password may be"),
 ];
 
-/// The most numbers one `range` call may produce (Tera's own builds the whole list first, unbounded).
+/// The most numbers `range` may produce for one message, all calls together (Tera's own builds the whole
+/// list first, unbounded; and nested loops without output would otherwise spin for hours).
 pub const RANGE_MAX: usize = 100_000;
+
+thread_local! {
+    /// What is left of this message's `range` budget (a message renders on one thread).
+    static RANGE_LEFT: Cell<usize> = const { Cell::new(RANGE_MAX) };
+}
+
+/// A new message starts: `range` gets its whole budget again.
+pub(super) fn new_message() {
+    RANGE_LEFT.with(|left| left.set(RANGE_MAX));
+}
 
 pub(super) fn install(tera: &mut Tera) {
     for (name, why) in IMPURE {
@@ -55,11 +67,13 @@ fn range(args: &HashMap<String, Value>) -> Result<Value> {
         return Err(Error::msg("Function `range` was called with a `start` argument greater than the `end` one"));
     }
     let count = (end - start).div_ceil(step);
-    if count > RANGE_MAX {
+    let left = RANGE_LEFT.with(Cell::get);
+    if count > left {
         return Err(Error::msg(format!(
-            "Function `range` would make {count} numbers; at most {RANGE_MAX} are allowed"
+            "Function `range` would make {count} numbers; at most {RANGE_MAX} are allowed for one message, all calls together"
         )));
     }
+    RANGE_LEFT.with(|l| l.set(left - count));
     Ok(Value::Array((start..end).step_by(step).map(Value::from).collect()))
 }
 
@@ -92,9 +106,13 @@ mod tests {
 
     #[test]
     fn range_is_teras_but_bounded() {
+        new_message();
         assert_eq!(call_range(&[("end", 5)]).unwrap(), serde_json::json!([0, 1, 2, 3, 4]));
         assert_eq!(call_range(&[("start", 2), ("end", 9), ("step_by", 3)]).unwrap(), serde_json::json!([2, 5, 8]));
+        new_message();
         assert_eq!(call_range(&[("end", RANGE_MAX as u64)]).unwrap().as_array().unwrap().len(), RANGE_MAX);
+        assert!(call_range(&[("end", 1)]).is_err(), "the message's budget is spent");
+        new_message();
         for bad in [&[("end", 100_000_000)][..], &[("end", 5), ("step_by", 0)], &[("start", 3), ("end", 1)], &[]] {
             assert!(call_range(bad).is_err(), "{bad:?}");
         }

@@ -6,6 +6,9 @@ use chrono::TimeZone;
 
 use super::*;
 
+/// `[limits] message_bytes` by default.
+const LIMIT: u64 = 25 << 20;
+
 fn inline(key: &str, text: &str) -> Source {
     Source { origin: Origin::Inline { file: "job.toml".into(), line: 4, key: key.into() }, text: text.into() }
 }
@@ -36,7 +39,7 @@ fn context(pairs: &[(&str, &str)]) -> Context {
 #[test]
 fn html_is_escaped_text_and_headers_are_not() {
     let templates = Templates::compile(sources()).unwrap();
-    let r = templates.render(&context(&[("name", "<script>x</script>"), ("id", "7&8")])).unwrap();
+    let r = templates.render(&context(&[("name", "<script>x</script>"), ("id", "7&8")]), LIMIT).unwrap();
     assert_eq!(r.html.as_deref(), Some("<p>&lt;script&gt;x&lt;&#x2F;script&gt;</p>"));
     assert_eq!(r.text.as_deref(), Some("Hi <script>x</script>\n"));
     assert_eq!(r.subject, "Hello <script>x</script>");
@@ -50,7 +53,7 @@ fn a_missing_variable_is_an_error_with_its_line() {
     let mut s = sources();
     s.text = Some(file("t/mail.txt", "Hi\n\n{{ nme | upper }}\n"));
     let templates = Templates::compile(s).unwrap();
-    let err = templates.render(&context(&[("name", "Ann"), ("id", "1")])).unwrap_err();
+    let err = templates.render(&context(&[("name", "Ann"), ("id", "1")]), LIMIT).unwrap_err();
     assert_eq!(err.to_string(), "t/mail.txt:3: Variable `nme` not found in context");
 }
 
@@ -70,10 +73,10 @@ fn every_syntax_error_is_reported_with_its_line() {
 fn cr_or_lf_in_a_header_value_is_injection() {
     let templates = Templates::compile(sources()).unwrap();
     for bad in ["x\r\nBcc: victim@example.com", "x\nBcc: victim@example.com", "x\r"] {
-        let err = templates.render(&context(&[("name", bad), ("id", "1")])).unwrap_err();
+        let err = templates.render(&context(&[("name", bad), ("id", "1")]), LIMIT).unwrap_err();
         assert!(matches!(&err, RenderError::Injection { origin } if origin.to_string().ends_with("subject")), "{err}");
     }
-    let err = templates.render(&context(&[("name", "ok"), ("id", "1\n2")])).unwrap_err();
+    let err = templates.render(&context(&[("name", "ok"), ("id", "1\n2")]), LIMIT).unwrap_err();
     assert!(matches!(err, RenderError::Injection { .. }));
 }
 
@@ -135,25 +138,25 @@ fn the_impure_functions_refuse_even_where_audit_cannot_see_them() {
 #[test]
 fn the_messages_date_is_a_variable_and_the_same_date_renders_the_same_bytes() {
     let templates = with_text("sent {{ mailshot.date }} / {{ mailshot.date | date(format=\"%e %B %Y\") }}").unwrap();
-    let r = templates.render(&context(&[("name", "Ann"), ("id", "1")])).unwrap();
+    let r = templates.render(&context(&[("name", "Ann"), ("id", "1")]), LIMIT).unwrap();
     assert_eq!(r.text.as_deref(), Some("sent 2026-11-02T09:30:00Z /  2 November 2026"));
-    assert_eq!(templates.render(&context(&[("name", "Ann"), ("id", "1")])).unwrap(), r);
+    assert_eq!(templates.render(&context(&[("name", "Ann"), ("id", "1")]), LIMIT).unwrap(), r);
 }
 
 #[test]
 fn a_timestamp_out_of_range_is_an_error_not_a_panic() {
     let templates = with_text("{{ id | int | date }}").unwrap();
-    let err = templates.render(&context(&[("name", "Ann"), ("id", "99999999999999")])).unwrap_err();
+    let err = templates.render(&context(&[("name", "Ann"), ("id", "99999999999999")]), LIMIT).unwrap_err();
     assert!(err.to_string().contains("not a representable time"), "{err}");
-    let ok = templates.render(&context(&[("name", "Ann"), ("id", "86400")])).unwrap();
+    let ok = templates.render(&context(&[("name", "Ann"), ("id", "86400")]), LIMIT).unwrap();
     assert_eq!(ok.text.as_deref(), Some("1970-01-02"));
 }
 
 #[test]
 fn range_is_bounded_and_step_0_is_refused() {
     let templates = with_text("{% for i in range(end=n | int) %}{% endfor %}").unwrap();
-    let err = templates.render(&context(&[("name", "Ann"), ("id", "1"), ("n", "100000000")])).unwrap_err();
+    let err = templates.render(&context(&[("name", "Ann"), ("id", "1"), ("n", "100000000")]), LIMIT).unwrap_err();
     assert!(err.to_string().contains("at most 100000 are allowed"), "{err}");
     let templates = with_text("{% for i in range(end=5, step_by=0) %}x{% endfor %}").unwrap();
-    assert!(templates.render(&context(&[("name", "Ann"), ("id", "1")])).is_err());
+    assert!(templates.render(&context(&[("name", "Ann"), ("id", "1")]), LIMIT).is_err());
 }

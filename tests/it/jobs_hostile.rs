@@ -144,3 +144,115 @@ fn a_column_named_mailshot_is_refused_it_holds_mailshots_own_values() {
     job.write("r.csv", "email,name,mailshot\na@example.com,A,x\n");
     quick(&job, &["check", "job.toml"]).expect(2).line_with(&["r.csv:1: column `mailshot` is reserved"]);
 }
+
+#[test]
+fn a_runaway_loop_stops_at_the_message_cap_and_names_template_and_row() {
+    let job = JobDir::new();
+    job.write("r.csv", format!("email,name,note\na@example.com,A,{}\n", "n".repeat(1000)));
+    // 100,000 × 1 kB = 100 MB of output: stopped at 25 MiB, in memory no bigger than that.
+    job.write("t/mail.txt", "Hi\n{% for i in range(end=100000) %}{{ note }}{% endfor %}\n");
+    let (run, took) = run_within(job.path(), &["check", "job.toml"], Duration::from_secs(20));
+    run.expect(2).line_with(&["r.csv:2: ", "t/mail.txt: rendering stopped at [limits] message_bytes (26214400 bytes)"]);
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    // Tera's range used to build the whole list first: 10⁸ numbers, 3.7 GB.
+    job.write("t/mail.txt", "{% for i in range(end=100000000) %}x{% endfor %}");
+    quick(&job, &["check", "job.toml"]).expect(2).line_with(&[
+        "r.csv:2: ",
+        "t/mail.txt",
+        "`range` would make 100000000 numbers",
+    ]);
+    // Loops without output are bounded by the same budget (10¹⁰ empty iterations would take hours).
+    job.write("t/mail.txt", "{% for i in range(end=50000) %}{% for j in range(end=50000) %}{% endfor %}{% endfor %}");
+    quick(&job, &["check", "job.toml"])
+        .expect(2)
+        .line_with(&["r.csv:2: ", "at most 100000 are allowed for one message"]);
+}
+
+#[test]
+fn a_macro_that_calls_itself_is_refused_by_check_instead_of_overflowing_the_stack() {
+    let job = JobDir::new();
+    // Before: SIGABRT (exit 134), "thread 'main' has overflowed its stack", no file named.
+    job.write("t/mail.txt", "Hi\n{% macro f(n) %}{{ self::f(n=n) }}{% endmacro f %}\n{{ self::f(n=1) }}\n");
+    quick(&job, &["check", "job.toml"]).expect(2).line_with(&["t/mail.txt:2: macro `f` can call itself"]);
+    quick(&job, &["send", "job.toml", "--yes"]).expect(2).line_with(&["t/mail.txt:2: macro `f`"]);
+}
+
+#[test]
+fn templates_too_deep_for_the_stack_are_refused_unparsed() {
+    let cases = [
+        ("{% for a in [1] %}".repeat(1000) + "x" + &"{% endfor %}".repeat(1000), "blocks nested more than 32 deep"),
+        (format!("{{{{ {} }}}}", ["1"; 5000].join("+")), "more than 100 operators"),
+        (format!("{{{{ {}name{} }}}}", "(".repeat(2000), ")".repeat(2000)), "more than 100 operators"),
+        ("{% include \"subject\" %}".into(), "`{% include %}` is not supported"),
+    ];
+    for (text, expected) in cases {
+        let job = JobDir::new();
+        job.write("t/mail.html", text);
+        quick(&job, &["check", "job.toml"]).expect(2).line_with(&["t/mail.html:1: ", expected]);
+    }
+}
+
+#[test]
+fn huge_cells_rows_attachments_and_headers_are_refused_within_memory() {
+    let job = JobDir::new();
+    // A 50 MB cell used to cost 620 MB: now reading stops at the row, 4 MiB in.
+    job.write("r.csv", format!("email,name,note\na@example.com,A,ok\nb@example.com,B,{}\n", "c".repeat(50 << 20)));
+    let run = quick(&job, &["check", "job.toml"]);
+    run.expect(2).line_with(&["r.csv:3: the row is longer than [limits] row_bytes (4194304 bytes)"]);
+    // A cell over cell_bytes but within a row is an error for its row only.
+    job.write("r.csv", format!("email,name,note\na@example.com,A,{}\nb@example.com,B,ok\n", "c".repeat(2 << 20)));
+    let run = quick(&job, &["check", "job.toml"]);
+    run.expect(2)
+        .line_with(&["r.csv:2: column `note`: the cell is 2097152 bytes, more than [limits] cell_bytes (1048576)"]);
+    run.line_with(&["2 rows: 1 valid"]);
+    assert!(run.stdout.lines().all(|l| l.len() < 400), "a long line:\n{}", run.stdout);
+
+    // A quote never closed in a 200 MB file: reading stops at row_bytes.
+    let mut csv = b"email,name\na@example.com,A\nb@example.com,\"B".to_vec();
+    csv.resize(200 << 20, b'z');
+    job.write("r.csv", csv);
+    quick(&job, &["check", "job.toml"]).expect(2).line_with(&["r.csv:3: the row is longer than [limits] row_bytes"]);
+
+    // A 200 MB attachment (sparse: no disk used) is refused by its size, unread.
+    let message = MESSAGE.replace("[message]\n", "[message]\nattachments = [\"files/big.bin\"]\n");
+    job.write("job.toml", format!("{SMTP}{message}{RECIPIENTS}"));
+    job.write("r.csv", "email,name\na@example.com,A\n");
+    std::fs::create_dir_all(job.path().join("files")).unwrap();
+    std::fs::File::create(job.path().join("files/big.bin")).unwrap().set_len(200 << 20).unwrap();
+    quick(&job, &["check", "job.toml"]).expect(2).line_with(&["r.csv:2: ", "\"files/big.bin\" is 209715200 bytes"]);
+    // Just under the cap raw, but over it once base64-encoded: the built message is refused.
+    std::fs::File::create(job.path().join("files/big.bin")).unwrap().set_len(24 << 20).unwrap();
+    quick(&job, &["check", "job.toml"])
+        .expect(2)
+        .line_with(&["r.csv:2: the message is ", "more than [limits] message_bytes"]);
+}
+
+#[test]
+fn a_header_of_100000_columns_is_refused_at_once_in_one_short_line() {
+    let job = JobDir::new();
+    let header: Vec<String> = (0..100_000).map(|i| format!("column_{i}")).collect();
+    job.write("r.csv", format!("{}\n", header.join(",")));
+    let run = quick(&job, &["check", "job.toml"]);
+    run.expect(2).line_with(&["r.csv:1: the header has 100000 columns, more than [limits] columns (1000)"]);
+    // Allowed that many: still linear, and the missing column is named with a few others, not all.
+    job.write("job.toml", format!("{SMTP}{MESSAGE}{RECIPIENTS}[limits]\ncolumns = 100000\n"));
+    let run = quick(&job, &["check", "job.toml"]);
+    run.expect(2).line_with(&["r.csv:1: no column `email` (the address column); the header has 100000 columns:"]);
+    assert!(run.stdout.lines().all(|l| l.len() < 400), "a long line:\n{}", run.stdout);
+}
+
+#[test]
+fn every_limit_is_validated_with_its_key_and_line() {
+    let job = JobDir::new();
+    let limits = "[limits]\ncell_bytes = 0\nrow_bytes = 1e300\ncolumns = -5\nmessage_bytes = \"1 TiB\"\nqueue_messages = nan\nqueue_bytes = \"64 MiB\"\n";
+    job.write("job.toml", format!("{SMTP}{MESSAGE}{RECIPIENTS}{limits}"));
+    let run = quick(&job, &["check", "job.toml"]);
+    run.expect(2);
+    for (line, key) in
+        [(12, "cell_bytes"), (13, "row_bytes"), (14, "columns"), (15, "message_bytes"), (16, "queue_messages")]
+    {
+        run.line_with(&[&format!("job.toml:{line}: [limits] {key}: must be ")]);
+    }
+    assert!(!run.stdout.contains("queue_bytes"), "a valid size is accepted:\n{}", run.stdout);
+    quick(&job, &["send", "job.toml", "--yes"]).expect(2).line_with(&["job.toml:12: [limits] cell_bytes"]);
+}

@@ -45,14 +45,22 @@ impl JobDir {
     }
 }
 
-/// As [`run_in`], but the run must end within `limit` (it is killed and the test fails otherwise): for inputs
-/// that used to hang. Returns the run and how long it took.
+/// The memory a run on hostile input may use (RLIMIT_DATA: heap and other private writable mappings).
+pub const HOSTILE_MEMORY_KIB: u64 = 300 * 1024;
+
+/// As [`run_in`], for hostile input: the run must end within `limit` (it is killed and the test fails
+/// otherwise) and within [`HOSTILE_MEMORY_KIB`] of memory (past it an allocation fails and the run aborts,
+/// which `Run::expect` reports as a crash). Returns the run and how long it took.
 pub fn run_within(dir: &Path, args: &[&str], limit: Duration) -> (Run, Duration) {
     let started = Instant::now();
-    let child = Command::new(env!("CARGO_BIN_EXE_mailshot"))
+    let child = Command::new("sh")
+        .arg("-c")
+        .arg(format!("ulimit -d {HOSTILE_MEMORY_KIB} && exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_mailshot"))
         .args(args)
         .current_dir(dir)
         .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -85,7 +93,10 @@ pub struct Run {
 impl From<Output> for Run {
     fn from(o: Output) -> Run {
         Run {
-            code: o.status.code().expect("killed by a signal (a panic would say so in stderr)"),
+            code: o
+                .status
+                .code()
+                .unwrap_or_else(|| panic!("killed by {:?}; stderr:\n{}", o.status, String::from_utf8_lossy(&o.stderr))),
             stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
             raw_stdout: o.stdout,

@@ -1,6 +1,8 @@
 //! Hostile and careless input seen by `send` (issue 11): templates are pure functions of the row, so a
 //! message retried in a later run is the same bytes, dated as first rendered.
 
+use std::time::{Duration, Instant};
+
 use crate::common::fake_smtp::FakeSmtp;
 use crate::common::send_job::{SendJob, Smtp, addresses, unique_tag};
 
@@ -23,4 +25,44 @@ fn mailshot_date_is_the_messages_date_in_every_run() {
         assert!(body.contains("sent 2026-11-02T09:00:"), "{rcpt}: {body}");
         assert!(body.contains("Date: Mon, 2 Nov 2026 09:00:"), "{rcpt}: {body}");
     }
+}
+
+/// Committing records in the journal: messages the producer has queued (or sent) so far.
+fn committed(job: &SendJob) -> usize {
+    let text = std::fs::read_to_string(job.journal_path()).unwrap_or_default();
+    text.lines().filter(|l| l.contains("\"committing\"")).count()
+}
+
+#[test]
+fn queue_bytes_and_queue_messages_bound_what_a_run_holds() {
+    // 1.4 MB a message (a 1 MiB attachment, base64): two fit in 3 MiB. Without the limits all 16 were
+    // queued at once (the default queue holds 20); a producer blocked on a full queue holds one more.
+    for (limits, most) in [("queue_bytes = \"3 MiB\"", 2), ("queue_messages = 2", 4)] {
+        let queued = queued_while_the_server_stalls(limits);
+        assert!((1..=most).contains(&queued), "{limits}: {queued} messages queued at once");
+    }
+}
+
+/// How many messages were queued (committed ahead) while the server stalled on its greeting.
+fn queued_while_the_server_stalls(limits: &str) -> usize {
+    let server = FakeSmtp::start();
+    server.set_delay(Duration::from_secs(3));
+    let tag = unique_tag("queue");
+    let job = SendJob::new(&tag, &Smtp::fake(&server), addresses(&tag, 16), &format!("[limits]\n{limits}\n"));
+    let toml = std::fs::read_to_string(job.path().join("job.toml")).unwrap();
+    job.write("job.toml", toml.replace("[recipients]", "attachments = [\"files/big.bin\"]\n\n[recipients]"));
+    std::fs::create_dir_all(job.path().join("files")).unwrap();
+    std::fs::File::create(job.path().join("files/big.bin")).unwrap().set_len(1 << 20).unwrap();
+    let child = job.spawn(&["--yes", "-q"]);
+    let started = Instant::now();
+    while !std::fs::read_to_string(job.journal_path()).unwrap_or_default().contains("\"run\"") {
+        assert!(started.elapsed() < Duration::from_secs(30), "the run never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    let queued = committed(&job);
+    server.set_delay(Duration::ZERO);
+    crate::jobs_support::Run::from(child.wait_with_output().unwrap()).expect(0);
+    assert_eq!(server.accepted_total(), 16);
+    queued
 }
