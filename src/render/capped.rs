@@ -12,7 +12,8 @@ pub(super) struct Capped {
 
 impl Capped {
     pub fn new(left: u64) -> Capped {
-        Capped { bytes: Vec::new(), left, full: false }
+        // Tera's own `render` starts at 2000 bytes; most parts fit.
+        Capped { bytes: Vec::with_capacity(left.min(2000) as usize), left, full: false }
     }
 }
 
