@@ -176,8 +176,8 @@ pub enum SmtpConfigError {
     NoPassword,
     #[error("[smtp] password_env: the environment variable {name} is not set")]
     EnvMissing { name: String },
-    #[error("[smtp] password_file {path}: {source}")]
-    FileRead { path: PathBuf, source: std::io::Error },
+    #[error("[smtp] password_file: {0}")]
+    FileRead(crate::input::InputError),
     #[error("[smtp] password_command `{command}` could not be run: {source}")]
     CommandSpawn { command: String, source: std::io::Error },
     #[error("[smtp] password_command `{command}` failed ({status}): {stderr}")]
@@ -186,6 +186,8 @@ pub enum SmtpConfigError {
     EmptySecret { source_name: String },
     #[error("[smtp] ca_file {path}: {reason}")]
     CaFile { path: PathBuf, reason: String },
+    #[error("[smtp] ca_file: {0}")]
+    CaFileRead(crate::input::InputError),
 }
 
 impl SmtpSection {
@@ -240,8 +242,8 @@ impl PasswordSource {
             }
             PasswordSource::File(path) => {
                 let path = base_dir.join(path);
-                let text = std::fs::read_to_string(&path)
-                    .map_err(|source| SmtpConfigError::FileRead { path: path.clone(), source })?;
+                let text = crate::input::read_to_string(&path, SECRET_FILE_BYTES, "a password file")
+                    .map_err(SmtpConfigError::FileRead)?;
                 (text, format!("password_file {}", path.display()))
             }
             PasswordSource::Command(command) => {
@@ -283,12 +285,16 @@ fn strip_newline(mut value: String) -> String {
     value
 }
 
+/// The largest `password_file` read (a password or an OAuth token is far shorter).
+const SECRET_FILE_BYTES: u64 = 64 << 10;
+/// The largest `ca_file` read (the whole Mozilla bundle is about 220 kB).
+const CA_FILE_BYTES: u64 = 4 << 20;
+
 fn load_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, SmtpConfigError> {
     let error = |reason: String| SmtpConfigError::CaFile { path: path.to_owned(), reason };
-    let certs = CertificateDer::pem_file_iter(path)
-        .map_err(|e| error(e.to_string()))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| error(e.to_string()))?;
+    let pem = crate::input::read(path, CA_FILE_BYTES, "a CA file").map_err(SmtpConfigError::CaFileRead)?;
+    let certs =
+        CertificateDer::pem_slice_iter(&pem).collect::<Result<Vec<_>, _>>().map_err(|e| error(e.to_string()))?;
     if certs.is_empty() {
         return Err(error("no PEM certificate in it".to_owned()));
     }

@@ -135,7 +135,7 @@ async fn run(args: &SendArgs) -> Result<u8, StartError> {
         Progress::new(mode, args.verbosity.verbose > 0, total, connections).with_sessions(pool.open_counter());
     let recorder = tokio::spawn(recorder::record(events_rx, progress, report));
 
-    let (work_tx, work_rx) = mpsc::channel::<Work>(queue_depth(connections));
+    let (work_tx, work_rx) = mpsc::channel::<Work>(producer::queue_capacity(&job, connections));
     let shared = Arc::new(Shared {
         queue: WorkQueue::new(work_rx),
         throttle: Throttle::new(pace),
@@ -156,7 +156,7 @@ async fn run(args: &SendArgs) -> Result<u8, StartError> {
     };
     let producer = {
         let (events, shared) = (events_tx.clone(), shared.clone());
-        std::thread::spawn(move || producer::produce(plan, work_tx, events, shared))
+        producer::spawn(plan, work_tx, events, shared)
     };
     let interrupted = signals.received();
     let watcher = tokio::spawn(signals.watch(shared.clone(), journal.clone()));
@@ -260,18 +260,20 @@ fn set_aside(journal: &Path, now: DateTime<Utc>) -> Result<(), StartError> {
     unreachable!("some suffix is free")
 }
 
-/// `--fresh`: the old campaign's reports go aside with its journal (`reports-<UTC>/`), so that they are not
-/// taken as evidence against the new, empty journal.
+/// `--fresh`: the old campaign's reports go aside with its journal (`reports-<UTC>/`, never over an earlier
+/// one), so that they are not taken as evidence against the new, empty journal.
 fn set_aside_reports(reports: &Path, now: DateTime<Utc>) -> Result<(), StartError> {
     if !reports.is_dir() {
         return Ok(());
     }
     let fail =
         |e: std::io::Error| StartError::Input(format!("{}: cannot set the old reports aside: {e}", reports.display()));
-    let kept = reports.with_file_name(format!("reports-{}", now.format("%Y%m%dT%H%M%SZ")));
-    if kept.exists() {
-        return Err(fail(std::io::Error::from(std::io::ErrorKind::AlreadyExists)));
-    }
+    let stamp = now.format("%Y%m%dT%H%M%SZ");
+    let kept = (0u32..)
+        .map(|n| if n == 0 { format!("reports-{stamp}") } else { format!("reports-{stamp}-{n}") })
+        .map(|name| reports.with_file_name(name))
+        .find(|kept| !kept.exists())
+        .expect("some suffix is free");
     std::fs::rename(reports, &kept).map_err(fail)?;
     super::journal::sync_dir(reports.parent().unwrap_or(Path::new("."))).map_err(fail)?;
     eprintln!("the old reports are kept in {}", kept.display());

@@ -19,6 +19,8 @@ pub struct Work {
     pub first_attempt: Option<DateTime<Utc>>,
     /// How the last attempt ended, while a retry waits: what the report says if the retry never comes.
     pub last: Option<Outcome>,
+    /// This message's bytes, counted against `[limits] queue_bytes` until it is dropped.
+    pub charge: Option<super::producer::Charge>,
 }
 
 impl Work {

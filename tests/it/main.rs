@@ -2,6 +2,8 @@
 
 mod common;
 mod jobs_check;
+mod jobs_hostile;
+mod jobs_lines;
 mod jobs_messages;
 mod jobs_preview;
 mod jobs_support;
@@ -9,6 +11,7 @@ mod lab;
 mod lab_servers;
 mod send_budget;
 mod send_crash;
+mod send_hostile;
 mod send_interrupt;
 mod send_journal;
 mod send_lab;
