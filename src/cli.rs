@@ -102,6 +102,9 @@ pub struct StatusArgs {
 pub struct RepairArgs {
     /// The job file (job.toml).
     pub job: PathBuf,
+    /// Take back into the journal the statuses of recipients that the reports list and it lost.
+    #[arg(long)]
+    pub from_reports: bool,
 }
 
 #[derive(Debug, Args)]

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod exit_codes;
 pub mod init;
+pub mod input;
 pub mod job;
 pub mod jobdef;
 pub mod message;

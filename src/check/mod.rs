@@ -15,6 +15,7 @@ pub use report::{Reporter, SHOWN_PER_CLASS};
 
 use crate::config::{self, JobFile, smtp::SmtpConfigError};
 use crate::jobdef::{self, Job, MessageFailure, Problem};
+use crate::message::AttachmentError;
 use crate::recipients::{Entry, RecipientReader, RowError, RowErrorKind};
 use crate::render::RenderError;
 
@@ -48,8 +49,8 @@ pub fn run<W: Write>(path: &Path, out: W, date: DateTime<Utc>) -> Summary {
         Err(failure) => {
             failure.problems.into_iter().for_each(|p| reporter.report(p));
             match failure.recipients {
-                Some((csv, columns)) => match jobdef::open_recipients(&csv, &columns) {
-                    Ok(reader) => scan(reader, None, &csv, &mut reporter, date),
+                Some(source) => match jobdef::open_recipients(&source) {
+                    Ok(reader) => scan(reader, None, &source.csv, &mut reporter, date),
                     Err(problems) => report_all(&mut reporter, problems),
                 },
                 None => Summary::default(),
@@ -147,6 +148,10 @@ where
             },
         }
     }
+    if s.rows == 0 {
+        // A header and nothing else is most likely the wrong export, not a mailing to nobody: an error (exit 2).
+        rep.report(Problem::once(format!("{csv}: no recipients: the file has a header row and no rows")));
+    }
     s
 }
 
@@ -190,9 +195,13 @@ fn failure_class(e: &MessageFailure) -> String {
         MessageFailure::Render(RenderError::Template { origin, line, message }) => {
             format!("{origin}{}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())
         }
+        MessageFailure::Attachment { origin, error: AttachmentError::OwnFile { role, .. } } => {
+            format!("{origin}: attachment is {role}")
+        }
         MessageFailure::Attachment { origin, error } => {
             format!("{origin}: {}", format!("{error:?}").split(' ').next().unwrap_or(""))
         }
+        MessageFailure::TooLarge { limit, .. } => format!("messages over [limits] message_bytes ({limit})"),
         other => other.to_string(),
     }
 }

@@ -5,6 +5,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::Deserialize;
+
+/// Where attachments must be unless `attachments_dir` says otherwise.
+pub const DEFAULT_ATTACHMENTS_DIR: &str = "files";
 use toml::Spanned;
 
 #[derive(Debug, Deserialize)]
@@ -20,9 +23,12 @@ pub struct MessageSection {
     pub text: Option<Spanned<PathBuf>>,
     /// Tera file for the `text/html` part, relative to the job file; always autoescaped.
     pub html: Option<Spanned<PathBuf>>,
-    /// Inline Tera templates giving file paths inside the job folder, rendered per recipient.
+    /// Inline Tera templates giving file paths (relative to the job file), rendered per recipient; each must
+    /// land inside `attachments_dir`.
     #[serde(default)]
     pub attachments: Vec<Spanned<String>>,
+    /// The folder attachments must be in, relative to the job file; default `files`.
+    pub attachments_dir: Option<Spanned<PathBuf>>,
     /// Extra headers; each value is an inline Tera template, not autoescaped.
     #[serde(default)]
     pub headers: BTreeMap<String, Spanned<String>>,

@@ -3,6 +3,7 @@
 //! Each section lives in its own file. Paths inside the job file are relative to the job file's folder;
 //! resolving them is the caller's job (see `jobdef::Job::load`), so this module only parses.
 
+pub mod limits;
 pub mod message;
 pub mod numbers;
 pub mod rate;
@@ -14,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use limits::{Limits, LimitsSection};
 pub use message::MessageSection;
 pub use rate::RateSection;
 pub use recipients::RecipientsSection;
@@ -34,12 +36,17 @@ pub struct JobFile {
     pub rate: RateSection,
     #[serde(default)]
     pub retry: RetrySection,
+    #[serde(default)]
+    pub limits: LimitsSection,
 }
+
+/// The largest job file read (a few kB is usual): a cap, so that a mistaken path cannot exhaust memory.
+pub const JOB_FILE_BYTES: u64 = 1 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{path}: cannot read the job file: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    #[error("cannot read the job file: {0}")]
+    Read(crate::input::InputError),
     /// toml's message already names the line, column and key.
     #[error("{path}: {message}")]
     Parse { path: PathBuf, message: String },
@@ -47,14 +54,18 @@ pub enum ConfigError {
 
 impl JobFile {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        let text = read_job_file(path).map_err(ConfigError::Read)?;
         Self::parse(path, &text)
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
         toml::from_str(text).map_err(|e| ConfigError::Parse { path: path.to_owned(), message: one_line(text, &e) })
     }
+}
+
+/// The job file's text: a regular file of at most [`JOB_FILE_BYTES`].
+pub fn read_job_file(path: &Path) -> Result<String, crate::input::InputError> {
+    crate::input::read_to_string(path, JOB_FILE_BYTES, "a job file")
 }
 
 /// toml's message is several lines (a snippet with a caret); a report wants one: `line L, column C: what`.
@@ -151,8 +162,7 @@ pub struct FromOnly {
 
 impl SmtpView {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        let text = read_job_file(path).map_err(ConfigError::Read)?;
         toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.to_owned(), message: one_line(&text, &e) })
     }
 }

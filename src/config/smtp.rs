@@ -193,8 +193,8 @@ pub enum SmtpConfigError {
     NoPassword,
     #[error("[smtp] password_env: the environment variable {name} is not set")]
     EnvMissing { name: String },
-    #[error("[smtp] password_file {path}: {source}")]
-    FileRead { path: PathBuf, source: std::io::Error },
+    #[error("[smtp] password_file: {0}")]
+    FileRead(crate::input::InputError),
     #[error("[smtp] password_command `{command}` could not be run: {source}")]
     CommandSpawn { command: String, source: std::io::Error },
     /// Its error output is never shown: a failing password manager may print the secret, or part of it.
@@ -214,10 +214,10 @@ pub enum SmtpConfigError {
     CommandIo { command: String, source: std::io::Error },
     #[error("[smtp] the password from {source_name} is empty or only white space")]
     EmptySecret { source_name: String },
-    #[error("[smtp] password_file {path}: not a regular file")]
-    FileNotRegular { path: PathBuf },
     #[error("[smtp] ca_file {path}: {reason}")]
     CaFile { path: PathBuf, reason: String },
+    #[error("[smtp] ca_file: {0}")]
+    CaFileRead(crate::input::InputError),
 }
 
 impl SmtpSection {
@@ -276,18 +276,8 @@ impl SmtpSection {
             (None, Some(_)) => Err(SmtpConfigError::NoUsername),
             (Some(_), None) => Err(SmtpConfigError::NoPassword),
             (Some(_), Some(PasswordSource::Command(_))) => Ok(self.password_command.as_deref()),
-            (Some(_), Some(source)) => {
-                if let PasswordSource::File(path) = &source {
-                    // A regular file only: reading a FIFO or a device would block or never end.
-                    let path = base_dir.join(path);
-                    match std::fs::metadata(&path) {
-                        Ok(meta) if !meta.is_file() => return Err(SmtpConfigError::FileNotRegular { path }),
-                        Err(source) => return Err(SmtpConfigError::FileRead { path, source }),
-                        Ok(_) => {}
-                    }
-                }
-                source.load(base_dir).map(|_| None)
-            }
+            // `password_file` is opened without blocking and only read if it is a regular file (`input`).
+            (Some(_), Some(source)) => source.load(base_dir).map(|_| None),
         }
     }
 
@@ -324,8 +314,8 @@ impl PasswordSource {
             }
             PasswordSource::File(path) => {
                 let path = base_dir.join(path);
-                let text = std::fs::read_to_string(&path)
-                    .map_err(|source| SmtpConfigError::FileRead { path: path.clone(), source })?;
+                let text = crate::input::read_to_string(&path, SECRET_FILE_BYTES, "a password file")
+                    .map_err(SmtpConfigError::FileRead)?;
                 (text, format!("password_file {}", path.display()))
             }
             PasswordSource::Command(command) => {
@@ -417,12 +407,16 @@ fn strip_newline(mut value: String) -> String {
     value
 }
 
+/// The largest `password_file` read (a password or an OAuth token is far shorter).
+const SECRET_FILE_BYTES: u64 = 64 << 10;
+/// The largest `ca_file` read (the whole Mozilla bundle is about 220 kB).
+const CA_FILE_BYTES: u64 = 4 << 20;
+
 fn load_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, SmtpConfigError> {
     let error = |reason: String| SmtpConfigError::CaFile { path: path.to_owned(), reason };
-    let certs = CertificateDer::pem_file_iter(path)
-        .map_err(|e| error(e.to_string()))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| error(e.to_string()))?;
+    let pem = crate::input::read(path, CA_FILE_BYTES, "a CA file").map_err(SmtpConfigError::CaFileRead)?;
+    let certs =
+        CertificateDer::pem_slice_iter(&pem).collect::<Result<Vec<_>, _>>().map_err(|e| error(e.to_string()))?;
     if certs.is_empty() {
         return Err(error("no PEM certificate in it".to_owned()));
     }

@@ -131,7 +131,7 @@ fn check_reads_env_and_file_secrets_but_never_runs_the_command() {
     let s = section("username = \"u\"\npassword_env = \"MAILSHOT_TEST_SURELY_UNSET_VAR\"\n");
     assert!(matches!(s.check_credentials(dir.path()), Err(SmtpConfigError::EnvMissing { .. })));
     let s = section("username = \"u\"\npassword_file = \".\"\n");
-    assert!(matches!(s.check_credentials(dir.path()), Err(SmtpConfigError::FileNotRegular { .. })));
+    assert!(matches!(s.check_credentials(dir.path()), Err(SmtpConfigError::FileRead(_))));
     std::fs::write(dir.path().join("pw"), "hunter2\n").unwrap();
     let s = section("username = \"u\"\npassword_file = \"pw\"\n");
     assert_eq!(s.check_credentials(dir.path()).unwrap(), None);

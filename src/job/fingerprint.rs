@@ -7,7 +7,7 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 pub fn of(job_file: &Path) -> Result<String, String> {
-    let text = std::fs::read_to_string(job_file).map_err(|e| format!("{}: {e}", job_file.display()))?;
+    let text = crate::config::read_job_file(job_file).map_err(|e| e.to_string())?;
     let table: toml::Table = toml::from_str(&text).map_err(|e| format!("{}: {e}", job_file.display()))?;
     let dir = job_file.parent().unwrap_or(Path::new("."));
     let mut hash = Sha256::new();
@@ -21,7 +21,8 @@ pub fn of(job_file: &Path) -> Result<String, String> {
     for key in ["text", "html"] {
         if let Some(path) = message.and_then(|m| m.get(key)).and_then(toml::Value::as_str) {
             let full = dir.join(path);
-            let bytes = std::fs::read(&full).map_err(|e| format!("{}: {e}", full.display()))?;
+            let bytes = crate::input::read(&full, crate::config::limits::MESSAGE_BYTES_CEILING, "a template")
+                .map_err(|e| e.to_string())?;
             hash.update(key.as_bytes());
             hash.update((bytes.len() as u64).to_le_bytes());
             hash.update(&bytes);

@@ -1,6 +1,7 @@
 //! The batch: workers, the shared throttle, the retry policy, the recorder. Knows jobs, not wire bytes.
 
 pub mod clock;
+pub mod evidence;
 pub mod fingerprint;
 pub mod journal;
 pub mod lock;

@@ -30,6 +30,10 @@ pub const CAP_HOLD: Duration = Duration::from_secs(60);
 pub struct Pool {
     connector: smtp::Connector,
     open: Arc<AtomicUsize>,
+    /// Sessions in their handshake: a refusal met meanwhile is not one met "alone".
+    opening: AtomicUsize,
+    /// Sessions opened so far in the run: a worker's failures in a row only count while this stands still.
+    opened: AtomicUsize,
     most_open: AtomicUsize,
     ever_connected: AtomicBool,
     closed: Notify,
@@ -41,6 +45,9 @@ pub struct Pool {
 struct Learned {
     /// At most this many sessions at once, until the instant, and the refusal that said so.
     sessions: Option<(usize, Instant, String)>,
+    /// The lowest cap on concurrent sessions ever learned in the run, and the refusal: for the log (once)
+    /// and the summary, which outlive the hold.
+    lowest_cap: Option<(usize, String)>,
     /// The reply that ended a session after this many messages.
     per_session: Option<(u32, String)>,
     /// The reply that refused commands pipelined behind a dot.
@@ -52,6 +59,8 @@ impl Pool {
         Pool {
             connector,
             open: Arc::new(AtomicUsize::new(0)),
+            opening: AtomicUsize::new(0),
+            opened: AtomicUsize::new(0),
             most_open: AtomicUsize::new(0),
             ever_connected: AtomicBool::new(false),
             closed: Notify::new(),
@@ -62,12 +71,16 @@ impl Pool {
 
     /// Opens a session, already held to what the run learned (no pipelining past the dot).
     pub async fn open(self: &Arc<Self>) -> Result<PooledSession, ConnectError> {
-        let mut session = self.connector.connect().await?;
+        self.opening.fetch_add(1, Ordering::SeqCst);
+        let result = self.connector.connect().await;
+        self.opening.fetch_sub(1, Ordering::SeqCst);
+        let mut session = result?;
         if self.learned().past_dot.is_some() {
             session.limit_pipelining(Pipelining::Envelope);
         }
         self.ever_connected.store(true, Ordering::SeqCst);
         let open = self.open.fetch_add(1, Ordering::SeqCst) + 1;
+        self.opened.fetch_add(1, Ordering::SeqCst);
         self.most_open.fetch_max(open, Ordering::SeqCst);
         Ok(PooledSession { session, _lease: Lease(self.clone()) })
     }
@@ -80,6 +93,16 @@ impl Pool {
     /// Sessions open right now.
     pub fn open_now(&self) -> usize {
         self.open.load(Ordering::SeqCst)
+    }
+
+    /// Sessions open or being opened by other workers (the caller's own attempt has ended).
+    pub fn others_alive(&self) -> usize {
+        self.open_now() + self.opening.load(Ordering::SeqCst)
+    }
+
+    /// How many sessions were opened so far in the run.
+    pub fn opened_so_far(&self) -> usize {
+        self.opened.load(Ordering::SeqCst)
     }
 
     /// A session was opened at some point in this run: the server exists and takes our login.
@@ -121,10 +144,13 @@ impl Pool {
     /// The server refused one more session while `open` were open: it allows that many, for a while.
     /// Returns the line to log when this is news.
     pub fn learn_session_cap(&self, open: usize, error: &ConnectError) -> Option<String> {
-        let mut learned = self.learned();
-        let news = learned.sessions.as_ref().is_none_or(|(cap, ..)| open < *cap);
-        learned.sessions = Some((open.max(1), Instant::now() + CAP_HOLD, error.to_string()));
-        news.then(|| format!("the server refused another session ({error}); going on with {open} open"))
+        let (cap, mut learned) = (open.max(1), self.learned());
+        learned.sessions = Some((cap, Instant::now() + CAP_HOLD, error.to_string()));
+        if learned.lowest_cap.as_ref().is_some_and(|(lowest, _)| *lowest <= cap) {
+            return None;
+        }
+        learned.lowest_cap = Some((cap, error.to_string()));
+        Some(format!("the server refused another session ({error}); going on with {cap} open"))
     }
 
     /// A session was ended by a 4xx at MAIL FROM after `carried` messages: no session carries more.
@@ -159,7 +185,7 @@ impl Pool {
         let learned = self.learned();
         let mut lines = Vec::new();
         let most = self.most_open.load(Ordering::SeqCst).max(1);
-        if let Some((_, _, why)) = learned.sessions.as_ref().filter(|_| most < connections) {
+        if let Some((_, why)) = learned.lowest_cap.as_ref().filter(|_| most < connections) {
             lines.push(format!(
                 "at most {most} of {connections} sessions were open at once ({why}); set `connections = {most}`"
             ));
@@ -266,5 +292,8 @@ mod tests {
         assert!(p.lessons(4).iter().any(|l| l.contains("set `connections = 1`")), "never below one");
         tokio::time::advance(CAP_HOLD + Duration::from_secs(1)).await;
         assert!(!p.cap_reached(2), "after CAP_HOLD the cap is forgotten");
+        assert!(p.learn_session_cap(2, &refusal).is_none(), "learned again after the hold: not logged twice");
+        assert!(p.learn_session_cap(1, &refusal).is_some(), "a lower cap is news");
+        assert!(!p.lessons(4).is_empty(), "the summary keeps the lesson after the hold");
     }
 }

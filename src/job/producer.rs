@@ -1,8 +1,15 @@
 //! Streams the CSV on its own thread, decides per recipient what this run does (send, carry an earlier
 //! outcome, skip), renders the ones to send and hands them to the workers through a bounded channel, so
 //! memory stays flat and the network tasks never wait on a render.
+//!
+//! The channel bounds the queue in messages (`[limits] queue_messages`); [`QueueBytes`] bounds in bytes all
+//! the rendered messages the run holds — queued, being sent, or waiting for a retry — so that large
+//! messages cannot add up to gigabytes (`[limits] queue_bytes`). Each message carries its [`Charge`] and
+//! gives the bytes back when it is dropped, whichever way its run ends.
 
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use tokio::sync::mpsc;
@@ -35,8 +42,76 @@ pub struct Produced {
     pub by_budget: bool,
 }
 
+/// The producer's stack: Tera renders recursively, and templates are only bounded to what fits in the main
+/// thread's 8 MiB (`check` renders there), while a spawned thread gets 2 MiB by default.
+const STACK_BYTES: usize = 8 << 20;
+
+/// Starts the producer on its own thread.
+pub fn spawn(
+    plan: Plan,
+    work: mpsc::Sender<Work>,
+    events: mpsc::Sender<Event>,
+    shared: Arc<Shared>,
+) -> JoinHandle<Produced> {
+    std::thread::Builder::new()
+        .name("producer".into())
+        .stack_size(STACK_BYTES)
+        .spawn(move || produce(plan, work, events, shared))
+        .expect("a thread for the producer")
+}
+
+/// How many rendered messages may wait for the connections: `[limits] queue_messages`, by default
+/// `run::queue_depth`.
+pub fn queue_capacity(job: &Job, connections: usize) -> usize {
+    job.limits.queue_messages.map_or_else(|| super::run::queue_depth(connections), |n| n as usize)
+}
+
+/// The bytes of rendered messages alive in the run, against `[limits] queue_bytes`.
+#[derive(Debug)]
+pub struct QueueBytes {
+    used: Mutex<u64>,
+    freed: Condvar,
+    cap: u64,
+}
+
+/// One message's share of [`QueueBytes`], given back on drop.
+#[derive(Debug)]
+pub struct Charge {
+    bytes: u64,
+    pool: Arc<QueueBytes>,
+}
+
+impl QueueBytes {
+    pub fn new(cap: u64) -> Arc<QueueBytes> {
+        Arc::new(QueueBytes { used: Mutex::new(0), freed: Condvar::new(), cap })
+    }
+
+    /// Waits until `bytes` fit (a message larger than the whole cap goes alone), or the run stops.
+    pub fn charge(self: &Arc<Self>, bytes: u64, stopped: impl Fn() -> bool) -> Charge {
+        let mut used = self.used.lock().expect("queue bytes lock");
+        while *used > 0 && *used + bytes > self.cap && !stopped() {
+            used = self.freed.wait_timeout(used, Duration::from_millis(50)).expect("queue bytes lock").0;
+        }
+        *used += bytes;
+        Charge { bytes, pool: self.clone() }
+    }
+
+    /// The bytes charged now.
+    pub fn used(&self) -> u64 {
+        *self.used.lock().expect("queue bytes lock")
+    }
+}
+
+impl Drop for Charge {
+    fn drop(&mut self) {
+        *self.pool.used.lock().expect("queue bytes lock") -= self.bytes;
+        self.pool.freed.notify_all();
+    }
+}
+
 pub fn produce(plan: Plan, work: mpsc::Sender<Work>, events: mpsc::Sender<Event>, shared: Arc<Shared>) -> Produced {
     let mut produced = Produced { by_budget: plan.by_budget, ..Produced::default() };
+    let queue_bytes = QueueBytes::new(plan.job.limits.queue_bytes);
     let limit_reason = if plan.by_budget { "the daily budget is used up" } else { "--limit reached" };
     let reader = match plan.job.recipients() {
         Ok(reader) => reader,
@@ -68,8 +143,10 @@ pub fn produce(plan: Plan, work: mpsc::Sender<Work>, events: mpsc::Sender<Event>
                     settle(bare(recipient.row, &recipient.mailbox.envelope(), Status::Skipped, text), false)
                 }
                 Decision::Send(date) => match render(&plan.job, &recipient, date, &shared.lost) {
-                    Ok(item) => {
+                    Ok(mut item) => {
                         produced.sent += 1;
+                        let bytes = item.message.bytes.len() as u64;
+                        item.charge = Some(queue_bytes.charge(bytes, || shared.stop.is_set()));
                         work.blocking_send(item).is_ok()
                     }
                     Err(text) => {
@@ -109,8 +186,8 @@ fn render(job: &Job, recipient: &Recipient, date: DateTime<Utc>, lost: &Arc<Lost
     let e = &message.envelope;
     let envelope = smtp::Envelope::new(e.from.clone(), e.to.iter().cloned()).map_err(|e| format!("not sent: {e}"))?;
     let envelope = if e.smtputf8 { envelope.with_smtputf8() } else { envelope };
-    let lost = lost.clone();
-    Ok(Work { message, envelope, date, attempts: 0, first_attempt: None, last: None, committing: false, lost })
+    let (attempts, first_attempt, last, committing, lost, charge) = (0, None, None, false, lost.clone(), None);
+    Ok(Work { message, envelope, date, attempts, first_attempt, last, committing, lost, charge })
 }
 
 fn bare(row: u64, email: &str, status: Status, reply: impl Into<String>) -> Outcome {
@@ -125,5 +202,47 @@ fn bare(row: u64, email: &str, status: Status, reply: impl Into<String>) -> Outc
         message_id: String::new(),
         first_attempt: None,
         last_attempt: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::*;
+
+    #[test]
+    fn charges_wait_for_room_and_a_message_larger_than_the_cap_goes_alone() {
+        let pool = QueueBytes::new(100);
+        let a = pool.charge(60, || false);
+        let b = pool.charge(40, || false);
+        assert_eq!(pool.used(), 100);
+        let waiter = std::thread::spawn({
+            let pool = pool.clone();
+            move || pool.charge(30, || false)
+        });
+        std::thread::sleep(Duration::from_millis(120));
+        assert!(!waiter.is_finished(), "30 more bytes do not fit in 100");
+        drop(a);
+        let c = waiter.join().unwrap();
+        assert_eq!(pool.used(), 70);
+        drop((b, c));
+        let huge = pool.charge(500, || false);
+        assert_eq!(pool.used(), 500, "alone, a message over the cap still goes");
+        drop(huge);
+        assert_eq!(pool.used(), 0);
+    }
+
+    #[test]
+    fn a_stop_ends_the_wait() {
+        let pool = QueueBytes::new(10);
+        let _held = pool.charge(10, || false);
+        let stop = Arc::new(AtomicBool::new(false));
+        let waiter = std::thread::spawn({
+            let (pool, stop) = (pool.clone(), stop.clone());
+            move || drop(pool.charge(5, || stop.load(Ordering::SeqCst)))
+        });
+        stop.store(true, Ordering::SeqCst);
+        waiter.join().unwrap();
     }
 }

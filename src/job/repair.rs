@@ -6,17 +6,25 @@
 //! still parse, or in the `"key"` of a damaged line — gets a committing record without an outcome, so that
 //! it is *uncertain*: never re-sent unless the user asks (`status --uncertain` lists them). Damaged lines
 //! that name no recipient are counted and reported.
+//!
+//! `--from-reports` mends the other loss: a journal that is whole but lacks records (see `evidence`). Each
+//! recipient a report lists as delivered or failed, and the journal does not know, gets that outcome
+//! (the reply says which report it came from); one listed as uncertain gets a committing record without an
+//! outcome. The job's CSV gives each address its journal key.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
-use super::journal::{Record, sync_dir};
+use super::evidence::{self, Unknown};
+use super::journal::{Journal, Record, Settled, State, sync_dir};
 use super::lock;
 use super::run::JobPaths;
 use crate::exit_codes;
+use crate::jobdef::Job;
+use crate::recipients::Entry;
 
 /// What a repair did.
 #[derive(Debug, PartialEq, Eq)]
@@ -42,7 +50,7 @@ struct Named {
 
 /// The command: under the job's lock (no run may be appending meanwhile), repair its journal and say what
 /// was done.
-pub fn run(job: &Path) -> u8 {
+pub fn run(job: &Path, from_reports: bool) -> u8 {
     let paths = JobPaths::of(job);
     let _lock = match lock::acquire(&paths.lock) {
         Ok(lock) => lock,
@@ -55,6 +63,18 @@ pub fn run(job: &Path) -> u8 {
             return exit_codes::INPUT_ERROR;
         }
     };
+    if from_reports {
+        return match take_back_from_reports(job, &paths, Utc::now()) {
+            Ok(said) => {
+                println!("{said}");
+                exit_codes::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("mailshot: {e}");
+                exit_codes::INPUT_ERROR
+            }
+        };
+    }
     let journal = paths.journal.display();
     match repair(&paths.journal, Utc::now()) {
         Ok(None) => {
@@ -80,6 +100,105 @@ pub fn run(job: &Path) -> u8 {
             eprintln!("mailshot: {journal}: {e}");
             exit_codes::INPUT_ERROR
         }
+    }
+}
+
+/// Appends to the journal the statuses of the recipients the reports list and it does not know.
+fn take_back_from_reports(job: &Path, paths: &JobPaths, now: DateTime<Utc>) -> Result<String, String> {
+    let (journal, writer, replayed) = Journal::open(&paths.journal, now).map_err(|e| e.to_string())?;
+    let reports = evidence::sent_since_last_run(&paths.reports, &replayed)
+        .map_err(|e| format!("{}: {e}", paths.reports.display()))?;
+    let keys = keys_by_address(job)?;
+    let reports_read = reports.len();
+    let mut latest: HashMap<String, (&Path, &Unknown)> = HashMap::new();
+    for (report, rows) in &reports {
+        for row in rows {
+            latest.insert(row.email.to_ascii_lowercase(), (report.as_path(), row));
+        }
+    }
+    let (mut taken, mut not_in_csv) = (0, 0);
+    for (email, (report, row)) in &latest {
+        let Some((key, csv_row)) = keys.get(email) else {
+            not_in_csv += usize::from(!replayed.knows_email(email));
+            continue;
+        };
+        // Lost entirely, or lost its outcome (left uncertain) while the report knows how it ended.
+        let lost = match replayed.get(key).map(|e| e.state) {
+            None => true,
+            Some(State::Uncertain) => row.status != "uncertain",
+            Some(_) => false,
+        };
+        if !lost {
+            continue;
+        }
+        let record = record_from_report(key, *csv_row, report, row, now);
+        journal.append(record).map_err(|e| e.to_string())?;
+        taken += 1;
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    runtime.block_on(journal.sync_all()).map_err(|e| e.to_string())?;
+    drop(journal);
+    writer.close().map_err(|e| e.to_string())?;
+    if taken == 0 && not_in_csv == 0 {
+        let journal = paths.journal.display();
+        return Ok(format!("{journal}: the journal knows every recipient the reports list; nothing changed"));
+    }
+    let mut said = format!(
+        "{}: took the statuses of {taken} recipient(s) back from {} report(s)",
+        paths.journal.display(),
+        reports_read
+    );
+    if not_in_csv > 0 {
+        said.push_str(&format!("; {not_in_csv} listed address(es) are no longer in the CSV and were left out"));
+    }
+    Ok(said)
+}
+
+/// Each envelope address of the job's CSV (lower case) with its journal key and row.
+fn keys_by_address(job: &Path) -> Result<HashMap<String, (String, u64)>, String> {
+    let job = Job::load(job).map_err(|f| {
+        let problems: Vec<String> = f.problems.iter().map(ToString::to_string).collect();
+        format!("{}: {}", job.display(), problems.join("; "))
+    })?;
+    let reader =
+        job.recipients().map_err(|problems| problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))?;
+    let mut keys = HashMap::new();
+    for entry in reader.flatten() {
+        if let Entry::Recipient(r) = entry {
+            keys.insert(r.mailbox.envelope().to_ascii_lowercase(), (r.key, r.row));
+        }
+    }
+    Ok(keys)
+}
+
+fn record_from_report(key: &str, row: u64, report: &Path, r: &Unknown, now: DateTime<Utc>) -> Record {
+    let status = match r.status.as_str() {
+        "delivered" => Settled::Delivered,
+        "failed" => Settled::Failed,
+        _ => {
+            return Record::Committing {
+                key: key.to_owned(),
+                row,
+                email: r.email.clone(),
+                message_id: r.message_id.clone(),
+                date: now.timestamp(),
+                attempt: r.attempts.max(1),
+                at: now,
+            };
+        }
+    };
+    let source = report.file_name().map_or(String::new(), |n| n.to_string_lossy().into_owned());
+    Record::Outcome {
+        key: key.to_owned(),
+        row,
+        email: r.email.clone(),
+        status,
+        code: r.code,
+        enhanced: r.enhanced.clone(),
+        reply: format!("{} (taken back from reports/{source})", r.reply),
+        attempt: r.attempts.max(1),
+        date: now.timestamp(),
+        at: now,
     }
 }
 

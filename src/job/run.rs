@@ -26,7 +26,7 @@ use super::signals::Signals;
 use super::throttle::Throttle;
 use super::work::{Event, Work};
 use super::worker::{self, Shared, Stop};
-use super::{fingerprint, lock};
+use super::{evidence, fingerprint, lock};
 use crate::check::{self, Reporter};
 use crate::cli::SendArgs;
 use crate::config::numbers;
@@ -110,11 +110,17 @@ async fn run(args: &SendArgs) -> Result<u8, StartError> {
     })?;
     if args.fresh {
         set_aside(&paths.journal, started)?;
+        set_aside_reports(&paths.reports, started)?;
     }
     let (journal, writer, replayed) =
         Journal::open(&paths.journal, started).map_err(|e| StartError::Input(e.to_string()))?;
     let print = fingerprint::of(&args.job).map_err(StartError::Input)?;
     check_changes(&replayed, &print, args.accept_changes)?;
+    let missing = evidence::check(&paths.reports, &replayed)
+        .map_err(|e| StartError::Input(format!("{}: {e}", paths.reports.display())))?;
+    if !missing.is_empty() {
+        return Err(StartError::Input(missing.refusal(&args.job)));
+    }
     let (limit, by_budget) = if job.rate.max_per_day.is_some() {
         limit(args, &job, sent_last_24h(&paths, &replayed, started))
     } else {
@@ -135,7 +141,7 @@ async fn run(args: &SendArgs) -> Result<u8, StartError> {
         Progress::new(mode, args.verbosity.verbose > 0, total, connections).with_sessions(pool.open_counter());
     let recorder = tokio::spawn(recorder::record(events_rx, progress, report));
 
-    let (work_tx, work_rx) = mpsc::channel::<Work>(queue_depth(connections));
+    let (work_tx, work_rx) = mpsc::channel::<Work>(producer::queue_capacity(&job, connections));
     let shared = Arc::new(Shared {
         queue: WorkQueue::new(work_rx),
         throttle: Throttle::new(pace),
@@ -157,7 +163,7 @@ async fn run(args: &SendArgs) -> Result<u8, StartError> {
     };
     let producer = {
         let (events, shared) = (events_tx.clone(), shared.clone());
-        std::thread::spawn(move || producer::produce(plan, work_tx, events, shared))
+        producer::spawn(plan, work_tx, events, shared)
     };
     let interrupted = signals.received();
     let watcher = tokio::spawn(signals.watch(shared.clone(), journal.clone()));
@@ -309,6 +315,26 @@ fn set_aside(journal: &Path, now: DateTime<Utc>) -> Result<(), StartError> {
         }
     }
     unreachable!("some suffix is free")
+}
+
+/// `--fresh`: the old campaign's reports go aside with its journal (`reports-<UTC>/`, never over an earlier
+/// one), so that they are not taken as evidence against the new, empty journal.
+fn set_aside_reports(reports: &Path, now: DateTime<Utc>) -> Result<(), StartError> {
+    if !reports.is_dir() {
+        return Ok(());
+    }
+    let fail =
+        |e: std::io::Error| StartError::Input(format!("{}: cannot set the old reports aside: {e}", reports.display()));
+    let stamp = now.format("%Y%m%dT%H%M%SZ");
+    let kept = (0u32..)
+        .map(|n| if n == 0 { format!("reports-{stamp}") } else { format!("reports-{stamp}-{n}") })
+        .map(|name| reports.with_file_name(name))
+        .find(|kept| !kept.exists())
+        .expect("some suffix is free");
+    std::fs::rename(reports, &kept).map_err(fail)?;
+    super::journal::sync_dir(reports.parent().unwrap_or(Path::new("."))).map_err(fail)?;
+    err_line(&format!("the old reports are kept in {}", kept.display()));
+    Ok(())
 }
 
 fn check_changes(replayed: &Replayed, print: &str, accept: bool) -> Result<(), StartError> {

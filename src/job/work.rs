@@ -25,6 +25,8 @@ pub struct Work {
     pub committing: bool,
     /// Where this message is reported if the thread holding it panics (see the `Drop` below).
     pub lost: Arc<Lost>,
+    /// This message's bytes, counted against `[limits] queue_bytes` until it is dropped.
+    pub charge: Option<super::producer::Charge>,
 }
 
 /// Messages whose holder panicked (a bug in a worker or the producer), for the run to report.

@@ -247,7 +247,12 @@ impl Worker {
     ) -> Option<Pending> {
         let carried = self.delivered_on_session;
         if let Some(reply) = policy::session_quota_reply(&result).filter(|_| carried > 0) {
-            if let Some(line) = self.shared.pool.learn_per_session(carried, reply) {
+            if policy::is_throttling(reply) {
+                self.shared.throttle.throttled();
+            }
+            let lesson =
+                policy::speaks_of_a_session_limit(reply).then(|| self.shared.pool.learn_per_session(carried, reply));
+            if let Some(line) = lesson.flatten() {
                 self.log(line);
             }
             match result.is_ok() {
@@ -275,23 +280,29 @@ impl Worker {
         }
     }
 
-    /// Waits for the throttle and makes sure a usable session is there.
+    /// Makes sure a usable session is there, then waits for the throttle. (The other way round, workers
+    /// waiting for room under a session cap would use up the run's pace.)
     async fn ready(&mut self) -> Readiness {
-        self.shared.throttle.acquire().await;
         if self.session.is_some() && self.sent_on_session >= self.shared.pool.per_session() {
             self.close("reconnecting (message limit per connection)").await;
         }
-        match self.session {
-            Some(_) => Readiness::Ready,
-            None => self.connect().await,
+        if self.session.is_none() {
+            match self.connect().await {
+                Readiness::Ready => {}
+                other => return other,
+            }
         }
+        self.shared.throttle.acquire().await;
+        Readiness::Ready
     }
 
-    /// Opens a session, backing off on transient failures. While other sessions are open a failure only
-    /// shrinks the pool (and teaches the pool the server's cap); with none open, [`CONNECT_ATTEMPTS`] in a
-    /// row stop the job, as does any failure the policy calls fatal.
+    /// Opens a session, backing off on transient failures. While other sessions are open (or being opened)
+    /// a failure only shrinks the pool, and teaches it the server's cap; with none, [`CONNECT_ATTEMPTS`]
+    /// failures in a row, with no session opened anywhere meanwhile, stop the job, as does any failure the
+    /// policy calls fatal.
     async fn connect(&mut self) -> Readiness {
         let pool = self.shared.pool.clone();
+        let mut streak_since = pool.opened_so_far();
         loop {
             if pool.at_cap() {
                 self.status(|| "waiting: the server allows no more sessions".into());
@@ -308,26 +319,32 @@ impl Worker {
                 }
                 Err(error) => error,
             };
-            let others = pool.open_now();
-            self.failures += 1;
-            let wait = policy::backoff(self.failures, Duration::from_secs(1), CONNECT_MAX_WAIT);
             if policy::connect_failure(&error, pool.ever_connected()) == ConnectVerdict::Abort {
                 self.shared.halt(Some(error.to_string()));
                 return Readiness::Stop;
             }
+            let others = pool.others_alive();
+            self.failures += 1;
             if others > 0 {
+                self.failures_alone = 0;
                 let lesson = policy::refuses_more_sessions(&error).then(|| pool.learn_session_cap(others, &error));
                 if let Some(line) = lesson.flatten() {
                     self.log(line);
                 }
+                let wait = policy::backoff(self.failures, Duration::from_secs(1), CONNECT_MAX_WAIT);
                 self.status(|| format!("waiting {wait:.0?} to reconnect ({others} other sessions open)"));
                 return Readiness::Later(wait);
+            }
+            if pool.opened_so_far() != streak_since {
+                // Another worker opened a session since this streak began: the server is there.
+                (streak_since, self.failures_alone) = (pool.opened_so_far(), 0);
             }
             self.failures_alone += 1;
             if self.failures_alone >= CONNECT_ATTEMPTS {
                 self.shared.halt(Some(error.to_string()));
                 return Readiness::Stop;
             }
+            let wait = policy::backoff(self.failures_alone, Duration::from_secs(1), CONNECT_MAX_WAIT);
             self.log(format!("connection {}: {error}; trying again in {:.0?}", self.id + 1, wait));
             self.status(|| format!("waiting {wait:.0?} to reconnect"));
             tokio::time::sleep(wait).await;

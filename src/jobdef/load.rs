@@ -5,9 +5,10 @@ use std::path::{Path, PathBuf};
 
 use toml::Spanned;
 
-use super::{Job, Problem};
+use super::{Job, Problem, RecipientsSource};
+use crate::config::message::DEFAULT_ATTACHMENTS_DIR;
 use crate::config::{self, JobFile, MessageSection, RecipientsSection};
-use crate::message::{JobFolder, MessageIds, headers};
+use crate::message::{AttachmentDir, MessageIds, headers};
 use crate::recipients::{ColumnSpec, Mailbox};
 use crate::render::{Origin, Source, Sources, Templates};
 
@@ -46,13 +47,19 @@ pub(super) fn build(src: &JobText<'_>, file: JobFile, problems: &mut Vec<Problem
         problems.push(Problem::once(format!("{}: [smtp]: {e}", src.path.display())));
     }
     numbers(src, &file, problems);
+    let limits =
+        file.limits.check().unwrap_or_else(|errors| {
+            problems.extend(errors.into_iter().map(|(at, m)| {
+                Problem::once(format!("{}:{}: {m}", src.path.display(), config::line_of(src.text, at)))
+            }));
+            crate::config::Limits::default()
+        });
     let (Some(message), Some(recipients)) = (file.message, file.recipients) else { return None };
     let from = mailbox(src, &message.from, "[message] from", problems);
     let reply_to = message.reply_to.as_ref().map(|r| mailbox(src, r, "[message] reply_to", problems));
-    let sources = sources(src, &dir, &message, problems);
-    let folder = JobFolder::new(if dir.as_os_str().is_empty() { Path::new(".") } else { &dir })
-        .map_err(|e| problems.push(Problem::once(format!("{}: cannot open the job folder: {e}", dir.display()))))
-        .ok();
+    let sources = sources(src, &dir, &message, limits.message_bytes, problems);
+    let own = super::own::own_files(src.path, &message, &recipients, &file.smtp);
+    let attachments = attachment_dir(src, &dir, &message, own, problems);
     let templates = sources.and_then(|s| {
         Templates::compile(s)
             .map_err(|errors| problems.extend(errors.iter().map(|e| Problem::once(e.to_string()))))
@@ -63,7 +70,7 @@ pub(super) fn build(src: &JobText<'_>, file: JobFile, problems: &mut Vec<Problem
         None => None,
     };
     let from = from?;
-    let (folder, templates) = (folder?, templates?);
+    let (attachments, templates) = (attachments?, templates?);
     let seed = message.campaign.as_ref().map_or_else(|| absolute(src.path), |c| c.get_ref().clone());
     let ids = MessageIds::new(seed, from.domain_ascii.clone());
     Some(Job {
@@ -74,9 +81,10 @@ pub(super) fn build(src: &JobText<'_>, file: JobFile, problems: &mut Vec<Problem
         smtp: file.smtp,
         rate: file.rate,
         retry: file.retry,
+        limits,
         from,
         reply_to,
-        folder,
+        attachments,
         templates,
         ids,
     })
@@ -98,6 +106,34 @@ fn numbers(src: &JobText<'_>, file: &JobFile, problems: &mut Vec<Problem>) {
     }
 }
 
+/// `[message] attachments_dir`: it must be a folder when something is attached.
+fn attachment_dir(
+    src: &JobText<'_>,
+    dir: &Path,
+    m: &MessageSection,
+    own: crate::message::OwnFiles,
+    problems: &mut Vec<Problem>,
+) -> Option<AttachmentDir> {
+    let base = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+    let default = Path::new(DEFAULT_ATTACHMENTS_DIR);
+    let path = m.attachments_dir.as_ref().map_or(default, |d| d.get_ref().as_path());
+    let needed = !m.attachments.is_empty();
+    AttachmentDir::new(base, path, needed, own)
+        .map_err(|e| {
+            let place = match (&m.attachments_dir, m.attachments.first()) {
+                (Some(d), _) => src.place(d),
+                (None, Some(a)) => src.place(a),
+                (None, None) => src.path.display().to_string(),
+            };
+            let full = base.join(path);
+            problems.push(Problem::once(format!(
+                "{place}: [message] attachments_dir: {}: {e} (attachments must be inside it)",
+                full.display()
+            )))
+        })
+        .ok()
+}
+
 fn mailbox(src: &JobText<'_>, value: &Spanned<String>, key: &str, problems: &mut Vec<Problem>) -> Option<Mailbox> {
     Mailbox::parse(value.get_ref())
         .map_err(|e| problems.push(Problem::once(format!("{}: {key}: {:?}: {e}", src.place(value), value.get_ref()))))
@@ -105,16 +141,22 @@ fn mailbox(src: &JobText<'_>, value: &Spanned<String>, key: &str, problems: &mut
 }
 
 /// Reads the template files and gathers the inline templates; `None` when a file is missing or no body is set.
-fn sources(src: &JobText<'_>, dir: &Path, m: &MessageSection, problems: &mut Vec<Problem>) -> Option<Sources> {
+fn sources(
+    src: &JobText<'_>,
+    dir: &Path,
+    m: &MessageSection,
+    max_bytes: u64,
+    problems: &mut Vec<Problem>,
+) -> Option<Sources> {
     let before = problems.len();
     if m.text.is_none() && m.html.is_none() {
         problems.push(Problem::once(format!("{}: [message] needs `text`, `html` or both", src.place(&m.subject))));
     }
     let mut file = |key: &str, path: &Spanned<PathBuf>| {
         let full = dir.join(path.get_ref());
-        std::fs::read_to_string(&full)
+        crate::input::read_to_string(&full, max_bytes, "a template ([limits] message_bytes)")
             .map(|text| Source { origin: Origin::File(full.clone()), text })
-            .map_err(|e| problems.push(Problem::once(format!("{}: {key}: {}: {e}", src.place(path), full.display()))))
+            .map_err(|e| problems.push(Problem::once(format!("{}: {key}: {e}", src.place(path)))))
             .ok()
     };
     let text = m.text.as_ref().map(|p| file("[message] text", p));
@@ -137,10 +179,11 @@ fn sources(src: &JobText<'_>, dir: &Path, m: &MessageSection, problems: &mut Vec
     })
 }
 
-/// Where the CSV is and which columns matter, as soon as `[recipients]` parsed.
-pub(super) fn recipients_of(path: &Path, file: &JobFile) -> Option<(PathBuf, ColumnSpec)> {
+/// Where the CSV is, which columns matter and the limits to read it under, as soon as `[recipients]` parsed.
+pub(super) fn recipients_of(path: &Path, file: &JobFile) -> Option<RecipientsSource> {
     let r = file.recipients.as_ref()?;
-    Some((path.parent().unwrap_or(Path::new("")).join(r.csv.get_ref()), columns(r)))
+    let csv = path.parent().unwrap_or(Path::new("")).join(r.csv.get_ref());
+    Some(RecipientsSource { csv, columns: columns(r), limits: file.limits.check().unwrap_or_default() })
 }
 
 fn columns(r: &RecipientsSection) -> ColumnSpec {

@@ -5,6 +5,7 @@
 //! replays the Date) yields byte-identical messages; the Message-ID is derived from the recipient key.
 
 mod load;
+mod own;
 mod problem;
 
 use std::fs::File;
@@ -14,8 +15,8 @@ use chrono::{DateTime, Utc};
 
 pub use problem::{Problem, Severity};
 
-use crate::config::{JobFile, SmtpSection};
-use crate::message::{self, AttachmentError, Draft, JobFolder, MessageError, MessageIds, OutgoingMessage};
+use crate::config::{JobFile, Limits, SmtpSection};
+use crate::message::{self, AttachmentDir, AttachmentError, Draft, MessageError, MessageIds, OutgoingMessage};
 use crate::recipients::{ColumnSpec, Mailbox, Recipient, RecipientReader};
 use crate::render::{Origin, RenderError, Rendered, Templates};
 
@@ -27,12 +28,13 @@ pub struct Job {
     pub smtp: SmtpSection,
     pub rate: crate::config::RateSection,
     pub retry: crate::config::RetrySection,
+    pub limits: Limits,
     pub from: Mailbox,
     pub reply_to: Option<Mailbox>,
     /// The CSV, relative to the current directory (job folder joined with `[recipients] csv`).
     pub csv: PathBuf,
     pub columns: ColumnSpec,
-    pub folder: JobFolder,
+    attachments: AttachmentDir,
     templates: Templates,
     attachment_origins: Vec<Origin>,
     ids: MessageIds,
@@ -47,6 +49,8 @@ pub enum MessageFailure {
     Attachment { origin: Origin, error: AttachmentError },
     #[error("{0}")]
     Message(#[from] MessageError),
+    #[error("the message is {bytes} bytes, more than [limits] message_bytes ({limit})")]
+    TooLarge { bytes: u64, limit: u64 },
 }
 
 /// A job that could not be loaded: every problem found, and where the recipients are if that much was
@@ -54,22 +58,31 @@ pub enum MessageFailure {
 #[derive(Debug)]
 pub struct LoadError {
     pub problems: Vec<Problem>,
-    pub recipients: Option<(PathBuf, ColumnSpec)>,
+    pub recipients: Option<Box<RecipientsSource>>,
+}
+
+/// Where the recipients are and how to read them, as soon as `[recipients]` parsed.
+#[derive(Debug, Clone)]
+pub struct RecipientsSource {
+    pub csv: PathBuf,
+    pub columns: ColumnSpec,
+    /// `[limits]`, or the defaults when it has errors of its own.
+    pub limits: Limits,
 }
 
 impl Job {
     /// Loads and checks the job file; on failure, every problem found (each naming its file and line).
     pub fn load(path: &Path) -> Result<Job, LoadError> {
         let fail = |problem| LoadError { problems: vec![problem], recipients: None };
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| fail(Problem::once(format!("{}: cannot read the job file: {e}", path.display()))))?;
+        let text = crate::config::read_job_file(path)
+            .map_err(|e| fail(Problem::once(format!("cannot read the job file: {e}"))))?;
         let file = JobFile::parse(path, &text).map_err(|e| fail(Problem::once(e.to_string())))?;
         let recipients = load::recipients_of(path, &file);
         let mut problems = Vec::new();
         let job = load::build(&load::JobText { path, text: &text }, file, &mut problems);
         match job {
             Some(job) if problems.is_empty() => Ok(job),
-            _ => Err(LoadError { problems, recipients }),
+            _ => Err(LoadError { problems, recipients: recipients.map(Box::new) }),
         }
     }
 
@@ -80,7 +93,7 @@ impl Job {
 
     /// Opens the CSV for streaming; header problems are reported as `file:1:` problems.
     pub fn recipients(&self) -> Result<RecipientReader<File>, Vec<Problem>> {
-        open_recipients(&self.csv, &self.columns)
+        open_recipients(&RecipientsSource { csv: self.csv.clone(), columns: self.columns.clone(), limits: self.limits })
     }
 
     /// The message for one recipient: templates rendered, attachments read, MIME built.
@@ -94,13 +107,19 @@ impl Job {
         recipient: &Recipient,
         date: DateTime<Utc>,
     ) -> Result<(OutgoingMessage, Rendered), MessageFailure> {
-        let context = Templates::context(&recipient.columns, &recipient.fields);
-        let rendered = self.templates.render(&context)?;
-        let attachments = (rendered.attachments.iter().zip(&self.attachment_origins))
-            .map(|(path, origin)| {
-                self.folder.load(path).map_err(|error| MessageFailure::Attachment { origin: origin.clone(), error })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let context = Templates::context(&recipient.columns, &recipient.fields, date);
+        let limit = self.limits.message_bytes;
+        let rendered = self.templates.render(&context, limit)?;
+        // Each attachment may take what the message has left; the built message is checked once more below
+        // (base64 makes attachments a third larger).
+        let mut left = limit.saturating_sub(rendered.size());
+        let mut attachments = Vec::with_capacity(rendered.attachments.len());
+        for (path, origin) in rendered.attachments.iter().zip(&self.attachment_origins) {
+            let attachment = (self.attachments.load(path, left))
+                .map_err(|error| MessageFailure::Attachment { origin: origin.clone(), error })?;
+            left = left.saturating_sub(attachment.bytes.len() as u64);
+            attachments.push(attachment);
+        }
         let message_id = self.ids.for_key(&recipient.key);
         let draft = Draft {
             from: &self.from,
@@ -112,6 +131,9 @@ impl Job {
             date,
         };
         let bytes = draft.build()?;
+        if bytes.len() as u64 > limit {
+            return Err(MessageFailure::TooLarge { bytes: bytes.len() as u64, limit });
+        }
         let envelope = message::envelope(&self.from, &recipient.mailbox, &bytes);
         let message = OutgoingMessage { row: recipient.row, key: recipient.key.clone(), envelope, bytes, message_id };
         Ok((message, rendered))
@@ -119,6 +141,7 @@ impl Job {
 }
 
 /// Opens a CSV for streaming; header problems become `file:1:` problems.
-pub fn open_recipients(csv: &Path, columns: &ColumnSpec) -> Result<RecipientReader<File>, Vec<Problem>> {
-    RecipientReader::open(csv, columns).map_err(|errors| errors.iter().map(|e| Problem::once(e.to_string())).collect())
+pub fn open_recipients(source: &RecipientsSource) -> Result<RecipientReader<File>, Vec<Problem>> {
+    RecipientReader::open(&source.csv, &source.columns, source.limits.csv())
+        .map_err(|errors| errors.iter().map(|e| Problem::once(e.to_string())).collect())
 }

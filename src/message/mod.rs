@@ -21,7 +21,7 @@ use mail_builder::headers::text::Text;
 use mail_builder::headers::url::URL;
 use mail_builder::mime::{BodyPart, MimePart};
 
-pub use attachment::{Attachment, AttachmentError, JobFolder};
+pub use attachment::{Attachment, AttachmentDir, AttachmentError, OwnFiles};
 pub use ids::MessageIds;
 
 use crate::recipients::Mailbox;

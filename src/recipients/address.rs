@@ -44,6 +44,10 @@ pub enum AddressError {
     DomainWithoutDot,
     #[error("domain literals ([1.2.3.4]) are not supported")]
     DomainLiteral,
+    /// RFC 1123 §2.1 and RFC 3696 §2: a top-level label is never all digits, so `a@1.2.3.4` is an IP address
+    /// written without brackets. Mail is addressed to host names; guessing would send it somewhere else.
+    #[error("the domain is an IP address (its last label is all digits): use the host name")]
+    NumericDomain,
     #[error("the address is longer than 254 octets")]
     TooLong,
 }
@@ -186,6 +190,9 @@ fn check_domain(domain: &str) -> Result<(String, String), AddressError> {
     };
     if !ascii.contains('.') {
         return Err(AddressError::DomainWithoutDot);
+    }
+    if ascii.rsplit('.').next().is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit())) {
+        return Err(AddressError::NumericDomain);
     }
     let unicode = if domain.is_ascii() { ascii.clone() } else { idna::domain_to_unicode(&ascii).0 };
     Ok((ascii, unicode))

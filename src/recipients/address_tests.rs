@@ -14,6 +14,8 @@ fn accepted_forms() {
         ("John Q. Public <jqp@example.com>", Some("John Q. Public"), "jqp", "example.com"),
         ("Zoë Ångström <zoe@müller.de>", Some("Zoë Ångström"), "zoe", "xn--mller-kva.de"),
         ("jürgen@example.com", None, "jürgen", "example.com"),
+        ("a@1.2.3.example", None, "a", "1.2.3.example"),
+        ("a@123.example.com", None, "a", "123.example.com"),
     ];
     for &(cell, name, local, domain) in table {
         let m = Mailbox::parse(cell).unwrap_or_else(|e| panic!("{cell:?}: {e}"));
@@ -46,6 +48,9 @@ fn refused_forms() {
         ("a@exa_mple.com", E::Domain),
         ("a@localhost", E::DomainWithoutDot),
         ("a@[192.0.2.1]", E::DomainLiteral),
+        ("a@1.2.3.4", E::NumericDomain),
+        ("Ann <a@192.0.2.1>", E::NumericDomain),
+        ("a@example.123", E::NumericDomain),
         ("x\r\nBcc: victim@example.com", E::Control),
         ("Ann\n <a@example.com>", E::Control),
     ];

@@ -4,6 +4,9 @@ use std::sync::Arc;
 
 use super::{Mailbox, Recipient, RowError, RowErrorKind};
 
+/// The name templates find mailshot's own values under (`mailshot.date`); no column may have it.
+pub const RESERVED_COLUMN: &str = "mailshot";
+
 /// The column names the job file asks for (`[recipients] email`, `name`, `key`).
 #[derive(Debug, Clone)]
 pub struct ColumnSpec {
@@ -22,37 +25,6 @@ pub struct Columns {
 }
 
 impl Columns {
-    /// Every problem with the header row at once (not UTF-8, empty or repeated names, missing columns).
-    pub fn from_headers(headers: &csv::ByteRecord, spec: &ColumnSpec) -> Result<Columns, Vec<String>> {
-        let mut problems = Vec::new();
-        let mut names = Vec::with_capacity(headers.len());
-        for (i, raw) in headers.iter().enumerate() {
-            match std::str::from_utf8(raw) {
-                Ok(name) if name.trim().is_empty() => problems.push(format!("column {} has an empty name", i + 1)),
-                Ok(name) if names.contains(&name.trim().to_owned()) => {
-                    problems.push(format!("column `{}` appears twice", name.trim()))
-                }
-                Ok(name) => names.push(name.trim().to_owned()),
-                Err(_) => problems.push(format!("the name of column {} is not valid UTF-8", i + 1)),
-            }
-        }
-        let mut find = |role: &str, column: &str| {
-            let index = names.iter().position(|n| n == column);
-            if index.is_none() {
-                problems
-                    .push(format!("no column `{column}` (the {role} column); the header has: {}", names.join(", ")));
-            }
-            index
-        };
-        let email = find("address", &spec.email);
-        let name = spec.name.as_ref().and_then(|c| find("name", c));
-        let key = spec.key.as_ref().and_then(|c| find("key", c));
-        match email {
-            Some(email) if problems.is_empty() => Ok(Columns { names, email, name, key }),
-            _ => Err(problems),
-        }
-    }
-
     /// The cells as strings, or the name of the first column that is not UTF-8.
     pub fn decode(&self, record: &csv::ByteRecord) -> Result<Vec<String>, String> {
         record

@@ -9,7 +9,15 @@ fn spec() -> ColumnSpec {
 }
 
 fn read(csv: &[u8], spec: &ColumnSpec) -> Vec<Result<Entry, RowError>> {
-    RecipientReader::from_reader(csv, Path::new("r.csv"), spec).map_err(|e| format!("{e:?}")).unwrap().collect()
+    read_with(csv, spec, limits())
+}
+
+fn limits() -> CsvLimits {
+    crate::config::Limits::default().csv()
+}
+
+fn read_with(csv: &[u8], spec: &ColumnSpec, limits: CsvLimits) -> Vec<Result<Entry, RowError>> {
+    RecipientReader::from_reader(csv, Path::new("r.csv"), spec, limits).map_err(|e| format!("{e:?}")).unwrap().collect()
 }
 
 fn rows(items: &[Result<Entry, RowError>]) -> Vec<String> {
@@ -84,7 +92,7 @@ fn without_a_key_column_the_key_is_the_folded_address() {
 #[test]
 fn header_problems_are_all_reported_on_line_1() {
     let spec = ColumnSpec { email: "email".into(), name: Some("name".into()), key: Some("id".into()) };
-    let Err(problems) = RecipientReader::from_reader(&b"mail,x,x\n"[..], Path::new("r.csv"), &spec) else {
+    let Err(problems) = RecipientReader::from_reader(&b"mail,x,x\n"[..], Path::new("r.csv"), &spec, limits()) else {
         panic!("header accepted")
     };
     let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
@@ -92,4 +100,76 @@ fn header_problems_are_all_reported_on_line_1() {
     assert!(text[0].starts_with("r.csv:1: column `x` appears twice"), "{text:?}");
     assert!(text[1].contains("no column `email`"), "{text:?}");
     assert!(text[2].contains("no column `name`") && text[3].contains("no column `id`"), "{text:?}");
+}
+
+#[test]
+fn rows_are_the_lines_an_editor_shows_with_crlf_and_blank_lines() {
+    let spec = ColumnSpec { email: "email".into(), name: None, key: None };
+    let csv = b"email,note\r\na@example.com,\r\n\r\nbad,\r\nb@example.com,\"x\r\ny\"\r\nc@example.com,\r\n";
+    let got = rows(&read(csv, &spec));
+    assert_eq!(
+        got,
+        [
+            "2 ok a@example.com",
+            "row 4, column `email`: invalid address \"bad\": the address needs exactly one `@`",
+            "5 ok b@example.com",
+            "7 ok c@example.com",
+        ]
+    );
+}
+
+#[test]
+fn a_cell_over_cell_bytes_is_an_error_for_its_row_and_its_value_is_not_echoed() {
+    let small = CsvLimits { cell_bytes: 100, ..limits() };
+    let big = "x".repeat(101);
+    let csv = format!("email,note\na@example.com,{big}\n{big}@example.com,\nb@example.com,ok\n");
+    let got = rows(&read_with(csv.as_bytes(), &spec_email_only(), small));
+    assert_eq!(
+        got,
+        [
+            "row 2, column `note`: the cell is 101 bytes, more than [limits] cell_bytes (100)",
+            "row 3, column `email`: the cell is 113 bytes, more than [limits] cell_bytes (100)",
+            "4 ok b@example.com",
+        ]
+    );
+    let long_address = format!("{}@example.com", "y".repeat(5000));
+    let got = rows(&read_with(format!("email\n{long_address}\n").as_bytes(), &spec_email_only(), limits()));
+    assert!(got[0].len() < 250 && got[0].contains("… (5012 bytes)"), "{got:?}");
+}
+
+#[test]
+fn a_row_over_row_bytes_stops_reading_with_its_line() {
+    let limits = CsvLimits { row_bytes: 1000, ..limits() };
+    // A quote never closed: without the limit the record would run to the end of the file.
+    let mut csv = b"email,note\na@example.com,fine\nb@example.com,\"open\n".to_vec();
+    csv.extend(std::iter::repeat_n(b'z', 200_000));
+    let got = rows(&read_with(&csv, &spec_email_only(), limits));
+    assert_eq!(
+        got,
+        [
+            "2 ok a@example.com",
+            "row 3: the row is longer than [limits] row_bytes (1000 bytes); nothing after it was read"
+        ]
+    );
+    let header = format!("email,{}\n", "h".repeat(200_000));
+    let Err(problems) = RecipientReader::from_reader(header.as_bytes(), Path::new("r.csv"), &spec_email_only(), limits)
+    else {
+        panic!("a header of 200 kB was read")
+    };
+    assert_eq!(problems[0].to_string(), "r.csv:1: the header row is longer than [limits] row_bytes (1000)");
+}
+
+#[test]
+fn more_columns_than_allowed_is_a_header_problem() {
+    let limits = CsvLimits { columns: 3, ..limits() };
+    let Err(problems) =
+        RecipientReader::from_reader(&b"email,a,b,c\n"[..], Path::new("r.csv"), &spec_email_only(), limits)
+    else {
+        panic!("accepted")
+    };
+    assert_eq!(problems[0].to_string(), "r.csv:1: the header has 4 columns, more than [limits] columns (3)");
+}
+
+fn spec_email_only() -> ColumnSpec {
+    ColumnSpec { email: "email".into(), name: None, key: None }
 }

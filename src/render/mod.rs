@@ -5,12 +5,22 @@
 //! `mail.html.tera`) and everything else under names without those suffixes (never escaped). A variable that
 //! is not a CSV column is an error (Tera's default), never an empty string.
 
+mod audit;
+mod capped;
+mod depth;
+mod functions;
+mod nesting;
 mod origin;
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use chrono::{DateTime, SecondsFormat, Utc};
 use tera::{Context, Tera};
 
-use crate::recipients::Columns;
+pub use functions::RANGE_MAX;
 pub use origin::{Origin, RenderError};
+
+use crate::recipients::{Columns, RESERVED_COLUMN};
 
 const SUBJECT: &str = "subject";
 const TEXT: &str = "body.txt";
@@ -47,6 +57,17 @@ pub struct Rendered {
     pub list_unsubscribe: Option<String>,
 }
 
+impl Rendered {
+    /// The bytes of every rendered value together (what counts against the message's size limit).
+    pub fn size(&self) -> u64 {
+        let parts = [Some(&self.subject), self.text.as_ref(), self.html.as_ref(), self.list_unsubscribe.as_ref()];
+        let fixed: usize = parts.into_iter().flatten().map(String::len).sum();
+        let paths: usize = self.attachments.iter().map(String::len).sum();
+        let headers: usize = self.headers.iter().map(|(n, v)| n.len() + v.len()).sum();
+        (fixed + paths + headers) as u64
+    }
+}
+
 /// The compiled templates: `Send + Sync`, rendered from many worker threads at once.
 #[derive(Debug)]
 pub struct Templates {
@@ -56,55 +77,102 @@ pub struct Templates {
 
 impl Templates {
     /// Compiles every template, reporting every syntax error (not only the first).
+    /// Compiles every template, reporting every syntax error (not only the first) and everything `audit`
+    /// refuses (impure functions, `include` and the like), each with its file and line.
     pub fn compile(sources: Sources) -> Result<Templates, Vec<RenderError>> {
         let mut tera = Tera::default();
+        functions::install(&mut tera);
         tera.autoescape_on(vec![".html"]);
-        let errors: Vec<RenderError> = names(&sources)
-            .filter_map(|(name, source)| tera.add_raw_template(&name, &source.text).err().map(|e| (e, source)))
-            .map(|(e, source)| RenderError::from_tera(&e, source))
-            .collect();
+        let mut errors = Vec::new();
+        for (name, source) in names(&sources) {
+            // Refused unparsed: Tera's parser would overflow the stack on it.
+            if let Err((line, message)) = nesting::prescan(&source.text) {
+                errors.push(RenderError::Template { origin: source.origin.clone(), line: Some(line), message });
+                continue;
+            }
+            match tera.add_raw_template(&name, &source.text) {
+                Err(e) => errors.push(RenderError::from_tera(&e, source)),
+                Ok(()) => {
+                    let ast = tera.get_template(&name).map(|t| t.ast.as_slice()).unwrap_or_default();
+                    let found = audit::audit(ast).into_iter();
+                    errors.extend(found.map(|f| RenderError::at_word(source, f.word, f.message)));
+                    let found = depth::check(ast).into_iter();
+                    errors.extend(found.map(|p| RenderError::at_word(source, &p.word, p.message)));
+                }
+            }
+        }
         if errors.is_empty() { Ok(Templates { tera, sources }) } else { Err(errors) }
     }
 
-    /// Every CSV column, by its header name, as a string variable.
-    pub fn context(columns: &Columns, fields: &[String]) -> Context {
+    /// Every CSV column, by its header name, as a string variable; and `mailshot.date`, the message's Date
+    /// (RFC 3339, UTC): the one value templates get that is not the row's, the same on every retry because
+    /// the journal keeps it.
+    pub fn context(columns: &Columns, fields: &[String], date: DateTime<Utc>) -> Context {
         let mut context = Context::new();
         for (name, value) in columns.names.iter().zip(fields) {
             context.insert(name.as_str(), value);
         }
+        let ours = serde_json::json!({ "date": date.to_rfc3339_opts(SecondsFormat::Secs, true) });
+        context.insert(RESERVED_COLUMN, &ours);
         context
     }
 
-    /// Renders one recipient. Header values (subject, headers, unsubscribe URL) must not contain CR or LF.
-    pub fn render(&self, context: &Context) -> Result<Rendered, RenderError> {
+    /// Renders one recipient, all parts together at most `max_bytes` (`[limits] message_bytes`); `range`
+    /// gets a fresh budget. Header values (subject, headers, unsubscribe URL) must not contain CR or LF.
+    pub fn render(&self, context: &Context, max_bytes: u64) -> Result<Rendered, RenderError> {
+        functions::new_message();
         let s = &self.sources;
-        let header = |name: &str, source: &Source| self.one_line(name, source, context);
+        let left = std::cell::Cell::new(max_bytes);
+        let one = |name: &str, source: &Source| self.one(name, source, context, &left, max_bytes);
+        let line = |name: &str, source: &Source| one_line(one(name, source)?, source);
         Ok(Rendered {
-            subject: header(SUBJECT, &s.subject)?,
-            text: s.text.as_ref().map(|src| self.one(TEXT, src, context)).transpose()?,
-            html: s.html.as_ref().map(|src| self.one(HTML, src, context)).transpose()?,
+            subject: line(SUBJECT, &s.subject)?,
+            text: s.text.as_ref().map(|src| one(TEXT, src)).transpose()?,
+            html: s.html.as_ref().map(|src| one(HTML, src)).transpose()?,
             attachments: (s.attachments.iter().enumerate())
-                .map(|(i, src)| self.one_line(&attachment_name(i), src, context))
+                .map(|(i, src)| line(&attachment_name(i), src))
                 .collect::<Result<_, _>>()?,
             headers: (s.headers.iter())
-                .map(|(name, src)| Ok((name.clone(), header(&header_name(name), src)?)))
+                .map(|(name, src)| Ok((name.clone(), line(&header_name(name), src)?)))
                 .collect::<Result<_, _>>()?,
-            list_unsubscribe: s.list_unsubscribe.as_ref().map(|src| header(UNSUBSCRIBE, src)).transpose()?,
+            list_unsubscribe: s.list_unsubscribe.as_ref().map(|src| line(UNSUBSCRIBE, src)).transpose()?,
         })
     }
 
-    fn one(&self, name: &str, source: &Source, context: &Context) -> Result<String, RenderError> {
-        self.tera.render(name, context).map_err(|e| RenderError::from_tera(&e, source))
-    }
-
-    /// A value that ends up in a header or a path: CR or LF would start a new header (injection), so refuse.
-    fn one_line(&self, name: &str, source: &Source, context: &Context) -> Result<String, RenderError> {
-        let value = self.one(name, source, context)?;
-        if value.contains(['\r', '\n']) {
-            return Err(RenderError::Injection { origin: source.origin.clone() });
+    /// One part, written into what is `left` of the message's bytes.
+    fn one(
+        &self,
+        name: &str,
+        source: &Source,
+        context: &Context,
+        left: &std::cell::Cell<u64>,
+        max_bytes: u64,
+    ) -> Result<String, RenderError> {
+        let mut out = capped::Capped::new(left.get());
+        // A panic inside a Tera builtin (chrono's formatting, say) is a refused template, not a crash.
+        let rendered = catch_unwind(AssertUnwindSafe(|| self.tera.render_to(name, context, &mut out)));
+        match rendered {
+            Ok(Ok(())) => {
+                left.set(left.get() - out.bytes.len() as u64);
+                // Tera writes only whole `str`s, so what it wrote is UTF-8.
+                String::from_utf8(out.bytes).map_err(|_| RenderError::from_message(source, "not UTF-8".into()))
+            }
+            Ok(Err(_)) if out.full => Err(RenderError::TooLarge { origin: source.origin.clone(), limit: max_bytes }),
+            Ok(Err(e)) => Err(RenderError::from_tera(&e, source)),
+            Err(_) => Err(RenderError::from_message(
+                source,
+                "Tera failed inside a filter or function (see the message above); refused".into(),
+            )),
         }
-        Ok(value)
     }
+}
+
+/// A value that ends up in a header or a path: CR or LF would start a new header (injection), so refuse.
+fn one_line(value: String, source: &Source) -> Result<String, RenderError> {
+    if value.contains(['\r', '\n']) {
+        return Err(RenderError::Injection { origin: source.origin.clone() });
+    }
+    Ok(value)
 }
 
 fn attachment_name(i: usize) -> String {

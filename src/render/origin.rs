@@ -39,6 +39,8 @@ pub enum RenderError {
     Template { origin: Origin, line: Option<usize>, message: String },
     #[error("{origin}: the rendered value contains CR or LF (header injection); refused")]
     Injection { origin: Origin },
+    #[error("{origin}: rendering stopped at [limits] message_bytes ({limit} bytes): does a loop run away?")]
+    TooLarge { origin: Origin, limit: u64 },
 }
 
 fn place(origin: &Origin, line: Option<usize>) -> String {
@@ -50,9 +52,22 @@ fn place(origin: &Origin, line: Option<usize>) -> String {
 }
 
 impl RenderError {
+    /// A problem with no line.
+    pub(super) fn from_message(source: &Source, message: String) -> RenderError {
+        RenderError::Template { origin: source.origin.clone(), line: None, message }
+    }
+
+    /// A problem found in `source` before rendering, placed on the first line that mentions `word`.
+    pub(super) fn at_word(source: &Source, word: &str, message: String) -> RenderError {
+        let line = if word.is_empty() { None } else { line_mentioning(&source.text, word) };
+        RenderError::Template { origin: source.origin.clone(), line, message }
+    }
+
     pub fn origin(&self) -> &Origin {
         match self {
-            RenderError::Template { origin, .. } | RenderError::Injection { origin } => origin,
+            RenderError::Template { origin, .. }
+            | RenderError::Injection { origin }
+            | RenderError::TooLarge { origin, .. } => origin,
         }
     }
 
@@ -70,7 +85,15 @@ impl RenderError {
                 (mentioned_name(&message).and_then(|name| line_mentioning(&source.text, name)), message)
             }
         };
-        RenderError::Template { origin: source.origin.clone(), line, message }
+        RenderError::Template { origin: source.origin.clone(), line, message: shortened(message) }
+    }
+}
+
+/// Tera's messages may quote a value (a whole CSV cell): a report line keeps the first 300 characters.
+fn shortened(message: String) -> String {
+    match message.char_indices().nth(300) {
+        Some((cut, _)) => format!("{}…", &message[..cut]),
+        None => message,
     }
 }
 
@@ -101,7 +124,7 @@ fn mentioned_name(message: &str) -> Option<&str> {
 }
 
 /// The first line where `name` appears as a whole word inside a Tera tag.
-fn line_mentioning(text: &str, name: &str) -> Option<usize> {
+pub(super) fn line_mentioning(text: &str, name: &str) -> Option<usize> {
     let word = |line: &str| {
         line.match_indices(name).any(|(at, _)| {
             let before = line[..at].chars().next_back();

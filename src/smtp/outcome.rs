@@ -104,11 +104,14 @@ impl SessionError {
 
     /// What the same end of the session means for the message after this one, whose commands went out
     /// behind this one's final dot (or never went out): it was never given data, so it is retryable.
+    /// (A `421` to the current message is not the next one's reply: the next gets "the server closed the
+    /// connection", so that nothing mistakes it for a refusal of its own MAIL.)
     pub(super) fn for_next(&self) -> SessionError {
         match self {
-            SessionError::ServiceClosing { reply, .. } => {
-                SessionError::ServiceClosing { stage: Stage::Mail, reply: reply.clone() }
-            }
+            SessionError::ServiceClosing { .. } => SessionError::Connection {
+                stage: Stage::Mail,
+                source: ConnectionError::Closed { phase: super::phase::Phase::Command },
+            },
             SessionError::Connection { source, .. } | SessionError::Uncertain { source } => {
                 SessionError::Connection { stage: Stage::Mail, source: source.duplicate() }
             }

@@ -390,6 +390,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             if behind_dot && refuses_pipelining(&reply) {
                 return Ok(Some(reply));
             }
+            if reply.code() == 421 {
+                return Err(SessionError::ServiceClosing { stage: Stage::Mail, reply });
+            }
             if !reply.is_positive() {
                 return Err(SessionError::ResetRefused { reply });
             }

@@ -120,7 +120,7 @@ fn attachments_missing_or_outside_the_folder_are_row_errors() {
     job.write("r.csv", "email,name,file\na@example.com,A,files/a.pdf\nb@example.com,B,files/none.pdf\nc@example.com,C,../../etc/passwd\n");
     let run = job.run(&["check", "job.toml"]);
     run.expect(2).line_with(&["r.csv:3: job.toml:4: [message] attachments: attachment \"files/none.pdf\" not found"]);
-    run.line_with(&["r.csv:4: ", "outside the job folder"]);
+    run.line_with(&["r.csv:4: ", "outside attachments_dir (files)"]);
 }
 
 #[test]
@@ -129,4 +129,22 @@ fn the_sample_job_is_clean() {
     crate::jobs_support::run_in_with(sample.parent().unwrap(), &["check", "job.toml"], &[("MAILSHOT_PASSWORD", "x")])
         .expect(0)
         .line_with(&["12 rows: 12 valid, 0 duplicates, 0 errors, 0 warnings"]);
+}
+
+#[test]
+fn an_ip_address_as_domain_is_refused_with_the_reason() {
+    let job = JobDir::new();
+    job.write("r.csv", "email,name\nann@example.com,Ann\nip@1.2.3.4,Ip\n");
+    job.run(&["check", "job.toml"]).expect(2).line_with(&["r.csv:3: column `email`", "\"ip@1.2.3.4\"", "IP address"]);
+}
+
+#[test]
+fn a_csv_with_only_a_header_has_no_recipients_and_exits_2() {
+    let job = JobDir::new();
+    for csv in ["email,name\n", "email,name\r\n\r\n\r\n", "email,name"] {
+        job.write("r.csv", csv);
+        job.run(&["check", "job.toml"]).expect(2).line_with(&["error: r.csv: no recipients"]);
+        job.run(&["send", "job.toml", "--yes"]).expect(2).line_with(&["r.csv: no recipients"]);
+        assert!(!job.path().join("job.journal.jsonl").exists(), "{csv:?}: send went as far as the journal");
+    }
 }

@@ -1,7 +1,8 @@
 //! Helpers for the job tests: a job folder in a fresh temp dir, and the binary run hermetically inside it.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 /// A job folder in its own temp dir; dropped with the test.
 pub struct JobDir {
@@ -44,6 +45,39 @@ impl JobDir {
     }
 }
 
+/// The memory a run on hostile input may use (RLIMIT_DATA: heap and other private writable mappings).
+pub const HOSTILE_MEMORY_KIB: u64 = 300 * 1024;
+
+/// As [`run_in`], for hostile input: the run must end within `limit` (it is killed and the test fails
+/// otherwise) and within [`HOSTILE_MEMORY_KIB`] of memory (past it an allocation fails and the run aborts,
+/// which `Run::expect` reports as a crash). Returns the run and how long it took.
+pub fn run_within(dir: &Path, args: &[&str], limit: Duration) -> (Run, Duration) {
+    let started = Instant::now();
+    let child = Command::new("sh")
+        .arg("-c")
+        .arg(format!("ulimit -d {HOSTILE_MEMORY_KIB} && exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_mailshot"))
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait_with_output()));
+    match rx.recv_timeout(limit) {
+        Ok(output) => (Run::from(output.unwrap()), started.elapsed()),
+        Err(_) => {
+            let _ = Command::new("kill").arg("-KILL").arg(pid.to_string()).status();
+            panic!("mailshot {args:?} did not end within {limit:?} (killed)");
+        }
+    }
+}
+
 pub fn run_in(dir: &Path, args: &[&str]) -> Run {
     run_in_with(dir, args, &[])
 }
@@ -65,7 +99,10 @@ pub struct Run {
 impl From<Output> for Run {
     fn from(o: Output) -> Run {
         Run {
-            code: o.status.code().expect("killed by a signal (a panic would say so in stderr)"),
+            code: o
+                .status
+                .code()
+                .unwrap_or_else(|| panic!("killed by {:?}; stderr:\n{}", o.status, String::from_utf8_lossy(&o.stderr))),
             stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
             raw_stdout: o.stdout,

@@ -2,6 +2,8 @@
 
 mod common;
 mod jobs_check;
+mod jobs_hostile;
+mod jobs_lines;
 mod jobs_messages;
 mod jobs_numbers;
 mod jobs_preview;
@@ -16,9 +18,11 @@ mod send_hostile;
 mod send_interrupt;
 mod send_journal;
 mod send_lab;
+mod send_limits;
 mod send_lock;
 mod send_output;
 mod send_preflight;
+mod send_robustness;
 mod send_servers;
 mod send_status;
 mod send_stops;

@@ -8,9 +8,9 @@ use std::io::Cursor;
 use std::path::Path;
 use std::time::Duration;
 
-use mailshot::config::{JobFile, numbers};
+use mailshot::config::{JobFile, Limits, numbers};
 use mailshot::jobdef::Job;
-use mailshot::recipients::{ColumnSpec, Entry, Mailbox, RecipientReader};
+use mailshot::recipients::{ColumnSpec, CsvLimits, Entry, Mailbox, RecipientReader};
 use mailshot::smtp::reply::{self, MAX_LINE, MAX_REPLY};
 use proptest::prelude::*;
 
@@ -259,16 +259,26 @@ proptest! {
     #![proptest_config(config(256))]
 
     /// No panic; the reader ends, with at most one item per line; rows come in file order; every recipient
-    /// has a field per column, a non-empty key and an address that parses again; and all the fields kept
-    /// add up to no more than the file (no amplification: memory is bounded by the input).
+    /// has a field per column, none over `[limits] cell_bytes`, a non-empty key and an address that parses
+    /// again; and all the fields kept add up to no more than the file (no amplification: memory is bounded
+    /// by the input).
     #[test]
-    fn csv_rows_become_recipients_without_panic_or_amplification(csv in csv_bytes(), keyed in any::<bool>()) {
+    fn csv_rows_become_recipients_without_panic_or_amplification(
+        csv in csv_bytes(),
+        keyed in any::<bool>(),
+        small in any::<bool>(),
+    ) {
         let spec = ColumnSpec {
             email: "email".into(),
             name: Some("name".into()),
             key: keyed.then(|| "key".into()),
         };
-        let Ok(reader) = RecipientReader::from_reader(Cursor::new(&csv), Path::new("r.csv"), &spec) else {
+        // The default [limits], or small ones that these inputs reach.
+        let limits = match small {
+            false => Limits::default().csv(),
+            true => CsvLimits { cell_bytes: 24, row_bytes: 96, columns: 3 },
+        };
+        let Ok(reader) = RecipientReader::from_reader(Cursor::new(&csv), Path::new("r.csv"), &spec, limits) else {
             return Ok(());
         };
         let columns = reader.columns().names.len();
@@ -280,6 +290,7 @@ proptest! {
             let row = match &item {
                 Ok(Entry::Recipient(r)) => {
                     prop_assert_eq!(r.fields.len(), columns);
+                    prop_assert!(r.fields.iter().all(|f| f.len() as u64 <= limits.cell_bytes), "{:?}", r.fields);
                     prop_assert!(!r.key.is_empty());
                     prop_assert!(Mailbox::parse(&r.mailbox.envelope()).is_ok(), "{}", r.mailbox.envelope());
                     kept += r.fields.iter().map(String::len).sum::<usize>();

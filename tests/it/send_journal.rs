@@ -260,3 +260,34 @@ fn the_journal_the_kept_journal_and_the_report_have_their_folders_synced() {
     let syncs_of_dir = fresh.matches(&format!("<{}>)", dir.display())).count();
     assert!(syncs_of_dir >= 2, "after --fresh's unlink and after the new journal: {syncs_of_dir}\n{fresh}");
 }
+
+/// A journal cut short (restored from an older copy, truncated by a full disk) is not believed when the
+/// reports say more was sent: `send` refuses naming the report, `repair --from-reports` takes the reports'
+/// statuses back, and nobody is sent twice. `--fresh` sets the reports aside with the journal.
+#[test]
+fn a_journal_that_lost_records_is_refused_while_reports_say_more_and_repair_takes_them_back() {
+    let server = FakeSmtp::start();
+    let job = job(&server, "lost", 6, "[retry]\nattempts = 1\n");
+    server.refuse(&job.recipients[5], "550 5.1.1 No such user", 1);
+    job.send(&["--yes"]).expect(1);
+    let mails = server.commands("MAIL");
+    let text = std::fs::read_to_string(job.journal_path()).unwrap();
+    let kept: Vec<&str> = text.lines().take(3).collect();
+    std::fs::write(job.journal_path(), kept.join("\n") + "\n").unwrap();
+
+    let run = job.send(&["--yes"]);
+    run.expect(2).line_with(&["reports/", "does not know", "repair job.toml --from-reports"]);
+    assert_eq!(server.commands("MAIL"), mails, "nothing is sent on a journal that lost records");
+
+    let repair = crate::jobs_support::run_in(job.path(), &["repair", "job.toml", "--from-reports"]);
+    repair.expect(0).line_with(&["took the statuses of"]);
+    job.send(&["--yes"]).expect(1);
+    assert_eq!(server.commands("MAIL"), mails, "a recipient the report had as sent was sent again");
+    let report = job.last_report();
+    assert_eq!((report.count("delivered"), report.count("failed")), (5, 1), "{:?}", report.counts());
+
+    job.send(&["--yes", "--fresh"]).expect(0); // a new campaign: the one refusal was used up
+    let aside = std::fs::read_dir(job.path()).unwrap().flatten();
+    assert!(aside.into_iter().any(|e| e.file_name().to_string_lossy().starts_with("reports-")), "old reports kept");
+    assert_eq!(job.reports().len(), 1, "the new campaign's reports/ holds its own report only");
+}

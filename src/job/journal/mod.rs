@@ -181,28 +181,37 @@ fn write_loop(
             None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
             Some(at) => rx.recv_timeout(at.saturating_duration_since(Instant::now())),
         };
-        let sync_now = match command {
+        let (sync_now, closed) = match command {
             Ok(Command::Record(record)) => {
-                line.clear();
-                serde_json::to_writer(&mut line, &record).expect("records always serialise");
-                line.push(b'\n');
-                if let Err(e) = out.write_all(&line) {
-                    return fail(&durable, path, e);
-                }
+                write_record(&mut out, &mut line, &record).or_else(|e| fail(&durable, path, e))?;
                 written += 1;
                 // Under a steady stream `recv_timeout` never times out: the deadline is checked here too.
-                Instant::now() >= *deadline.get_or_insert_with(|| Instant::now() + SYNC_DELAY)
+                (Instant::now() >= *deadline.get_or_insert_with(|| Instant::now() + SYNC_DELAY), false)
             }
-            Ok(Command::Sync(wanted)) => wanted > synced,
-            Err(RecvTimeoutError::Timeout) => true,
-            Err(RecvTimeoutError::Disconnected) => {
-                return match out.flush().and_then(|()| out.get_ref().sync_data()) {
-                    Ok(()) => Ok(()),
-                    Err(e) => fail(&durable, path, e),
-                };
-            }
+            Ok(Command::Sync(wanted)) => (wanted > synced, false),
+            Err(RecvTimeoutError::Timeout) => (true, false),
+            Err(RecvTimeoutError::Disconnected) => (true, true),
         };
-        if sync_now && written > synced {
+        let mut closed = closed;
+        if sync_now && !closed {
+            // Group commit: whatever else is already queued (other connections' records) rides on this
+            // sync, instead of each record paying for one of its own.
+            loop {
+                match rx.try_recv() {
+                    Ok(Command::Record(record)) => {
+                        write_record(&mut out, &mut line, &record).or_else(|e| fail(&durable, path, e))?;
+                        written += 1;
+                    }
+                    Ok(Command::Sync(_)) => {}
+                    Err(mpsc::TryRecvError::Empty) => break,
+                    Err(mpsc::TryRecvError::Disconnected) => {
+                        closed = true;
+                        break;
+                    }
+                }
+            }
+        }
+        if (sync_now && written > synced) || closed {
             if let Err(e) = out.flush().and_then(|()| out.get_ref().sync_data()) {
                 return fail(&durable, path, e);
             }
@@ -210,7 +219,17 @@ fn write_loop(
             deadline = None;
             let _ = durable.send_replace(Ok(synced));
         }
+        if closed {
+            return Ok(());
+        }
     }
+}
+
+fn write_record(out: &mut BufWriter<File>, line: &mut Vec<u8>, record: &Record) -> std::io::Result<()> {
+    line.clear();
+    serde_json::to_writer(&mut *line, record).expect("records always serialise");
+    line.push(b'\n');
+    out.write_all(line)
 }
 
 /// Makes a folder's entries durable (a file created, linked or removed in it): `fsync` on the folder.

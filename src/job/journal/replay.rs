@@ -53,6 +53,8 @@ pub struct Replayed {
     /// Byte length of the intact prefix; a torn last line lies beyond it.
     pub intact_len: u64,
     pub torn_tail: bool,
+    /// Every envelope address a record names (digests), so that a report can be checked against it.
+    emails: std::collections::HashSet<KeyId>,
 }
 
 impl Replayed {
@@ -90,13 +92,15 @@ impl Replayed {
             Record::Run { run, started, fingerprint, .. } => {
                 self.last_run = Some(LastRun { run, started, fingerprint, ended: None });
             }
-            Record::Committing { key, date, attempt, at, .. } => {
+            Record::Committing { key, email, date, attempt, at, .. } => {
+                self.emails.insert(key_id(&email.to_ascii_lowercase()));
                 if at >= since {
                     self.sent_last_24h += 1;
                 }
                 self.entries.insert(key_id(&key), Entry { state: State::Uncertain, date, attempts: attempt });
             }
-            Record::Outcome { key, status, attempt, date, .. } => {
+            Record::Outcome { key, email, status, attempt, date, .. } => {
+                self.emails.insert(key_id(&email.to_ascii_lowercase()));
                 self.entries.insert(key_id(&key), Entry { state: State::Settled(status), date, attempts: attempt });
             }
             Record::Released { key, date, at } => {
@@ -113,6 +117,11 @@ impl Replayed {
                 }
             }
         }
+    }
+
+    /// Whether some record names this envelope address.
+    pub fn knows_email(&self, email: &str) -> bool {
+        self.emails.contains(&key_id(&email.to_ascii_lowercase()))
     }
 
     pub fn get(&self, key: &str) -> Option<&Entry> {

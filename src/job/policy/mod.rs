@@ -83,16 +83,27 @@ fn about_the_message(reply: &Reply) -> bool {
     }
 }
 
-/// A transaction refused at MAIL FROM with a 4xx (`421` included) on a session that had already carried
-/// messages: the server's limit of messages per session, most likely ("too many messages in this
-/// session"). Nothing of the message was sent, so it is not an attempt; it goes out on a fresh session.
+/// A transaction refused at MAIL FROM by the session rather than for the message: a `421` (the server ends
+/// the session) or a 4xx that speaks of the session ("too many messages in this session"). On a session
+/// that already delivered messages, nothing of this one was sent and a fresh session will take it: not an
+/// attempt. Any other 4xx at MAIL FROM (a sender refused for now) is an ordinary deferral.
 pub fn session_quota_reply(result: &Result<Delivery, SessionError>) -> Option<&Reply> {
     let reply = match result {
         Ok(Delivery::Rejected { stage: Stage::Mail, reply }) => reply,
         Err(SessionError::ServiceClosing { stage: Stage::Mail, reply }) => reply,
         _ => return None,
     };
-    (reply.severity() == Severity::Transient).then_some(reply)
+    let about_session = reply.code() == 421 || speaks_of_a_session_limit(reply);
+    (reply.severity() == Severity::Transient && about_session).then_some(reply)
+}
+
+/// Words with which servers state a limit of messages per session or connection. Only such a reply teaches
+/// the run a per-session limit; a bare `421` ("try again later, closing connection") does not.
+pub fn speaks_of_a_session_limit(reply: &Reply) -> bool {
+    let text = reply.lines().join(" ").to_ascii_lowercase();
+    let per_session = ["this session", "per session", "in session", "session limit", "messages per connection"];
+    per_session.iter().any(|p| text.contains(p))
+        || (text.contains("too many messages") && (text.contains("session") || text.contains("connection")))
 }
 
 fn session_error(error: &SessionError) -> Verdict {
@@ -130,6 +141,12 @@ pub fn connect_failure(error: &ConnectError, ever_connected: bool) -> ConnectVer
             ConnectionError::Reply(_) | ConnectionError::Command(_) => false,
         },
         ConnectError::Tls(TlsError::Handshake { cause: HandshakeCause::Io, .. }) => true,
+        // A server that accepts and resets at once (at its cap) can make connect() itself fail with a reset.
+        ConnectError::Unreachable { source, .. }
+            if matches!(source.kind(), std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted) =>
+        {
+            true
+        }
         ConnectError::Unreachable { .. } | ConnectError::ConnectTimeout { .. } | ConnectError::TlsTimeout { .. } => {
             ever_connected
         }

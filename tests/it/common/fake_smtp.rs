@@ -1,7 +1,8 @@
 //! A fake SMTP server on `127.0.0.1:0` for the `send` tests: it accepts every message, records what each
 //! recipient was sent and every command verb, and injects the faults the Postfix lab cannot, or not
 //! countably: a delay before every reply, a sender or recipient refused a set number of times, every login
-//! refused, and the connection closed right after the final dot.
+//! refused, and the connection closed right after the final dot (or a chosen reply to it); and a server's
+//! limits: a cap on concurrent sessions (a `421` greeting) with a slow greeting, one MAIL FROM refused.
 //!
 //! Plain blocking threads (one per connection), so it runs beside a test that blocks on the binary.
 //! Lock-step only: it does not offer PIPELINING, and replies to one command at a time (RFC 5321 §4.1).
@@ -20,6 +21,8 @@ enum Fault {
     Refuse(String),
     /// No reply to the final dot: the connection is closed instead.
     CloseAfterDot,
+    /// This reply to the final dot instead of 250 (a `421` then closes the connection).
+    ReplyAfterDot(String),
 }
 
 #[derive(Default)]
@@ -41,6 +44,15 @@ struct State {
     open: u32,
     max_open: u32,
     queue_id: u64,
+    /// At most this many sessions at once; one more is greeted `421 4.7.0` at once and closed.
+    session_cap: Option<u32>,
+    /// Admitted sessions are greeted after this long (a busy or tarpitting server).
+    greeting_delay: Duration,
+    /// Sessions refused by the cap.
+    refused_sessions: u32,
+    /// MAIL FROM commands so far, over all connections, and (number, reply): that one MAIL gets the reply.
+    mails: u32,
+    nth_mail: Option<(u32, String)>,
 }
 
 pub struct FakeSmtp {
@@ -78,6 +90,29 @@ impl FakeSmtp {
     /// times.
     pub fn refuse(&self, address: &str, reply: &str, times: u32) {
         self.state().faults.insert(address.to_owned(), (Fault::Refuse(reply.to_owned()), times));
+    }
+
+    /// At most `cap` sessions at once: one more is greeted `421 4.7.0 Too many concurrent connections` at
+    /// once and closed; an admitted session is greeted after `greeting_delay`.
+    pub fn cap_sessions(&self, cap: u32, greeting_delay: Duration) {
+        let mut s = self.state();
+        s.session_cap = Some(cap);
+        s.greeting_delay = greeting_delay;
+    }
+
+    /// Sessions the cap refused so far.
+    pub fn refused_sessions(&self) -> u32 {
+        self.state().refused_sessions
+    }
+
+    /// The `n`-th MAIL FROM over all connections (1-based) is answered `reply`; every other one as usual.
+    pub fn refuse_nth_mail(&self, n: u32, reply: &str) {
+        self.state().nth_mail = Some((n, reply.to_owned()));
+    }
+
+    /// The next `times` messages to `rcpt` get `reply` to their final dot (a `421` then closes).
+    pub fn reply_after_dot(&self, rcpt: &str, reply: &str, times: u32) {
+        self.state().faults.insert(rcpt.to_owned(), (Fault::ReplyAfterDot(reply.to_owned()), times));
     }
 
     /// Offer AUTH PLAIN LOGIN and answer every AUTH with `535 5.7.8`.
@@ -153,14 +188,26 @@ impl Drop for FakeSmtp {
 }
 
 /// One connection: greeting, then one command at a time until QUIT, EOF or a fault closes it.
-fn serve(stream: TcpStream, state: &Mutex<State>) {
-    {
+fn serve(mut stream: TcpStream, state: &Mutex<State>) {
+    let greeting_delay = {
         let mut s = state.lock().unwrap();
+        if s.session_cap.is_some_and(|cap| s.open >= cap) {
+            s.refused_sessions += 1;
+            drop(s);
+            let _ = stream.write_all(b"421 4.7.0 Too many concurrent connections\r\n");
+            let _ = stream.shutdown(Shutdown::Both);
+            return;
+        }
         s.connections += 1;
         s.open += 1;
         s.max_open = s.max_open.max(s.open);
+        s.greeting_delay
+    };
+    let mut conn = Conn { out: stream.try_clone().unwrap(), input: BufReader::new(stream), state, rcpts: Vec::new() };
+    if !greeting_delay.is_zero() {
+        std::thread::sleep(greeting_delay);
     }
-    let _ = Conn { out: stream.try_clone().unwrap(), input: BufReader::new(stream), state, rcpts: Vec::new() }.run();
+    let _ = conn.run();
     state.lock().unwrap().open -= 1;
 }
 
@@ -211,7 +258,14 @@ impl Conn<'_> {
 
     fn mail(&mut self, from: String) -> std::io::Result<()> {
         self.rcpts.clear();
-        let fault = take_fault(&mut self.state.lock().unwrap(), &from, false);
+        let fault = {
+            let mut s = self.state.lock().unwrap();
+            s.mails += 1;
+            match &s.nth_mail {
+                Some((n, reply)) if *n == s.mails => Some(Fault::Refuse(reply.clone())),
+                _ => take_fault(&mut s, &from, false),
+            }
+        };
         match fault {
             Some(Fault::Refuse(reply)) => self.reply(&format!("{reply}\r\n")),
             _ => self.reply("250 2.1.0 Ok\r\n"),
@@ -255,9 +309,24 @@ impl Conn<'_> {
             s.uncommitted_dots.extend(missing);
         }
         let mut close = false;
+        let mut instead = None;
         for rcpt in &self.rcpts {
             s.dots.entry(rcpt.clone()).or_default().push(body.clone());
-            close |= matches!(take_fault(&mut s, rcpt, true), Some(Fault::CloseAfterDot));
+            match take_fault(&mut s, rcpt, true) {
+                Some(Fault::CloseAfterDot) => close = true,
+                Some(Fault::ReplyAfterDot(reply)) => instead = Some(reply),
+                _ => {}
+            }
+        }
+        if let Some(reply) = instead {
+            drop(s);
+            self.rcpts.clear();
+            self.reply(&format!("{reply}\r\n"))?;
+            if reply.starts_with("421") {
+                let _ = self.out.shutdown(Shutdown::Both);
+                return Ok(false);
+            }
+            return Ok(true);
         }
         if close {
             drop(s);
@@ -295,7 +364,7 @@ impl Conn<'_> {
 /// still armed; counts it down.
 fn take_fault(s: &mut State, address: &str, at_dot: bool) -> Option<Fault> {
     let (fault, times) = s.faults.get_mut(address)?;
-    if *times == 0 || matches!(fault, Fault::CloseAfterDot) != at_dot {
+    if *times == 0 || matches!(fault, Fault::CloseAfterDot | Fault::ReplyAfterDot(_)) != at_dot {
         return None;
     }
     *times -= 1;
