@@ -111,7 +111,11 @@ fn a_hung_password_command_is_killed_with_its_process_group_after_the_timeout() 
     assert!(err.to_string().contains("password_command_timeout"), "{err}");
     assert!(waited < Duration::from_secs(5), "waited {waited:?}");
     let pid = std::fs::read_to_string(dir.path().join("bg.pid")).unwrap();
-    let alive = || std::path::Path::new(&format!("/proc/{}", pid.trim())).exists();
+    // Gone, or a zombie waiting for whoever inherited it to reap it: killed either way.
+    let alive = || {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).unwrap_or_default();
+        stat.rsplit(')').next().is_some_and(|rest| !rest.trim_start().is_empty() && !rest.trim_start().starts_with('Z'))
+    };
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while alive() && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
