@@ -11,6 +11,7 @@ mod lab;
 mod lab_servers;
 mod send_budget;
 mod send_crash;
+mod send_evidence;
 mod send_hostile;
 mod send_interrupt;
 mod send_journal;
