@@ -139,3 +139,32 @@ fn a_repair_that_cannot_write_its_marks_does_not_leave_the_journal_cut_without_t
     job.send(&["--yes"]);
     assert_eq!(server.accepted_total(), before, "recipients cut out of the journal were sent again");
 }
+
+/// `--fresh` sets the journal aside first and `reports/` second: when the second step fails (reports/ a
+/// mount point: EBUSY; another device: EXDEV; or a kill between the two) the run stops with the old journal
+/// gone and the old reports in place. The next `send` then refuses, and the advice it gives, `repair
+/// --from-reports`, copies the *old* campaign's statuses into the new campaign's journal: the new campaign
+/// never sends to those recipients. (The rename is failed with strace; CI installs it.)
+#[test]
+fn a_fresh_campaign_that_could_not_set_the_reports_aside_keeps_the_old_journal() {
+    if std::process::Command::new("strace").arg("-V").output().is_err() {
+        assert_ne!(std::env::var("MAILSHOT_REQUIRE_LAB").as_deref(), Ok("1"), "strace is needed (CI installs it)");
+        eprintln!("SKIPPED: strace is not installed");
+        return;
+    }
+    let server = FakeSmtp::start();
+    let job = job(&server, "freshhalf", 3, "");
+    job.send(&["--yes"]).expect(0);
+    let command = job.command(&["--yes", "--fresh"]);
+    let mut strace = std::process::Command::new("strace");
+    strace.args(["-f", "-o", "/dev/null", "-e", "trace=rename", "-e", "inject=rename:error=EBUSY:when=1"]);
+    strace.arg(command.get_program()).args(command.get_args()).current_dir(job.path()).env_clear();
+    strace.envs(command.get_envs().filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))));
+    let failed = strace.output().unwrap();
+    assert_eq!(failed.status.code(), Some(2), "reports/ could not be set aside");
+    assert!(
+        job.journal_path().exists(),
+        "--fresh stopped half-way: the old journal is gone while the old reports stay, so the next send is \
+         refused and its advice (repair --from-reports) would carry the old campaign into the new one"
+    );
+}
