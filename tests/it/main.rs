@@ -14,6 +14,7 @@ mod lab_servers;
 mod parser_properties;
 mod send_budget;
 mod send_crash;
+mod send_evidence;
 mod send_hostile;
 mod send_interrupt;
 mod send_journal;
