@@ -50,9 +50,10 @@ pub fn escape_controls(text: &str) -> Cow<'_, str> {
 }
 
 /// A cell for a CSV a person will open in a spreadsheet: control characters escaped, and a `'` in front when
-/// it starts with `=`, `+`, `-`, `@`, a tab or a CR, which spreadsheets would take for a formula.
+/// it starts with `=`, `+`, `-`, `@`, a tab or a CR, which spreadsheets would take for a formula (or with a
+/// `'`, so that reading one `'` back off is never ambiguous).
 pub fn spreadsheet_cell(text: &str) -> Cow<'_, str> {
-    let formula = text.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    let formula = text.starts_with(['=', '+', '-', '@', '\t', '\r', '\'']);
     match (formula, escape_controls(text)) {
         (false, cell) => cell,
         (true, cell) => Cow::Owned(format!("'{cell}")),

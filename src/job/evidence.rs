@@ -1,7 +1,10 @@
-//! Reports are evidence: every recipient a report says was delivered, failed or uncertain must be known to
-//! the journal. If one is not, the journal lost records (restored from an older copy, cut short by a full
-//! disk or by hand), and believing it would send those recipients again. `send` refuses (exit 2) naming the
-//! report; `mailshot repair --from-reports` takes the reports' statuses back into the journal.
+//! Reports are evidence: every recipient a report says this run sent (delivered, failed or uncertain, with
+//! at least one attempt) must be one the journal would not send again. If the journal does not know the
+//! address, or has it only as deferred or released, it lost records (restored from an older copy, cut short
+//! by a full disk or by hand), and believing it would send those recipients again. `send` refuses (exit 2)
+//! naming the report; `mailshot repair --from-reports` takes the reports' statuses back into the journal.
+//! Rows with no attempt are no evidence: an outcome carried from an earlier run (listed under the CSV's
+//! current address, which may have been corrected since) or a message that could not be built.
 //!
 //! Only reports written since the journal's last run began are read (all of them when the journal knows no
 //! run): with an intact journal that is the last run's report alone, so the check costs one report's read.
@@ -10,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 
-use super::journal::Replayed;
+use super::journal::{Replayed, Settled, State};
 
 /// One report row the journal does not know.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,12 +69,18 @@ impl Missing {
 pub fn check(reports_dir: &Path, replayed: &Replayed) -> std::io::Result<Missing> {
     let mut missing = Missing::default();
     for (path, rows) in sent_since_last_run(reports_dir, replayed)? {
-        let rows: Vec<Unknown> = rows.into_iter().filter(|r| !replayed.knows_email(&r.email)).collect();
+        let rows: Vec<Unknown> =
+            rows.into_iter().filter(|r| would_send_again(replayed.state_of_email(&r.email))).collect();
         if !rows.is_empty() {
             missing.reports.push((path, rows));
         }
     }
     Ok(missing)
+}
+
+/// A journal state under which a recipient a report says was sent would be sent again.
+pub fn would_send_again(state: Option<State>) -> bool {
+    matches!(state, None | Some(State::Released | State::Settled(Settled::Deferred)))
 }
 
 /// The rows saying something was sent, of every report written since the journal's last run began (of
@@ -115,8 +124,8 @@ fn read(path: &Path) -> std::io::Result<Vec<Unknown>> {
         // A report cut short by a crash ends in a partial row: what is there is still evidence.
         let Ok(r) = record else { break };
         let field = |i: usize| unescape(r.get(i).unwrap_or(""));
-        let status = field(2);
-        if !matches!(status.as_str(), "delivered" | "failed" | "uncertain") {
+        let (status, attempts) = (field(2), field(6).parse().unwrap_or(0));
+        if !matches!(status.as_str(), "delivered" | "failed" | "uncertain") || attempts == 0 {
             continue;
         }
         rows.push(Unknown {
@@ -126,17 +135,18 @@ fn read(path: &Path) -> std::io::Result<Vec<Unknown>> {
             code: field(3).parse().ok(),
             enhanced: Some(field(4)).filter(|e| !e.is_empty()),
             reply: field(5),
-            attempts: field(6).parse().unwrap_or(1),
+            attempts,
             message_id: field(7),
         });
     }
     Ok(rows)
 }
 
-/// A cell as written, without the `'` a report puts before a leading `=`, `+`, `-`, `@` (spreadsheets).
+/// A cell as written, without the `'` a report puts before a leading `=`, `+`, `-`, `@`, tab, CR or `'`
+/// (`output::spreadsheet_cell`).
 fn unescape(cell: &str) -> String {
     match cell.strip_prefix('\'') {
-        Some(rest) if rest.starts_with(['=', '+', '-', '@', '\t', '\r']) => rest.to_owned(),
+        Some(rest) if rest.starts_with(['=', '+', '-', '@', '\t', '\r', '\'']) => rest.to_owned(),
         _ => cell.to_owned(),
     }
 }

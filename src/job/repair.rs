@@ -46,6 +46,8 @@ struct Named {
     message_id: String,
     date: i64,
     attempt: u32,
+    /// When its dot may have gone out (for the daily budget); unknown for a damaged line.
+    at: Option<DateTime<Utc>>,
 }
 
 /// The command: under the job's lock (no run may be appending meanwhile), repair its journal and say what
@@ -118,15 +120,17 @@ fn take_back_from_reports(job: &Path, paths: &JobPaths, now: DateTime<Utc>) -> R
     }
     let (mut taken, mut not_in_csv) = (0, 0);
     for (email, (report, row)) in &latest {
+        let known = replayed.state_of_email(email);
         let Some((key, csv_row)) = keys.get(email) else {
-            not_in_csv += usize::from(!replayed.knows_email(email));
+            not_in_csv += usize::from(evidence::would_send_again(known));
             continue;
         };
-        // Lost entirely, or lost its outcome (left uncertain) while the report knows how it ended.
-        let lost = match replayed.get(key).map(|e| e.state) {
-            None => true,
+        // Lost entirely (or back to deferred/released), or lost its outcome (left uncertain) while the report
+        // knows how it ended.
+        let state = replayed.get(key).map(|e| e.state).or(known);
+        let lost = match state {
             Some(State::Uncertain) => row.status != "uncertain",
-            Some(_) => false,
+            state => evidence::would_send_again(state),
         };
         if !lost {
             continue;
@@ -211,13 +215,23 @@ pub fn repair(journal: &Path, now: DateTime<Utc>) -> std::io::Result<Option<Repa
     let (named, unnamed) = names(cut, now);
     let stem = journal.file_name().map_or("job.journal.jsonl".into(), |n| n.to_string_lossy().into_owned());
     let stem = stem.trim_end_matches(".jsonl");
-    let kept = journal.with_file_name(format!("{stem}.damaged-{}.txt", now.format("%Y%m%dT%H%M%SZ")));
-    let mut file = std::fs::File::options().write(true).create_new(true).open(&kept)?;
+    let stamp = now.format("%Y%m%dT%H%M%SZ");
+    let (kept, mut file) = (0u32..)
+        .map(|n| match n {
+            0 => journal.with_file_name(format!("{stem}.damaged-{stamp}.txt")),
+            n => journal.with_file_name(format!("{stem}.damaged-{stamp}-{n}.txt")),
+        })
+        .find_map(|kept| match std::fs::File::options().write(true).create_new(true).open(&kept) {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => None,
+            opened => Some(opened.map(|file| (kept, file))),
+        })
+        .expect("some name is free")?;
     file.write_all(cut)?;
     file.sync_all()?;
-    let mut out = std::fs::File::options().write(true).open(journal)?;
-    out.set_len(offset as u64)?;
-    let mut tail = Vec::new();
+    // The new journal (the intact part and the marks) is written beside the old one and then renamed over
+    // it: a failed write (a full disk) or a crash leaves the damaged journal as it was, never one cut short
+    // without its marks.
+    let mut new = bytes[..offset].to_vec();
     for (key, n) in &named {
         let record = Record::Committing {
             key: key.clone(),
@@ -226,15 +240,17 @@ pub fn repair(journal: &Path, now: DateTime<Utc>) -> std::io::Result<Option<Repa
             message_id: n.message_id.clone(),
             date: n.date,
             attempt: n.attempt.max(1),
-            at: now,
+            at: n.at.unwrap_or(now),
         };
-        serde_json::to_writer(&mut tail, &record).expect("records serialise");
-        tail.push(b'\n');
+        serde_json::to_writer(&mut new, &record).expect("records serialise");
+        new.push(b'\n');
     }
-    use std::io::Seek;
-    out.seek(std::io::SeekFrom::End(0))?;
-    out.write_all(&tail)?;
-    out.sync_all()?;
+    let temporary = journal.with_file_name(format!("{stem}.repairing"));
+    let written = std::fs::write(&temporary, &new).and_then(|()| std::fs::File::open(&temporary)?.sync_all());
+    if let Err(e) = written.and_then(|()| std::fs::rename(&temporary, journal)) {
+        let _ = std::fs::remove_file(&temporary);
+        return Err(e);
+    }
     sync_dir(journal.parent().unwrap_or(Path::new(".")))?;
     Ok(Some(Repaired { line, kept, marked: named.len(), unnamed }))
 }
@@ -257,11 +273,11 @@ fn names(cut: &[u8], now: DateTime<Utc>) -> (BTreeMap<String, Named>, usize) {
     let mut unnamed = 0;
     for line in cut.split(|&b| b == b'\n').filter(|l| !l.iter().all(u8::is_ascii_whitespace)) {
         let found = match serde_json::from_slice::<Record>(line) {
-            Ok(Record::Committing { key, row, email, message_id, date, attempt, .. }) => {
-                Some((key, Named { row, email, message_id, date, attempt }))
+            Ok(Record::Committing { key, row, email, message_id, date, attempt, at }) => {
+                Some((key, Named { row, email, message_id, date, attempt, at: Some(at) }))
             }
-            Ok(Record::Outcome { key, row, email, date, attempt, .. }) => {
-                Some((key, Named { row, email, date, attempt, ..Named::default() }))
+            Ok(Record::Outcome { key, row, email, date, attempt, at, .. }) => {
+                Some((key, Named { row, email, date, attempt, at: Some(at), ..Named::default() }))
             }
             Ok(Record::Released { key, date, .. }) => Some((key, Named { date, ..Named::default() })),
             Ok(Record::Run { .. } | Record::RunEnd { .. }) => None,
@@ -279,7 +295,8 @@ fn names(cut: &[u8], now: DateTime<Utc>) -> (BTreeMap<String, Named>, usize) {
         if let Some((key, n)) = found {
             let entry = named.entry(key).or_default();
             if n.row > 0 || entry.row == 0 {
-                *entry = Named { attempt: n.attempt.max(entry.attempt), ..n };
+                let at = entry.at.or(n.at);
+                *entry = Named { attempt: n.attempt.max(entry.attempt), at, ..n };
             }
         }
     }

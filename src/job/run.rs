@@ -109,8 +109,10 @@ async fn run(args: &SendArgs) -> Result<u8, StartError> {
         lock::LockError::Io { .. } => StartError::Input(e.to_string()),
     })?;
     if args.fresh {
-        set_aside(&paths.journal, started)?;
+        // Reports first: stopped between the two, the old campaign simply goes on (its journal is there),
+        // never a new journal facing the old campaign's reports.
         set_aside_reports(&paths.reports, started)?;
+        set_aside(&paths.journal, started)?;
     }
     let (journal, writer, replayed) =
         Journal::open(&paths.journal, started).map_err(|e| StartError::Input(e.to_string()))?;

@@ -48,10 +48,10 @@
 //! socket buffer holds, so the server never blocks writing replies while we are still writing the group.
 //!
 //! The gate and a journal: the gate of message *n+1* is awaited inside *its* `commit`, after the 354, before
-//! its dot. To keep the `fdatasync` off the critical path, a caller writes *n+1*'s committing record early
-//! (mailshot's `send` does it when the message is queued) and passes "that record is durable" as *n+1*'s
-//! gate: the sync then runs while earlier messages are on the wire. The price is that a crash can leave
-//! messages committed but never sent, which a journal must then treat as uncertain.
+//! its dot. To keep the `fdatasync` off the critical path, a caller writes *n+1*'s committing record when it
+//! passes *n+1* as `next` (mailshot's `send` does, and requests the sync at once) and passes "that record is
+//! durable" as *n+1*'s gate: the sync then runs during *n*'s round trip. The price is that a crash can leave
+//! the pipelined message committed but never sent, which a journal must then treat as uncertain.
 //!
 //! ```no_run
 //! # async fn demo(session: &mut mailshot::smtp::TcpSession, queue: Vec<(mailshot::smtp::Envelope, Vec<u8>)>)

@@ -107,10 +107,11 @@ fn an_address_beginning_with_an_apostrophe_is_not_taken_for_a_lost_record() {
     assert_eq!(run.code, 0, "a finished job refused:\n{}", run.stderr);
 }
 
-/// `repair` truncates the journal in place, then appends the uncertain marks: if that write fails (a full
-/// disk, the very thing that often damaged the journal) or the process dies in between, the journal is cut
-/// and names nobody from the cut part; a second `repair` finds "no damaged line", and `send` sends those
-/// recipients again. (Seen with strace failing the journal's first write with ENOSPC; CI installs strace.)
+/// `repair` truncated the journal in place, then appended the uncertain marks: if that write failed (a full
+/// disk, the very thing that often damaged the journal) or the process died in between, the journal was cut
+/// and named nobody from the cut part; a second `repair` found "no damaged line", and `send` sent those
+/// recipients again. Now the new journal's write fails (strace injects ENOSPC; CI installs strace) and the
+/// damaged journal is left as it was, to be repaired once there is room.
 #[test]
 fn a_repair_that_cannot_write_its_marks_does_not_leave_the_journal_cut_without_them() {
     if std::process::Command::new("strace").arg("-V").output().is_err() {
@@ -128,13 +129,16 @@ fn a_repair_that_cannot_write_its_marks_does_not_leave_the_journal_cut_without_t
     std::fs::remove_dir_all(job.path().join("reports")).unwrap(); // no other evidence
 
     let mut strace = std::process::Command::new("strace");
-    strace.args(["-f", "-o", "/dev/null", "-P", "job.journal.jsonl", "-e", "trace=write"]);
+    // The new journal is written beside the old one (`job.journal.repairing`) and renamed over it: fail that.
+    let repairing = job.path().canonicalize().unwrap().join("job.journal.repairing");
+    strace.args(["-f", "-o", "/dev/null", "-P"]).arg(&repairing).args(["-e", "trace=write"]);
     strace.args(["-e", "inject=write:error=ENOSPC:when=1", env!("CARGO_BIN_EXE_mailshot"), "repair", "job.toml"]);
     let failed = strace.current_dir(job.path()).env_clear().output().unwrap();
     assert!(!failed.status.success(), "the journal's write was failed: repair must say so");
 
-    // Whatever repair did, the journal must not have forgotten anyone the damaged journal named.
-    run_in(job.path(), &["repair", "job.toml"]);
+    // Whatever repair did, the journal must not have forgotten anyone the damaged journal named; and once
+    // there is room, repair works (a second kept file beside the first).
+    run_in(job.path(), &["repair", "job.toml"]).expect(0).line_with(&["cut at line 4"]);
     let before = server.accepted_total();
     job.send(&["--yes"]);
     assert_eq!(server.accepted_total(), before, "recipients cut out of the journal were sent again");

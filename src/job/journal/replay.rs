@@ -53,8 +53,9 @@ pub struct Replayed {
     /// Byte length of the intact prefix; a torn last line lies beyond it.
     pub intact_len: u64,
     pub torn_tail: bool,
-    /// Every envelope address a record names (digests), so that a report can be checked against it.
-    emails: std::collections::HashSet<KeyId>,
+    /// Every envelope address a record names, with the key it was sent under (digests both), so that a
+    /// report can be checked against the journal.
+    emails: HashMap<KeyId, KeyId>,
 }
 
 impl Replayed {
@@ -93,14 +94,14 @@ impl Replayed {
                 self.last_run = Some(LastRun { run, started, fingerprint, ended: None });
             }
             Record::Committing { key, email, date, attempt, at, .. } => {
-                self.emails.insert(key_id(&email.to_ascii_lowercase()));
+                self.emails.insert(key_id(&email.to_ascii_lowercase()), key_id(&key));
                 if at >= since {
                     self.sent_last_24h += 1;
                 }
                 self.entries.insert(key_id(&key), Entry { state: State::Uncertain, date, attempts: attempt });
             }
             Record::Outcome { key, email, status, attempt, date, .. } => {
-                self.emails.insert(key_id(&email.to_ascii_lowercase()));
+                self.emails.insert(key_id(&email.to_ascii_lowercase()), key_id(&key));
                 self.entries.insert(key_id(&key), Entry { state: State::Settled(status), date, attempts: attempt });
             }
             Record::Released { key, date, at } => {
@@ -119,9 +120,10 @@ impl Replayed {
         }
     }
 
-    /// Whether some record names this envelope address.
-    pub fn knows_email(&self, email: &str) -> bool {
-        self.emails.contains(&key_id(&email.to_ascii_lowercase()))
+    /// What the journal last recorded for the recipient sent to this envelope address, if it names it.
+    pub fn state_of_email(&self, email: &str) -> Option<State> {
+        let key = self.emails.get(&key_id(&email.to_ascii_lowercase()))?;
+        self.entries.get(key).map(|e| e.state)
     }
 
     pub fn get(&self, key: &str) -> Option<&Entry> {
