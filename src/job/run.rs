@@ -131,7 +131,12 @@ async fn run(args: &SendArgs) -> Result<u8, StartError> {
 
     let run_number = replayed.last_run.as_ref().map_or(1, |r| r.run + 1);
     let record = Record::Run { run: run_number, started, pid: std::process::id(), fingerprint: print };
-    journal.append(record).map_err(|e| StartError::Input(e.to_string()))?;
+    // Durable before anything is sent: a disk that is already full stops the run here, as a temporary
+    // condition (75: run again once there is room), not as bad input.
+    journal.commit(record).await.map_err(|e| match e.is_disk_full() {
+        true => StartError::Busy(format!("{e}: the disk is full; nothing was sent")),
+        false => StartError::Input(e.to_string()),
+    })?;
     let report = Report::create(&paths.reports, now()).map_err(|e| StartError::Input(e.to_string()))?;
     let report_path = report.path().to_owned();
 

@@ -291,3 +291,26 @@ fn a_journal_that_lost_records_is_refused_while_reports_say_more_and_repair_take
     assert!(aside.into_iter().any(|e| e.file_name().to_string_lossy().starts_with("reports-")), "old reports kept");
     assert_eq!(job.reports().len(), 1, "the new campaign's reports/ holds its own report only");
 }
+
+/// A disk that is already full when the run starts (strace fails the journal's writes with ENOSPC; CI
+/// installs strace): nothing is sent and the run exits 75, "run again later", not 2 as for bad input.
+#[test]
+fn a_full_disk_at_the_start_sends_nothing_and_exits_75() {
+    if std::process::Command::new("strace").arg("-V").output().is_err() {
+        assert_ne!(std::env::var("MAILSHOT_REQUIRE_LAB").as_deref(), Ok("1"), "strace is needed (CI installs it)");
+        eprintln!("SKIPPED: strace is not installed");
+        return;
+    }
+    let server = FakeSmtp::start();
+    let job = job(&server, "diskfull", 3, "");
+    let command = job.command(&["--yes"]);
+    let journal = job.path().canonicalize().unwrap().join("job.journal.jsonl");
+    let mut strace = std::process::Command::new("strace");
+    strace.args(["-f", "-o", "/dev/null", "-P"]).arg(&journal);
+    strace.args(["-e", "trace=write", "-e", "inject=write:error=ENOSPC"]).arg(command.get_program());
+    strace.args(command.get_args()).current_dir(job.path()).env_clear();
+    strace.envs(command.get_envs().filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))));
+    let run = crate::jobs_support::Run::from(strace.output().unwrap());
+    run.expect(75).line_with(&["disk is full", "nothing was sent"]);
+    assert_eq!(server.commands("MAIL"), 0);
+}

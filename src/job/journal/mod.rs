@@ -45,6 +45,11 @@ impl JournalError {
     fn io(path: &Path, source: std::io::Error) -> Self {
         JournalError::Io { path: path.to_owned(), source }
     }
+
+    /// The disk is full: a condition of the machine, not of the job (run again once there is room).
+    pub fn is_disk_full(&self) -> bool {
+        matches!(self, JournalError::Io { source, .. } if source.kind() == std::io::ErrorKind::StorageFull)
+    }
 }
 
 /// The longest a written record waits for its sync when nobody is waiting for it. Longer means fewer syncs
@@ -62,7 +67,7 @@ enum Command {
 pub struct Ticket(u64);
 
 /// How far the file is durable (records counted from 1), or why the writer stopped.
-type Durable = Result<u64, String>;
+type Durable = Result<u64, (std::io::ErrorKind, String)>;
 
 /// A handle to the journal's writer thread. Cheap to clone; the writer drains, syncs and stops once every
 /// handle is dropped ([`JournalWriter::close`] waits for that).
@@ -133,7 +138,7 @@ impl Journal {
             let reached = durable.wait_for(|d| d.as_ref().map_or(true, |&n| n >= ticket.0)).await;
             match reached.as_deref() {
                 Ok(Ok(_)) => Ok(()),
-                Ok(Err(message)) => Err(JournalError::io(&path, std::io::Error::other(message.clone()))),
+                Ok(Err((kind, message))) => Err(JournalError::io(&path, std::io::Error::new(*kind, message.clone()))),
                 Err(_) => Err(JournalError::WriterGone { path }),
             }
         }
@@ -239,7 +244,7 @@ pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
 }
 
 fn fail(durable: &watch::Sender<Durable>, path: &Path, e: std::io::Error) -> Result<(), JournalError> {
-    let _ = durable.send_replace(Err(e.to_string()));
+    let _ = durable.send_replace(Err((e.kind(), e.to_string())));
     Err(JournalError::io(path, e))
 }
 
