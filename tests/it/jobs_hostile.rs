@@ -169,6 +169,26 @@ fn a_runaway_loop_stops_at_the_message_cap_and_names_template_and_row() {
 }
 
 #[test]
+fn a_value_carried_across_loop_iterations_is_refused_before_it_can_double_without_bound() {
+    let job = JobDir::new();
+    // Before: 2⁴⁰ bytes asked of the allocator, abort (exit 134) with no file named.
+    job.write(
+        "t/mail.txt",
+        "{% set s = \"x\" %}\n{% for i in range(end=40) %}{% set_global s = s ~ s %}{% endfor %}{{ s }}",
+    );
+    quick(&job, &["check", "job.toml"]).expect(2).line_with(&["t/mail.txt:2: ", "builds on `s`"]);
+    // Two variables feeding each other are the same thing.
+    job.write(
+        "t/mail.txt",
+        "{% for i in range(end=40) %}{% set_global a = b ~ b %}{% set_global b = a ~ a %}{% endfor %}{{ a }}",
+    );
+    quick(&job, &["check", "job.toml"]).expect(2).line_with(&["t/mail.txt:1: ", "builds on `b`"]);
+    // A set_global from the row alone is fine.
+    job.write("t/mail.txt", "{% for i in range(end=3) %}{% set_global last = name ~ i %}{% endfor %}{{ last }}\n");
+    quick(&job, &["check", "job.toml"]).expect(0);
+}
+
+#[test]
 fn a_macro_that_calls_itself_is_refused_by_check_instead_of_overflowing_the_stack() {
     let job = JobDir::new();
     // Before: SIGABRT (exit 134), "thread 'main' has overflowed its stack", no file named.
