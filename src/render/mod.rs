@@ -6,6 +6,7 @@
 //! is not a CSV column is an error (Tera's default), never an empty string.
 
 mod audit;
+mod bounded;
 mod capped;
 mod depth;
 mod functions;
@@ -82,6 +83,7 @@ impl Templates {
     pub fn compile(sources: Sources) -> Result<Templates, Vec<RenderError>> {
         let mut tera = Tera::default();
         functions::install(&mut tera);
+        bounded::install(&mut tera);
         tera.autoescape_on(vec![".html"]);
         let mut errors = Vec::new();
         for (name, source) in names(&sources) {
@@ -121,6 +123,7 @@ impl Templates {
     /// gets a fresh budget. Header values (subject, headers, unsubscribe URL) must not contain CR or LF.
     pub fn render(&self, context: &Context, max_bytes: u64) -> Result<Rendered, RenderError> {
         functions::new_message();
+        bounded::new_message(max_bytes);
         let s = &self.sources;
         let left = std::cell::Cell::new(max_bytes);
         let one = |name: &str, source: &Source| self.one(name, source, context, &left, max_bytes);
