@@ -86,6 +86,7 @@ pub fn smtp(s: &SmtpSection) -> Vec<BadNumber> {
         bad.extend(duration("smtp", &format!("timeouts.{key}"), value));
     }
     bad.extend(duration("smtp", "password_command_timeout", s.password_command_timeout));
+    bad.extend(duration("smtp", "token_lifetime", s.token_lifetime));
     bad
 }
 

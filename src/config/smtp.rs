@@ -46,6 +46,15 @@ pub enum AuthMechanism {
     Plain,
     Login,
     Xoauth2,
+    Oauthbearer,
+    /// An OAuth2 bearer token: OAUTHBEARER where offered, else XOAUTH2.
+    Oauth2,
+}
+
+impl AuthMechanism {
+    pub fn is_oauth(self) -> bool {
+        matches!(self, AuthMechanism::Xoauth2 | AuthMechanism::Oauthbearer | AuthMechanism::Oauth2)
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -61,7 +70,13 @@ pub struct SmtpSection {
     pub password_env: Option<String>,
     pub password_file: Option<PathBuf>,
     pub password_command: Option<String>,
-    /// Seconds `password_command` may run before it is stopped, with every process it started (default 30).
+    /// For OAuth2 (`auth = "oauth2"`, `"xoauth2"`, `"oauthbearer"`): a command that prints an access token,
+    /// run again for a new session once the last token is `token_lifetime` old, or refused as expired.
+    pub token_command: Option<String>,
+    /// Seconds a token from `token_command` is used for new sessions before a fresh one is fetched.
+    #[serde(default = "default_token_lifetime")]
+    pub token_lifetime: f64,
+    /// Seconds `password_command` (or `token_command`) may run before it is stopped, with every process it started (default 30).
     #[serde(default = "default_command_timeout")]
     pub password_command_timeout: f64,
     /// Force a mechanism; by default the best one the server offers (PLAIN, then LOGIN).
@@ -104,6 +119,10 @@ fn default_max_messages() -> u32 {
     100
 }
 
+fn default_token_lifetime() -> f64 {
+    2700.0
+}
+
 fn default_command_timeout() -> f64 {
     DEFAULT_COMMAND_TIMEOUT.as_secs_f64()
 }
@@ -130,11 +149,34 @@ impl SmtpSection {
         if let Some(v) = &self.password_command {
             found.push(PasswordSource::Command(v.clone()));
         }
+        if let Some(v) = &self.token_command {
+            if !self.auth.is_some_and(AuthMechanism::is_oauth) {
+                return Err("token_command needs `auth = \"oauth2\"` (or \"xoauth2\", \"oauthbearer\")".into());
+            }
+            found.push(PasswordSource::Command(v.clone()));
+        }
         match found.len() {
             0 => Ok(None),
             1 => Ok(found.pop()),
-            _ => Err("set only one of password_env, password_file, password_command".into()),
+            _ => Err("set only one of password_env, password_file, password_command, token_command".into()),
         }
+    }
+}
+
+/// `token_command`, to be run again during a run: a new session gets a fresh token once the last one is
+/// `lifetime` old.
+#[derive(Debug, Clone)]
+pub struct TokenSource {
+    source: PasswordSource,
+    base_dir: PathBuf,
+    timeout: Duration,
+    pub lifetime: Duration,
+}
+
+impl TokenSource {
+    /// Runs the command (timeout, no stderr shown, a blank token refused, as for `password_command`).
+    pub fn fetch(&self) -> Result<smtp::Secret, SmtpConfigError> {
+        self.source.load_within(&self.base_dir, self.timeout)
     }
 }
 
@@ -243,6 +285,7 @@ impl SmtpSection {
             AuthMechanism::Plain => smtp::Mechanism::Plain,
             AuthMechanism::Login => smtp::Mechanism::Login,
             AuthMechanism::Xoauth2 => smtp::Mechanism::Xoauth2,
+            AuthMechanism::Oauthbearer | AuthMechanism::Oauth2 => smtp::Mechanism::OAuthBearer,
         });
         config.allow_plaintext_auth = self.allow_plaintext_auth;
         config.timeouts = self.timeouts.to_smtp();
@@ -262,6 +305,17 @@ impl SmtpSection {
         }
     }
 
+    /// Where fresh OAuth2 tokens come from during a run, when `token_command` is set.
+    pub fn token_source(&self, base_dir: &Path) -> Option<TokenSource> {
+        let command = self.token_command.clone()?;
+        Some(TokenSource {
+            source: PasswordSource::Command(command),
+            base_dir: base_dir.to_owned(),
+            timeout: self.command_timeout(),
+            lifetime: bounded_seconds(self.token_lifetime),
+        })
+    }
+
     pub fn command_timeout(&self) -> Duration {
         bounded_seconds(self.password_command_timeout)
     }
@@ -275,7 +329,9 @@ impl SmtpSection {
             (None, None) => Ok(None),
             (None, Some(_)) => Err(SmtpConfigError::NoUsername),
             (Some(_), None) => Err(SmtpConfigError::NoPassword),
-            (Some(_), Some(PasswordSource::Command(_))) => Ok(self.password_command.as_deref()),
+            (Some(_), Some(PasswordSource::Command(_))) => {
+                Ok(self.password_command.as_deref().or(self.token_command.as_deref()))
+            }
             // `password_file` is opened without blocking and only read if it is a regular file (`input`).
             (Some(_), Some(source)) => source.load(base_dir).map(|_| None),
         }

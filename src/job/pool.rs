@@ -22,13 +22,16 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::policy::one_line;
-use crate::smtp::{self, ConnectError, Pipelining, Reply, TcpSession};
+use crate::config::smtp::TokenSource;
+use crate::smtp::{self, ConnectError, Credentials, Pipelining, Reply, Secret, TcpSession};
 
 /// How long a learned cap on concurrent sessions holds before a worker tries one more session.
 pub const CAP_HOLD: Duration = Duration::from_secs(60);
 
 pub struct Pool {
     connector: smtp::Connector,
+    /// OAuth2: fresh tokens for new sessions (`token_command`); `None` logs in with the configured secret.
+    tokens: Option<Tokens>,
     open: Arc<AtomicUsize>,
     /// Sessions in their handshake: a refusal met meanwhile is not one met "alone".
     opening: AtomicUsize,
@@ -58,6 +61,7 @@ impl Pool {
     pub fn new(connector: smtp::Connector, max_per_session: u32) -> Pool {
         Pool {
             connector,
+            tokens: None,
             open: Arc::new(AtomicUsize::new(0)),
             opening: AtomicUsize::new(0),
             opened: AtomicUsize::new(0),
@@ -69,10 +73,18 @@ impl Pool {
         }
     }
 
+    /// New sessions log in with tokens from `source`, starting with `first` (fetched when the job was
+    /// loaded).
+    pub fn with_tokens(mut self, source: TokenSource, first: Secret) -> Pool {
+        let current = tokio::sync::Mutex::new((first, Instant::now()));
+        self.tokens = Some(Tokens { source: Arc::new(source), current });
+        self
+    }
+
     /// Opens a session, already held to what the run learned (no pipelining past the dot).
     pub async fn open(self: &Arc<Self>) -> Result<PooledSession, ConnectError> {
         self.opening.fetch_add(1, Ordering::SeqCst);
-        let result = self.connector.connect().await;
+        let result = self.connect().await;
         self.opening.fetch_sub(1, Ordering::SeqCst);
         let mut session = result?;
         if self.learned().past_dot.is_some() {
@@ -88,6 +100,22 @@ impl Pool {
     /// The live count of open sessions, for the progress display.
     pub fn open_counter(&self) -> Arc<AtomicUsize> {
         self.open.clone()
+    }
+
+    /// A session with the configured credentials, or with an OAuth2 token young enough; a token the server
+    /// refuses (expired, revoked) is fetched anew once, and only a fresh token's refusal is the error.
+    async fn connect(&self) -> Result<TcpSession, ConnectError> {
+        let Some(tokens) = &self.tokens else { return self.connector.connect().await };
+        let username = self.connector.config().credentials.as_ref().map(|c| c.username.clone()).unwrap_or_default();
+        let (token, fresh) = tokens.young_enough().await?;
+        let credentials = Credentials { username: username.clone(), secret: token.clone() };
+        match self.connector.connect_as(Some(&credentials)).await {
+            Err(ConnectError::Auth(e)) if e.is_token_refused() && !fresh => {
+                let token = tokens.replace(&token).await?;
+                self.connector.connect_as(Some(&Credentials { username, secret: token })).await
+            }
+            result => result,
+        }
     }
 
     /// Sessions open right now.
@@ -205,6 +233,43 @@ impl Pool {
 
     fn learned(&self) -> std::sync::MutexGuard<'_, Learned> {
         self.learned.lock().expect("pool lock")
+    }
+}
+
+/// The current OAuth2 token and when it was fetched; one fetch at a time.
+struct Tokens {
+    source: Arc<TokenSource>,
+    current: tokio::sync::Mutex<(Secret, Instant)>,
+}
+
+impl Tokens {
+    /// The current token, or a fresh one when it is `token_lifetime` old; `true` when just fetched.
+    async fn young_enough(&self) -> Result<(Secret, bool), ConnectError> {
+        let mut current = self.current.lock().await;
+        if current.1.elapsed() < self.source.lifetime {
+            return Ok((current.0.clone(), false));
+        }
+        *current = (self.fetch().await?, Instant::now());
+        Ok((current.0.clone(), true))
+    }
+
+    /// A fresh token in place of `refused`, unless another session already replaced it.
+    async fn replace(&self, refused: &Secret) -> Result<Secret, ConnectError> {
+        let mut current = self.current.lock().await;
+        if current.0 == *refused {
+            *current = (self.fetch().await?, Instant::now());
+        }
+        Ok(current.0.clone())
+    }
+
+    async fn fetch(&self) -> Result<Secret, ConnectError> {
+        let source = self.source.clone();
+        let fetched = tokio::task::spawn_blocking(move || source.fetch()).await;
+        match fetched {
+            Ok(Ok(token)) => Ok(token),
+            Ok(Err(e)) => Err(ConnectError::Credentials(e.to_string())),
+            Err(e) => Err(ConnectError::Credentials(e.to_string())),
+        }
     }
 }
 

@@ -99,6 +99,9 @@ async fn run(args: &SendArgs) -> Result<u8, StartError> {
     if let Some(warning) = job.smtp.password_file_warning(&paths.dir) {
         err_line(&format!("warning: {}: {warning}", args.job.display()));
     }
+    // OAuth2 with `token_command`: the token fetched with the configuration is the first; later sessions
+    // get fresh ones (pool).
+    let tokens = job.smtp.token_source(&paths.dir).zip(client.credentials.as_ref().map(|c| c.secret.clone()));
     let mut connector = smtp::Connector::new(client).map_err(|e| StartError::Input(format!("[smtp]: {e}")))?;
     let pace = pace(args, &job)?;
     let connections = connections(args, &job)?;
@@ -142,7 +145,11 @@ async fn run(args: &SendArgs) -> Result<u8, StartError> {
 
     let (events_tx, events_rx) = mpsc::channel(4096);
     connector.set_hints(hints_once(events_tx.clone()));
-    let pool = Arc::new(Pool::new(connector, job.smtp.max_messages_per_connection));
+    let mut pool = Pool::new(connector, job.smtp.max_messages_per_connection);
+    if let Some((source, first)) = tokens {
+        pool = pool.with_tokens(source, first);
+    }
+    let pool = Arc::new(pool);
     let mode = Mode::detect(args.verbosity.quiet);
     let progress =
         Progress::new(mode, args.verbosity.verbose > 0, total, connections).with_sessions(pool.open_counter());

@@ -34,9 +34,12 @@ pub enum AuthError {
     Temporary { reply: Reply },
     #[error("authentication failed: the server said {reply}")]
     Failed { reply: Reply },
+    /// An OAuth2 access token refused: `status` is the server's decoded JSON (`{"status":"401",…}`).
+    #[error("the server refused the OAuth2 access token for {username} (AUTH {}): {status}; it said {reply}", mechanism.name())]
+    TokenRefused { username: String, mechanism: Mechanism, status: String, reply: Reply },
     #[error("unexpected reply during AUTH {}: {reply}", mechanism.name())]
     Unexpected { mechanism: Mechanism, reply: Reply },
-    #[error("the username or password contains a NUL byte, which AUTH PLAIN cannot carry")]
+    #[error("the username, password or token contains a NUL or ^A byte, which AUTH cannot carry")]
     NulInCredentials,
     #[error(transparent)]
     Connection(#[from] ConnectionError),
@@ -46,6 +49,11 @@ impl AuthError {
     /// Worth trying again later with the same credentials (`454`, or a `4xx` such as `421`).
     pub fn is_temporary(&self) -> bool {
         matches!(self, AuthError::Temporary { .. })
+    }
+
+    /// An OAuth2 token was refused (expired, revoked): a fresh token may pass where this one did not.
+    pub fn is_token_refused(&self) -> bool {
+        matches!(self, AuthError::TokenRefused { .. })
     }
 }
 
@@ -63,9 +71,18 @@ pub fn choose(caps: &Capabilities, forced: Option<Mechanism>, username: &str) ->
         return Err(AuthError::NotOffered { username: username.to_owned() });
     }
     if let Some(mechanism) = forced {
+        // Both OAuth2 mechanisms carry the same bearer token: either will do where only one is offered.
+        let other = match mechanism {
+            Mechanism::Xoauth2 => Some(Mechanism::OAuthBearer),
+            Mechanism::OAuthBearer => Some(Mechanism::Xoauth2),
+            _ => None,
+        };
         return match caps.offers_auth(mechanism.name()) {
             true => Ok(mechanism),
-            false => Err(AuthError::MechanismNotOffered { mechanism, offered }),
+            false => match other.filter(|o| caps.offers_auth(o.name())) {
+                Some(other) => Ok(other),
+                None => Err(AuthError::MechanismNotOffered { mechanism, offered }),
+            },
         };
     }
     [Mechanism::Plain, Mechanism::Login]
@@ -74,24 +91,28 @@ pub fn choose(caps: &Capabilities, forced: Option<Mechanism>, username: &str) ->
         .ok_or(AuthError::NoCommonMechanism { offered })
 }
 
-/// One login attempt with `mechanism`.
+/// One login attempt with `mechanism`. `server` (host, port) goes into OAUTHBEARER's message (RFC 7628).
 pub async fn authenticate<S>(
     conn: &mut Connection<S>,
     mechanism: Mechanism,
     creds: &Credentials,
+    server: (&str, u16),
 ) -> Result<AuthOutcome, AuthError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let reply = match mechanism {
-        Mechanism::Plain => plain(conn, creds).await?,
-        Mechanism::Login => login(conn, creds).await?,
-        Mechanism::Xoauth2 => xoauth2(conn, creds).await?,
+    let (reply, status) = match mechanism {
+        Mechanism::Plain => (plain(conn, creds).await?, None),
+        Mechanism::Login => (login(conn, creds).await?, None),
+        Mechanism::Xoauth2 | Mechanism::OAuthBearer => bearer(conn, mechanism, creds, server).await?,
     };
-    match reply.severity() {
-        Severity::Positive => Ok(AuthOutcome { mechanism, reply }),
-        Severity::Intermediate => Err(AuthError::Unexpected { mechanism, reply }),
-        _ => Err(refused(&creds.username, reply)),
+    match (reply.severity(), status) {
+        (Severity::Positive, _) => Ok(AuthOutcome { mechanism, reply }),
+        (Severity::Intermediate, _) => Err(AuthError::Unexpected { mechanism, reply }),
+        (_, Some(status)) => {
+            Err(AuthError::TokenRefused { username: creds.username.clone(), mechanism, status, reply })
+        }
+        (_, None) => Err(refused(&creds.username, reply)),
     }
 }
 
@@ -119,14 +140,45 @@ async fn login<S: AsyncRead + AsyncWrite + Unpin>(conn: &mut Connection<S>, cred
     Ok(reply)
 }
 
-/// XOAUTH2: on failure the server first sends a 334 with a JSON error; an empty line gets the final reply.
-async fn xoauth2<S: AsyncRead + AsyncWrite + Unpin>(conn: &mut Connection<S>, creds: &Credentials) -> AuthResult {
-    let initial = BASE64.encode(format!("user={}\x01auth=Bearer {}\x01\x01", creds.username, creds.secret.expose()));
-    let reply = conn.command(&Command::Auth { mechanism: "XOAUTH2", initial: Some(&initial) }, Phase::Command).await?;
-    if reply.code() != 334 {
-        return Ok(reply);
+/// XOAUTH2 and OAUTHBEARER (RFC 7628): the token in the initial response. On failure the server first sends
+/// a 334 with a base64 JSON error; the client answers (an empty line for XOAUTH2, `%x01` for OAUTHBEARER)
+/// and gets the final reply. Returns that reply and the decoded error, if one came (never the token).
+async fn bearer<S: AsyncRead + AsyncWrite + Unpin>(
+    conn: &mut Connection<S>,
+    mechanism: Mechanism,
+    creds: &Credentials,
+    (host, port): (&str, u16),
+) -> Result<(Reply, Option<String>), AuthError> {
+    let (user, token) = (&creds.username, creds.secret.expose());
+    if [user.as_str(), token, host].iter().any(|s| s.contains(['\x01', '\0'])) {
+        return Err(AuthError::NulInCredentials);
     }
-    Ok(conn.command(&Command::AuthResponse(""), Phase::Command).await?)
+    let message = match mechanism {
+        Mechanism::OAuthBearer => {
+            // The GS2 header's authzid escapes `=` and `,` (RFC 5801 §4).
+            let authzid = user.replace('=', "=3D").replace(',', "=2C");
+            format!("n,a={authzid},\x01host={host}\x01port={port}\x01auth=Bearer {token}\x01\x01")
+        }
+        _ => format!("user={user}\x01auth=Bearer {token}\x01\x01"),
+    };
+    let initial = BASE64.encode(message);
+    let auth = Command::Auth { mechanism: mechanism.name(), initial: Some(&initial) };
+    let reply = conn.command(&auth, Phase::Command).await?;
+    if reply.code() != 334 {
+        return Ok((reply, None));
+    }
+    let status = decoded_status(&reply);
+    let answer = if mechanism == Mechanism::OAuthBearer { "AQ==" } else { "" };
+    let last = conn.command(&Command::AuthResponse(answer), Phase::Command).await?;
+    Ok((last, Some(status)))
+}
+
+/// The 334's base64 JSON, decoded (control characters dropped), or the line as it came.
+fn decoded_status(reply: &Reply) -> String {
+    let line = reply.lines().join("");
+    let decoded = BASE64.decode(line.trim()).ok().and_then(|bytes| String::from_utf8(bytes).ok());
+    let text = decoded.unwrap_or(line);
+    text.chars().filter(|c| !c.is_control()).take(512).collect()
 }
 
 type AuthResult = Result<Reply, AuthError>;

@@ -1,6 +1,8 @@
 use super::*;
 use crate::smtp::testing::{Step, peer, quick_timeouts, transcript};
 
+const OAUTHBEARER_LINE: &str = "AUTH OAUTHBEARER bixhPW1lcmdlQGV4YW1wbGUudGVzdCwBaG9zdD1zbXRwLmV4YW1wbGUuY29tAXBvcnQ9NTg3AWF1dGg9QmVhcmVyIHMzY3JldC1wYTU1AQE=";
+
 fn creds() -> Credentials {
     Credentials::new("merge@example.test", "s3cret-pa55")
 }
@@ -13,7 +15,7 @@ async fn run(mechanism: Mechanism, script: Vec<Step>) -> (Result<AuthOutcome, Au
     let (io, server) = peer(script);
     let (sink, lines) = transcript();
     let mut conn = Connection::new(io, quick_timeouts(), Some(sink));
-    let result = authenticate(&mut conn, mechanism, &creds()).await;
+    let result = authenticate(&mut conn, mechanism, &creds(), ("smtp.example.com", 587)).await;
     drop(conn);
     server.await.unwrap();
     let lines = lines.lock().unwrap().clone();
@@ -65,7 +67,38 @@ async fn xoauth2_failure_is_ended_with_an_empty_line() {
         ],
     )
     .await;
-    assert!(matches!(result, Err(AuthError::Rejected { .. })));
+    // The 334's JSON is the reason: decoded into the error, so the caller can tell a token to refresh.
+    let err = result.unwrap_err();
+    assert!(err.is_token_refused() && err.to_string().contains(r#"{"status":"401"}"#), "{err}");
+}
+
+#[tokio::test]
+async fn oauthbearer_sends_the_gs2_message_and_answers_a_failure_with_ctrl_a() {
+    // base64("n,a=merge@example.test,^Ahost=smtp.example.com^Aport=587^Aauth=Bearer s3cret-pa55^A^A")
+    let (ok, lines) =
+        run(Mechanism::OAuthBearer, vec![Step::Expect(OAUTHBEARER_LINE), Step::Send("235 2.7.0 Accepted\r\n")]).await;
+    assert_eq!(ok.unwrap().mechanism, Mechanism::OAuthBearer);
+    assert_eq!(lines[0], "C: AUTH OAUTHBEARER <redacted>", "the token never reaches the transcript");
+    let (refused, _) = run(
+        Mechanism::OAuthBearer,
+        vec![
+            Step::Expect(OAUTHBEARER_LINE),
+            Step::Send("334 eyJzdGF0dXMiOiJpbnZhbGlkX3Rva2VuIn0=\r\n"),
+            Step::Expect("AQ=="),
+            Step::Send("535 5.7.8 Authentication failed\r\n"),
+        ],
+    )
+    .await;
+    let err = refused.unwrap_err();
+    assert!(err.is_token_refused() && err.to_string().contains("invalid_token"), "{err}");
+    assert!(!err.to_string().contains("s3cret"), "{err}");
+}
+
+#[test]
+fn an_oauth_mechanism_not_offered_falls_back_to_the_other_one() {
+    assert_eq!(choose(&caps(&["XOAUTH2"]), Some(Mechanism::OAuthBearer), "u").unwrap(), Mechanism::Xoauth2);
+    assert_eq!(choose(&caps(&["OAUTHBEARER"]), Some(Mechanism::Xoauth2), "u").unwrap(), Mechanism::OAuthBearer);
+    assert!(choose(&caps(&["PLAIN"]), Some(Mechanism::OAuthBearer), "u").is_err());
 }
 
 #[tokio::test]

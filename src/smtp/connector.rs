@@ -25,6 +25,7 @@ use super::capabilities::Capabilities;
 use super::command::{self, Command, CommandError};
 use super::config::{ClientConfig, Security};
 use super::connection::{Connection, ConnectionError};
+use super::credentials::Credentials;
 use super::phase::Phase;
 use super::reply::Reply;
 use super::session::{ServerInfo, Session};
@@ -65,6 +66,9 @@ pub enum ConnectError {
     StartTlsInjection { bytes: usize },
     #[error("login failed: {0}")]
     Auth(#[from] AuthError),
+    /// The caller's source of credentials failed (e.g. the command that prints a fresh OAuth2 token).
+    #[error("cannot get the credentials: {0}")]
+    Credentials(String),
     #[error("the server is closing the connection: {reply}")]
     ServiceClosing { reply: Reply },
     #[error(transparent)]
@@ -98,9 +102,15 @@ impl Connector {
 
     /// A new session over TCP.
     pub async fn connect(&self) -> Result<TcpSession, ConnectError> {
+        self.connect_as(self.config.credentials.as_ref()).await
+    }
+
+    /// A new session over TCP logging in with `credentials` instead of the configured ones (a fresh OAuth2
+    /// access token for a session opened after the last one expired).
+    pub async fn connect_as(&self, credentials: Option<&Credentials>) -> Result<TcpSession, ConnectError> {
         let tcp = tcp(&self.config).await?;
         let local = tcp.local_addr().ok();
-        self.handshake(tcp, local).await
+        self.handshake(tcp, local, credentials).await
     }
 
     /// The handshake over an already connected transport (an in-memory pipe in tests).
@@ -108,10 +118,15 @@ impl Connector {
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        self.handshake(io, None).await
+        self.handshake(io, None, self.config.credentials.as_ref()).await
     }
 
-    async fn handshake<S>(&self, io: S, local: Option<SocketAddr>) -> Result<Session<MaybeTls<S>>, ConnectError>
+    async fn handshake<S>(
+        &self,
+        io: S,
+        local: Option<SocketAddr>,
+        credentials: Option<&Credentials>,
+    ) -> Result<Session<MaybeTls<S>>, ConnectError>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
@@ -133,10 +148,10 @@ impl Connector {
             (conn, ehlo) = starttls(conn, &self.tls, config, &ehlo, &ehlo_name).await?;
         }
         let capabilities = Capabilities::from_ehlo(&ehlo);
-        let auth = match &config.credentials {
+        let auth = match credentials {
             Some(creds) => {
                 let mechanism = auth::choose(&capabilities, config.mechanism, &creds.username)?;
-                Some(auth::authenticate(&mut conn, mechanism, creds).await?)
+                Some(auth::authenticate(&mut conn, mechanism, creds, (&config.host, config.port)).await?)
             }
             None => None,
         };

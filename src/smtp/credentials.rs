@@ -46,7 +46,10 @@ impl fmt::Debug for Credentials {
 pub enum Mechanism {
     Plain,
     Login,
+    /// Google's bearer-token mechanism (also Microsoft 365's).
     Xoauth2,
+    /// RFC 7628's bearer-token mechanism.
+    OAuthBearer,
 }
 
 impl Mechanism {
@@ -55,6 +58,12 @@ impl Mechanism {
             Mechanism::Plain => "PLAIN",
             Mechanism::Login => "LOGIN",
             Mechanism::Xoauth2 => "XOAUTH2",
+            Mechanism::OAuthBearer => "OAUTHBEARER",
         }
+    }
+
+    /// Carries an OAuth2 access token (which expires) rather than a password.
+    pub fn is_oauth(self) -> bool {
+        matches!(self, Mechanism::Xoauth2 | Mechanism::OAuthBearer)
     }
 }
