@@ -4,6 +4,7 @@
 
 use crate::common::fake_smtp::FakeSmtp;
 use crate::common::send_job::{SendJob, Smtp, addresses, unique_tag};
+use crate::common::strace;
 use crate::jobs_support::run_in;
 
 fn job(server: &FakeSmtp, prefix: &str, n: usize, extra: &str) -> SendJob {
@@ -114,9 +115,7 @@ fn an_address_beginning_with_an_apostrophe_is_not_taken_for_a_lost_record() {
 /// damaged journal is left as it was, to be repaired once there is room.
 #[test]
 fn a_repair_that_cannot_write_its_marks_does_not_leave_the_journal_cut_without_them() {
-    if std::process::Command::new("strace").arg("-V").output().is_err() {
-        assert_ne!(std::env::var("MAILSHOT_REQUIRE_LAB").as_deref(), Ok("1"), "strace is needed (CI installs it)");
-        eprintln!("SKIPPED: strace is not installed");
+    if !strace::available(module_path!()) {
         return;
     }
     let server = FakeSmtp::start();
@@ -128,12 +127,12 @@ fn a_repair_that_cannot_write_its_marks_does_not_leave_the_journal_cut_without_t
     std::fs::write(job.journal_path(), lines.join("\n") + "\n").unwrap();
     std::fs::remove_dir_all(job.path().join("reports")).unwrap(); // no other evidence
 
-    let mut strace = std::process::Command::new("strace");
     // The new journal is written beside the old one (`job.journal.repairing`) and renamed over it: fail that.
     let repairing = job.path().canonicalize().unwrap().join("job.journal.repairing");
-    strace.args(["-f", "-o", "/dev/null", "-P"]).arg(&repairing).args(["-e", "trace=write"]);
-    strace.args(["-e", "inject=write:error=ENOSPC:when=1", env!("CARGO_BIN_EXE_mailshot"), "repair", "job.toml"]);
-    let failed = strace.current_dir(job.path()).env_clear().output().unwrap();
+    let mut repair = std::process::Command::new(env!("CARGO_BIN_EXE_mailshot"));
+    repair.args(["repair", "job.toml"]).current_dir(job.path());
+    let options = ["-o", "/dev/null", "-e", "trace=write", "-e", "inject=write:error=ENOSPC:when=1", "-P"];
+    let failed = strace::run(&repair, options.map(std::ffi::OsStr::new).into_iter().chain([repairing.as_os_str()]));
     assert!(!failed.status.success(), "the journal's write was failed: repair must say so");
 
     // Whatever repair did, the journal must not have forgotten anyone the damaged journal named; and once
@@ -151,20 +150,15 @@ fn a_repair_that_cannot_write_its_marks_does_not_leave_the_journal_cut_without_t
 /// never sends to those recipients. (The rename is failed with strace; CI installs it.)
 #[test]
 fn a_fresh_campaign_that_could_not_set_the_reports_aside_keeps_the_old_journal() {
-    if std::process::Command::new("strace").arg("-V").output().is_err() {
-        assert_ne!(std::env::var("MAILSHOT_REQUIRE_LAB").as_deref(), Ok("1"), "strace is needed (CI installs it)");
-        eprintln!("SKIPPED: strace is not installed");
+    if !strace::available(module_path!()) {
         return;
     }
     let server = FakeSmtp::start();
     let job = job(&server, "freshhalf", 3, "");
     job.send(&["--yes"]).expect(0);
     let command = job.command(&["--yes", "--fresh"]);
-    let mut strace = std::process::Command::new("strace");
-    strace.args(["-f", "-o", "/dev/null", "-e", "trace=rename", "-e", "inject=rename:error=EBUSY:when=1"]);
-    strace.arg(command.get_program()).args(command.get_args()).current_dir(job.path()).env_clear();
-    strace.envs(command.get_envs().filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))));
-    let failed = strace.output().unwrap();
+    let failed =
+        strace::run(&command, ["-o", "/dev/null", "-e", "trace=rename", "-e", "inject=rename:error=EBUSY:when=1"]);
     assert_eq!(failed.status.code(), Some(2), "reports/ could not be set aside");
     assert!(
         job.journal_path().exists(),

@@ -5,6 +5,7 @@
 
 use crate::common::fake_smtp::FakeSmtp;
 use crate::common::send_job::{SendJob, Smtp, addresses, unique_tag};
+use crate::common::strace;
 
 fn job(server: &FakeSmtp, prefix: &str, n: usize, extra: &str) -> SendJob {
     let tag = unique_tag(prefix);
@@ -234,22 +235,16 @@ fn kept_journals(job: &SendJob) -> Vec<std::path::PathBuf> {
 /// of their folder (seen with strace, which prints each fsync's path; CI installs it).
 #[test]
 fn the_journal_the_kept_journal_and_the_report_have_their_folders_synced() {
-    if std::process::Command::new("strace").arg("-V").output().is_err() {
-        assert_ne!(std::env::var("MAILSHOT_REQUIRE_LAB").as_deref(), Ok("1"), "strace is needed (CI installs it)");
-        eprintln!("SKIPPED: strace is not installed");
+    if !strace::available(module_path!()) {
         return;
     }
     let server = FakeSmtp::start();
     let job = job(&server, "dirsync", 2, "");
     let traced = |args: &[&str]| {
-        let command = job.command(args);
-        let program = command.get_program().to_owned();
-        let mut strace = std::process::Command::new("strace");
-        strace.args(["-f", "-y", "-e", "trace=fsync", "-o", "trace.txt"]).arg(program);
-        strace.args(command.get_args()).current_dir(job.path()).env_clear();
-        strace.envs(command.get_envs().filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))));
-        assert!(strace.status().unwrap().success());
-        std::fs::read_to_string(job.path().join("trace.txt")).unwrap()
+        let trace = job.path().join("trace.txt");
+        let options = ["-y", "-e", "trace=fsync", "-o"].map(std::ffi::OsStr::new);
+        assert!(strace::run(&job.command(args), options.iter().copied().chain([trace.as_os_str()])).status.success());
+        std::fs::read_to_string(&trace).unwrap()
     };
     let dir = job.path().canonicalize().unwrap();
     let synced = |trace: &str, folder: &std::path::Path| trace.contains(&format!("<{}>)", folder.display()));
@@ -296,21 +291,15 @@ fn a_journal_that_lost_records_is_refused_while_reports_say_more_and_repair_take
 /// installs strace): nothing is sent and the run exits 75, "run again later", not 2 as for bad input.
 #[test]
 fn a_full_disk_at_the_start_sends_nothing_and_exits_75() {
-    if std::process::Command::new("strace").arg("-V").output().is_err() {
-        assert_ne!(std::env::var("MAILSHOT_REQUIRE_LAB").as_deref(), Ok("1"), "strace is needed (CI installs it)");
-        eprintln!("SKIPPED: strace is not installed");
+    if !strace::available(module_path!()) {
         return;
     }
     let server = FakeSmtp::start();
     let job = job(&server, "diskfull", 3, "");
-    let command = job.command(&["--yes"]);
     let journal = job.path().canonicalize().unwrap().join("job.journal.jsonl");
-    let mut strace = std::process::Command::new("strace");
-    strace.args(["-f", "-o", "/dev/null", "-P"]).arg(&journal);
-    strace.args(["-e", "trace=write", "-e", "inject=write:error=ENOSPC"]).arg(command.get_program());
-    strace.args(command.get_args()).current_dir(job.path()).env_clear();
-    strace.envs(command.get_envs().filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))));
-    let run = crate::jobs_support::Run::from(strace.output().unwrap());
+    let options = ["-o", "/dev/null", "-e", "trace=write", "-e", "inject=write:error=ENOSPC", "-P"];
+    let options = options.map(std::ffi::OsStr::new).into_iter().chain([journal.as_os_str()]);
+    let run = crate::jobs_support::Run::from(strace::run(&job.command(&["--yes"]), options));
     run.expect(75).line_with(&["disk is full", "nothing was sent"]);
     assert_eq!(server.commands("MAIL"), 0);
 }

@@ -6,3 +6,4 @@ pub mod lab_aiosmtpd;
 pub mod lab_env;
 pub mod lab_mail;
 pub mod send_job;
+pub mod strace;
