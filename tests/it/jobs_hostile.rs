@@ -183,8 +183,10 @@ fn a_value_carried_across_loop_iterations_is_refused_before_it_can_double_withou
         "{% for i in range(end=40) %}{% set_global a = b ~ b %}{% set_global b = a ~ a %}{% endfor %}{{ a }}",
     );
     quick(&job, &["check", "job.toml"]).expect(2).line_with(&["t/mail.txt:1: ", "builds on `b`"]);
-    // Filters that grow a value in memory, chained: 12 × replace(a → 80 a's) asked for 80¹² bytes (abort).
-    let chain = format!("{{{{ name {} }}}}", "| replace(from=\"A\", to=\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\") ".repeat(12));
+    // Filters that grow a value in memory, chained: 12 × replace(A → 20,000 A's) ask for 20,000¹² bytes
+    // (before: an abort); refused at the second, before it allocates.
+    let step = format!("| replace(from=\"A\", to=\"{}\") ", "A".repeat(20_000));
+    let chain = format!("{{{{ name {} }}}}", step.repeat(12));
     job.write("t/mail.txt", chain);
     quick(&job, &["check", "job.toml"]).expect(2).line_with(&["t/mail.txt", "Filter `replace` could make"]);
     // A set_global from the row alone is fine.
