@@ -21,6 +21,7 @@ mod send_journal;
 mod send_lab;
 mod send_limits;
 mod send_lock;
+mod send_oauth;
 mod send_output;
 mod send_preflight;
 mod send_robustness;

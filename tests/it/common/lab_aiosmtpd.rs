@@ -135,9 +135,20 @@ pub struct Stored {
     pub message_in_session: u64,
     /// Commands and final dots of the session, up to this message's, that had more input waiting behind them.
     pub pipelined: u64,
+    /// The session's successful AUTH, if any (`None` from a listener without AUTH).
+    #[serde(default)]
+    pub auth: Option<StoredAuth>,
     /// The message as received, transparency dots removed.
     #[serde(skip)]
     pub bytes: Vec<u8>,
+}
+
+/// How the session that delivered a message authenticated.
+#[derive(Debug, Clone, Deserialize)]
+pub struct StoredAuth {
+    /// `PLAIN`, `LOGIN`, `XOAUTH2`, `OAUTHBEARER`.
+    pub mechanism: String,
+    pub user: String,
 }
 
 /// A listener's folder of stored messages, from a moment on.
@@ -148,6 +159,12 @@ pub struct Store {
 }
 
 impl Store {
+    /// The messages stored in `dir` from now on (with a second of slack), for a listener not in [`Mode`].
+    pub fn since_now(dir: PathBuf) -> Store {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        Store { dir, since: now - 1 }
+    }
+
     /// Every message stored since the mark.
     pub fn messages(&self) -> Vec<Stored> {
         let mut found = Vec::new();

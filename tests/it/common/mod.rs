@@ -5,5 +5,6 @@ pub mod fake_smtp;
 pub mod lab_aiosmtpd;
 pub mod lab_env;
 pub mod lab_mail;
+pub mod lab_oauth;
 pub mod send_job;
 pub mod strace;
