@@ -170,6 +170,31 @@ fn oauthbearer_tokens_refused_as_expired_are_fetched_again_and_all_40_messages_g
     );
 }
 
+/// With `token_lifetime` shorter than the server's (2 s against 3 s), new sessions get a fresh token before
+/// the old one can be refused: every AUTH is accepted, and the helper runs once per lifetime, not per session.
+#[test]
+fn a_token_older_than_token_lifetime_is_replaced_before_the_server_refuses_it() {
+    let test = "a_token_older_than_token_lifetime_is_replaced_before_the_server_refuses_it";
+    let Some(lab) = oauth_lab(test) else { return };
+    let tag = unique_tag("lifetime");
+    let helper = TokenHelper::new(&lab);
+    let store = lab.store();
+    let smtp = lab
+        .smtp("oauth2", &helper, &ehlo(&tag))
+        .with("token_lifetime = 2")
+        .with("connections = 1")
+        .with("max_messages_per_connection = 5");
+    let job = SendJob::new(&tag, &smtp, addresses(&tag, 30), PACE);
+    job.send(&["--yes"]).expect(0);
+    stored_once(&job, &job.recipients, &store);
+    let attempts = lab.auth_attempts(&ehlo(&tag));
+    let seen = outcomes(&attempts);
+    assert!(attempts.iter().all(|a| a.outcome == "accepted" && a.mechanism == "OAUTHBEARER"), "{seen:?}");
+    let (runs, sessions) = (helper.runs().len(), attempts.len());
+    assert!(runs >= 3, "30 messages at 3/s outlive a 2 s lifetime several times; the helper ran {runs} times");
+    assert!(runs < sessions, "a token is reused within its lifetime: {runs} fetches for {sessions} sessions");
+}
+
 /// Starts the 40-message job, turns the helper bad once 10 messages are stored, and checks that the job stops
 /// at the next refusal of a fresh token with exit 3, the decoded error, and the rest not sent.
 fn a_helper_gone_bad_stops_the_job(test: &str, auth: &str, mechanism: &str) {
