@@ -282,3 +282,111 @@ fn every_limit_is_validated_with_its_key_and_line() {
     assert!(!run.stdout.contains("queue_bytes"), "a valid size is accepted:\n{}", run.stdout);
     quick(&job, &["send", "job.toml", "--yes"]).expect(2).line_with(&["job.toml:12: [limits] cell_bytes"]);
 }
+
+// Found in review (issue 11, second look). Each fails now; the comment says how.
+
+#[test]
+fn concatenation_with_tilde_is_bounded_through_set_as_well_as_set_global() {
+    // Fails now: `~` is not a filter, so the growing-filter budget never sees it, and the audit refuses only
+    // a set_global built on a set_global. Eleven plain `set`s, each joining sixteen copies of the last, ask for
+    // 16 × 16¹¹ bytes before a byte reaches the capped writer: abort (exit 134), no file or row named.
+    let job = JobDir::new();
+    let names: Vec<char> = "abcdefghijkl".chars().collect();
+    let mut text = String::from("{% set a = \"xxxxxxxxxxxxxxxx\" %}");
+    for pair in names.windows(2) {
+        text.push_str(&format!("{{% set {} = {} %}}", pair[1], vec![pair[0].to_string(); 16].join(" ~ ")));
+    }
+    text.push_str("{{ l | length }}\n");
+    job.write("t/mail.txt", text);
+    quick(&job, &["check", "job.toml"]).expect(2).line_with(&["t/mail.txt"]);
+    // The set_global rule is one assignment away from the same doubling: a plain `set` in between.
+    job.write(
+        "t/mail.txt",
+        "{% set_global s = name %}\n{% for i in range(end=40) %}{% set t = s ~ s %}{% set_global s = t %}{% endfor %}{{ s | length }}\n",
+    );
+    quick(&job, &["check", "job.toml"]).expect(2).line_with(&["t/mail.txt"]);
+}
+
+#[test]
+fn a_macro_or_a_filter_section_is_held_to_the_message_cap_too() {
+    // Fails now: Tera renders a macro's body and a `{% filter %}` section's body into a String of its own,
+    // not into the capped writer, so the loop that `a_runaway_loop_stops_at_the_message_cap…` stops at 25 MiB
+    // runs to 100,000 × 1 MB here: abort (exit 134) at the 300 MB memory limit. The template is the careless
+    // part (a loop in a macro); the 1 MB cell is whoever edits the CSV.
+    let job = JobDir::new();
+    job.write("r.csv", format!("email,name,note\na@example.com,A,{}\n", "n".repeat(1_000_000)));
+    for text in [
+        "{% macro items() %}{% for i in range(end=100000) %}{{ note }}{% endfor %}{% endmacro %}{{ self::items() }}\n",
+        "{% filter trim %}{% for i in range(end=100000) %}{{ note }}{% endfor %}{% endfilter %}\n",
+    ] {
+        job.write("t/mail.txt", text);
+        quick(&job, &["check", "job.toml"]).expect(2).line_with(&["r.csv:2: ", "t/mail.txt"]);
+    }
+}
+
+#[test]
+fn loops_over_split_results_and_macros_calling_macros_cannot_spin_for_hours() {
+    // Fails now (killed after 10 s): the range budget bounds loops over `range`, but not loops over a
+    // `split` result (or a string, which Tera iterates by character), nor macros that call other macros
+    // several times each. Six loops nested over 28 pieces are 28⁶ ≈ 5·10⁸ empty iterations; forty macros
+    // each calling the next twice are 2⁴⁰ calls. Nothing is written, so the message cap never stops them.
+    let job = JobDir::new();
+    let mut nested = String::from("{% set s = \"abcdefghijklmnopqrstuvwxyz\" | split(pat=\"\") %}");
+    nested.push_str(&"{% for x in s %}".repeat(6));
+    nested.push_str(&"{% endfor %}".repeat(6));
+    let mut fan_out = String::new();
+    for i in 0..40 {
+        let body = if i < 39 { format!("{{{{ self::m{0}() }}}}{{{{ self::m{0}() }}}}", i + 1) } else { String::new() };
+        fan_out.push_str(&format!("{{% macro m{i}() %}}{body}{{% endmacro %}}"));
+    }
+    fan_out.push_str("{{ self::m0() }}\n");
+    for text in [nested, fan_out] {
+        job.write("t/mail.txt", text);
+        quick(&job, &["check", "job.toml"]).expect(2).line_with(&["t/mail.txt"]);
+    }
+}
+
+#[test]
+fn reports_and_journals_set_aside_by_fresh_and_repair_are_never_attached() {
+    // Fails now (check exits 0 and the preview attaches both): `send --fresh` moves reports/ to
+    // reports-<UTC>/ (every recipient's address, as reports/ holds) and `repair` keeps the damaged part of the
+    // journal as job.journal.damaged-<UTC>.txt; OwnFiles knows reports/ and journals ending in .jsonl only.
+    let cells = ["reports-20261202T203426Z/20261202T203335.570Z.csv", "job.journal.damaged-20261202T203426Z.txt"];
+    let job = job_attaching_cells("attachments_dir = \".\"\n", &cells);
+    job.write(cells[0], "row,email,status\n2,ann@example.com,delivered\n");
+    job.write(cells[1], "{\"t\":\"committing\",\"key\":\"ann@example.com\"}\n");
+    let run = quick(&job, &["check", "job.toml"]);
+    run.expect(2);
+    run.line_with(&["r.csv:2: ", "never attached"]).line_with(&["r.csv:3: ", "never attached"]);
+}
+
+#[test]
+fn check_refuses_the_smtp_settings_send_refuses() {
+    // Fails now: check exits 0 for each, and send then exits 2 (`ca_file: ./t: is a directory`, `invalid
+    // EHLO name … 0x0d`, `"" is not a valid TLS server name`). README: check "reports every problem at once",
+    // and a ca_file that is a directory is "refused at once with its name".
+    let cases = [
+        ("server = \"smtp.example.com\"\nca_file = \"t\"\n", "ca_file"),
+        ("server = \"smtp.example.com\"\nca_file = \"missing.pem\"\n", "ca_file"),
+        ("server = \"smtp.example.com\"\nca_file = \"r.csv\"\n", "ca_file"),
+        ("server = \"smtp.example.com\"\nehlo_name = \"a\\r\\nRSET\"\n", "ehlo_name"),
+        ("server = \"\"\n", "server"),
+    ];
+    for (smtp, key) in cases {
+        let job = JobDir::new();
+        job.write("job.toml", format!("[smtp]\n{smtp}{MESSAGE}{RECIPIENTS}"));
+        quick(&job, &["send", "job.toml", "--yes"]).expect(2);
+        quick(&job, &["check", "job.toml"]).expect(2).line_with(&["error: ", key]);
+    }
+}
+
+#[test]
+fn a_nul_byte_from_a_cell_never_goes_out_raw_in_a_7bit_body() {
+    // Fails now: the text part is labelled 7bit and carries the NUL as it is (RFC 2045 §2.7: 7bit data has no
+    // NUL; many servers refuse or truncate it). Either the row is refused or the part is encoded.
+    let job = JobDir::new();
+    job.write("r.csv", "email,name,note\na@example.com,A,x\0y\n");
+    job.write("t/mail.txt", "Note: {{ note }}\n");
+    let run = job.run(&["preview", "job.toml", "--row", "2"]);
+    assert!(!run.raw_stdout.contains(&0), "a raw NUL in the message:\n{}", run.stdout);
+}

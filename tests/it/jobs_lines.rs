@@ -60,3 +60,23 @@ fn the_report_and_status_failed_name_the_same_lines_for_crlf() {
     let line = failed.lines().nth(1).unwrap_or_default();
     assert!(line.starts_with(&format!("6,{c},550,")), "{failed}");
 }
+
+#[test]
+fn bare_cr_line_ends_give_lines_or_are_refused_never_line_1_for_every_row() {
+    // Fails now: the csv crate ends a record at a bare CR (classic Mac, some exports), but LineCounter counts
+    // only LF, so every row is "line 1": check names the bad address at r.csv:1, preview writes
+    // row-000001-ann….eml, row-000001-bob….eml, …, and `--row 1` picks one of them.
+    let job = JobDir::new();
+    job.write("r.csv", rows("\r"));
+    let check = job.run(&["check", "job.toml"]);
+    check.expect(2);
+    assert!(!check.stdout.contains("r.csv:1: column `email`"), "a row at line 1:\n{}", check.stdout);
+    job.run(&["preview", "job.toml"]);
+    let names: Vec<String> = std::fs::read_dir(job.path().join("preview"))
+        .into_iter()
+        .flatten()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".eml"))
+        .collect();
+    assert!(names.iter().all(|n| !n.starts_with("row-000001-")), "{names:?}");
+}
