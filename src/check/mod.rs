@@ -100,6 +100,21 @@ fn secrets<W: Write>(path: &Path, reporter: &mut Reporter<W>) {
     if let Some(warning) = smtp.password_file_warning(dir) {
         reporter.report(Problem::warning(format!("{}: {warning}", place("password_file")), "password_file mode"));
     }
+    // What the connector refuses before a byte is sent (server and EHLO names, ca_file), as `send` would.
+    let refused = match smtp.connection_config(dir) {
+        Err(e) => Some(("ca_file", e.to_string())),
+        Ok(config) => crate::smtp::Connector::new(config).err().map(|e| {
+            let key = match &e {
+                crate::smtp::ConnectError::EhloName(_) => "ehlo_name",
+                crate::smtp::ConnectError::Tls(crate::smtp::TlsError::TrustAnchor { .. }) => "ca_file",
+                _ => "server",
+            };
+            (key, format!("[smtp] {key}: {e}"))
+        }),
+    };
+    if let Some((key, e)) = refused {
+        reporter.report(Problem::once(format!("{}: {e}", place(key))));
+    }
 }
 
 /// Checks every row of a loaded job (what `send` runs before sending anything).

@@ -265,6 +265,14 @@ pub enum SmtpConfigError {
 impl SmtpSection {
     /// The `smtp` client's configuration; relative paths are taken from `base_dir` (the job file's folder).
     pub fn client_config(&self, base_dir: &Path) -> Result<smtp::ClientConfig, SmtpConfigError> {
+        let mut config = self.connection_config(base_dir)?;
+        config.credentials = self.credentials(base_dir)?;
+        Ok(config)
+    }
+
+    /// Everything of the client configuration but the credentials (no command is run): what `check` can
+    /// validate without side effects, with the same errors `send` would meet.
+    pub fn connection_config(&self, base_dir: &Path) -> Result<smtp::ClientConfig, SmtpConfigError> {
         let mut config = smtp::ClientConfig::new(self.server.clone(), self.port());
         config.security = match self.security {
             Security::Tls => smtp::Security::ImplicitTls,
@@ -280,7 +288,6 @@ impl SmtpSection {
         if let Some(path) = &self.ca_file {
             config.extra_roots = load_ca_file(&base_dir.join(path))?;
         }
-        config.credentials = self.credentials(base_dir)?;
         config.mechanism = self.auth.map(|m| match m {
             AuthMechanism::Plain => smtp::Mechanism::Plain,
             AuthMechanism::Login => smtp::Mechanism::Login,

@@ -32,9 +32,16 @@ pub(super) fn own_files(
     if let Some(path) = &smtp.ca_file {
         own.file(&dir.join(path), "the job's ca_file");
     }
-    own.named(dir, &format!("{stem}.journal."), ".jsonl", "a journal of the job");
+    // Every journal: the current one, those `--fresh` kept, and what `repair` cut off (`.damaged-….txt`).
+    own.named(dir, &format!("{stem}.journal."), "", "a journal of the job");
     own.file(&dir.join(format!("{stem}.lock")), "the job's lock file");
     own.folder(&dir.join("reports"), "a report of the job (reports/)");
+    // The reports `--fresh` set aside with an old campaign's journal (`reports-<UTC>/`).
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if entry.file_name().to_string_lossy().starts_with("reports-") && entry.path().is_dir() {
+            own.folder(&entry.path(), "a report of the job (set aside by --fresh)");
+        }
+    }
     own.folder(&dir.join("preview"), "a preview of the job (preview/)");
     own
 }

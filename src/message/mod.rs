@@ -112,8 +112,11 @@ fn address(mailbox: &Mailbox) -> Address<'static> {
 }
 
 /// Line ends in a rendered body become LF (mail-builder then writes CRLF): a bare CR never reaches the wire.
+/// A NUL (from a CSV cell) becomes U+FFFD: no MIME encoding may carry it raw (RFC 2045 §2.7), and it means
+/// nothing in a text.
 fn normalize(text: &str) -> String {
-    if text.contains('\r') { text.replace("\r\n", "\n").replace('\r', "\n") } else { text.to_owned() }
+    let text = if text.contains('\0') { Cow::Owned(text.replace('\0', "\u{fffd}")) } else { Cow::Borrowed(text) };
+    if text.contains('\r') { text.replace("\r\n", "\n").replace('\r', "\n") } else { text.into_owned() }
 }
 
 fn body(message_id: &str, r: &Rendered, attachments: Vec<Attachment>) -> MimePart<'static> {

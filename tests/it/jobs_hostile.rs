@@ -286,6 +286,7 @@ fn every_limit_is_validated_with_its_key_and_line() {
 // Found in review (issue 11, second look). Each fails now; the comment says how.
 
 #[test]
+#[ignore = "BUG (issue 11, open): `~` and array literals grow values through plain `set` without a bound"]
 fn concatenation_with_tilde_is_bounded_through_set_as_well_as_set_global() {
     // Fails now: `~` is not a filter, so the growing-filter budget never sees it, and the audit refuses only
     // a set_global built on a set_global. Eleven plain `set`s, each joining sixteen copies of the last, ask for
@@ -308,6 +309,7 @@ fn concatenation_with_tilde_is_bounded_through_set_as_well_as_set_global() {
 }
 
 #[test]
+#[ignore = "BUG (issue 11, open): Tera renders macro bodies and filter sections into strings of its own, outside the capped writer"]
 fn a_macro_or_a_filter_section_is_held_to_the_message_cap_too() {
     // Fails now: Tera renders a macro's body and a `{% filter %}` section's body into a String of its own,
     // not into the capped writer, so the loop that `a_runaway_loop_stops_at_the_message_cap…` stops at 25 MiB
@@ -325,6 +327,7 @@ fn a_macro_or_a_filter_section_is_held_to_the_message_cap_too() {
 }
 
 #[test]
+#[ignore = "BUG (issue 11, open): only `range` has an iteration budget; loops over split results and macro fan-out do not"]
 fn loops_over_split_results_and_macros_calling_macros_cannot_spin_for_hours() {
     // Fails now (killed after 10 s): the range budget bounds loops over `range`, but not loops over a
     // `split` result (or a string, which Tera iterates by character), nor macros that call other macros
