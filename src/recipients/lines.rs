@@ -4,8 +4,8 @@
 //! *next* record, and it skips blank lines before a record after taking its position; so with CRLF line ends
 //! (Excel's and Python's default) every row was reported one line too low. Here the reader sits under the
 //! csv parser, notes where the line breaks are as the bytes go by, and answers for a record's byte offset:
-//! LF bytes before it, plus the breaks csv skipped at its start. One definition for LF, CRLF and quoted cells
-//! spanning lines, used by every command that names a row.
+//! line ends before it (an LF, or a CR no LF follows), plus the breaks csv skipped at its start. One
+//! definition for LF, CRLF, bare CR and quoted cells spanning lines, used by every command that names a row.
 
 use std::collections::VecDeque;
 use std::io::{self, Read};
@@ -18,7 +18,7 @@ pub(super) struct LineCounter<R> {
     /// CR and LF bytes not yet passed by [`LineCounter::line_at`], as `offset << 1 | is_lf`. Only the bytes
     /// csv has buffered ahead of the record being numbered are here.
     breaks: VecDeque<u64>,
-    /// LF bytes before everything in `breaks`.
+    /// Line ends before everything in `breaks`.
     lines_before: u64,
     /// No byte at or beyond this offset is read: the reader fails instead (a record too long).
     until: u64,
@@ -53,8 +53,10 @@ impl<R: Read> LineCounter<R> {
                 // A break where the record would start: csv skipped it (a CRLF's LF, a blank line).
                 first += 1;
             }
-            self.lines_before += b & 1;
             self.breaks.pop_front();
+            // An LF ends a line; so does a CR that no LF follows (classic Mac line ends, which csv accepts).
+            let crlf = b & 1 == 0 && self.breaks.front().is_some_and(|&next| next == ((offset + 1) << 1 | 1));
+            self.lines_before += u64::from(!crlf);
         }
         self.lines_before + 1
     }
@@ -109,6 +111,14 @@ mod tests {
         assert_eq!(lines("h\r\n\r\na\r\n"), [1, 3]);
         assert_eq!(lines("h,x\na,\"two\nlines\"\nb,\"three\r\nline\r\nbreaks\"\r\nc,\n"), [1, 2, 4, 7]);
         assert_eq!(lines("h\n\"\nstarts with a break\"\nx\n"), [1, 2, 4]);
+    }
+
+    #[test]
+    fn a_bare_cr_ends_a_line_as_csv_ends_a_record_there() {
+        assert_eq!(lines("h\ra\rb\rc\r"), [1, 2, 3, 4]);
+        assert_eq!(lines("h\ra\r\nb\nc"), [1, 2, 3, 4]);
+        assert_eq!(lines("h\r\ra\r"), [1, 3]);
+        assert_eq!(lines("h,x\ra,\"two\rlines\"\rb,\n"), [1, 2, 4]);
     }
 
     #[test]

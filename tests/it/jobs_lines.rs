@@ -62,11 +62,10 @@ fn the_report_and_status_failed_name_the_same_lines_for_crlf() {
 }
 
 #[test]
-#[ignore = "BUG (issue 11, open): the CSV reader takes a lone CR as a line end, the line counter counts LF only"]
 fn bare_cr_line_ends_give_lines_or_are_refused_never_line_1_for_every_row() {
-    // Fails now: the csv crate ends a record at a bare CR (classic Mac, some exports), but LineCounter counts
-    // only LF, so every row is "line 1": check names the bad address at r.csv:1, preview writes
-    // row-000001-ann….eml, row-000001-bob….eml, …, and `--row 1` picks one of them.
+    // The csv crate ends a record at a bare CR (classic Mac, some exports); LineCounter counted only LF, so
+    // every row was "line 1": check named the bad address at r.csv:1, preview wrote row-000001-ann….eml,
+    // row-000001-bob….eml, …, and `--row 1` picked one of them. A CR that no LF follows now ends a line too.
     let job = JobDir::new();
     job.write("r.csv", rows("\r"));
     let check = job.run(&["check", "job.toml"]);
