@@ -14,6 +14,10 @@ use tera::ast::{Expr, ExprVal, FunctionCall, MacroDefinition, Node};
 /// The deepest a template may go: nested blocks and expressions, macro bodies counted where called.
 pub const MAX_DEPTH: usize = 128;
 
+/// The most macro calls one rendering of a template may make (forty macros each calling the next twice
+/// would be 2⁴⁰, each doing nothing the message cap could see).
+pub const MAX_CALLS: u64 = 10_000;
+
 /// A problem, with the word its line is found by.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Problem {
@@ -47,7 +51,77 @@ pub(super) fn check(ast: &[Node]) -> Vec<Problem> {
         let message = format!("the template nests {depth} levels deep, counting macro calls; at most {MAX_DEPTH}");
         return vec![Problem { word: String::new(), message }];
     }
-    Vec::new()
+    let mut problems = Vec::new();
+    let top: Vec<Node> = ast.iter().filter(|n| !matches!(n, Node::MacroDefinition(..))).cloned().collect();
+    let calls = calls_made(&top, &macros, &mut BTreeMap::new());
+    if calls > MAX_CALLS {
+        let message = format!("macros calling macros make {calls} calls in one message; at most {MAX_CALLS}");
+        problems.push(Problem { word: "self::".into(), message });
+    }
+    nested_data_loops(ast, false, false, &mut problems);
+    problems
+}
+
+/// The macro calls rendering `body` makes, each callee's own calls included (the call graph is acyclic).
+fn calls_made<'a>(
+    body: &[Node],
+    macros: &BTreeMap<&'a str, &'a MacroDefinition>,
+    memo: &mut BTreeMap<&'a str, u64>,
+) -> u64 {
+    let mut sites = Vec::new();
+    walk_nodes(body, &mut |e| {
+        if let ExprVal::MacroCall(call) = e
+            && call.namespace == "self"
+        {
+            sites.push(call.name.clone());
+        }
+    });
+    let mut total = 0u64;
+    for name in sites {
+        let Some((&key, def)) = macros.get_key_value(name.as_str()) else { continue };
+        let inner = match memo.get(key) {
+            Some(&n) => n,
+            None => {
+                let n = calls_made(&def.body, macros, memo);
+                memo.insert(key, n);
+                n
+            }
+        };
+        total = total.saturating_add(1).saturating_add(inner);
+    }
+    total
+}
+
+/// A loop over data (a value from the row or built from it, not `range` or a literal list) may neither be
+/// nested in another loop nor hold one: their lengths multiply (six loops over a 28-piece `split` are 5·10⁸
+/// iterations writing nothing), and only `range` has an iteration budget.
+fn nested_data_loops(nodes: &[Node], in_loop: bool, in_data_loop: bool, out: &mut Vec<Problem>) {
+    for node in nodes {
+        match node {
+            Node::Forloop(_, f, _) => {
+                let bounded = match &f.container.val {
+                    ExprVal::FunctionCall(call) => call.name == "range",
+                    ExprVal::Array(_) => true,
+                    _ => false,
+                };
+                if in_data_loop || (!bounded && in_loop) {
+                    let message = format!(
+                        "the loop over `{}` is nested with a loop over a value from the row: their lengths multiply \
+                         without bound; loop over one of them only, or over `range`",
+                        f.value
+                    );
+                    out.push(Problem { word: format!("for {}", f.value), message });
+                    continue;
+                }
+                for body in node_bodies(node) {
+                    nested_data_loops(body, true, in_data_loop || !bounded, out);
+                }
+            }
+            // A macro's body is checked where it is defined, as if at the top.
+            Node::MacroDefinition(_, def, _) => nested_data_loops(&def.body, false, false, out),
+            _ => node_bodies(node).into_iter().for_each(|body| nested_data_loops(body, in_loop, in_data_loop, out)),
+        }
+    }
 }
 
 /// Whether `start` can reach itself through calls (a walk over names, not the stack).
@@ -203,6 +277,29 @@ mod tests {
     use tera::Tera;
 
     use super::*;
+
+    #[test]
+    fn loops_over_data_may_not_nest_and_macro_fan_out_is_bounded() {
+        let split = "{% set s = name | split(pat=\"\") %}";
+        assert!(
+            problems(&format!("{split}{{% for x in s %}}{{% for y in s %}}{{% endfor %}}{{% endfor %}}"))[0]
+                .contains("nested with a loop over a value from the row")
+        );
+        assert!(
+            !problems(&format!("{split}{{% for x in s %}}{{% for y in range(end=3) %}}{{% endfor %}}{{% endfor %}}"))
+                .is_empty()
+        );
+        assert!(problems(&format!("{split}{{% for x in s %}}{{{{ x }}}}{{% endfor %}}")).is_empty());
+        assert!(problems("{% for i in range(end=3) %}{% for j in [1, 2] %}{% endfor %}{% endfor %}").is_empty());
+        let mut fan = String::new();
+        for i in 0..20 {
+            let body =
+                if i < 19 { format!("{{{{ self::m{0}() }}}}{{{{ self::m{0}() }}}}", i + 1) } else { String::new() };
+            fan.push_str(&format!("{{% macro m{i}() %}}{body}{{% endmacro %}}"));
+        }
+        fan.push_str("{{ self::m0() }}");
+        assert!(problems(&fan)[0].contains("macros calling macros make"), "{:?}", problems(&fan));
+    }
 
     fn problems(text: &str) -> Vec<String> {
         let mut tera = Tera::default();
