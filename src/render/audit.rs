@@ -1,9 +1,8 @@
 //! What a template may not do, found in its parsed form before any row is rendered, so that `check` reports
 //! it once with its file and line instead of once per row (or never, for a branch no row takes):
 //! the functions that read the world instead of the row (`now`, `get_random`, `get_env`), and
-//! `{% include %}`, `{% extends %}` and `{% import %}` — each template is one file; and a `set_global` that
-//! builds on a `set_global` variable (`{% set_global s = s ~ s %}` in a loop doubles a string forty times
-//! over: memory without bound, before a byte is written to the capped output).
+//! `{% include %}`, `{% extends %}` and `{% import %}` — each template is one file; and values that can grow
+//! without bound before a byte is written to the capped output (see [`accumulators`]).
 
 use tera::ast::{Expr, ExprVal, FunctionCall, Node};
 
@@ -69,41 +68,77 @@ fn nodes(ast: &[Node], out: &mut Vec<Finding>) {
     }
 }
 
-/// `set_global`s whose value reads a variable that some `set_global` assigns: state carried from one loop
-/// iteration into the next, which `~`, `replace` or arithmetic can grow without bound.
+/// The most times a value built with `set` may be the size of what it is built from (`a ~ a` is twice `a`;
+/// eleven `set`s of sixteen copies each are 16¹¹ times, before a byte reaches the capped output).
+pub const MAX_GROWTH: u64 = 64;
+
+/// Values that can grow without bound before anything is written:
+/// - a `set_global` that builds on a value carried from one loop iteration to the next (a `set_global`
+///   variable, or a `set` built from one): `{% set_global s = s ~ s %}` doubles forty times in a loop;
+/// - a `set` (or `set_global`) whose value can be more than [`MAX_GROWTH`] times the row values it starts
+///   from, counting the variables it reads as often as it reads them, through earlier `set`s.
 fn accumulators(ast: &[Node], out: &mut Vec<Finding>) {
     let mut sets = Vec::new();
-    global_sets(ast, &mut sets);
-    let targets: Vec<&str> = sets.iter().map(|(key, _)| *key).collect();
-    for (key, value) in &sets {
+    all_sets(ast, &mut sets);
+    let mut carried: Vec<&str> = sets.iter().filter(|(_, _, global)| *global).map(|(key, ..)| *key).collect();
+    loop {
+        let before = carried.len();
+        for (key, value, global) in &sets {
+            let mut read = Vec::new();
+            idents(value, &mut read);
+            if !global && !carried.contains(key) && read.iter().any(|n| carried.contains(n)) {
+                carried.push(key);
+            }
+        }
+        if carried.len() == before {
+            break;
+        }
+    }
+    let mut growth: std::collections::HashMap<&str, u64> = std::collections::HashMap::new();
+    for (key, value, global) in &sets {
         let mut read = Vec::new();
         idents(value, &mut read);
-        if let Some(name) = read.iter().find(|name| targets.contains(name)) {
+        if *global && let Some(name) = read.iter().find(|name| carried.contains(name)) {
             out.push(Finding {
                 word: "set_global",
                 message: format!(
-                    "`{{% set_global {key} = … %}}` builds on `{name}`, itself set with set_global: a value carried \
-                     from one loop iteration to the next can grow without bound; compute it from the row instead"
+                    "`{{% set_global {key} = … %}}` builds on `{name}`, which carries a set_global value: a value \
+                     carried from one loop iteration to the next can grow without bound; compute it from the row \
+                     instead"
+                ),
+            });
+            continue;
+        }
+        let times = read.iter().map(|n| growth.get(n).copied().unwrap_or(1)).fold(0u64, u64::saturating_add);
+        if times > MAX_GROWTH {
+            out.push(Finding {
+                word: if *global { "set_global" } else { "set" },
+                message: format!(
+                    "`{{% set {key} = … %}}` can be {times} times the size of the row values it is built from \
+                     (at most {MAX_GROWTH}): values built from values with `~` or lists grow without bound"
                 ),
             });
         }
+        let entry = growth.entry(key).or_insert(1);
+        *entry = (*entry).max(times.max(1));
     }
 }
 
-fn global_sets<'a>(ast: &'a [Node], out: &mut Vec<(&'a str, &'a Expr)>) {
+/// Every `set` and `set_global` (key, value, global) in document order, macro bodies included.
+fn all_sets<'a>(ast: &'a [Node], out: &mut Vec<(&'a str, &'a Expr, bool)>) {
     for node in ast {
         match node {
-            Node::Set(_, set) if set.global => out.push((set.key.as_str(), &set.value)),
-            Node::MacroDefinition(_, def, _) => global_sets(&def.body, out),
-            Node::FilterSection(_, section, _) => global_sets(&section.body, out),
-            Node::Block(_, block, _) => global_sets(&block.body, out),
+            Node::Set(_, set) => out.push((set.key.as_str(), &set.value, set.global)),
+            Node::MacroDefinition(_, def, _) => all_sets(&def.body, out),
+            Node::FilterSection(_, section, _) => all_sets(&section.body, out),
+            Node::Block(_, block, _) => all_sets(&block.body, out),
             Node::Forloop(_, f, _) => {
-                global_sets(&f.body, out);
-                global_sets(f.empty_body.as_deref().unwrap_or_default(), out);
+                all_sets(&f.body, out);
+                all_sets(f.empty_body.as_deref().unwrap_or_default(), out);
             }
             Node::If(i, _) => {
-                i.conditions.iter().for_each(|(_, _, body)| global_sets(body, out));
-                global_sets(i.otherwise.as_ref().map_or(&[][..], |(_, body)| body), out);
+                i.conditions.iter().for_each(|(_, _, body)| all_sets(body, out));
+                all_sets(i.otherwise.as_ref().map_or(&[][..], |(_, body)| body), out);
             }
             _ => {}
         }
