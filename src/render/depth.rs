@@ -15,8 +15,13 @@ use tera::ast::{Expr, ExprVal, FunctionCall, MacroDefinition, Node};
 pub const MAX_DEPTH: usize = 128;
 
 /// The most macro calls one rendering of a template may make (forty macros each calling the next twice
-/// would be 2⁴⁰, each doing nothing the message cap could see).
-pub const MAX_CALLS: u64 = 10_000;
+/// would be 2⁴⁰, each doing nothing the message cap could see). A call inside a loop counts as
+/// [`LOOP_TIMES`] calls, as often as loops enclose it: a macro per item of a list is fine, a macro that
+/// calls a hundred others per item is not.
+pub const MAX_CALLS: u64 = 1_000_000;
+
+/// How many times a loop's body is taken to run, for counting calls (the `range` budget per message).
+pub const LOOP_TIMES: u64 = super::functions::RANGE_MAX as u64;
 
 /// A problem, with the word its line is found by.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,25 +64,44 @@ pub(super) fn check(ast: &[Node]) -> Vec<Problem> {
         problems.push(Problem { word: "self::".into(), message });
     }
     nested_data_loops(ast, false, false, &mut problems);
+    loops_outside_the_cap(ast, None, &mut problems);
     problems
 }
 
-/// The macro calls rendering `body` makes, each callee's own calls included (the call graph is acyclic).
+/// Tera renders a macro's body and a `{% filter %}` section into a string of its own before anything reaches
+/// the capped writer, so a loop there (100,000 × a 1 MB cell) is not held to the message cap: refused.
+fn loops_outside_the_cap(nodes: &[Node], inside: Option<&str>, out: &mut Vec<Problem>) {
+    for node in nodes {
+        let (bodies, inside) = match node {
+            Node::Forloop(_, f, _) if inside.is_some() => {
+                let place = inside.unwrap_or_default();
+                let message = format!(
+                    "a loop (over `{}`) inside {place}: Tera builds that output in memory, outside the message cap; \
+                     loop outside it",
+                    f.value
+                );
+                out.push(Problem { word: format!("for {}", f.value), message });
+                continue;
+            }
+            Node::MacroDefinition(..) => (node_bodies(node), Some("a macro")),
+            Node::FilterSection(..) => (node_bodies(node), Some("a `{% filter %}` section")),
+            _ => (node_bodies(node), inside),
+        };
+        bodies.into_iter().for_each(|body| loops_outside_the_cap(body, inside, out));
+    }
+}
+
+/// The macro calls rendering `body` makes, each callee's own calls included (the call graph is acyclic),
+/// a call inside a loop counted [`LOOP_TIMES`] times per enclosing loop.
 fn calls_made<'a>(
     body: &[Node],
     macros: &BTreeMap<&'a str, &'a MacroDefinition>,
     memo: &mut BTreeMap<&'a str, u64>,
 ) -> u64 {
     let mut sites = Vec::new();
-    walk_nodes(body, &mut |e| {
-        if let ExprVal::MacroCall(call) = e
-            && call.namespace == "self"
-        {
-            sites.push(call.name.clone());
-        }
-    });
+    call_sites(body, 1, &mut sites);
     let mut total = 0u64;
-    for name in sites {
+    for (name, times) in sites {
         let Some((&key, def)) = macros.get_key_value(name.as_str()) else { continue };
         let inner = match memo.get(key) {
             Some(&n) => n,
@@ -87,9 +111,29 @@ fn calls_made<'a>(
                 n
             }
         };
-        total = total.saturating_add(1).saturating_add(inner);
+        total = total.saturating_add(times.saturating_mul(inner.saturating_add(1)));
     }
     total
+}
+
+/// Each `self::` call in `nodes` with how many times it may run (`times`, multiplied by enclosing loops).
+fn call_sites(nodes: &[Node], times: u64, out: &mut Vec<(String, u64)>) {
+    for node in nodes {
+        let mut calls = |e: &ExprVal| {
+            if let ExprVal::MacroCall(call) = e
+                && call.namespace == "self"
+            {
+                out.push((call.name.clone(), times));
+            }
+        };
+        for e in node_exprs(node) {
+            walk_expr(e, &mut calls);
+        }
+        let inner = if matches!(node, Node::Forloop(..)) { times.saturating_mul(LOOP_TIMES) } else { times };
+        for body in node_bodies(node) {
+            call_sites(body, inner, out);
+        }
+    }
 }
 
 /// A loop over data (a value from the row or built from it, not `range` or a literal list) may neither be
@@ -299,6 +343,12 @@ mod tests {
         }
         fan.push_str("{{ self::m0() }}");
         assert!(problems(&fan)[0].contains("macros calling macros make"), "{:?}", problems(&fan));
+        let per_item =
+            "{% macro row(x) %}<li>{{ x }}</li>{% endmacro %}{% for x in items %}{{ self::row(x=x) }}{% endfor %}";
+        assert!(problems(per_item).is_empty(), "a macro per item is fine: {:?}", problems(per_item));
+        let heavy = "{% macro a() %}{{ self::b() }}{{ self::b() }}{% endmacro %}{% macro b() %}{% endmacro %}\
+                     {% for i in range(end=100000) %}{% for j in range(end=100000) %}{{ self::a() }}{% endfor %}{% endfor %}";
+        assert!(problems(heavy).iter().any(|p| p.contains("macros calling macros make")), "{:?}", problems(heavy));
     }
 
     fn problems(text: &str) -> Vec<String> {
