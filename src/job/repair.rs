@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 
 use super::evidence::{self, Unknown};
-use super::journal::{Journal, Record, Settled, State, sync_dir};
+use super::journal::{Journal, Record, Settled, State, set_aside_names, sync_dir};
 use super::lock;
 use super::run::JobPaths;
 use crate::exit_codes;
@@ -215,12 +215,8 @@ pub fn repair(journal: &Path, now: DateTime<Utc>) -> std::io::Result<Option<Repa
     let (named, unnamed) = names(cut, now);
     let stem = journal.file_name().map_or("job.journal.jsonl".into(), |n| n.to_string_lossy().into_owned());
     let stem = stem.trim_end_matches(".jsonl");
-    let stamp = now.format("%Y%m%dT%H%M%SZ");
-    let (kept, mut file) = (0u32..)
-        .map(|n| match n {
-            0 => journal.with_file_name(format!("{stem}.damaged-{stamp}.txt")),
-            n => journal.with_file_name(format!("{stem}.damaged-{stamp}-{n}.txt")),
-        })
+    let (kept, mut file) = set_aside_names(&format!("{stem}.damaged-"), now, ".txt")
+        .map(|name| journal.with_file_name(name))
         .find_map(|kept| match std::fs::File::options().write(true).create_new(true).open(&kept) {
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => None,
             opened => Some(opened.map(|file| (kept, file))),

@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use super::clock::now;
-use super::journal::{Journal, JournalWriter, Record, Replayed};
+use super::journal::{Journal, JournalWriter, Record, Replayed, set_aside_names};
 use super::outcome::Status;
 use super::pool::Pool;
 use super::producer::{self, Plan, Produced};
@@ -313,10 +313,8 @@ fn set_aside(journal: &Path, now: DateTime<Utc>) -> Result<(), StartError> {
     }
     let fail =
         |e: std::io::Error| StartError::Input(format!("{}: cannot set the old journal aside: {e}", journal.display()));
-    let stamp = now.format("%Y%m%dT%H%M%SZ");
-    for n in 0u32.. {
-        let suffix = if n == 0 { format!("{stamp}.jsonl") } else { format!("{stamp}-{n}.jsonl") };
-        let kept = journal.with_extension(suffix);
+    for name in set_aside_names("", now, ".jsonl") {
+        let kept = journal.with_extension(name);
         match std::fs::hard_link(journal, &kept) {
             Ok(()) => {
                 std::fs::remove_file(journal).map_err(fail)?;
@@ -339,9 +337,7 @@ fn set_aside_reports(reports: &Path, now: DateTime<Utc>) -> Result<(), StartErro
     }
     let fail =
         |e: std::io::Error| StartError::Input(format!("{}: cannot set the old reports aside: {e}", reports.display()));
-    let stamp = now.format("%Y%m%dT%H%M%SZ");
-    let kept = (0u32..)
-        .map(|n| if n == 0 { format!("reports-{stamp}") } else { format!("reports-{stamp}-{n}") })
+    let kept = set_aside_names("reports-", now, "")
         .map(|name| reports.with_file_name(name))
         .find(|kept| !kept.exists())
         .expect("some suffix is free");

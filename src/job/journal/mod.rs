@@ -237,6 +237,17 @@ fn write_record(out: &mut BufWriter<File>, line: &mut Vec<u8>, record: &Record) 
     out.write_all(line)
 }
 
+/// Names for a file or folder set aside at `now` (`--fresh`, `repair`), never one an earlier one took:
+/// `{prefix}{UTC}{suffix}`, then `{prefix}{UTC}-1{suffix}`, `-2` … for the caller to try in turn.
+pub fn set_aside_names(prefix: &str, now: DateTime<Utc>, suffix: &str) -> impl Iterator<Item = String> {
+    let stamp = now.format("%Y%m%dT%H%M%SZ").to_string();
+    let (prefix, suffix) = (prefix.to_owned(), suffix.to_owned());
+    (0u32..).map(move |n| match n {
+        0 => format!("{prefix}{stamp}{suffix}"),
+        n => format!("{prefix}{stamp}-{n}{suffix}"),
+    })
+}
+
 /// Makes a folder's entries durable (a file created, linked or removed in it): `fsync` on the folder.
 pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
     let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
