@@ -234,7 +234,7 @@ fn split_number<'a>(word: &'a str, next: &'a str) -> Option<(&'a str, &'a str)> 
 /// Exponential backoff with ±25 % jitter: `initial · 2^(attempt-1)`, at most `max`.
 pub fn backoff(attempt: u32, initial: Duration, max: Duration) -> Duration {
     let exp = initial.saturating_mul(1u32.checked_shl(attempt.saturating_sub(1)).unwrap_or(u32::MAX)).min(max);
-    exp.mul_f64(rand::random_range(0.75..=1.25))
+    exp.mul_f64(rand::Rng::gen_range(&mut rand::thread_rng(), 0.75..=1.25))
 }
 
 /// A reply on one line for reports and logs: every line kept, joined with " / ".
