@@ -38,12 +38,12 @@ fn run_and_kill(job: &SendJob, kill: usize, args: &[&str], between: std::ops::Ra
     let mut child = job.spawn_quietly(args);
     let started = Instant::now();
     if kill == 0 {
-        std::thread::sleep(Duration::from_millis(rand::random_range(10..300)));
+        std::thread::sleep(Duration::from_millis(rand::Rng::gen_range(&mut rand::thread_rng(), 10..300)));
     } else {
-        let target = committed(job) + rand::random_range(between);
+        let target = committed(job) + rand::Rng::gen_range(&mut rand::thread_rng(), between);
         while committed(job) < target && child.try_wait().unwrap().is_none() {
             assert!(started.elapsed() < Duration::from_secs(30), "no progress");
-            std::thread::sleep(Duration::from_millis(rand::random_range(1..10)));
+            std::thread::sleep(Duration::from_millis(rand::Rng::gen_range(&mut rand::thread_rng(), 1..10)));
         }
     }
     let running = child.try_wait().unwrap().is_none();
