@@ -3,7 +3,7 @@
 
 use super::pipeline_tests::*;
 use crate::smtp::config::Pipelining;
-use crate::smtp::testing::Step;
+use crate::smtp::testing::{Step, send};
 use crate::smtp::transaction::Message;
 
 const HARAKA_503: &str = "503 5.5.0 Bad sequence of commands - pipelined after end of DATA\r\n";
@@ -24,9 +24,9 @@ async fn commands_refused_behind_the_dot_are_sent_again_after_it_and_never_behin
     script.extend(group(&after_dot("RCPT TO:<b@example.test>"), reply));
     script.extend(group(&["RSET"], "250 2.0.0 Ok\r\n"));
     script.extend(group(&opening("RCPT TO:<b@example.test>"), "250 Ok\r\n250 Ok\r\n354 go\r\n"));
-    script.extend([Step::Data, Step::Send("250 2.0.0 queued as B2\r\n")]);
+    script.extend([Step::Data, send("250 2.0.0 queued as B2\r\n")]);
     script.extend(group(&opening("RCPT TO:<c@example.test>"), "250 Ok\r\n250 Ok\r\n354 go\r\n"));
-    script.extend([Step::Data, Step::Send("250 2.0.0 queued as C3\r\n")]);
+    script.extend([Step::Data, send("250 2.0.0 queued as C3\r\n")]);
     let (mut s, writes, server) = session(PIPELINING, script).await;
 
     let (a, b, c) = (env("a@example.test"), env("b@example.test"), env("c@example.test"));
@@ -111,9 +111,9 @@ async fn an_ordinary_refusal_behind_the_dot_keeps_full_pipelining() {
 #[tokio::test]
 async fn envelope_pipelining_never_writes_past_a_dot() {
     let mut script = group(&opening("RCPT TO:<a@example.test>"), "250 Ok\r\n250 Ok\r\n354 go\r\n");
-    script.extend([Step::Data, Step::Send("250 queued as A1\r\n")]);
+    script.extend([Step::Data, send("250 queued as A1\r\n")]);
     script.extend(group(&opening("RCPT TO:<b@example.test>"), "250 Ok\r\n250 Ok\r\n354 go\r\n"));
-    script.extend([Step::Data, Step::Send("250 queued as B2\r\n")]);
+    script.extend([Step::Data, send("250 queued as B2\r\n")]);
     let (mut s, writes, server) = session_with(Pipelining::Envelope, PIPELINING, script).await;
     let (a, b) = (env("a@example.test"), env("b@example.test"));
     let bodies = [body(1), body(2)];
