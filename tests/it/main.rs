@@ -34,5 +34,4 @@ mod smtp_lab_pipeline;
 mod smtp_pipeline;
 mod smtp_pki;
 mod smtp_probe;
-mod smtp_server;
 mod smtp_tls;

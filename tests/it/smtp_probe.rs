@@ -4,8 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
+use mailshot::smtp::testing::{ScriptServer, Step, ehlo_reply, expect, greet, send};
+
 use crate::smtp_pki::pki;
-use crate::smtp_server::{ScriptServer, Step, ehlo_reply, expect, greet, send};
 
 /// Runs `mailshot ARGS` in `dir` with only PATH and `env` set.
 pub async fn mailshot(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {

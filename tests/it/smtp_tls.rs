@@ -2,9 +2,9 @@
 
 use mailshot::job::policy::{ConnectVerdict, connect_failure};
 use mailshot::smtp::{self, ConnectError, Credentials, Security};
+use mailshot::smtp::testing::{ScriptServer, Step, ehlo_reply, expect, greet, send};
 
-use crate::smtp_pki::pki;
-use crate::smtp_server::{ScriptServer, Step, client_config, ehlo_reply, expect, greet, send};
+use crate::smtp_pki::{client_config, pki};
 
 #[tokio::test]
 async fn implicit_tls_verifies_the_certificate_and_reports_what_was_negotiated() {
