@@ -23,6 +23,7 @@ mod send_limits;
 mod send_lock;
 mod send_oauth;
 mod send_output;
+mod send_pipelined;
 mod send_preflight;
 mod send_robustness;
 mod send_servers;
