@@ -75,8 +75,7 @@ async fn xoauth2_failure_is_ended_with_an_empty_line() {
 #[tokio::test]
 async fn oauthbearer_sends_the_gs2_message_and_answers_a_failure_with_ctrl_a() {
     // base64("n,a=merge@example.test,^Ahost=smtp.example.com^Aport=587^Aauth=Bearer s3cret-pa55^A^A")
-    let (ok, lines) =
-        run(Mechanism::OAuthBearer, vec![expect(OAUTHBEARER_LINE), send("235 2.7.0 Accepted\r\n")]).await;
+    let (ok, lines) = run(Mechanism::OAuthBearer, vec![expect(OAUTHBEARER_LINE), send("235 2.7.0 Accepted\r\n")]).await;
     assert_eq!(ok.unwrap().mechanism, Mechanism::OAuthBearer);
     assert_eq!(lines[0], "C: AUTH OAUTHBEARER <redacted>", "the token never reaches the transcript");
     let (refused, _) = run(
@@ -120,11 +119,9 @@ async fn refusals_are_told_apart_and_never_retried() {
     ];
     for (wire, is_expected, words) in cases {
         // The script ends after one reply: a second attempt would find the pipe closed and fail the test.
-        let (result, _) = run(
-            Mechanism::Plain,
-            vec![expect("AUTH PLAIN AG1lcmdlQGV4YW1wbGUudGVzdABzM2NyZXQtcGE1NQ=="), send(wire)],
-        )
-        .await;
+        let (result, _) =
+            run(Mechanism::Plain, vec![expect("AUTH PLAIN AG1lcmdlQGV4YW1wbGUudGVzdABzM2NyZXQtcGE1NQ=="), send(wire)])
+                .await;
         let err = result.unwrap_err();
         assert!(is_expected(&err), "{wire:?} gave {err:?}");
         assert!(err.to_string().contains(words), "{err}");

@@ -52,7 +52,7 @@ pub(super) fn ok() -> std::future::Ready<Result<(), std::io::Error>> {
 }
 
 /// The peer reads a whole group, then answers it, as a pipelining server does.
-pub(super) fn group(lines: &[&'static str], replies: &'static str) -> Vec<Step> {
+pub(super) fn group(lines: &[&str], replies: &str) -> Vec<Step> {
     lines.iter().map(|l| expect(*l)).chain([send(replies)]).collect()
 }
 

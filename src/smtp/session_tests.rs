@@ -187,9 +187,8 @@ async fn lost_before_the_dot_is_retryable_and_after_it_uncertain() {
 async fn the_gate_runs_after_354_and_before_the_body() {
     let mut script = accept_one();
     script[0] = expect("MAIL FROM:<news@example.test> SIZE=20");
-    let (io, server) = peer(
-        [send("220 t\r\n"), expect("EHLO localhost"), send(EHLO)].into_iter().chain(script).collect(),
-    );
+    let (io, server) =
+        peer([send("220 t\r\n"), expect("EHLO localhost"), send(EHLO)].into_iter().chain(script).collect());
     let (sink, lines) = transcript();
     let mut config = ClientConfig::new("localhost", 25);
     (config.security, config.timeouts, config.transcript) = (Security::None, quick_timeouts(), Some(sink.clone()));

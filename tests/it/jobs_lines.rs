@@ -6,8 +6,8 @@ use std::process::{Command, Stdio};
 
 use mailshot::smtp::testing::MailServer;
 
-use crate::common::unique_tag;
 use crate::common::send_job::{SendJob, Smtp, addresses};
+use crate::common::unique_tag;
 use crate::jobs_support::JobDir;
 
 /// Line 2 Ann, line 3 a bad address, line 4 blank, lines 5–6 Bob (a quoted note with a line break), line 7 Cy.

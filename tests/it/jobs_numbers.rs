@@ -4,8 +4,8 @@
 
 use mailshot::smtp::testing::MailServer;
 
-use crate::common::unique_tag;
 use crate::common::send_job::{SendJob, Smtp, addresses};
+use crate::common::unique_tag;
 use crate::jobs_support::{JobDir, MESSAGE, RECIPIENTS};
 
 const SMTP: &str = "[smtp]\nserver = \"smtp.example.com\"\n";

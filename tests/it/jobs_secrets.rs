@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use mailshot::smtp::testing::MailServer;
 
-use crate::common::unique_tag;
 use crate::common::send_job::{SendJob, Smtp, addresses};
+use crate::common::unique_tag;
 use crate::jobs_support::{JobDir, MESSAGE, RECIPIENTS, Run};
 
 const SECRET: &str = "hunter2-do-not-print";
@@ -73,7 +73,7 @@ fn check_does_not_run_password_command_and_says_so() {
     assert!(job_ran, "the note names the command:\n{}", run.stdout);
 }
 
-/// A `send` job authenticating with `auth`, sent to a fake server; returns the run, how long it took, and
+/// A `send` job authenticating with `auth`, sent to the scripted server; returns the run, how long it took, and
 /// how many connections the server saw.
 fn send(auth: &str, env: &[(&str, &str)], setup: impl Fn(&SendJob)) -> (Run, Duration, u32) {
     let server = MailServer::start();

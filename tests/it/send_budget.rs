@@ -5,8 +5,8 @@ use chrono::{DateTime, Duration, Utc};
 
 use mailshot::smtp::testing::MailServer;
 
-use crate::common::unique_tag;
 use crate::common::send_job::{SendJob, Smtp, addresses};
+use crate::common::unique_tag;
 
 /// 120 recipients, 50 a day: three runs on `days` deliver 50, 50 and 20 and exit 75, 75, 0. On the first
 /// day a second run an hour later sends nothing (the budget is counted across runs).

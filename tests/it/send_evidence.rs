@@ -1,12 +1,12 @@
-//! Review of issue 12: reports as evidence and `repair`, against the fake server. Each test here fails on
+//! Review of issue 12: reports as evidence and `repair`, against the scripted server. Each test here fails on
 //! the change as reviewed: a healthy job refused for good (false alarms the user cannot clear), a real loss
 //! let through (a recipient sent twice), and a repair that leaves the journal cut without its marks.
 
 use mailshot::smtp::testing::MailServer;
 
-use crate::common::unique_tag;
 use crate::common::send_job::{SendJob, Smtp, addresses};
 use crate::common::strace;
+use crate::common::unique_tag;
 use crate::jobs_support::run_in;
 
 fn job(server: &MailServer, prefix: &str, n: usize, extra: &str) -> SendJob {

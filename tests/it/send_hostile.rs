@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use mailshot::smtp::testing::MailServer;
 
-use crate::common::unique_tag;
 use crate::common::send_job::{SendJob, Smtp, addresses};
+use crate::common::unique_tag;
 
 #[test]
 fn mailshot_date_is_the_messages_date_in_every_run() {

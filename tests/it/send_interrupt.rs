@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use mailshot::smtp::testing::MailServer;
 
-use crate::common::unique_tag;
 use crate::common::send_job::{SendJob, Smtp, addresses};
+use crate::common::unique_tag;
 use crate::jobs_support::Run;
 
 /// SIGINT, as a terminal's Ctrl-C sends it.

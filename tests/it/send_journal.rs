@@ -1,13 +1,13 @@
-//! The journal across runs (issue 6), against the fake server: a message whose final dot went out without
+//! The journal across runs (issue 6), against the scripted server: a message whose final dot went out without
 //! a reply stays uncertain until `--resend-uncertain`; a finished job sends nothing; deferred recipients are
 //! retried next time; a torn last record is ignored; changed templates or message settings stop a resume;
 //! `--fresh` keeps the old journal.
 
 use mailshot::smtp::testing::MailServer;
 
-use crate::common::unique_tag;
 use crate::common::send_job::{SendJob, Smtp, addresses};
 use crate::common::strace;
+use crate::common::unique_tag;
 
 fn job(server: &MailServer, prefix: &str, n: usize, extra: &str) -> SendJob {
     let tag = unique_tag(prefix);

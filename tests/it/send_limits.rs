@@ -1,4 +1,4 @@
-//! Review of issue 10 (servers' limits), on the fake server: what the pool learns must come from the server's
+//! Review of issue 10 (servers' limits), on the scripted server: what the pool learns must come from the server's
 //! limits, not from any 4xx, and a cap on concurrent sessions must never stop a job while a session works.
 //!
 //! Written against the change's tip; each test says what it saw there.
@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use mailshot::smtp::testing::MailServer;
 
-use crate::common::unique_tag;
 use crate::common::send_job::{SendJob, Smtp, addresses};
+use crate::common::unique_tag;
 
-/// Every recipient accepted exactly once by the fake server.
+/// Every recipient accepted exactly once by the scripted server.
 fn assert_accepted_once(server: &MailServer, job: &SendJob) {
     let accepted: HashMap<String, u32> = server.accepted();
     let wrong: Vec<_> = job.recipients.iter().filter(|r| accepted.get(*r).copied() != Some(1)).collect();

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use mailshot::smtp::testing::MailServer;
 
-use crate::common::unique_tag;
 use crate::common::send_job::{SendJob, Smtp, addresses};
+use crate::common::unique_tag;
 use crate::jobs_support::Run;
 
 #[test]

@@ -3,8 +3,8 @@
 
 use mailshot::smtp::testing::MailServer;
 
-use crate::common::unique_tag;
 use crate::common::send_job::{SendJob, Smtp, addresses, summary_count};
+use crate::common::unique_tag;
 use crate::jobs_support::Run;
 
 /// Summary lines as `summary()` writes them: a name and a number, the carried note, elapsed and rate.

@@ -3,8 +3,8 @@
 
 use mailshot::smtp::testing::MailServer;
 
-use crate::common::unique_tag;
 use crate::common::send_job::{SendJob, Smtp, addresses};
+use crate::common::unique_tag;
 
 /// (args, an edit to the valid job, exit code, a line of the output).
 type Case = (&'static [&'static str], fn(&SendJob), i32, &'static [&'static str]);

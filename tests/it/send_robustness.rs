@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use mailshot::smtp::testing::MailServer;
 
-use crate::common::unique_tag;
 use crate::common::send_job::{SendJob, Smtp, addresses};
+use crate::common::unique_tag;
 use crate::jobs_support::Run;
 
 /// Waits for `child` at most `limit`; kills it and fails the test if it is still running then (a hang).

@@ -1,12 +1,12 @@
-//! A reply that would fail for every recipient stops the job at once (issue 5), counted on the fake
+//! A reply that would fail for every recipient stops the job at once (issue 5), counted on the scripted
 //! server: a refused login or a refused sender, then no retry loop, and nothing new started.
 
 use mailshot::smtp::testing::MailServer;
 
-use crate::common::unique_tag;
 use crate::common::send_job::{PASSWORD_ENV, SendJob, Smtp, addresses};
+use crate::common::unique_tag;
 
-/// A job whose every login the fake server refuses.
+/// A job whose every login the scripted server refuses.
 fn refused_login(server: &MailServer, connections: u32) -> SendJob {
     server.refuse_logins();
     let tag = unique_tag("stop-auth");

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use mailshot::job::policy::{ConnectVerdict, connect_failure};
-use mailshot::smtp::{self, ConnectError, ConnectionError, Delivery, Envelope, Phase, Security, SessionError, Stage};
 use mailshot::smtp::testing::{ScriptServer, Step, accept_message, expect, greet, send, timeouts};
+use mailshot::smtp::{self, ConnectError, ConnectionError, Delivery, Envelope, Phase, Security, SessionError, Stage};
 
 use crate::smtp_pki::{client_config, pki};
 

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use mailshot::job::policy::{ConnectVerdict, connect_failure};
-use mailshot::smtp::{self, ClientConfig, ConnectError, Credentials, Delivery, Envelope, Mechanism, Security};
 use mailshot::smtp::testing::timeouts;
+use mailshot::smtp::{self, ClientConfig, ConnectError, Credentials, Delivery, Envelope, Mechanism, Security};
 use mailshot::smtp::{AuthError, ConnectionError, SessionError, Stage};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
@@ -136,7 +136,8 @@ async fn refusals_at_every_stage_leave_the_session_usable() {
     ];
     for (from, to, stage, code) in cases {
         let from = if from == "ok" { FROM.to_owned() } else { format!("{from}@example.test") };
-        let to = if to == "ok" { format!("{}@example.test", unique_tag("fault")) } else { format!("{to}@example.test") };
+        let to =
+            if to == "ok" { format!("{}@example.test", unique_tag("fault")) } else { format!("{to}@example.test") };
         let got = session.send(&Envelope::new(from, [to.as_str()]).unwrap(), &message(&to, "fault")).await.unwrap();
         let ok = matches!(&got, Delivery::Rejected { stage: s, reply } if *s == stage && reply.code() == code);
         assert!(ok, "{stage} expected {code}, got {got:?}");
@@ -162,7 +163,8 @@ async fn a_421_at_any_stage_ends_the_session_retryably() {
     for (from, to, stage) in cases {
         let mut session = smtp::connect(&config).await.unwrap();
         let from = if from == "ok" { FROM.to_owned() } else { format!("{from}@example.test") };
-        let to = if to == "ok" { format!("{}@example.test", unique_tag("fault421")) } else { format!("{to}@example.test") };
+        let to =
+            if to == "ok" { format!("{}@example.test", unique_tag("fault421")) } else { format!("{to}@example.test") };
         let err = session.send(&Envelope::new(from, [to.as_str()]).unwrap(), &message(&to, "x")).await.unwrap_err();
         let ok = matches!(&err, SessionError::ServiceClosing { stage: s, reply } if *s == stage && reply.code() == 421);
         assert!(ok && err.is_retryable() && !session.is_open(), "{stage}: {err}");

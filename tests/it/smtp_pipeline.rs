@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
+use mailshot::smtp::testing::{Mailbox, ScriptServer, Step, expect, greet, peer, send, timeouts};
 use mailshot::smtp::{
     self, ClientConfig, Delivery, Envelope, Message, Opened, Pipelining, Security, Session, SessionError, Stage,
 };
-use mailshot::smtp::testing::{Mailbox, ScriptServer, Step, expect, greet, peer, send, timeouts};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
@@ -99,7 +99,7 @@ async fn pipelined_n_messages_take_n_plus_one_round_trips_and_lock_step_four_eac
 #[tokio::test]
 async fn each_reply_of_a_group_goes_to_its_own_message_over_tcp() {
     let mut script = greet(&["PIPELINING"]);
-    let open = |to: &str| [expect("MAIL FROM:<news@example.test>"), expect(&format!("RCPT TO:<{to}>")), expect("DATA")];
+    let open = |to: &str| [expect("MAIL FROM:<news@example.test>"), expect(format!("RCPT TO:<{to}>")), expect("DATA")];
     let after_dot = |to: &str| [Step::Data, expect("RSET")].into_iter().chain(open(to));
     script.extend(open("map-0@example.test"));
     script.push(send("250 Ok\r\n250 Ok\r\n354 go\r\n"));

@@ -1,8 +1,8 @@
 //! TLS and STARTTLS against the scripted server and the test PKI: what must work, and what must abort.
 
 use mailshot::job::policy::{ConnectVerdict, connect_failure};
-use mailshot::smtp::{self, ConnectError, Credentials, Security};
 use mailshot::smtp::testing::{ScriptServer, Step, ehlo_reply, expect, greet, send};
+use mailshot::smtp::{self, ConnectError, Credentials, Security};
 
 use crate::smtp_pki::{client_config, pki};
 

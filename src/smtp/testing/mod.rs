@@ -23,9 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub use recorded::{Recorded, Tap};
-pub use script::{
-    Io, Record, Step, accept_message, ehlo_reply, expect, expect_prefix, greet, peer, run, send,
-};
+pub use script::{Io, Record, Step, accept_message, ehlo_reply, expect, expect_prefix, greet, peer, run, send};
 pub use serve::{Mailbox, PIPELINED_AFTER_DOT};
 pub use tcp::{MailServer, ScriptServer};
 
