@@ -11,7 +11,8 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream, duplex};
 use tokio::task::JoinHandle;
 
-use super::serve::{Mailbox, serve};
+use super::mailbox::Mailbox;
+use super::serve::serve;
 
 /// One step of a connection's script.
 #[derive(Clone)]

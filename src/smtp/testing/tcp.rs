@@ -11,8 +11,8 @@ use tokio::net::TcpListener;
 use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
 
+use super::mailbox::Mailbox;
 use super::script::{Record, Step, run};
-use super::serve::Mailbox;
 
 /// Scripted connections, accepted one after another.
 pub struct ScriptServer {
