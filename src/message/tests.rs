@@ -4,6 +4,7 @@ use chrono::TimeZone;
 use mail_parser::{MessageParser, MimeHeaders};
 
 use super::*;
+use crate::smtp::testing::assert_wire_clean;
 
 fn mailbox(cell: &str) -> Mailbox {
     Mailbox::parse(cell).unwrap()
@@ -26,15 +27,6 @@ fn build(r: &Rendered, to: &Mailbox, attachments: Vec<Attachment>) -> Vec<u8> {
     let draft =
         Draft { from: &from, reply_to: None, to, rendered: r, attachments, message_id: "id1@example.com", date };
     draft.build().unwrap()
-}
-
-/// CRLF only, every line ≤ 998 octets (RFC 5322 §2.1.1, §2.3).
-pub(crate) fn assert_wire_clean(bytes: &[u8]) {
-    for (i, &b) in bytes.iter().enumerate() {
-        assert!(b != b'\n' || i > 0 && bytes[i - 1] == b'\r', "bare LF at {i}");
-        assert!(b != b'\r' || bytes.get(i + 1) == Some(&b'\n'), "bare CR at {i}");
-    }
-    assert!(bytes.split(|&b| b == b'\n').all(|line| line.len() <= 999), "a line is longer than 998 octets");
 }
 
 #[test]

@@ -1,5 +1,5 @@
 use super::*;
-use crate::smtp::testing::{Step, peer, quick_timeouts, transcript};
+use crate::smtp::testing::{Step, expect, peer, quick_timeouts, send, transcript};
 
 const OAUTHBEARER_LINE: &str = "AUTH OAUTHBEARER bixhPW1lcmdlQGV4YW1wbGUudGVzdCwBaG9zdD1zbXRwLmV4YW1wbGUuY29tAXBvcnQ9NTg3AWF1dGg9QmVhcmVyIHMzY3JldC1wYTU1AQE=";
 
@@ -28,8 +28,8 @@ async fn plain_sends_the_initial_response_and_the_transcript_hides_it() {
     let (result, lines) = run(
         Mechanism::Plain,
         vec![
-            Step::Expect("AUTH PLAIN AG1lcmdlQGV4YW1wbGUudGVzdABzM2NyZXQtcGE1NQ=="),
-            Step::Send("235 2.7.0 Authentication successful\r\n"),
+            expect("AUTH PLAIN AG1lcmdlQGV4YW1wbGUudGVzdABzM2NyZXQtcGE1NQ=="),
+            send("235 2.7.0 Authentication successful\r\n"),
         ],
     )
     .await;
@@ -42,12 +42,12 @@ async fn login_answers_both_challenges() {
     let (result, lines) = run(
         Mechanism::Login,
         vec![
-            Step::Expect("AUTH LOGIN"),
-            Step::Send("334 VXNlcm5hbWU6\r\n"),
-            Step::Expect("bWVyZ2VAZXhhbXBsZS50ZXN0"),
-            Step::Send("334 UGFzc3dvcmQ6\r\n"),
-            Step::Expect("czNjcmV0LXBhNTU="),
-            Step::Send("235 2.7.0 Authentication successful\r\n"),
+            expect("AUTH LOGIN"),
+            send("334 VXNlcm5hbWU6\r\n"),
+            expect("bWVyZ2VAZXhhbXBsZS50ZXN0"),
+            send("334 UGFzc3dvcmQ6\r\n"),
+            expect("czNjcmV0LXBhNTU="),
+            send("235 2.7.0 Authentication successful\r\n"),
         ],
     )
     .await;
@@ -60,10 +60,10 @@ async fn xoauth2_failure_is_ended_with_an_empty_line() {
     let (result, _) = run(
         Mechanism::Xoauth2,
         vec![
-            Step::Expect("AUTH XOAUTH2 dXNlcj1tZXJnZUBleGFtcGxlLnRlc3QBYXV0aD1CZWFyZXIgczNjcmV0LXBhNTUBAQ=="),
-            Step::Send("334 eyJzdGF0dXMiOiI0MDEifQ==\r\n"),
-            Step::Expect(""),
-            Step::Send("535 5.7.8 Username and Password not accepted\r\n"),
+            expect("AUTH XOAUTH2 dXNlcj1tZXJnZUBleGFtcGxlLnRlc3QBYXV0aD1CZWFyZXIgczNjcmV0LXBhNTUBAQ=="),
+            send("334 eyJzdGF0dXMiOiI0MDEifQ==\r\n"),
+            expect(""),
+            send("535 5.7.8 Username and Password not accepted\r\n"),
         ],
     )
     .await;
@@ -75,17 +75,16 @@ async fn xoauth2_failure_is_ended_with_an_empty_line() {
 #[tokio::test]
 async fn oauthbearer_sends_the_gs2_message_and_answers_a_failure_with_ctrl_a() {
     // base64("n,a=merge@example.test,^Ahost=smtp.example.com^Aport=587^Aauth=Bearer s3cret-pa55^A^A")
-    let (ok, lines) =
-        run(Mechanism::OAuthBearer, vec![Step::Expect(OAUTHBEARER_LINE), Step::Send("235 2.7.0 Accepted\r\n")]).await;
+    let (ok, lines) = run(Mechanism::OAuthBearer, vec![expect(OAUTHBEARER_LINE), send("235 2.7.0 Accepted\r\n")]).await;
     assert_eq!(ok.unwrap().mechanism, Mechanism::OAuthBearer);
     assert_eq!(lines[0], "C: AUTH OAUTHBEARER <redacted>", "the token never reaches the transcript");
     let (refused, _) = run(
         Mechanism::OAuthBearer,
         vec![
-            Step::Expect(OAUTHBEARER_LINE),
-            Step::Send("334 eyJzdGF0dXMiOiJpbnZhbGlkX3Rva2VuIn0=\r\n"),
-            Step::Expect("AQ=="),
-            Step::Send("535 5.7.8 Authentication failed\r\n"),
+            expect(OAUTHBEARER_LINE),
+            send("334 eyJzdGF0dXMiOiJpbnZhbGlkX3Rva2VuIn0=\r\n"),
+            expect("AQ=="),
+            send("535 5.7.8 Authentication failed\r\n"),
         ],
     )
     .await;
@@ -120,11 +119,9 @@ async fn refusals_are_told_apart_and_never_retried() {
     ];
     for (wire, is_expected, words) in cases {
         // The script ends after one reply: a second attempt would find the pipe closed and fail the test.
-        let (result, _) = run(
-            Mechanism::Plain,
-            vec![Step::Expect("AUTH PLAIN AG1lcmdlQGV4YW1wbGUudGVzdABzM2NyZXQtcGE1NQ=="), Step::Send(wire)],
-        )
-        .await;
+        let (result, _) =
+            run(Mechanism::Plain, vec![expect("AUTH PLAIN AG1lcmdlQGV4YW1wbGUudGVzdABzM2NyZXQtcGE1NQ=="), send(wire)])
+                .await;
         let err = result.unwrap_err();
         assert!(is_expected(&err), "{wire:?} gave {err:?}");
         assert!(err.to_string().contains(words), "{err}");

@@ -312,7 +312,7 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     use super::*;
-    use crate::smtp::testing::{Step, peer, quick_timeouts};
+    use crate::smtp::testing::{Step, expect, peer, quick_timeouts, send};
 
     #[test]
     fn the_default_ehlo_name_is_a_dotted_host_name_else_our_address_literal() {
@@ -351,9 +351,9 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_greeting_in_time_gets_no_hint() {
         let (io, _server) = peer(vec![
-            Step::Send("220 test.example ESMTP\r\n"),
-            Step::Expect("EHLO localhost"),
-            Step::Send("250 test.example\r\n"),
+            send("220 test.example ESMTP\r\n"),
+            expect("EHLO localhost"),
+            send("250 test.example\r\n"),
             Step::Drain,
         ]);
         let hints = Arc::new(Mutex::new(0));

@@ -49,8 +49,8 @@ pub mod transaction;
 pub mod transcript;
 mod x509;
 
-#[cfg(test)]
-mod testing;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 pub use auth::{AuthError, AuthOutcome};
 pub use capabilities::Capabilities;

@@ -3,10 +3,8 @@
 
 use super::pipeline_tests::*;
 use crate::smtp::config::Pipelining;
-use crate::smtp::testing::Step;
+use crate::smtp::testing::{PIPELINED_AFTER_DOT, Step, send};
 use crate::smtp::transaction::Message;
-
-const HARAKA_503: &str = "503 5.5.0 Bad sequence of commands - pipelined after end of DATA\r\n";
 
 fn body(n: u8) -> Vec<u8> {
     format!("Subject: {n}\r\n\r\nbody {n}\r\n").into_bytes()
@@ -19,14 +17,13 @@ fn body(n: u8) -> Vec<u8> {
 async fn commands_refused_behind_the_dot_are_sent_again_after_it_and_never_behind_one_again() {
     let mut script = group(&opening("RCPT TO:<a@example.test>"), "250 Ok\r\n250 Ok\r\n354 go\r\n");
     script.push(Step::Data);
-    let refused: &'static str = HARAKA_503.repeat(4).leak();
-    let reply = format!("250 2.0.0 queued as A1\r\n{refused}").leak();
-    script.extend(group(&after_dot("RCPT TO:<b@example.test>"), reply));
+    let reply = format!("250 2.0.0 queued as A1\r\n{}", PIPELINED_AFTER_DOT.repeat(4));
+    script.extend(group(&after_dot("RCPT TO:<b@example.test>"), &reply));
     script.extend(group(&["RSET"], "250 2.0.0 Ok\r\n"));
     script.extend(group(&opening("RCPT TO:<b@example.test>"), "250 Ok\r\n250 Ok\r\n354 go\r\n"));
-    script.extend([Step::Data, Step::Send("250 2.0.0 queued as B2\r\n")]);
+    script.extend([Step::Data, send("250 2.0.0 queued as B2\r\n")]);
     script.extend(group(&opening("RCPT TO:<c@example.test>"), "250 Ok\r\n250 Ok\r\n354 go\r\n"));
-    script.extend([Step::Data, Step::Send("250 2.0.0 queued as C3\r\n")]);
+    script.extend([Step::Data, send("250 2.0.0 queued as C3\r\n")]);
     let (mut s, writes, server) = session(PIPELINING, script).await;
 
     let (a, b, c) = (env("a@example.test"), env("b@example.test"), env("c@example.test"));
@@ -111,9 +108,9 @@ async fn an_ordinary_refusal_behind_the_dot_keeps_full_pipelining() {
 #[tokio::test]
 async fn envelope_pipelining_never_writes_past_a_dot() {
     let mut script = group(&opening("RCPT TO:<a@example.test>"), "250 Ok\r\n250 Ok\r\n354 go\r\n");
-    script.extend([Step::Data, Step::Send("250 queued as A1\r\n")]);
+    script.extend([Step::Data, send("250 queued as A1\r\n")]);
     script.extend(group(&opening("RCPT TO:<b@example.test>"), "250 Ok\r\n250 Ok\r\n354 go\r\n"));
-    script.extend([Step::Data, Step::Send("250 queued as B2\r\n")]);
+    script.extend([Step::Data, send("250 queued as B2\r\n")]);
     let (mut s, writes, server) = session_with(Pipelining::Envelope, PIPELINING, script).await;
     let (a, b) = (env("a@example.test"), env("b@example.test"));
     let bodies = [body(1), body(2)];

@@ -6,7 +6,7 @@ use std::io;
 use super::pipeline_tests::*;
 use crate::smtp::connection::ConnectionError;
 use crate::smtp::outcome::{SessionError, Stage};
-use crate::smtp::testing::Step;
+use crate::smtp::testing::{Step, expect};
 use crate::smtp::transaction::Message;
 
 /// A 421 to the next MAIL after the current dot got its 250: the current is delivered, the next retryable.
@@ -55,7 +55,7 @@ async fn a_421_to_the_dot_makes_both_messages_retryable() {
 async fn lost_after_the_dot_the_current_is_uncertain_and_the_next_retryable() {
     let mut script = group(&opening("RCPT TO:<a@example.test>"), "250 Ok\r\n250 Ok\r\n354 go\r\n");
     script.push(Step::Data);
-    script.extend(after_dot("RCPT TO:<b@example.test>").into_iter().map(Step::Expect));
+    script.extend(after_dot("RCPT TO:<b@example.test>").into_iter().map(expect));
     script.push(Step::Close);
     let (mut s, writes, server) = session(PIPELINING, script).await;
     let (a, b) = (env("a@example.test"), env("b@example.test"));

@@ -8,7 +8,7 @@ use crate::smtp::config::{ClientConfig, Pipelining, Security};
 use crate::smtp::connector::establish;
 use crate::smtp::outcome::Committed;
 use crate::smtp::stream::MaybeTls;
-use crate::smtp::testing::{Recorded, Step, Tap, peer, quick_timeouts};
+use crate::smtp::testing::{Recorded, Step, Tap, expect, peer, quick_timeouts, send};
 
 pub(super) const PIPELINING: &str = "250-test.example\r\n250-PIPELINING\r\n250 8BITMIME\r\n";
 pub(super) const LOCK_STEP: &str = "250-test.example\r\n250 8BITMIME\r\n";
@@ -25,7 +25,7 @@ pub(super) async fn session_with(
     ehlo: &'static str,
     script: Vec<Step>,
 ) -> (TestSession, Tap, JoinHandle<Vec<u8>>) {
-    let mut steps = vec![Step::Send("220 test.example ESMTP\r\n"), Step::Expect("EHLO localhost"), Step::Send(ehlo)];
+    let mut steps = vec![send("220 test.example ESMTP\r\n"), expect("EHLO localhost"), send(ehlo)];
     steps.extend(script);
     let (io, server) = peer(steps);
     let (io, writes) = Recorded::new(io);
@@ -52,8 +52,8 @@ pub(super) fn ok() -> std::future::Ready<Result<(), std::io::Error>> {
 }
 
 /// The peer reads a whole group, then answers it, as a pipelining server does.
-pub(super) fn group(lines: &[&'static str], replies: &'static str) -> Vec<Step> {
-    lines.iter().map(|l| Step::Expect(l)).chain([Step::Send(replies)]).collect()
+pub(super) fn group(lines: &[&str], replies: &str) -> Vec<Step> {
+    lines.iter().map(|l| expect(*l)).chain([send(replies)]).collect()
 }
 
 pub(super) fn opening(to: &'static str) -> Vec<&'static str> {
@@ -94,7 +94,7 @@ async fn body_dot_and_the_next_envelope_leave_in_one_write() {
         &after_dot("RCPT TO:<c@example.test>"),
         "250 queued as B2\r\n250 Ok\r\n250 Ok\r\n250 Ok\r\n354 go\r\n",
     ));
-    script.extend([Step::Data, Step::Send("250 queued as C3\r\n")]);
+    script.extend([Step::Data, send("250 queued as C3\r\n")]);
     let (mut s, writes, server) = session(PIPELINING, script).await;
 
     let (a, b, c) = (env("a@example.test"), env("b@example.test"), env("c@example.test"));
@@ -135,7 +135,7 @@ async fn a_refused_rcpt_whose_data_got_354_gets_a_lone_dot_and_rset_in_front_of_
     script.extend(group(&after_dot("RCPT TO:<b@example.test>"), replies));
     let cleanup_and_c = [".", "RSET", "MAIL FROM:<news@example.test>", "RCPT TO:<c@example.test>", "DATA"];
     script.extend(group(&cleanup_and_c, "554 5.5.1 No valid recipients\r\n250 Ok\r\n250 Ok\r\n250 Ok\r\n354 go\r\n"));
-    script.extend([Step::Data, Step::Send("250 queued as C3\r\n")]);
+    script.extend([Step::Data, send("250 queued as C3\r\n")]);
     let (mut s, writes, server) = session(PIPELINING, script).await;
 
     let (a, b, c) = (env("a@example.test"), env("b@example.test"), env("c@example.test"));
@@ -177,7 +177,7 @@ async fn a_refused_dot_and_the_next_envelope_accepted_in_the_same_reply_batch() 
     script.push(Step::Data);
     let replies = "554 5.7.1 Content rejected\r\n250 Ok\r\n250 Ok\r\n250 Ok\r\n354 go\r\n";
     script.extend(group(&after_dot("RCPT TO:<b@example.test>"), replies));
-    script.extend([Step::Data, Step::Send("250 queued as B2\r\n")]);
+    script.extend([Step::Data, send("250 queued as B2\r\n")]);
     let (mut s, writes, server) = session(PIPELINING, script).await;
     let (a, b) = (env("a@example.test"), env("b@example.test"));
     let first = ready(s.open(Message { envelope: &a, body: b"one" }).await);
@@ -196,9 +196,9 @@ async fn without_pipelining_the_same_calls_go_lock_step() {
     for (to, queue_id) in
         [("RCPT TO:<a@example.test>", "250 queued as A1\r\n"), ("RCPT TO:<b@example.test>", "250 queued as B2\r\n")]
     {
-        script.extend([Step::Expect("MAIL FROM:<news@example.test>"), Step::Send("250 Ok\r\n")]);
-        script.extend([Step::Expect(to), Step::Send("250 Ok\r\n"), Step::Expect("DATA"), Step::Send("354 go\r\n")]);
-        script.extend([Step::Data, Step::Send(queue_id)]);
+        script.extend([expect("MAIL FROM:<news@example.test>"), send("250 Ok\r\n")]);
+        script.extend([expect(to), send("250 Ok\r\n"), expect("DATA"), send("354 go\r\n")]);
+        script.extend([Step::Data, send(queue_id)]);
     }
     let (mut s, writes, server) = session(LOCK_STEP, script).await;
     let (a, b) = (env("a@example.test"), env("b@example.test"));
@@ -224,7 +224,7 @@ async fn several_recipients_keep_data_out_of_the_group() {
         "250 Ok\r\n250 Ok\r\n250 Ok\r\n250 Ok\r\n",
     ));
     script.extend(group(&["DATA"], "354 go\r\n"));
-    script.extend([Step::Data, Step::Send("250 queued as AB\r\n")]);
+    script.extend([Step::Data, send("250 queued as AB\r\n")]);
     let (mut s, writes, server) = session(PIPELINING, script).await;
     let both = Envelope::new("news@example.test", ["a@example.test", "b@example.test"]).unwrap();
     let got = s.open(Message { envelope: &both, body: b"x" }).await.unwrap();
@@ -241,7 +241,7 @@ async fn several_recipients_keep_data_out_of_the_group() {
 async fn a_next_message_refused_here_is_done_and_not_sent() {
     let open_a = ["MAIL FROM:<news@example.test> SIZE=5", "RCPT TO:<a@example.test>", "DATA"];
     let mut script = group(&open_a, "250 Ok\r\n250 Ok\r\n354 go\r\n");
-    script.extend([Step::Data, Step::Send("250 queued as A1\r\n")]);
+    script.extend([Step::Data, send("250 queued as A1\r\n")]);
     let (mut s, writes, server) = session("250-t\r\n250-PIPELINING\r\n250 SIZE 50\r\n", script).await;
     let (a, b) = (env("a@example.test"), env("b@example.test"));
     let big = [b'x'; 80];

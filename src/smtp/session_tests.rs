@@ -9,7 +9,7 @@ use super::*;
 use crate::smtp::config::{ClientConfig, Security};
 use crate::smtp::connector::establish;
 use crate::smtp::stream::MaybeTls;
-use crate::smtp::testing::{Step, peer, quick_timeouts, transcript};
+use crate::smtp::testing::{Step, expect, peer, quick_timeouts, send, transcript};
 use crate::smtp::transcript::Direction;
 
 const EHLO: &str = "250-test.example\r\n250-PIPELINING\r\n250-SIZE 1000\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n";
@@ -21,7 +21,7 @@ type TestSession = Session<MaybeTls<DuplexStream>>;
 
 /// A session whose peer greets, answers EHLO with `ehlo`, then follows `script`.
 async fn session(ehlo: &'static str, script: Vec<Step>) -> (TestSession, JoinHandle<Vec<u8>>) {
-    let mut steps = vec![Step::Send("220 test.example ESMTP\r\n"), Step::Expect("EHLO localhost"), Step::Send(ehlo)];
+    let mut steps = vec![send("220 test.example ESMTP\r\n"), expect("EHLO localhost"), send(ehlo)];
     steps.extend(script);
     let (io, server) = peer(steps);
     let mut config = ClientConfig::new("localhost", 25);
@@ -48,14 +48,14 @@ async fn sent(server: JoinHandle<Vec<u8>>) -> String {
 
 fn accept_one() -> Vec<Step> {
     vec![
-        Step::Expect("MAIL FROM:<news@example.test> SIZE=20"),
-        Step::Send("250 2.1.0 Ok\r\n"),
-        Step::Expect("RCPT TO:<ann@example.test>"),
-        Step::Send("250 2.1.5 Ok\r\n"),
-        Step::Expect("DATA"),
-        Step::Send("354 End data with <CR><LF>.<CR><LF>\r\n"),
+        expect("MAIL FROM:<news@example.test> SIZE=20"),
+        send("250 2.1.0 Ok\r\n"),
+        expect("RCPT TO:<ann@example.test>"),
+        send("250 2.1.5 Ok\r\n"),
+        expect("DATA"),
+        send("354 End data with <CR><LF>.<CR><LF>\r\n"),
         Step::Data,
-        Step::Send("250-2.0.0 Ok:\r\n250 2.0.0 queued as 4F2A1\r\n"),
+        send("250-2.0.0 Ok:\r\n250 2.0.0 queued as 4F2A1\r\n"),
     ]
 }
 
@@ -74,12 +74,12 @@ async fn a_message_goes_out_with_exact_bytes_and_the_full_final_reply() {
 #[tokio::test]
 async fn a_refused_recipient_is_a_value_and_the_next_message_uses_the_same_session() {
     let mut script = vec![
-        Step::Expect("MAIL FROM:<news@example.test> SIZE=20"),
-        Step::Send("250 2.1.0 Ok\r\n"),
-        Step::Expect("RCPT TO:<ann@example.test>"),
-        Step::Send("550 5.1.1 <ann@example.test>: Recipient address rejected\r\n"),
-        Step::Expect("RSET"),
-        Step::Send("250 2.0.0 Ok\r\n"),
+        expect("MAIL FROM:<news@example.test> SIZE=20"),
+        send("250 2.1.0 Ok\r\n"),
+        expect("RCPT TO:<ann@example.test>"),
+        send("550 5.1.1 <ann@example.test>: Recipient address rejected\r\n"),
+        expect("RSET"),
+        send("250 2.0.0 Ok\r\n"),
     ];
     script.extend(accept_one());
     let (mut s, server) = session(LOCK_STEP, script).await;
@@ -95,26 +95,26 @@ async fn a_refused_recipient_is_a_value_and_the_next_message_uses_the_same_sessi
 /// keeps the sender after refusing at end of data), and the session goes on.
 #[tokio::test]
 async fn rejections_at_each_stage_are_values_followed_by_rset() {
-    let mail = vec![Step::Expect("MAIL FROM:<news@example.test> SIZE=4"), Step::Send("451 4.3.0 Try later\r\n")];
+    let mail = vec![expect("MAIL FROM:<news@example.test> SIZE=4"), send("451 4.3.0 Try later\r\n")];
     let data = vec![
-        Step::Expect("MAIL FROM:<news@example.test> SIZE=4"),
-        Step::Send("250 Ok\r\n"),
-        Step::Expect("RCPT TO:<ann@example.test>"),
-        Step::Send("250 Ok\r\n"),
-        Step::Expect("DATA"),
-        Step::Send("554 5.5.1 No valid recipients\r\n"),
+        expect("MAIL FROM:<news@example.test> SIZE=4"),
+        send("250 Ok\r\n"),
+        expect("RCPT TO:<ann@example.test>"),
+        send("250 Ok\r\n"),
+        expect("DATA"),
+        send("554 5.5.1 No valid recipients\r\n"),
     ];
     let mut end = data.clone();
     end.truncate(5);
-    end.extend([Step::Send("354 go\r\n"), Step::Data, Step::Send("554 5.7.1 Message rejected\r\n")]);
-    let rset = [Step::Expect("RSET"), Step::Send("250 Ok\r\n")];
+    end.extend([send("354 go\r\n"), Step::Data, send("554 5.7.1 Message rejected\r\n")]);
+    let rset = [expect("RSET"), send("250 Ok\r\n")];
     let mail = mail.into_iter().chain(rset.clone()).collect();
     let data = data.into_iter().chain(rset.clone()).collect();
     let end = end.into_iter().chain(rset).collect();
     for (script, stage, code) in [(mail, Stage::Mail, 451), (data, Stage::Data, 554), (end, Stage::DataEnd, 554)] {
         let mut script: Vec<Step> = script;
         script.extend(accept_one().into_iter().map(|step| match step {
-            Step::Expect(line) if line.starts_with("MAIL") => Step::Expect("MAIL FROM:<news@example.test> SIZE=4"),
+            Step::Expect(line) if line.starts_with("MAIL") => expect("MAIL FROM:<news@example.test> SIZE=4"),
             other => other,
         }));
         let (mut s, server) = session(LOCK_STEP, script).await;
@@ -132,10 +132,10 @@ async fn rejections_at_each_stage_are_values_followed_by_rset() {
 #[tokio::test]
 async fn a_421_ends_the_session_and_the_message_is_retryable() {
     let script = vec![
-        Step::Expect("MAIL FROM:<news@example.test> SIZE=4"),
-        Step::Send("250 Ok\r\n"),
-        Step::Expect("RCPT TO:<ann@example.test>"),
-        Step::Send("421 4.7.0 Closing connection\r\n"),
+        expect("MAIL FROM:<news@example.test> SIZE=4"),
+        send("250 Ok\r\n"),
+        expect("RCPT TO:<ann@example.test>"),
+        send("421 4.7.0 Closing connection\r\n"),
         Step::Close,
     ];
     let (mut s, server) = session(EHLO, script).await;
@@ -151,11 +151,11 @@ async fn a_421_ends_the_session_and_the_message_is_retryable() {
 async fn lost_before_the_dot_is_retryable_and_after_it_uncertain() {
     let until_data = || {
         vec![
-            Step::Expect("MAIL FROM:<news@example.test> SIZE=4"),
-            Step::Send("250 Ok\r\n"),
-            Step::Expect("RCPT TO:<ann@example.test>"),
-            Step::Send("250 Ok\r\n"),
-            Step::Expect("DATA"),
+            expect("MAIL FROM:<news@example.test> SIZE=4"),
+            send("250 Ok\r\n"),
+            expect("RCPT TO:<ann@example.test>"),
+            send("250 Ok\r\n"),
+            expect("DATA"),
         ]
     };
     let mut before = until_data();
@@ -166,14 +166,14 @@ async fn lost_before_the_dot_is_retryable_and_after_it_uncertain() {
     finish(s, server).await;
 
     let mut after = until_data();
-    after.extend([Step::Send("354 go\r\n"), Step::Data, Step::Close]);
+    after.extend([send("354 go\r\n"), Step::Data, Step::Close]);
     let (mut s, server) = session(EHLO, after).await;
     let err = s.send(&envelope(), b"hi\r\n").await.unwrap_err();
     assert!(err.is_uncertain() && !err.is_retryable(), "{err}");
     finish(s, server).await;
 
     let mut silent = until_data();
-    silent.extend([Step::Send("354 go\r\n"), Step::Data, Step::Drain]);
+    silent.extend([send("354 go\r\n"), Step::Data, Step::Drain]);
     let (mut s, server) = session(EHLO, silent).await;
     let err = s.send(&envelope(), b"hi\r\n").await.unwrap_err();
     assert!(
@@ -186,10 +186,9 @@ async fn lost_before_the_dot_is_retryable_and_after_it_uncertain() {
 #[tokio::test]
 async fn the_gate_runs_after_354_and_before_the_body() {
     let mut script = accept_one();
-    script[0] = Step::Expect("MAIL FROM:<news@example.test> SIZE=20");
-    let (io, server) = peer(
-        [Step::Send("220 t\r\n"), Step::Expect("EHLO localhost"), Step::Send(EHLO)].into_iter().chain(script).collect(),
-    );
+    script[0] = expect("MAIL FROM:<news@example.test> SIZE=20");
+    let (io, server) =
+        peer([send("220 t\r\n"), expect("EHLO localhost"), send(EHLO)].into_iter().chain(script).collect());
     let (sink, lines) = transcript();
     let mut config = ClientConfig::new("localhost", 25);
     (config.security, config.timeouts, config.transcript) = (Security::None, quick_timeouts(), Some(sink.clone()));
@@ -209,12 +208,12 @@ async fn the_gate_runs_after_354_and_before_the_body() {
 #[tokio::test]
 async fn a_failed_gate_sends_no_dot() {
     let script = vec![
-        Step::Expect("MAIL FROM:<news@example.test> SIZE=4"),
-        Step::Send("250 Ok\r\n"),
-        Step::Expect("RCPT TO:<ann@example.test>"),
-        Step::Send("250 Ok\r\n"),
-        Step::Expect("DATA"),
-        Step::Send("354 go\r\n"),
+        expect("MAIL FROM:<news@example.test> SIZE=4"),
+        send("250 Ok\r\n"),
+        expect("RCPT TO:<ann@example.test>"),
+        send("250 Ok\r\n"),
+        expect("DATA"),
+        send("354 go\r\n"),
         Step::Drain,
     ];
     let (mut s, server) = session(EHLO, script).await;
@@ -240,14 +239,14 @@ async fn what_the_server_cannot_take_is_refused_before_mail() {
 #[tokio::test]
 async fn utf8_and_8bit_messages_carry_their_parameters() {
     let script = vec![
-        Step::Expect("MAIL FROM:<news@example.test> SIZE=4 BODY=8BITMIME SMTPUTF8"),
-        Step::Send("250 Ok\r\n"),
-        Step::Expect("RCPT TO:<jöran@example.test>"),
-        Step::Send("250 Ok\r\n"),
-        Step::Expect("DATA"),
-        Step::Send("354 go\r\n"),
+        expect("MAIL FROM:<news@example.test> SIZE=4 BODY=8BITMIME SMTPUTF8"),
+        send("250 Ok\r\n"),
+        expect("RCPT TO:<jöran@example.test>"),
+        send("250 Ok\r\n"),
+        expect("DATA"),
+        send("354 go\r\n"),
         Step::Data,
-        Step::Send("250 Ok\r\n"),
+        send("250 Ok\r\n"),
     ];
     let (mut s, server) = session(EHLO, script).await;
     let env = Envelope::new("news@example.test", ["jöran@example.test"]).unwrap();
@@ -258,12 +257,12 @@ async fn utf8_and_8bit_messages_carry_their_parameters() {
 #[tokio::test]
 async fn a_trial_sends_mail_and_rcpt_then_rset_and_no_data() {
     let script = vec![
-        Step::Expect("MAIL FROM:<news@example.test>"),
-        Step::Send("250 Ok\r\n"),
-        Step::Expect("RCPT TO:<ann@example.test>"),
-        Step::Send("250 2.1.5 Ok\r\n"),
-        Step::Expect("RSET"),
-        Step::Send("250 Ok\r\n"),
+        expect("MAIL FROM:<news@example.test>"),
+        send("250 Ok\r\n"),
+        expect("RCPT TO:<ann@example.test>"),
+        send("250 2.1.5 Ok\r\n"),
+        expect("RSET"),
+        send("250 Ok\r\n"),
     ];
     let (mut s, server) = session(EHLO, script).await;
     let trial = s.try_envelope(&envelope()).await.unwrap();
@@ -274,10 +273,10 @@ async fn a_trial_sends_mail_and_rcpt_then_rset_and_no_data() {
 #[tokio::test]
 async fn a_failed_rset_keeps_the_rejection_but_closes_the_session() {
     let script = vec![
-        Step::Expect("MAIL FROM:<news@example.test> SIZE=4"),
-        Step::Send("553 5.7.1 Sender rejected\r\n"),
-        Step::Expect("RSET"),
-        Step::Send("421 4.4.2 Timeout\r\n"),
+        expect("MAIL FROM:<news@example.test> SIZE=4"),
+        send("553 5.7.1 Sender rejected\r\n"),
+        expect("RSET"),
+        send("421 4.4.2 Timeout\r\n"),
     ];
     let (mut s, server) = session(LOCK_STEP, script).await;
     let got = s.send(&envelope(), b"hi\r\n").await.unwrap();

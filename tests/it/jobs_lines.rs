@@ -4,8 +4,10 @@
 
 use std::process::{Command, Stdio};
 
-use crate::common::fake_smtp::FakeSmtp;
-use crate::common::send_job::{SendJob, Smtp, addresses, unique_tag};
+use mailshot::smtp::testing::MailServer;
+
+use crate::common::send_job::{SendJob, Smtp, addresses};
+use crate::common::unique_tag;
 use crate::jobs_support::JobDir;
 
 /// Line 2 Ann, line 3 a bad address, line 4 blank, lines 5–6 Bob (a quoted note with a line break), line 7 Cy.
@@ -40,10 +42,10 @@ fn check_preview_and_row_name_the_same_lines_for_lf_and_crlf() {
 
 #[test]
 fn the_report_and_status_failed_name_the_same_lines_for_crlf() {
-    let server = FakeSmtp::start();
+    let server = MailServer::start();
     let tag = unique_tag("lines");
     let recipients = addresses(&tag, 3);
-    let job = SendJob::new(&tag, &Smtp::fake(&server), recipients.clone(), "");
+    let job = SendJob::new(&tag, &Smtp::scripted(&server), recipients.clone(), "");
     let [a, b, c] = [&recipients[0], &recipients[1], &recipients[2]];
     job.write(
         "recipients.csv",

@@ -9,8 +9,9 @@ use mail_parser::{MessageParser, MimeHeaders};
 use mailshot::jobdef::Job;
 use mailshot::message::OutgoingMessage;
 use mailshot::recipients::{Entry, Recipient};
+use mailshot::smtp::testing::assert_wire_clean;
 
-use crate::jobs_support::{JobDir, assert_wire_clean, sample_job};
+use crate::jobs_support::{JobDir, sample_job};
 
 fn recipients(job: &Job) -> Vec<Recipient> {
     job.recipients()

@@ -2,8 +2,10 @@
 //! a duration or a count, below its ceiling; the key and its line are named, exit 2; `send` refuses the job
 //! before anything goes out.
 
-use crate::common::fake_smtp::FakeSmtp;
-use crate::common::send_job::{SendJob, Smtp, addresses, unique_tag};
+use mailshot::smtp::testing::MailServer;
+
+use crate::common::send_job::{SendJob, Smtp, addresses};
+use crate::common::unique_tag;
 use crate::jobs_support::{JobDir, MESSAGE, RECIPIENTS};
 
 const SMTP: &str = "[smtp]\nserver = \"smtp.example.com\"\n";
@@ -55,14 +57,14 @@ fn two_paces_are_an_error_for_check_too() {
 /// Now `send` refuses the job (exit 2) and nothing reaches the server; flags are checked as the file is.
 #[test]
 fn send_refuses_a_bad_number_before_anything_is_sent() {
-    let server = FakeSmtp::start();
+    let server = MailServer::start();
     let tag = unique_tag("numbers");
-    let job = SendJob::new(&tag, &Smtp::fake(&server), addresses(&tag, 3), "[retry]\nmax_delay = 1e300\n");
+    let job = SendJob::new(&tag, &Smtp::scripted(&server), addresses(&tag, 3), "[retry]\nmax_delay = 1e300\n");
     server.refuse(&job.recipients[0], "450 4.2.0 Busy", 1);
     job.send(&["--yes"]).expect(2).line_with(&["[retry] max_delay = 1e300"]);
     assert_eq!(server.connections().0, 0, "nothing may be sent");
 
-    let job = SendJob::new(&tag, &Smtp::fake(&server), addresses(&tag, 3), "");
+    let job = SendJob::new(&tag, &Smtp::scripted(&server), addresses(&tag, 3), "");
     job.send(&["--yes", "--rate", "inf"]).expect(2).line_with(&["--rate inf: must be a rate"]);
     job.send(&["--yes", "--connections", "0"]).expect(2).line_with(&["--connections 0: must be a whole number"]);
     assert_eq!(server.connections().0, 0, "nothing may be sent");

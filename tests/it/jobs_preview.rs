@@ -2,7 +2,9 @@
 
 use mail_parser::MessageParser;
 
-use crate::jobs_support::{JobDir, assert_wire_clean, run_in, run_in_with, sample_job};
+use mailshot::smtp::testing::assert_wire_clean;
+
+use crate::jobs_support::{JobDir, run_in, run_in_with, sample_job};
 
 fn files(dir: &std::path::Path, suffix: &str) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)

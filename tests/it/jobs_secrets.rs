@@ -6,8 +6,10 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::common::fake_smtp::FakeSmtp;
-use crate::common::send_job::{SendJob, Smtp, addresses, unique_tag};
+use mailshot::smtp::testing::MailServer;
+
+use crate::common::send_job::{SendJob, Smtp, addresses};
+use crate::common::unique_tag;
 use crate::jobs_support::{JobDir, MESSAGE, RECIPIENTS, Run};
 
 const SECRET: &str = "hunter2-do-not-print";
@@ -71,12 +73,12 @@ fn check_does_not_run_password_command_and_says_so() {
     assert!(job_ran, "the note names the command:\n{}", run.stdout);
 }
 
-/// A `send` job authenticating with `auth`, sent to a fake server; returns the run, how long it took, and
+/// A `send` job authenticating with `auth`, sent to the scripted server; returns the run, how long it took, and
 /// how many connections the server saw.
 fn send(auth: &str, env: &[(&str, &str)], setup: impl Fn(&SendJob)) -> (Run, Duration, u32) {
-    let server = FakeSmtp::start();
+    let server = MailServer::start();
     let tag = unique_tag("secret");
-    let smtp = Smtp::fake(&server).with(&format!("username = \"u\"\nallow_plaintext_auth = true\n{auth}"));
+    let smtp = Smtp::scripted(&server).with(&format!("username = \"u\"\nallow_plaintext_auth = true\n{auth}"));
     let mut job = SendJob::new(&tag, &smtp, addresses(&tag, 2), "");
     for (name, value) in env {
         job.set_env(name, value);

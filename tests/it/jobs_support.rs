@@ -131,16 +131,6 @@ pub fn sample_job() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/announcement/job.toml")
 }
 
-/// CRLF only, every line ≤ 998 octets (RFC 5322 §2.1.1, §2.3).
-pub fn assert_wire_clean(bytes: &[u8]) {
-    for (i, &b) in bytes.iter().enumerate() {
-        assert!(b != b'\n' || (i > 0 && bytes[i - 1] == b'\r'), "bare LF at {i}");
-        assert!(b != b'\r' || bytes.get(i + 1) == Some(&b'\n'), "bare CR at {i}");
-    }
-    let longest = bytes.split(|&b| b == b'\n').map(|l| l.len().saturating_sub(1)).max().unwrap_or(0);
-    assert!(longest <= 998, "a line of {longest} octets");
-}
-
 /// Writes `dir/name`, creating the folders on the way.
 pub fn write_in(dir: &Path, name: &str, contents: impl AsRef<[u8]>) {
     let path = dir.join(name);

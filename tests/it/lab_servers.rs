@@ -8,7 +8,7 @@ use std::time::Duration;
 use base64::Engine;
 
 use crate::common::lab_aiosmtpd::{Aiosmtpd, Mode, aiosmtpd};
-use crate::common::send_job::unique_tag;
+use crate::common::unique_tag;
 
 /// One SMTP connection, read reply by reply.
 struct Wire {

@@ -3,15 +3,17 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::common::fake_smtp::FakeSmtp;
-use crate::common::send_job::{SendJob, Smtp, addresses, unique_tag};
+use mailshot::smtp::testing::MailServer;
+
+use crate::common::send_job::{SendJob, Smtp, addresses};
+use crate::common::unique_tag;
 
 /// 120 recipients, 50 a day: three runs on `days` deliver 50, 50 and 20 and exit 75, 75, 0. On the first
 /// day a second run an hour later sends nothing (the budget is counted across runs).
 fn budget_over(days: [DateTime<Utc>; 3]) {
-    let server = FakeSmtp::start();
+    let server = MailServer::start();
     let tag = unique_tag("budget");
-    let smtp = Smtp::fake(&server).with("connections = 2");
+    let smtp = Smtp::scripted(&server).with("connections = 2");
     let mut job = SendJob::new(&tag, &smtp, addresses(&tag, 120), "[rate]\nmax_per_day = 50\n");
     for (day, (sent, exit)) in days.iter().zip([(50, 75), (50, 75), (20, 0)]) {
         let before = server.accepted_total();
@@ -37,9 +39,9 @@ fn budget_over(days: [DateTime<Utc>; 3]) {
 /// `--fresh` starts a new campaign, not a new day: the kept journal's messages still count.
 #[test]
 fn a_fresh_campaign_does_not_reset_the_daily_budget() {
-    let server = FakeSmtp::start();
+    let server = MailServer::start();
     let tag = unique_tag("budgetfresh");
-    let job = SendJob::new(&tag, &Smtp::fake(&server), addresses(&tag, 30), "[rate]\nmax_per_day = 20\n");
+    let job = SendJob::new(&tag, &Smtp::scripted(&server), addresses(&tag, 30), "[rate]\nmax_per_day = 20\n");
     job.send(&["--yes"]).expect(75);
     assert_eq!(server.accepted_total(), 20);
     job.send(&["--yes", "--fresh"]).expect(75);

@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use crate::common::lab_env::lab;
 use crate::common::lab_mail::Maildir;
-use crate::common::send_job::{SendJob, Smtp, addresses, unique_tag};
+use crate::common::send_job::{SendJob, Smtp, addresses};
+use crate::common::unique_tag;
 
 const RECIPIENTS: usize = 2000;
 const CONNECTIONS: usize = 4;

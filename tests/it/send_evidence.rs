@@ -1,15 +1,17 @@
-//! Review of issue 12: reports as evidence and `repair`, against the fake server. Each test here fails on
+//! Review of issue 12: reports as evidence and `repair`, against the scripted server. Each test here fails on
 //! the change as reviewed: a healthy job refused for good (false alarms the user cannot clear), a real loss
 //! let through (a recipient sent twice), and a repair that leaves the journal cut without its marks.
 
-use crate::common::fake_smtp::FakeSmtp;
-use crate::common::send_job::{SendJob, Smtp, addresses, unique_tag};
+use mailshot::smtp::testing::MailServer;
+
+use crate::common::send_job::{SendJob, Smtp, addresses};
 use crate::common::strace;
+use crate::common::unique_tag;
 use crate::jobs_support::run_in;
 
-fn job(server: &FakeSmtp, prefix: &str, n: usize, extra: &str) -> SendJob {
+fn job(server: &MailServer, prefix: &str, n: usize, extra: &str) -> SendJob {
     let tag = unique_tag(prefix);
-    SendJob::new(&tag, &Smtp::fake(server).with("connections = 1"), addresses(&tag, n), extra)
+    SendJob::new(&tag, &Smtp::scripted(server).with("connections = 1"), addresses(&tag, n), extra)
 }
 
 fn edit(job: &SendJob, name: &str, from: &str, to: &str) {
@@ -24,7 +26,7 @@ fn edit(job: &SendJob, name: &str, from: &str, to: &str) {
 /// key is known), so the job can never send again: a new row added later is never sent.
 #[test]
 fn a_carried_outcome_under_an_address_corrected_in_the_csv_does_not_stop_later_runs() {
-    let server = FakeSmtp::start();
+    let server = MailServer::start();
     let job = job(&server, "rekey", 3, "[retry]\nattempts = 1\n");
     edit(&job, "job.toml", "name = \"name\"\n", "name = \"name\"\nkey = \"code\"\n");
     server.refuse(&job.recipients[1], "550 5.1.1 No such user", 1);
@@ -47,7 +49,7 @@ fn a_carried_outcome_under_an_address_corrected_in_the_csv_does_not_stop_later_r
 /// (exit 2); `repair --from-reports` would then record it as failed for good, though it was never sent.
 #[test]
 fn a_row_whose_message_cannot_be_made_mid_run_does_not_stop_the_next_run() {
-    let server = FakeSmtp::start();
+    let server = MailServer::start();
     let job = job(&server, "render", 60, "");
     edit(&job, "job.toml", "text = ", "attachments = [\"files/{{ code }}.txt\"]\ntext = ");
     let code = |i: usize| format!("{}-{i:04}", job.tag);
@@ -74,7 +76,7 @@ fn a_row_whose_message_cannot_be_made_mid_run_does_not_stop_the_next_run() {
 /// recipient is sent a second time.
 #[test]
 fn a_recipient_the_journal_knows_only_as_deferred_while_a_report_says_delivered_is_not_sent_again() {
-    let server = FakeSmtp::start();
+    let server = MailServer::start();
     let job = job(&server, "deferlost", 1, "");
     let x = job.recipients[0].clone();
     server.refuse(&x, "451 4.3.0 Try again later", 1);
@@ -98,11 +100,11 @@ fn a_recipient_the_journal_knows_only_as_deferred_while_a_report_says_delivered_
 /// and `repair --from-reports` leaves it out ("no longer in the CSV"), so the refusal never clears.
 #[test]
 fn an_address_beginning_with_an_apostrophe_is_not_taken_for_a_lost_record() {
-    let server = FakeSmtp::start();
+    let server = MailServer::start();
     let tag = unique_tag("apos");
     let mut recipients = addresses(&tag, 2);
     recipients[0] = format!("'-{}", recipients[0]);
-    let job = SendJob::new(&tag, &Smtp::fake(&server).with("connections = 1"), recipients, "");
+    let job = SendJob::new(&tag, &Smtp::scripted(&server).with("connections = 1"), recipients, "");
     job.send(&["--yes"]).expect(0);
     let run = job.send(&["--yes"]);
     assert_eq!(run.code, 0, "a finished job refused:\n{}", run.stderr);
@@ -118,7 +120,7 @@ fn a_repair_that_cannot_write_its_marks_does_not_leave_the_journal_cut_without_t
     if !strace::available(module_path!()) {
         return;
     }
-    let server = FakeSmtp::start();
+    let server = MailServer::start();
     let job = job(&server, "repairfull", 8, "");
     job.send(&["--yes"]).expect(0);
     let text = std::fs::read_to_string(job.journal_path()).unwrap();
@@ -153,7 +155,7 @@ fn a_fresh_campaign_that_could_not_set_the_reports_aside_keeps_the_old_journal()
     if !strace::available(module_path!()) {
         return;
     }
-    let server = FakeSmtp::start();
+    let server = MailServer::start();
     let job = job(&server, "freshhalf", 3, "");
     job.send(&["--yes"]).expect(0);
     let command = job.command(&["--yes", "--fresh"]);

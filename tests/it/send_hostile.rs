@@ -3,14 +3,16 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::fake_smtp::FakeSmtp;
-use crate::common::send_job::{SendJob, Smtp, addresses, unique_tag};
+use mailshot::smtp::testing::MailServer;
+
+use crate::common::send_job::{SendJob, Smtp, addresses};
+use crate::common::unique_tag;
 
 #[test]
 fn mailshot_date_is_the_messages_date_in_every_run() {
-    let server = FakeSmtp::start();
+    let server = MailServer::start();
     let tag = unique_tag("date");
-    let mut job = SendJob::new(&tag, &Smtp::fake(&server), addresses(&tag, 2), "[retry]\nattempts = 1\n");
+    let mut job = SendJob::new(&tag, &Smtp::scripted(&server), addresses(&tag, 2), "[retry]\nattempts = 1\n");
     job.write("templates/body.txt", "Hello {{ name }}, sent {{ mailshot.date }}.\n");
     let deferred = job.recipients[1].clone();
     server.refuse(&deferred, "450 4.2.0 Busy", u32::MAX);
@@ -48,10 +50,10 @@ fn queue_bytes_and_queue_messages_bound_what_a_run_holds() {
 
 /// The run's resident memory while the server stalls on its greeting, in KiB.
 fn rss_while_the_server_stalls(limits: &str) -> u64 {
-    let server = FakeSmtp::start();
+    let server = MailServer::start();
     server.set_delay(Duration::from_secs(3));
     let tag = unique_tag("queue");
-    let job = SendJob::new(&tag, &Smtp::fake(&server), addresses(&tag, 16), &format!("[limits]\n{limits}\n"));
+    let job = SendJob::new(&tag, &Smtp::scripted(&server), addresses(&tag, 16), &format!("[limits]\n{limits}\n"));
     let toml = std::fs::read_to_string(job.path().join("job.toml")).unwrap();
     job.write("job.toml", toml.replace("[recipients]", "attachments = [\"files/big.bin\"]\n\n[recipients]"));
     std::fs::create_dir_all(job.path().join("files")).unwrap();

@@ -6,8 +6,10 @@
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-use crate::common::fake_smtp::FakeSmtp;
-use crate::common::send_job::{SendJob, Smtp, addresses, unique_tag};
+use mailshot::smtp::testing::MailServer;
+
+use crate::common::send_job::{SendJob, Smtp, addresses};
+use crate::common::unique_tag;
 use crate::jobs_support::Run;
 
 /// SIGINT, as a terminal's Ctrl-C sends it.
@@ -40,10 +42,10 @@ fn a_signal_finishes_the_messages_in_flight_writes_the_report_and_a_rerun_sends_
     code: i32,
     said: &str,
 ) {
-    let server = FakeSmtp::start();
+    let server = MailServer::start();
     server.set_delay(Duration::from_millis(5));
     let tag = unique_tag(&format!("sig{name}"));
-    let job = SendJob::new(&tag, &Smtp::fake(&server).with("connections = 4"), addresses(&tag, 500), "");
+    let job = SendJob::new(&tag, &Smtp::scripted(&server).with("connections = 4"), addresses(&tag, 500), "");
 
     let child = job.spawn(&["--yes"]);
     server.wait_until(Duration::from_secs(30), "100 messages", |s| s.accepted_total() >= 100);
@@ -83,10 +85,10 @@ fn a_signal_finishes_the_messages_in_flight_writes_the_report_and_a_rerun_sends_
 
 #[test]
 fn a_second_ctrl_c_exits_at_once() {
-    let server = FakeSmtp::start();
+    let server = MailServer::start();
     server.set_delay(Duration::from_millis(700));
     let tag = unique_tag("sigint2");
-    let job = SendJob::new(&tag, &Smtp::fake(&server).with("connections = 2"), addresses(&tag, 20), "");
+    let job = SendJob::new(&tag, &Smtp::scripted(&server).with("connections = 2"), addresses(&tag, 20), "");
 
     let mut child = job.spawn(&["--yes"]);
     server.wait_until(Duration::from_secs(10), "a MAIL command", |s| s.commands("MAIL") >= 1);
@@ -104,9 +106,9 @@ fn a_second_ctrl_c_exits_at_once() {
 
 #[test]
 fn ctrl_c_does_not_wait_for_a_retry_that_is_due_later() {
-    let server = FakeSmtp::start();
+    let server = MailServer::start();
     let tag = unique_tag("sigint3");
-    let job = SendJob::new(&tag, &Smtp::fake(&server), addresses(&tag, 3), "[retry]\ninitial_delay = 60\n");
+    let job = SendJob::new(&tag, &Smtp::scripted(&server), addresses(&tag, 3), "[retry]\ninitial_delay = 60\n");
     let busy = job.recipients[1].clone();
     server.refuse(&busy, "450 4.2.0 Mailbox busy", 1);
 
@@ -128,10 +130,10 @@ fn ctrl_c_does_not_wait_for_a_retry_that_is_due_later() {
 
 #[test]
 fn a_second_signal_of_another_kind_also_exits_at_once_with_the_first_ones_code() {
-    let server = FakeSmtp::start();
+    let server = MailServer::start();
     server.set_delay(Duration::from_millis(700));
     let tag = unique_tag("sigterm2");
-    let job = SendJob::new(&tag, &Smtp::fake(&server).with("connections = 2"), addresses(&tag, 20), "");
+    let job = SendJob::new(&tag, &Smtp::scripted(&server).with("connections = 2"), addresses(&tag, 20), "");
 
     let mut child = job.spawn(&["--yes"]);
     server.wait_until(Duration::from_secs(10), "a MAIL command", |s| s.commands("MAIL") >= 1);

@@ -1,15 +1,17 @@
-//! The journal across runs (issue 6), against the fake server: a message whose final dot went out without
+//! The journal across runs (issue 6), against the scripted server: a message whose final dot went out without
 //! a reply stays uncertain until `--resend-uncertain`; a finished job sends nothing; deferred recipients are
 //! retried next time; a torn last record is ignored; changed templates or message settings stop a resume;
 //! `--fresh` keeps the old journal.
 
-use crate::common::fake_smtp::FakeSmtp;
-use crate::common::send_job::{SendJob, Smtp, addresses, unique_tag};
-use crate::common::strace;
+use mailshot::smtp::testing::MailServer;
 
-fn job(server: &FakeSmtp, prefix: &str, n: usize, extra: &str) -> SendJob {
+use crate::common::send_job::{SendJob, Smtp, addresses};
+use crate::common::strace;
+use crate::common::unique_tag;
+
+fn job(server: &MailServer, prefix: &str, n: usize, extra: &str) -> SendJob {
     let tag = unique_tag(prefix);
-    SendJob::new(&tag, &Smtp::fake(server).with("connections = 1"), addresses(&tag, n), extra)
+    SendJob::new(&tag, &Smtp::scripted(server).with("connections = 1"), addresses(&tag, n), extra)
 }
 
 /// Journal records of type `t` for `key`.
@@ -19,18 +21,23 @@ fn records(job: &SendJob, t: &str, key: &str) -> Vec<serde_json::Value> {
 
 #[test]
 fn every_committing_record_is_written_before_its_final_dot() {
-    let server = FakeSmtp::start();
+    let server = MailServer::start();
     let tag = unique_tag("commit");
-    let job = SendJob::new(&tag, &Smtp::fake(&server).with("connections = 4"), addresses(&tag, 60), "");
-    server.watch_journal(&job.journal_path());
+    let job = SendJob::new(&tag, &Smtp::scripted(&server).with("connections = 4"), addresses(&tag, 60), "");
+    let journal = job.journal_path();
+    // At each final dot, the recipient's committing record must already be in the journal.
+    server.check_at_dot(move |rcpt| {
+        let text = std::fs::read_to_string(&journal).unwrap_or_default();
+        text.contains(&format!(r#""t":"committing","key":"{rcpt}""#))
+    });
     job.send(&["--yes"]).expect(0);
     assert_eq!(server.accepted_total(), 60);
-    assert_eq!(server.uncommitted_dots(), Vec::<String>::new(), "final dots sent before their committing record");
+    assert_eq!(server.failed_dot_checks(), Vec::<String>::new(), "final dots sent before their committing record");
 }
 
 #[test]
 fn a_connection_lost_after_the_final_dot_is_uncertain_until_resend_uncertain_sends_it_once_more() {
-    let server = FakeSmtp::start();
+    let server = MailServer::start();
     let job = job(&server, "uncertain", 6, "");
     let lost = job.recipients[2].clone();
     server.close_after_dot(&lost, 1);
@@ -65,7 +72,7 @@ fn a_connection_lost_after_the_final_dot_is_uncertain_until_resend_uncertain_sen
 
 #[test]
 fn a_finished_job_sends_nothing_and_exits_0() {
-    let server = FakeSmtp::start();
+    let server = MailServer::start();
     let job = job(&server, "finished", 5, "");
     job.send(&["--yes"]).expect(0);
     let (connections, _) = server.connections();
@@ -80,7 +87,7 @@ fn a_finished_job_sends_nothing_and_exits_0() {
 
 #[test]
 fn deferred_recipients_are_retried_on_the_next_run() {
-    let server = FakeSmtp::start();
+    let server = MailServer::start();
     let job = job(&server, "deferred", 5, "[retry]\nattempts = 2\ninitial_delay = 0.1\n");
     let busy = job.recipients[1].clone();
     server.refuse(&busy, "450 4.2.0 Mailbox busy", 3);
@@ -99,7 +106,7 @@ fn deferred_recipients_are_retried_on_the_next_run() {
 
 #[test]
 fn a_torn_last_journal_record_is_ignored_and_cut_off() {
-    let server = FakeSmtp::start();
+    let server = MailServer::start();
     let job = job(&server, "torn", 6, "[retry]\nattempts = 1\n");
     let busy = job.recipients[4].clone();
     server.refuse(&busy, "450 4.2.0 Mailbox busy", 1);
@@ -119,7 +126,7 @@ fn a_torn_last_journal_record_is_ignored_and_cut_off() {
 
 #[test]
 fn a_damaged_record_before_the_last_line_stops_the_run_naming_the_line() {
-    let server = FakeSmtp::start();
+    let server = MailServer::start();
     let job = job(&server, "damaged", 3, "[retry]\nattempts = 1\n");
     server.refuse(&job.recipients[0], "450 4.2.0 Mailbox busy", 1);
     job.send(&["--yes"]).expect(1);
@@ -168,7 +175,7 @@ fn edit_job(job: &SendJob, from: &str, to: &str) {
 #[test]
 fn a_changed_template_or_message_setting_stops_a_resume_unless_accepted() {
     for (what, edit, refused) in EDITS {
-        let server = FakeSmtp::start();
+        let server = MailServer::start();
         let job = job(&server, "changed", 4, "");
         let rest = job.recipients[3].clone();
         server.refuse(&rest, "450 4.2.0 Mailbox busy", 3);
@@ -191,7 +198,7 @@ fn a_changed_template_or_message_setting_stops_a_resume_unless_accepted() {
 
 #[test]
 fn fresh_starts_a_new_campaign_and_keeps_the_old_journal() {
-    let server = FakeSmtp::start();
+    let server = MailServer::start();
     let job = job(&server, "fresh", 3, "");
     job.send(&["--yes"]).expect(0);
     let old = std::fs::read(job.journal_path()).unwrap();
@@ -207,7 +214,7 @@ fn fresh_starts_a_new_campaign_and_keeps_the_old_journal() {
 
 #[test]
 fn fresh_never_overwrites_an_earlier_kept_journal() {
-    let server = FakeSmtp::start();
+    let server = MailServer::start();
     let job = job(&server, "fresh2", 1, "");
     job.send(&["--yes"]).expect(0);
     // Back to back: some of these start within one second of each other.
@@ -238,7 +245,7 @@ fn the_journal_the_kept_journal_and_the_report_have_their_folders_synced() {
     if !strace::available(module_path!()) {
         return;
     }
-    let server = FakeSmtp::start();
+    let server = MailServer::start();
     let job = job(&server, "dirsync", 2, "");
     let traced = |args: &[&str]| {
         let trace = job.path().join("trace.txt");
@@ -261,7 +268,7 @@ fn the_journal_the_kept_journal_and_the_report_have_their_folders_synced() {
 /// statuses back, and nobody is sent twice. `--fresh` sets the reports aside with the journal.
 #[test]
 fn a_journal_that_lost_records_is_refused_while_reports_say_more_and_repair_takes_them_back() {
-    let server = FakeSmtp::start();
+    let server = MailServer::start();
     let job = job(&server, "lost", 6, "[retry]\nattempts = 1\n");
     server.refuse(&job.recipients[5], "550 5.1.1 No such user", 1);
     job.send(&["--yes"]).expect(1);
@@ -294,7 +301,7 @@ fn a_full_disk_at_the_start_sends_nothing_and_exits_75() {
     if !strace::available(module_path!()) {
         return;
     }
-    let server = FakeSmtp::start();
+    let server = MailServer::start();
     let job = job(&server, "diskfull", 3, "");
     let journal = job.path().canonicalize().unwrap().join("job.journal.jsonl");
     let options = ["-o", "/dev/null", "-e", "trace=write", "-e", "inject=write:error=ENOSPC", "-P"];

@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 
 use crate::common::lab_env::{Lab, lab};
 use crate::common::lab_mail::{MailLog, Maildir, max_concurrent};
-use crate::common::send_job::{SendJob, Smtp, addresses, summary_count, unique_tag};
+use crate::common::send_job::{SendJob, Smtp, addresses, summary_count};
+use crate::common::unique_tag;
 
 #[test]
 fn a_pool_of_four_tls_sessions_delivers_300_personalised_messages_once_each() {

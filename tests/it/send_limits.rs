@@ -1,4 +1,4 @@
-//! Review of issue 10 (servers' limits), on the fake server: what the pool learns must come from the server's
+//! Review of issue 10 (servers' limits), on the scripted server: what the pool learns must come from the server's
 //! limits, not from any 4xx, and a cap on concurrent sessions must never stop a job while a session works.
 //!
 //! Written against the change's tip; each test says what it saw there.
@@ -6,11 +6,13 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use crate::common::fake_smtp::FakeSmtp;
-use crate::common::send_job::{SendJob, Smtp, addresses, unique_tag};
+use mailshot::smtp::testing::MailServer;
 
-/// Every recipient accepted exactly once by the fake server.
-fn assert_accepted_once(server: &FakeSmtp, job: &SendJob) {
+use crate::common::send_job::{SendJob, Smtp, addresses};
+use crate::common::unique_tag;
+
+/// Every recipient accepted exactly once by the scripted server.
+fn assert_accepted_once(server: &MailServer, job: &SendJob) {
     let accepted: HashMap<String, u32> = server.accepted();
     let wrong: Vec<_> = job.recipients.iter().filter(|r| accepted.get(*r).copied() != Some(1)).collect();
     assert!(wrong.is_empty(), "{} not accepted exactly once, e.g. {:?}", wrong.len(), &wrong[..wrong.len().min(5)]);
@@ -23,10 +25,10 @@ fn assert_accepted_once(server: &FakeSmtp, job: &SendJob) {
 /// session was sending all along ("the job stopped: ... 421 4.7.0 Too many concurrent connections").
 #[test]
 fn a_cap_of_one_session_with_a_slow_greeting_does_not_stop_the_job() {
-    let server = FakeSmtp::start();
+    let server = MailServer::start();
     server.cap_sessions(1, Duration::from_millis(500));
     let tag = unique_tag("cap-one");
-    let smtp = Smtp::fake(&server).with("connections = 4").with("max_messages_per_connection = 10");
+    let smtp = Smtp::scripted(&server).with("connections = 4").with("max_messages_per_connection = 10");
     let job = SendJob::new(&tag, &smtp, addresses(&tag, 500), "");
 
     let run = job.send(&["--yes"]);
@@ -42,9 +44,9 @@ fn a_cap_of_one_session_with_a_slow_greeting_does_not_stop_the_job() {
 /// ended a session after 1 messages" and the summary "set `max_messages_per_connection = 1`".
 #[test]
 fn a_sender_refused_at_every_mail_is_not_taken_for_a_limit_per_session() {
-    let server = FakeSmtp::start();
+    let server = MailServer::start();
     let tag = unique_tag("mail-451");
-    let job = SendJob::new(&tag, &Smtp::fake(&server).with("connections = 1"), addresses(&tag, 5), "");
+    let job = SendJob::new(&tag, &Smtp::scripted(&server).with("connections = 1"), addresses(&tag, 5), "");
     server.refuse(&job.from, "451 4.3.0 Sender address rejected: Sender temporarily refused", u32::MAX);
 
     let run = job.send(&["--yes"]);
@@ -66,10 +68,10 @@ fn a_sender_refused_at_every_mail_is_not_taken_for_a_limit_per_session() {
 /// session is a new TCP/TLS/AUTH setup), and the summary suggests `max_messages_per_connection = 2`.
 #[test]
 fn one_451_at_mail_does_not_make_every_later_session_carry_fewer_messages() {
-    let server = FakeSmtp::start();
+    let server = MailServer::start();
     server.refuse_nth_mail(3, "451 4.3.0 Temporary lookup failure");
     let tag = unique_tag("one-451");
-    let job = SendJob::new(&tag, &Smtp::fake(&server).with("connections = 1"), addresses(&tag, 100), "");
+    let job = SendJob::new(&tag, &Smtp::scripted(&server).with("connections = 1"), addresses(&tag, 100), "");
 
     let run = job.send(&["--yes"]);
     run.expect(0);
@@ -86,9 +88,9 @@ fn one_451_at_mail_does_not_make_every_later_session_carry_fewer_messages() {
 /// summary suggests `max_messages_per_connection = 4`.
 #[test]
 fn a_421_to_one_dot_is_not_taken_for_a_limit_per_session() {
-    let server = FakeSmtp::start();
+    let server = MailServer::start();
     let tag = unique_tag("eod-421");
-    let job = SendJob::new(&tag, &Smtp::fake(&server).with("connections = 1"), addresses(&tag, 30), "");
+    let job = SendJob::new(&tag, &Smtp::scripted(&server).with("connections = 1"), addresses(&tag, 30), "");
     server.reply_after_dot(&job.recipients[3], "421 4.3.2 System shutting down", 1);
 
     let run = job.send(&["--yes"]);
@@ -106,10 +108,10 @@ fn a_421_to_one_dot_is_not_taken_for_a_limit_per_session() {
 /// against the aiosmtpd session-cap listener at `--rate 2`: 1.0 msg/s, 2.1 with `connections = 1`).
 #[test]
 fn waiting_for_room_under_a_session_cap_does_not_eat_the_pace() {
-    let server = FakeSmtp::start();
+    let server = MailServer::start();
     server.cap_sessions(1, Duration::ZERO);
     let tag = unique_tag("cap-pace");
-    let smtp = Smtp::fake(&server).with("connections = 3").with("max_messages_per_connection = 2");
+    let smtp = Smtp::scripted(&server).with("connections = 3").with("max_messages_per_connection = 2");
     let job = SendJob::new(&tag, &smtp, addresses(&tag, 40), "");
 
     let started = std::time::Instant::now();

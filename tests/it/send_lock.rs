@@ -3,16 +3,18 @@
 
 use std::time::Duration;
 
-use crate::common::fake_smtp::FakeSmtp;
-use crate::common::send_job::{SendJob, Smtp, addresses, unique_tag};
+use mailshot::smtp::testing::MailServer;
+
+use crate::common::send_job::{SendJob, Smtp, addresses};
+use crate::common::unique_tag;
 use crate::jobs_support::Run;
 
 #[test]
 fn a_second_run_is_refused_naming_the_first_and_a_killed_runs_lock_is_taken_over() {
-    let server = FakeSmtp::start();
+    let server = MailServer::start();
     server.set_delay(Duration::from_millis(10));
     let tag = unique_tag("lock");
-    let job = SendJob::new(&tag, &Smtp::fake(&server).with("connections = 1"), addresses(&tag, 300), "");
+    let job = SendJob::new(&tag, &Smtp::scripted(&server).with("connections = 1"), addresses(&tag, 300), "");
 
     let mut first = job.spawn_quietly(&["--yes"]);
     server.wait_until(Duration::from_secs(20), "5 messages", |s| s.accepted_total() >= 5);

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use crate::common::lab_aiosmtpd::{Store, Stored};
 use crate::common::lab_oauth::{AuthAttempt, OAuthLab, TokenHelper, giveaways, now_ms, oauth_lab};
-use crate::common::send_job::{SendJob, addresses, unique_tag};
+use crate::common::send_job::{SendJob, addresses};
+use crate::common::unique_tag;
 use crate::jobs_support::{Run, run_in_with};
 
 /// Three messages a second, strictly spaced: 40 messages take about 13 s, so a run with sessions of five

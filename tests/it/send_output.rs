@@ -1,8 +1,10 @@
 //! What `mailshot send` prints without a terminal (cron, a pipe): no bar or cursor control at all, the
 //! summary table (ending with the report's path) on stdout; `-q` only that, `-v` a line per recipient.
 
-use crate::common::fake_smtp::FakeSmtp;
-use crate::common::send_job::{SendJob, Smtp, addresses, summary_count, unique_tag};
+use mailshot::smtp::testing::MailServer;
+
+use crate::common::send_job::{SendJob, Smtp, addresses, summary_count};
+use crate::common::unique_tag;
 use crate::jobs_support::Run;
 
 /// Summary lines as `summary()` writes them: a name and a number, the carried note, elapsed and rate.
@@ -53,9 +55,9 @@ fn without_a_terminal_there_is_no_bar_and_each_verbosity_prints_what_it_promises
         (&["--yes", "-v"], verbose_logs_every_recipient),
     ];
     for (args, check) in cases {
-        let server = FakeSmtp::start();
+        let server = MailServer::start();
         let tag = unique_tag("out");
-        let job = SendJob::new(&tag, &Smtp::fake(&server).with("connections = 2"), addresses(&tag, 12), "");
+        let job = SendJob::new(&tag, &Smtp::scripted(&server).with("connections = 2"), addresses(&tag, 12), "");
         server.refuse(&job.recipients[2], "550 5.1.1 No such user", u32::MAX);
         let run = job.send(args);
         run.expect(1);

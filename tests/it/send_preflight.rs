@@ -1,8 +1,10 @@
 //! What `send` refuses before anything goes out (exit 2, no connection, no journal): no confirmation
 //! without a terminal, a job that `check` finds errors in; and `--dry-run`, which renders and sends nothing.
 
-use crate::common::fake_smtp::FakeSmtp;
-use crate::common::send_job::{SendJob, Smtp, addresses, unique_tag};
+use mailshot::smtp::testing::MailServer;
+
+use crate::common::send_job::{SendJob, Smtp, addresses};
+use crate::common::unique_tag;
 
 /// (args, an edit to the valid job, exit code, a line of the output).
 type Case = (&'static [&'static str], fn(&SendJob), i32, &'static [&'static str]);
@@ -16,9 +18,9 @@ const CASES: [Case; 3] = [
 #[test]
 fn nothing_reaches_the_server_without_yes_with_check_errors_or_in_a_dry_run() {
     for (args, edit, code, line) in CASES {
-        let server = FakeSmtp::start();
+        let server = MailServer::start();
         let tag = unique_tag("preflight");
-        let job = SendJob::new(&tag, &Smtp::fake(&server), addresses(&tag, 3), "");
+        let job = SendJob::new(&tag, &Smtp::scripted(&server), addresses(&tag, 3), "");
         edit(&job);
         job.send(args).expect(code).line_with(line);
         assert_eq!(server.connections().0, 0, "{args:?}: the server was contacted");

@@ -6,8 +6,10 @@ use std::io::{BufRead, BufReader, Read};
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-use crate::common::fake_smtp::FakeSmtp;
-use crate::common::send_job::{SendJob, Smtp, addresses, unique_tag};
+use mailshot::smtp::testing::MailServer;
+
+use crate::common::send_job::{SendJob, Smtp, addresses};
+use crate::common::unique_tag;
 use crate::jobs_support::Run;
 
 /// Waits for `child` at most `limit`; kills it and fails the test if it is still running then (a hang).
@@ -34,9 +36,9 @@ fn run_end(job: &SendJob) -> serde_json::Value {
 /// print, the run delivers everyone, writes every report row and the run-end record, and exits 0.
 #[test]
 fn a_closed_output_pipe_does_not_stop_the_run_from_completing_its_journal_and_report() {
-    let server = FakeSmtp::start();
+    let server = MailServer::start();
     let tag = unique_tag("epipe");
-    let job = SendJob::new(&tag, &Smtp::fake(&server).with("connections = 2"), addresses(&tag, 40), "");
+    let job = SendJob::new(&tag, &Smtp::scripted(&server).with("connections = 2"), addresses(&tag, 40), "");
     let mut child = job.spawn(&["--yes", "-v"]);
     // `head -n 1` on stderr: one line read, then the pipe is closed; stdout is closed before anything came.
     drop(child.stdout.take());
@@ -60,11 +62,11 @@ const HOSTILE_REPLY: &str = "550 =HYPERLINK(\"http://evil.test\") \x1b[2J\x1b]0;
 /// `'`, here an address that starts with `=`).
 #[test]
 fn server_text_is_escaped_on_the_terminal_and_report_cells_cannot_be_formulas() {
-    let server = FakeSmtp::start();
+    let server = MailServer::start();
     let tag = unique_tag("escape");
     let mut recipients = addresses(&tag, 3);
     recipients.push(format!("=1+1-{tag}@example.test"));
-    let job = SendJob::new(&tag, &Smtp::fake(&server), recipients.clone(), "[retry]\nattempts = 1\n");
+    let job = SendJob::new(&tag, &Smtp::scripted(&server), recipients.clone(), "[retry]\nattempts = 1\n");
     server.refuse(&recipients[1], HOSTILE_REPLY, u32::MAX);
     server.refuse(&recipients[3], "450 4.2.0 =cmd|' /C calc'!A0 \x1b[31mred", u32::MAX);
     let run = job.send(&["--yes", "-v"]);
@@ -103,10 +105,10 @@ fn a_panicking_worker_stops_the_run_with_exit_70_a_complete_report_and_a_run_end
         eprintln!("skipped: release builds have no MAILSHOT_TEST_PANIC_ROW hook");
         return;
     }
-    let server = FakeSmtp::start();
+    let server = MailServer::start();
     server.set_delay(Duration::from_millis(2));
     let tag = unique_tag("panic");
-    let mut job = SendJob::new(&tag, &Smtp::fake(&server).with("connections = 2"), addresses(&tag, 30), "");
+    let mut job = SendJob::new(&tag, &Smtp::scripted(&server).with("connections = 2"), addresses(&tag, 30), "");
     job.set_env("MAILSHOT_TEST_PANIC_ROW", "4");
     let mut child = job.spawn(&["--yes"]);
     let status = wait_or_kill(&mut child, Duration::from_secs(60));

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use crate::common::lab_aiosmtpd::{Mode, Store, Stored, aiosmtpd};
 use crate::common::lab_env::lab;
-use crate::common::send_job::{SendJob, Smtp, addresses, unique_tag};
+use crate::common::send_job::{SendJob, Smtp, addresses};
+use crate::common::unique_tag;
 use crate::jobs_support::{Run, run_in};
 
 /// An empty `[retry]`: the defaults (30 s before a retry), so that a retry shows as a wait.

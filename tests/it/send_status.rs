@@ -3,8 +3,10 @@
 
 use std::process::{Command, Stdio};
 
-use crate::common::fake_smtp::FakeSmtp;
-use crate::common::send_job::{SendJob, Smtp, addresses, unique_tag};
+use mailshot::smtp::testing::MailServer;
+
+use crate::common::send_job::{SendJob, Smtp, addresses};
+use crate::common::unique_tag;
 use crate::jobs_support::Run;
 
 pub fn status(job: &SendJob, args: &[&str]) -> Run {
@@ -15,9 +17,9 @@ pub fn status(job: &SendJob, args: &[&str]) -> Run {
 
 #[test]
 fn status_counts_states_and_failed_rows_feed_a_new_job() {
-    let server = FakeSmtp::start();
+    let server = MailServer::start();
     let tag = unique_tag("status");
-    let job = SendJob::new(&tag, &Smtp::fake(&server), addresses(&tag, 5), "[rate]\nmax_per_day = 100\n");
+    let job = SendJob::new(&tag, &Smtp::scripted(&server), addresses(&tag, 5), "[rate]\nmax_per_day = 100\n");
     status(&job, &[]).expect(2).line_with(&["no journal yet"]);
     let refused = job.recipients[1].clone();
     server.refuse(&refused, "550 5.1.1 No such user", u32::MAX);

@@ -4,10 +4,10 @@
 use std::time::Duration;
 
 use mailshot::job::policy::{ConnectVerdict, connect_failure};
+use mailshot::smtp::testing::{ScriptServer, Step, accept_message, expect, greet, send, timeouts};
 use mailshot::smtp::{self, ConnectError, ConnectionError, Delivery, Envelope, Phase, Security, SessionError, Stage};
 
-use crate::smtp_pki::pki;
-use crate::smtp_server::{ScriptServer, Step, accept_message, client_config, expect, greet, send, timeouts};
+use crate::smtp_pki::{client_config, pki};
 
 const FROM: &str = "news@example.test";
 

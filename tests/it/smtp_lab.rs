@@ -1,28 +1,20 @@
 //! End to end against the project's Postfix lab (tier 5): each port as a user would meet it, messages read
 //! back from the Maildir, and the lab's fault addresses. Skipped with a reason when the lab is not running.
 
-use std::path::Path;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use mailshot::job::policy::{ConnectVerdict, connect_failure};
+use mailshot::smtp::testing::timeouts;
 use mailshot::smtp::{self, ClientConfig, ConnectError, Credentials, Delivery, Envelope, Mechanism, Security};
 use mailshot::smtp::{AuthError, ConnectionError, SessionError, Stage};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 
 use crate::common::lab_env::{Lab, lab};
-use crate::smtp_server::timeouts;
+use crate::common::lab_mail::Maildir;
+use crate::common::unique_tag;
 
 const FROM: &str = "news@example.test";
-
-/// A recipient no other test (or run) uses, so its delivery is found by `Delivered-To:`.
-pub fn unique(tag: &str) -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("{tag}-{}-{nanos}-{n}@example.test", std::process::id())
-}
 
 pub fn config(lab: &Lab, port: u16, security: Security) -> ClientConfig {
     let mut config = ClientConfig::new("localhost", port);
@@ -45,28 +37,14 @@ fn message(to: &str, subject: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-/// The delivered file for `rcpt`, polled for: delivery lags the 250 by a few milliseconds.
-async fn delivered(maildir: &Path, rcpt: &str) -> String {
-    let needle = format!("Delivered-To: {rcpt}\n");
-    for _ in 0..100 {
-        for entry in std::fs::read_dir(maildir.join("new")).unwrap() {
-            let text = std::fs::read_to_string(entry.unwrap().path()).unwrap_or_default();
-            if text.contains(&needle) {
-                return text;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("no message for {rcpt} in {}", maildir.display());
-}
-
 async fn send_one(config: &ClientConfig, lab: &Lab, tag: &str) -> (smtp::TcpSession, String) {
+    let mut maildir = Maildir::mark(lab);
     let mut session = smtp::connect(config).await.unwrap();
-    let to = unique(tag);
+    let to = format!("{}@example.test", unique_tag(tag));
     let delivery = session.send(&Envelope::new(FROM, [to.as_str()]).unwrap(), &message(&to, tag)).await.unwrap();
     let Delivery::Accepted(reply) = delivery else { panic!("{delivery:?}") };
     assert!(reply.to_string().contains("queued as"), "{reply}");
-    let text = delivered(&lab.maildir, &to).await;
+    let text = maildir.first(&to);
     let parsed = mail_parser::MessageParser::default().parse(text.as_bytes()).unwrap();
     assert_eq!(parsed.subject(), Some(tag));
     assert!(text.contains("\n.a line that starts with a dot\nbare LF above\n"), "{text}");
@@ -133,11 +111,12 @@ async fn the_port_without_extensions_works_in_lock_step_without_size() {
 async fn utf8_addresses_and_8bit_bodies_pass_a_strict_postfix() {
     let Some(lab) = lab("utf8_addresses_and_8bit_bodies_pass_a_strict_postfix") else { return };
     let mut session = smtp::connect(&config(&lab, lab.tls_port, Security::ImplicitTls)).await.unwrap();
-    let to = unique("jöran");
+    let mut maildir = Maildir::mark(&lab);
+    let to = format!("{}@example.test", unique_tag("jöran"));
     let body = format!("From: {FROM}\r\nTo: {to}\r\nSubject: utf8\r\n\r\nGrüße, Jöran\r\n");
     let delivery = session.send(&Envelope::new(FROM, [to.as_str()]).unwrap(), body.as_bytes()).await.unwrap();
     assert!(matches!(delivery, Delivery::Accepted(_)), "{delivery:?}");
-    assert!(delivered(&lab.maildir, &to).await.contains("Grüße, Jöran"));
+    assert!(maildir.first(&to).contains("Grüße, Jöran"));
 }
 
 /// The lab's fault addresses: each refusal is a value, RSET follows, and the session carries on.
@@ -157,7 +136,8 @@ async fn refusals_at_every_stage_leave_the_session_usable() {
     ];
     for (from, to, stage, code) in cases {
         let from = if from == "ok" { FROM.to_owned() } else { format!("{from}@example.test") };
-        let to = if to == "ok" { unique("fault") } else { format!("{to}@example.test") };
+        let to =
+            if to == "ok" { format!("{}@example.test", unique_tag("fault")) } else { format!("{to}@example.test") };
         let got = session.send(&Envelope::new(from, [to.as_str()]).unwrap(), &message(&to, "fault")).await.unwrap();
         let ok = matches!(&got, Delivery::Rejected { stage: s, reply } if *s == stage && reply.code() == code);
         assert!(ok, "{stage} expected {code}, got {got:?}");
@@ -167,10 +147,11 @@ async fn refusals_at_every_stage_leave_the_session_usable() {
 }
 
 async fn send_after_faults(session: &mut smtp::TcpSession, lab: &Lab) {
-    let to = unique("after-faults");
+    let mut maildir = Maildir::mark(lab);
+    let to = format!("{}@example.test", unique_tag("after-faults"));
     let got = session.send(&Envelope::new(FROM, [to.as_str()]).unwrap(), &message(&to, "after")).await.unwrap();
     assert!(matches!(got, Delivery::Accepted(_)), "{got:?}");
-    delivered(&lab.maildir, &to).await;
+    maildir.first(&to);
 }
 
 #[tokio::test]
@@ -182,7 +163,8 @@ async fn a_421_at_any_stage_ends_the_session_retryably() {
     for (from, to, stage) in cases {
         let mut session = smtp::connect(&config).await.unwrap();
         let from = if from == "ok" { FROM.to_owned() } else { format!("{from}@example.test") };
-        let to = if to == "ok" { unique("fault421") } else { format!("{to}@example.test") };
+        let to =
+            if to == "ok" { format!("{}@example.test", unique_tag("fault421")) } else { format!("{to}@example.test") };
         let err = session.send(&Envelope::new(from, [to.as_str()]).unwrap(), &message(&to, "x")).await.unwrap_err();
         let ok = matches!(&err, SessionError::ServiceClosing { stage: s, reply } if *s == stage && reply.code() == 421);
         assert!(ok && err.is_retryable() && !session.is_open(), "{stage}: {err}");

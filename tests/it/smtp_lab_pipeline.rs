@@ -3,13 +3,13 @@
 //! once, and nothing that was refused). Skipped with a reason when the lab is not running.
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::time::Duration;
 
 use mailshot::smtp::{self, Delivery, Envelope, Security, SessionError, Stage};
 
 use crate::common::lab_env::lab;
-use crate::smtp_lab::{config, unique};
+use crate::common::lab_mail::Maildir;
+use crate::common::unique_tag;
+use crate::smtp_lab::config;
 use crate::smtp_pipeline::{Outcome, send_all};
 
 const FROM: &str = "news@example.test";
@@ -43,34 +43,11 @@ fn got(outcome: &Outcome) -> Want {
     }
 }
 
-/// How many times each address starting with `prefix` was delivered, once `expected` deliveries are in
-/// (delivery lags the 250 by a few milliseconds), plus a short wait for any duplicate.
-async fn deliveries(maildir: &Path, prefix: &str, expected: usize) -> BTreeMap<String, usize> {
-    let needle = format!("Delivered-To: {prefix}");
-    let scan = || {
-        let mut found = BTreeMap::new();
-        for entry in std::fs::read_dir(maildir.join("new")).unwrap() {
-            let text = std::fs::read_to_string(entry.unwrap().path()).unwrap_or_default();
-            if let Some(line) = text.lines().find(|l| l.starts_with(&needle)) {
-                *found.entry(line["Delivered-To: ".len()..].to_owned()).or_insert(0) += 1;
-            }
-        }
-        found
-    };
-    for _ in 0..100 {
-        if scan().values().sum::<usize>() >= expected {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    scan()
-}
-
 #[tokio::test]
 async fn two_hundred_pipelined_messages_with_faults_each_get_their_own_outcome() {
     let Some(lab) = lab("two_hundred_pipelined_messages_with_faults_each_get_their_own_outcome") else { return };
-    let run = unique("pipe").trim_end_matches("@example.test").to_owned();
+    let run = unique_tag("pipe");
+    let mut maildir = Maildir::mark(&lab);
     let cases: Vec<_> = (0..200).map(|i| case(&run, i)).collect();
     let messages: Vec<_> = cases.iter().map(|(e, b, _)| (e.clone(), b.clone())).collect();
     let mut session = smtp::connect(&config(&lab, lab.plain_port, Security::None)).await.unwrap();
@@ -89,7 +66,8 @@ async fn two_hundred_pipelined_messages_with_faults_each_get_their_own_outcome()
         .map(|(i, _)| (format!("{run}-{i}@example.test"), 1))
         .collect();
     assert_eq!(want.len(), 160);
-    assert_eq!(deliveries(&lab.maildir, &run, want.len()).await, want, "each delivered once, no refused one");
+    let delivered = maildir.settle_where(|to| to.starts_with(&run), want.len());
+    assert_eq!(delivered.into_iter().collect::<BTreeMap<_, _>>(), want, "each delivered once, no refused one");
 }
 
 /// A 421 to the RCPT of the message opened behind a delivered one: that one stays delivered, the 421'd
@@ -97,7 +75,8 @@ async fn two_hundred_pipelined_messages_with_faults_each_get_their_own_outcome()
 #[tokio::test]
 async fn a_421_in_a_pipelined_group_ends_the_session_after_the_delivered_message() {
     let Some(lab) = lab("a_421_in_a_pipelined_group_ends_the_session_after_the_delivered_message") else { return };
-    let run = unique("pipe421").trim_end_matches("@example.test").to_owned();
+    let run = unique_tag("pipe421");
+    let mut maildir = Maildir::mark(&lab);
     let to = |i: usize| format!("{run}-{i}@example.test");
     let body = b"Subject: 421\r\n\r\nx\r\n".to_vec();
     let rcpts = [to(0), to(1), "rcpt-421@example.test".to_owned(), to(3)];
@@ -112,7 +91,8 @@ async fn a_421_in_a_pipelined_group_ends_the_session_after_the_delivered_message
     assert_eq!(outcomes.len(), 3, "the fourth message was never tried");
     assert!(!session.is_open());
     let want = BTreeMap::from([(to(0), 1), (to(1), 1)]);
-    assert_eq!(deliveries(&lab.maildir, &run, 2).await, want);
+    let delivered = maildir.settle_where(|to| to.starts_with(&run), 2);
+    assert_eq!(delivered.into_iter().collect::<BTreeMap<_, _>>(), want);
 }
 
 /// smtp-sink advertises PIPELINING and ends its EHLO reply with an empty line; 500 messages on one session.

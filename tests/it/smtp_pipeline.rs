@@ -1,15 +1,16 @@
-//! Pipelining as a worker drives it (RFC 2920): round trips counted on a paused clock against a server
-//! that answers each batch of input after one round trip, and reply-to-message mapping over real TCP.
+//! Pipelining as a worker drives it (RFC 2920): round trips counted on a paused clock against the scripted
+//! server answering each flight of input after one round trip, and reply-to-message mapping over real TCP.
 
 use std::time::Duration;
 
+use mailshot::smtp::testing::{Mailbox, ScriptServer, Step, expect, greet, peer, send, timeouts};
 use mailshot::smtp::{
     self, ClientConfig, Delivery, Envelope, Message, Opened, Pipelining, Security, Session, SessionError, Stage,
 };
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, DuplexStream};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
-use crate::smtp_server::{ScriptServer, Step, client_config, expect, greet, send, timeouts};
+use crate::smtp_pki::client_config;
 
 pub type Outcome = Result<Delivery, SessionError>;
 
@@ -61,42 +62,17 @@ fn messages(n: usize, tag: &str) -> Vec<(Envelope, Vec<u8>)> {
     (0..n).map(message).collect()
 }
 
-/// A server that reads whatever has arrived, and answers all of it after `rtt` of (paused) time, as a
-/// server across a network does: a pipelined group costs one `rtt`, a lock-step command one each.
-async fn latency_server(io: DuplexStream, rtt: Duration, pipelining: bool) -> usize {
-    let mut io = BufReader::with_capacity(1 << 16, io);
-    io.get_mut().write_all(b"220 latency.test ESMTP\r\n").await.unwrap();
-    let (mut replies, mut in_data, mut received) = (String::new(), false, 0);
-    loop {
-        let mut line = String::new();
-        if io.read_line(&mut line).await.unwrap() == 0 {
-            return received;
-        }
-        let verb = line.get(..4).unwrap_or_default().to_ascii_uppercase();
-        match (in_data, verb.as_str()) {
-            (true, _) if line == ".\r\n" => {
-                (in_data, received) = (false, received + 1);
-                replies.push_str("250 2.0.0 Ok: queued\r\n");
-            }
-            (true, _) => {}
-            (false, "EHLO") if pipelining => replies.push_str("250-latency.test\r\n250 PIPELINING\r\n"),
-            (false, "EHLO") => replies.push_str("250 latency.test\r\n"),
-            (false, "DATA") => (in_data, replies) = (true, replies + "354 go\r\n"),
-            (false, "QUIT") => replies.push_str("221 bye\r\n"),
-            (false, _) => replies.push_str("250 Ok\r\n"),
-        }
-        if io.buffer().is_empty() && !replies.is_empty() {
-            tokio::time::sleep(rtt).await;
-            io.get_mut().write_all(std::mem::take(&mut replies).as_bytes()).await.unwrap();
-        }
-    }
-}
-
-/// How many round trips `n` messages take on one session, after the handshake.
-async fn round_trips(n: usize, offered: bool, allowed: bool) -> (u128, usize) {
+/// How many round trips `n` messages take on one session, after the handshake, and how many the server
+/// accepted. The server answers each flight of input after `rtt` of (paused) time, as a server across a
+/// network does: a pipelined group costs one `rtt`, a lock-step command one each.
+async fn round_trips(n: usize, offered: bool, allowed: bool) -> (u128, u32) {
     let rtt = Duration::from_millis(20);
-    let (client, server) = tokio::io::duplex(1 << 16);
-    let server = tokio::spawn(latency_server(server, rtt, offered));
+    let mailbox = Mailbox::default();
+    mailbox.set_delay(rtt);
+    if offered {
+        mailbox.offer_pipelining();
+    }
+    let (client, server) = peer(vec![Step::Serve(mailbox.clone())]);
     let mut config = ClientConfig::new("localhost", 25);
     (config.security, config.timeouts) = (Security::None, timeouts(Duration::from_secs(5)));
     config.pipelining = if allowed { Pipelining::Full } else { Pipelining::Off };
@@ -106,7 +82,8 @@ async fn round_trips(n: usize, offered: bool, allowed: bool) -> (u128, usize) {
     let elapsed = start.elapsed();
     assert!(outcomes.iter().all(|o| matches!(o, Ok(Delivery::Accepted(_)))), "{outcomes:?}");
     session.quit().await.unwrap();
-    (elapsed.as_millis() / rtt.as_millis(), server.await.unwrap())
+    server.await.unwrap();
+    (elapsed.as_millis() / rtt.as_millis(), mailbox.accepted_total())
 }
 
 #[tokio::test(start_paused = true)]
@@ -122,7 +99,7 @@ async fn pipelined_n_messages_take_n_plus_one_round_trips_and_lock_step_four_eac
 #[tokio::test]
 async fn each_reply_of_a_group_goes_to_its_own_message_over_tcp() {
     let mut script = greet(&["PIPELINING"]);
-    let open = |to: &str| [expect("MAIL FROM:<news@example.test>"), expect(&format!("RCPT TO:<{to}>")), expect("DATA")];
+    let open = |to: &str| [expect("MAIL FROM:<news@example.test>"), expect(format!("RCPT TO:<{to}>")), expect("DATA")];
     let after_dot = |to: &str| [Step::Data, expect("RSET")].into_iter().chain(open(to));
     script.extend(open("map-0@example.test"));
     script.push(send("250 Ok\r\n250 Ok\r\n354 go\r\n"));

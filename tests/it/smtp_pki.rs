@@ -5,7 +5,10 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
+use mailshot::smtp::testing::{ScriptServer, timeouts};
+use mailshot::smtp::{ClientConfig, Security};
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
     KeyUsagePurpose, SanType,
@@ -83,4 +86,15 @@ fn leaf(ca: &CertifiedIssuer<'static, KeyPair>, names: &[&str], cn: &str, years:
     let key = KeyPair::generate().unwrap();
     let cert = params.signed_by(&key, ca).unwrap();
     Identity { chain: vec![cert.der().clone(), ca.der().clone()], key: key.serialize_der() }
+}
+
+/// A client configuration for a scripted server: host `localhost` (the test leaf's name), the test CA
+/// trusted, deadlines of a few seconds so a hung test fails instead of waiting minutes.
+pub fn client_config(server: &ScriptServer, security: Security) -> ClientConfig {
+    let mut config = ClientConfig::new("localhost", server.port());
+    config.security = security;
+    config.ehlo_name = Some("localhost".into()); // transcripts stay the same on every machine
+    config.extra_roots = vec![pki().ca.clone()];
+    config.timeouts = timeouts(Duration::from_secs(5));
+    config
 }

@@ -4,8 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
+use mailshot::smtp::testing::{ScriptServer, Step, ehlo_reply, expect, greet, send};
+
 use crate::smtp_pki::pki;
-use crate::smtp_server::{ScriptServer, Step, ehlo_reply, expect, greet, send};
 
 /// Runs `mailshot ARGS` in `dir` with only PATH and `env` set.
 pub async fn mailshot(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
@@ -38,7 +39,7 @@ pub fn text(bytes: &[u8]) -> String {
 #[tokio::test]
 async fn probe_with_rcpt_over_plaintext_tries_the_envelope_and_sends_nothing() {
     // No `ehlo_name`: the default is the machine's name if fully qualified, else our address literal.
-    let mut script = vec![send("220 test.example ESMTP scripted\r\n"), expect(&default_ehlo())];
+    let mut script = vec![send("220 test.example ESMTP scripted\r\n"), expect(default_ehlo())];
     script.push(Step::Send(ehlo_reply(&["PIPELINING", "SIZE 1000"])));
     script.extend([
         expect("MAIL FROM:<news@example.test>"),

@@ -1,10 +1,10 @@
 //! TLS and STARTTLS against the scripted server and the test PKI: what must work, and what must abort.
 
 use mailshot::job::policy::{ConnectVerdict, connect_failure};
+use mailshot::smtp::testing::{ScriptServer, Step, ehlo_reply, expect, greet, send};
 use mailshot::smtp::{self, ConnectError, Credentials, Security};
 
-use crate::smtp_pki::pki;
-use crate::smtp_server::{ScriptServer, Step, client_config, ehlo_reply, expect, greet, send};
+use crate::smtp_pki::{client_config, pki};
 
 #[tokio::test]
 async fn implicit_tls_verifies_the_certificate_and_reports_what_was_negotiated() {

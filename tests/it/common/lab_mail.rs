@@ -1,5 +1,5 @@
-//! Reading the lab back: copies per recipient in its shared catch-all Maildir, and this run's SMTP sessions
-//! in the Postfix log.
+//! Reading the lab back: copies per recipient in its shared catch-all Maildir (the one poller of it), and
+//! this run's SMTP sessions in the Postfix log.
 //!
 //! Both are shared by every test and session and never emptied, so each reader looks only at what concerns
 //! it: the Maildir by `Delivered-To:` address (test addresses are unique), the log from the offset where the
@@ -50,9 +50,13 @@ impl Maildir {
 
     /// Copies delivered so far to each of `wanted` (absent: none).
     pub fn count(&mut self, wanted: &HashSet<String>) -> HashMap<String, usize> {
+        self.count_where(|to| wanted.contains(to))
+    }
+
+    fn count_where(&mut self, matches: impl Fn(&str) -> bool) -> HashMap<String, usize> {
         self.scan();
         let mut counts = HashMap::new();
-        for to in self.seen.values().filter(|to| wanted.contains(*to)) {
+        for to in self.seen.values().filter(|to| matches(to)) {
             *counts.entry(to.clone()).or_default() += 1;
         }
         counts
@@ -62,12 +66,31 @@ impl Maildir {
     /// more after a pause so that a late duplicate is counted too.
     pub fn settle(&mut self, wanted: &[String], at_least: usize) -> HashMap<String, usize> {
         let wanted: HashSet<String> = wanted.iter().map(|w| w.to_ascii_lowercase()).collect();
+        self.settle_where(|to| wanted.contains(to), at_least)
+    }
+
+    /// As [`Maildir::settle`], for every address `matches` accepts (lowercase), e.g. all of one run's
+    /// prefix, so that a copy to an address the test did not expect is counted too.
+    pub fn settle_where(&mut self, matches: impl Fn(&str) -> bool, at_least: usize) -> HashMap<String, usize> {
         let start = Instant::now();
-        while self.count(&wanted).values().sum::<usize>() < at_least && start.elapsed() < Duration::from_secs(30) {
+        while self.count_where(&matches).values().sum::<usize>() < at_least && start.elapsed() < Duration::from_secs(30)
+        {
             std::thread::sleep(Duration::from_millis(100));
         }
         std::thread::sleep(Duration::from_millis(500));
-        self.count(&wanted)
+        self.count_where(&matches)
+    }
+
+    /// The first copy delivered to `rcpt`, polled for without the pause of [`Maildir::settle`]; panics
+    /// when none came within 30 s.
+    pub fn first(&mut self, rcpt: &str) -> String {
+        let start = Instant::now();
+        let rcpt = rcpt.to_ascii_lowercase();
+        while self.count_where(|to| to == rcpt).is_empty() {
+            assert!(start.elapsed() < Duration::from_secs(30), "no message for {rcpt} in {}", self.new.display());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        self.messages(&rcpt).swap_remove(0)
     }
 
     /// The text of every copy delivered to `rcpt`, as of the last count (see [`Maildir::settle`]).

@@ -1,10 +1,19 @@
-//! Shared test helpers: the lab's environment (Postfix and aiosmtpd), hermetic binary runs, a fake SMTP server
-//! for `send`.
+//! Shared test helpers: the lab's environment (Postfix and aiosmtpd) and reading it back, hermetic binary
+//! runs. The scripted SMTP server is the library's `mailshot::smtp::testing` (the `testing` feature).
 
-pub mod fake_smtp;
 pub mod lab_aiosmtpd;
 pub mod lab_env;
 pub mod lab_mail;
 pub mod lab_oauth;
 pub mod send_job;
 pub mod strace;
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// A tag no other test, run or session uses (letters, digits and `-`, fit for a local part).
+pub fn unique_tag(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{prefix}-{}-{:x}-{n}", std::process::id(), nanos % (1 << 40))
+}

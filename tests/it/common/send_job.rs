@@ -7,22 +7,14 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 
-use crate::common::fake_smtp::FakeSmtp;
+use mailshot::smtp::testing::MailServer;
+
 use crate::common::lab_env::Lab;
 use crate::jobs_support::Run;
 
 /// The variable the job names in `password_env`.
 pub const PASSWORD_ENV: &str = "MAILSHOT_TEST_PASSWORD";
-
-/// A tag no other test, run or session uses (letters, digits and `-`, fit for a local part).
-pub fn unique_tag(prefix: &str) -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("{prefix}-{}-{:x}-{n}", std::process::id(), nanos % (1 << 40))
-}
 
 /// The `[smtp]` table and the password the run gets through [`PASSWORD_ENV`].
 #[derive(Debug, Clone)]
@@ -32,7 +24,7 @@ pub struct Smtp {
 }
 
 impl Smtp {
-    /// A plaintext server on loopback without AUTH (the fake server, the lab's relay port).
+    /// A plaintext server on loopback without AUTH (the scripted server, the lab's relay port).
     pub fn plain(port: u16) -> Smtp {
         Smtp { toml: format!("server = \"127.0.0.1\"\nport = {port}\nsecurity = \"none\"\n"), password: None }
     }
@@ -43,7 +35,8 @@ impl Smtp {
         Smtp { password: Some(password.to_owned()), ..Smtp::plain(port).with(&auth) }
     }
 
-    pub fn fake(server: &FakeSmtp) -> Smtp {
+    /// The scripted server of a test (`mailshot::smtp::testing::MailServer`).
+    pub fn scripted(server: &MailServer) -> Smtp {
         Smtp::plain(server.port)
     }
 

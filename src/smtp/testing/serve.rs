@@ -1,0 +1,129 @@
+//! [`Step::Serve`](super::Step::Serve): one connection answered by a [`Mailbox`]'s rules, a flight at a time.
+//!
+//! A flight is whatever the client's writes brought before the server answers (RFC 2920 §3.2): every whole
+//! line that has arrived is answered in order and the replies go out in one write, so a pipelining client
+//! gets one round trip per group and a lock-step one a round trip per command. Commands that came in the
+//! same flight behind a final dot are what a Haraka-like mailbox refuses.
+
+use super::mailbox::Mailbox;
+use super::script::Conn;
+
+/// One connection: greeting, then flight after flight until QUIT, EOF or a fault closes it.
+pub(super) async fn serve(conn: &mut Conn, mailbox: &Mailbox) -> Result<(), String> {
+    let Some(_admitted) = mailbox.admit() else {
+        return conn.write(b"421 4.7.0 Too many concurrent connections\r\n").await;
+    };
+    tokio::time::sleep(mailbox.greeting_delay()).await;
+    let mut session = Session { mailbox, rcpts: Vec::new(), body: None, replies: String::new(), close: false };
+    session.replies.push_str("220 fake.test ESMTP\r\n");
+    loop {
+        session.flush(conn).await?;
+        if session.close {
+            return Ok(());
+        }
+        match conn.flight().await? {
+            Some(lines) => session.flight(lines),
+            None if session.body.is_some() => return Err("the client closed the connection in DATA".into()),
+            None => return Ok(()),
+        }
+    }
+}
+
+/// One connection's transaction state and the replies not yet written.
+struct Session<'a> {
+    mailbox: &'a Mailbox,
+    rcpts: Vec<String>,
+    /// The message data so far, between the 354 and the final dot.
+    body: Option<Vec<u8>>,
+    replies: String,
+    close: bool,
+}
+
+impl Session<'_> {
+    /// Answers every line of one flight in order.
+    fn flight(&mut self, lines: Vec<Vec<u8>>) {
+        let (mut verbs, mut behind_dot) = (Vec::new(), false);
+        for line in lines {
+            if self.close {
+                break;
+            }
+            if let Some(body) = &mut self.body {
+                if line == b".\r\n" {
+                    verbs.push(".".to_owned());
+                    self.dot();
+                    behind_dot = true;
+                } else {
+                    body.extend_from_slice(&line);
+                }
+                continue;
+            }
+            let line = String::from_utf8_lossy(&line).trim_end_matches(['\r', '\n']).to_owned();
+            let verb = line.to_ascii_uppercase().split([' ', ':']).next().unwrap_or("").to_owned();
+            if self.mailbox.count(&verb, behind_dot) {
+                self.replies.push_str(super::PIPELINED_AFTER_DOT);
+            } else {
+                self.command(&line, &verb);
+            }
+            verbs.push(verb);
+        }
+        if !verbs.is_empty() {
+            self.mailbox.record_flight(verbs);
+        }
+    }
+
+    fn command(&mut self, line: &str, verb: &str) {
+        let upper = line.to_ascii_uppercase();
+        let reply = if verb == "EHLO" {
+            self.mailbox.ehlo_reply()
+        } else if verb == "AUTH" {
+            "535 5.7.8 Authentication credentials invalid\r\n".to_owned()
+        } else if upper.starts_with("MAIL FROM:") {
+            self.rcpts.clear();
+            self.mailbox.mail_reply(&address(line))
+        } else if upper.starts_with("RCPT TO:") {
+            let rcpt = address(line);
+            let refusal = self.mailbox.rcpt_refusal(&rcpt);
+            refusal.unwrap_or_else(|| {
+                self.rcpts.push(rcpt);
+                "250 2.1.5 Ok\r\n".to_owned()
+            })
+        } else if upper == "DATA" && self.rcpts.is_empty() {
+            "554 5.5.1 No valid recipients\r\n".to_owned()
+        } else if upper == "DATA" {
+            self.body = Some(Vec::new());
+            "354 End data with <CR><LF>.<CR><LF>\r\n".to_owned()
+        } else if upper == "RSET" || upper == "NOOP" {
+            self.rcpts.clear();
+            "250 2.0.0 Ok\r\n".to_owned()
+        } else if upper == "QUIT" {
+            self.close = true;
+            "221 2.0.0 Bye\r\n".to_owned()
+        } else {
+            "502 5.5.2 Command not recognised\r\n".to_owned()
+        };
+        self.replies.push_str(&reply);
+    }
+
+    fn dot(&mut self) {
+        let body = self.body.take().expect("in DATA");
+        let (reply, close) = self.mailbox.final_dot(std::mem::take(&mut self.rcpts), body);
+        self.replies.push_str(reply.as_deref().unwrap_or(""));
+        self.close = close;
+    }
+
+    /// Writes the replies gathered so far in one write, after the mailbox's delay.
+    async fn flush(&mut self, conn: &mut Conn) -> Result<(), String> {
+        if self.replies.is_empty() {
+            return Ok(());
+        }
+        tokio::time::sleep(self.mailbox.delay()).await;
+        conn.write(std::mem::take(&mut self.replies).as_bytes()).await
+    }
+}
+
+/// `RCPT TO:<a@b> PARAMS` → `a@b`.
+fn address(line: &str) -> String {
+    let start = line.find('<').map_or(8, |i| i + 1);
+    let end = line[start..].find('>').map_or(line.len(), |i| start + i);
+    line[start..end].to_owned()
+}
