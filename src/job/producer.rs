@@ -134,13 +134,13 @@ pub fn produce(plan: Plan, work: mpsc::Sender<Work>, events: mpsc::Sender<Event>
                     settle(bare(recipient.row, &recipient.mailbox.envelope(), status, text), true)
                 }
                 Decision::Send(_) if shared.stop.is_set() => settle(
-                    bare(recipient.row, &recipient.mailbox.envelope(), Status::Skipped, "not sent: the run stopped"),
+                    bare(recipient.row, &recipient.mailbox.envelope(), Status::NotSent, "not sent: the run stopped"),
                     false,
                 ),
                 Decision::Send(_) if plan.limit.is_some_and(|l| produced.sent >= l) => {
                     produced.limited = true;
                     let text = format!("not sent: {limit_reason}");
-                    settle(bare(recipient.row, &recipient.mailbox.envelope(), Status::Skipped, text), false)
+                    settle(bare(recipient.row, &recipient.mailbox.envelope(), Status::NotSent, text), false)
                 }
                 Decision::Send(date) => match render(&plan.job, &recipient, date, &shared.lost) {
                     Ok(mut item) => {

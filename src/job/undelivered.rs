@@ -1,0 +1,69 @@
+//! The recipients a run did not deliver, for `-q` (cron): each named on one line, at most [`SHOWN`] of them,
+//! then how many more the report holds. Kept by the recorder as outcomes settle, so memory stays bounded.
+
+use super::outcome::{Outcome, Status};
+
+/// Lines shown before "… and N more".
+pub const SHOWN: usize = 50;
+
+#[derive(Debug, Default)]
+pub struct Undelivered {
+    shown: Vec<Outcome>,
+    more: u64,
+}
+
+impl Undelivered {
+    /// Notes an outcome settled in this run; delivered ones and duplicates (sent once, from their first row)
+    /// are not news.
+    pub fn note(&mut self, outcome: &Outcome) {
+        if matches!(outcome.status, Status::Delivered | Status::Skipped) {
+            return;
+        }
+        match self.shown.len() < SHOWN {
+            true => self.shown.push(outcome.clone()),
+            false => self.more += 1,
+        }
+    }
+
+    /// One line per recipient (`address  state  reply`), then `… and N more (see REPORT)`.
+    pub fn lines(&self, report: &std::path::Path) -> Vec<String> {
+        let mut lines: Vec<String> =
+            self.shown.iter().map(|o| format!("  {}  {}  {}", o.email, o.status, o.reply)).collect();
+        if self.more > 0 {
+            lines.push(format!("  … and {} more (see {})", self.more, report.display()));
+        }
+        lines
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(n: usize, status: Status) -> Outcome {
+        Outcome {
+            row: n as u64 + 2,
+            email: format!("r{n}@example.test"),
+            status,
+            code: None,
+            enhanced: None,
+            reply: "not sent: the run stopped".into(),
+            attempts: 0,
+            message_id: String::new(),
+            first_attempt: None,
+            last_attempt: None,
+        }
+    }
+
+    #[test]
+    fn names_the_first_fifty_then_counts_the_rest() {
+        let mut list = Undelivered::default();
+        list.note(&outcome(0, Status::Delivered));
+        list.note(&outcome(1, Status::Skipped));
+        (0..53).for_each(|n| list.note(&outcome(n, Status::NotSent)));
+        let lines = list.lines(std::path::Path::new("reports/x.csv"));
+        assert_eq!(lines.len(), 51);
+        assert_eq!(lines[0], "  r0@example.test  not sent  not sent: the run stopped");
+        assert_eq!(lines[50], "  … and 3 more (see reports/x.csv)");
+    }
+}
