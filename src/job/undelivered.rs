@@ -25,10 +25,14 @@ impl Undelivered {
         }
     }
 
-    /// One line per recipient (`address  state  reply`), then `… and N more (see REPORT)`.
+    /// A heading, one line per recipient (`address  state  reply`), then `… and N more (see REPORT)`;
+    /// nothing when every recipient was delivered.
     pub fn lines(&self, report: &std::path::Path) -> Vec<String> {
-        let mut lines: Vec<String> =
-            self.shown.iter().map(|o| format!("  {}  {}  {}", o.email, o.status, o.reply)).collect();
+        if self.shown.is_empty() {
+            return Vec::new();
+        }
+        let mut lines = vec!["\nnot delivered".to_owned()];
+        lines.extend(self.shown.iter().map(|o| format!("  {}  {}  {}", o.email, o.status, o.reply)));
         if self.more > 0 {
             lines.push(format!("  … and {} more (see {})", self.more, report.display()));
         }
@@ -62,8 +66,9 @@ mod tests {
         list.note(&outcome(1, Status::Skipped));
         (0..53).for_each(|n| list.note(&outcome(n, Status::NotSent)));
         let lines = list.lines(std::path::Path::new("reports/x.csv"));
-        assert_eq!(lines.len(), 51);
-        assert_eq!(lines[0], "  r0@example.test  not sent  not sent: the run stopped");
-        assert_eq!(lines[50], "  … and 3 more (see reports/x.csv)");
+        assert_eq!(lines.len(), 52);
+        assert_eq!(lines[1], "  r0@example.test  not sent  not sent: the run stopped");
+        assert_eq!(lines[51], "  … and 3 more (see reports/x.csv)");
+        assert!(Undelivered::default().lines(std::path::Path::new("r.csv")).is_empty());
     }
 }

@@ -92,7 +92,7 @@ fn fault_addresses_settle_as_the_policy_says_and_spare_everyone_else() {
 }
 
 /// Runs a job that must stop at its first contact with the server: exit 3, nothing delivered, every row
-/// reported skipped, quickly (no retry loop).
+/// reported not sent, quickly (no retry loop).
 fn assert_stops_at_once(lab: &Lab, job: &SendJob, why: &str) {
     let mut maildir = Maildir::mark(lab);
     let started = Instant::now();
@@ -100,7 +100,7 @@ fn assert_stops_at_once(lab: &Lab, job: &SendJob, why: &str) {
     run.expect(3).line_with(&["the job stopped", why]);
     assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
     let report = job.last_report();
-    assert_eq!(report.count("skipped"), job.recipients.len(), "{report:#?}");
+    assert_eq!(report.count("not sent"), job.recipients.len(), "{report:#?}");
     std::thread::sleep(Duration::from_millis(500));
     assert!(maildir.count(&job.recipients.iter().cloned().collect()).is_empty(), "something was delivered");
 }

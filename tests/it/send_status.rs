@@ -25,7 +25,7 @@ fn status_counts_states_and_failed_rows_feed_a_new_job() {
 
     let text = status(&job, &[]);
     text.expect(0);
-    for line in ["delivered  4", "failed     1", "deferred   0", "uncertain  0", "pending    0"] {
+    for line in ["delivered  4", "failed     1", "deferred   0", "uncertain  0", "not sent   0"] {
         text.line_with(&[line]);
     }
     text.line_with(&["last run", "#1", "exit 1"]).line_with(&["budget", "95 of 100 left"]);

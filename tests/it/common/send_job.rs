@@ -192,6 +192,14 @@ impl SendJob {
         self.path().join("job.journal.jsonl")
     }
 
+    /// The journal read through the run's own fold (`Replayed`, as a resume and `status` read it); `None`
+    /// before the first run has created it.
+    pub fn replayed(&self) -> Option<mailshot::job::journal::Replayed> {
+        let file = std::fs::File::open(self.journal_path()).ok()?;
+        let replayed = mailshot::job::journal::Replayed::read(file, chrono::Utc::now(), &self.journal_path());
+        Some(replayed.unwrap_or_else(|e| panic!("{e}")))
+    }
+
     /// Every journal line, each of which must be a whole JSON object.
     pub fn journal(&self) -> Vec<serde_json::Value> {
         let text = std::fs::read_to_string(self.journal_path()).unwrap();
