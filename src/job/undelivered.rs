@@ -31,7 +31,7 @@ impl Undelivered {
         if self.shown.is_empty() {
             return Vec::new();
         }
-        let mut lines = vec!["\nnot delivered".to_owned()];
+        let mut lines = vec![String::new(), "not delivered".to_owned()];
         lines.extend(self.shown.iter().map(|o| format!("  {}  {}  {}", o.email, o.status, o.reply)));
         if self.more > 0 {
             lines.push(format!("  … and {} more (see {})", self.more, report.display()));
@@ -66,9 +66,9 @@ mod tests {
         list.note(&outcome(1, Status::Skipped));
         (0..53).for_each(|n| list.note(&outcome(n, Status::NotSent)));
         let lines = list.lines(std::path::Path::new("reports/x.csv"));
-        assert_eq!(lines.len(), 52);
-        assert_eq!(lines[1], "  r0@example.test  not sent  not sent: the run stopped");
-        assert_eq!(lines[51], "  … and 3 more (see reports/x.csv)");
+        assert_eq!(lines.len(), 53);
+        assert_eq!(lines[2], "  r0@example.test  not sent  not sent: the run stopped");
+        assert_eq!(lines[52], "  … and 3 more (see reports/x.csv)");
         assert!(Undelivered::default().lines(std::path::Path::new("r.csv")).is_empty());
     }
 }

@@ -10,7 +10,7 @@ use crate::jobs_support::Run;
 fn is_summary_line(line: &str) -> bool {
     let words: Vec<&str> = line.split_whitespace().collect();
     match words.as_slice() {
-        [] | ["summary"] => true,
+        [] | ["summary"] | ["not", "delivered"] => true,
         ["elapsed", n, "s"] | ["rate", n, "msg/s"] => n.parse::<f64>().is_ok(),
         ["report", path] => path.contains("reports/") && path.ends_with(".csv"),
         [name, n] => {
@@ -18,7 +18,6 @@ fn is_summary_line(line: &str) -> bool {
                 && n.parse::<u64>().is_ok()
         }
         ["not", "sent", n] => n.parse::<u64>().is_ok(),
-        ["not", "delivered"] => true,
         _ => line.trim_start().starts_with('(') && line.contains("settled in earlier runs"),
     }
 }
