@@ -52,10 +52,10 @@ impl Standing {
 /// The question, ending in `[y/N] `. `standing` is `None` for a job with no earlier run (or `--fresh`).
 pub fn question(args: &SendArgs, job: &Job, total: u64, connections: usize, standing: Option<&Standing>) -> String {
     let via = format!(
-        "through {}:{} from {} with {connections} connection(s)",
+        "from {} through {}:{} with {connections} connection(s)",
+        job.from.envelope(),
         job.smtp.server,
-        job.smtp.port(),
-        job.from.envelope()
+        job.smtp.port()
     );
     let Some(s) = standing.filter(|s| s.settled + s.uncertain + s.deferred > 0) else {
         return format!("Send up to {total} messages {via}? [y/N] ");
