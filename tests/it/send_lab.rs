@@ -119,6 +119,23 @@ fn a_wrong_password_stops_the_job_with_exit_3_and_no_retry_loop() {
     assert!((1..=8).contains(&failures), "{failures} failed logins");
 }
 
+/// Postfix refusing the login (535): the run's first words after the check are the cause, then the summary
+/// counts every recipient "not sent", as `status` does afterwards.
+#[test]
+fn a_wrong_password_is_said_first_and_every_recipient_counted_not_sent() {
+    let Some(lab) = lab("a_wrong_password_is_said_first_and_every_recipient_counted_not_sent") else { return };
+    let tag = unique_tag("badpw-said");
+    let smtp = Smtp::lab_tls(&lab, "not-the-password").with("connections = 2");
+    let job = SendJob::new(&tag, &smtp, addresses(&tag, 30), "");
+    let (code, out) = job.send_interleaved(&["--yes"]);
+    assert_eq!(code, 3, "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("30 rows: 30 valid"), "the check's line first:\n{out}");
+    assert!(lines[1].starts_with("mailshot: the job stopped: ") && lines[1].contains("535"), "then the cause:\n{out}");
+    assert_eq!((summary_count(&out, "not sent"), summary_count(&out, "delivered")), (30, 0), "{out}");
+    crate::send_status::status(&job, &[]).expect(0).line_with(&["not sent   30"]);
+}
+
 #[test]
 fn a_sender_refused_at_mail_stops_the_job_with_exit_3() {
     let Some(lab) = lab("a_sender_refused_at_mail_stops_the_job_with_exit_3") else { return };
