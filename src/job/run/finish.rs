@@ -5,10 +5,10 @@ use std::path::Path;
 
 use super::sending::Sent;
 use super::start::Kept;
-use crate::job::outcome::Tally;
 use crate::exit_codes;
 use crate::job::clock::now;
 use crate::job::journal::Record;
+use crate::job::outcome::Tally;
 use crate::job::recorder::Recorded;
 use crate::output::{err_line, out_line};
 
