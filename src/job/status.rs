@@ -1,6 +1,7 @@
 //! `mailshot status`: what the journal knows about a job, for a person (`status`), a spreadsheet
-//! (`--failed`, `--uncertain`, `--deferred`: CSV with the recipients' original columns, ready to be the recipients of a
-//! new job) or a script (`--json`).
+//! (`--failed`, `--uncertain`, `--deferred`: CSV with the recipients' original columns, ready to be the
+//! recipients of a new job) or a script (`--json`). The journal is read through [`Replayed`], the fold a
+//! run resumes from, so that `status` and `send` never disagree about a recipient.
 
 use std::collections::HashMap;
 use std::io::Write;

@@ -29,11 +29,11 @@ fn the_prompt_says_a_run_resumes_and_what_earlier_runs_settled() {
 
     let (code, shown) = job.send_on_a_terminal(&[], "n");
     assert_eq!(code, 2, "{shown}");
-    let resumed = "2 of 6 were settled in earlier runs; 1 uncertain (maybe delivered) stay unsent \
+    let resumed = "2 of 6 were settled in earlier runs; 1 uncertain (maybe delivered) stays unsent \
                    (--resend-uncertain); send the remaining 3 (1 deferred earlier, tried again)";
     assert!(shown.contains(&format!("{resumed} {via}")), "{shown}");
     let (_, shown) = job.send_on_a_terminal(&["--limit", "1", "--resend-uncertain"], "n");
-    let asked = "2 of 6 were settled in earlier runs; 1 uncertain (maybe delivered) are sent again as asked; \
+    let asked = "2 of 6 were settled in earlier runs; 1 uncertain (maybe delivered) is sent again as asked; \
                  send 1 of the remaining 4 (1 deferred earlier, tried again)";
     assert!(shown.contains(&format!("{asked} {via}")), "{shown}");
     assert_eq!(server.commands("MAIL"), mails, "nothing sent without a yes");

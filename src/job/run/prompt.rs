@@ -63,9 +63,10 @@ pub fn question(args: &SendArgs, job: &Job, total: u64, connections: usize, stan
     let remaining = s.remaining(args.resend_uncertain);
     let mut earlier = format!("{} of {} were settled in earlier runs", s.settled, s.total);
     if s.uncertain > 0 {
+        let (again, stay) = if s.uncertain == 1 { ("is", "stays") } else { ("are", "stay") };
         earlier += &match args.resend_uncertain {
-            true => format!("; {} uncertain (maybe delivered) are sent again as asked", s.uncertain),
-            false => format!("; {} uncertain (maybe delivered) stay unsent (--resend-uncertain)", s.uncertain),
+            true => format!("; {} uncertain (maybe delivered) {again} sent again as asked", s.uncertain),
+            false => format!("; {} uncertain (maybe delivered) {stay} unsent (--resend-uncertain)", s.uncertain),
         };
     }
     let send = match args.limit {
