@@ -124,7 +124,7 @@ pub fn produce(plan: Plan, work: mpsc::Sender<Work>, events: mpsc::Sender<Event>
     for entry in reader {
         let settle = |outcome, carried| events.blocking_send(Event::Settled { outcome, carried }).is_ok();
         let ok = match entry {
-            Err(error) => settle(bare(error.row, "", Status::Skipped, format!("not sent: {error}")), false),
+            Err(error) => settle(bare(error.row, "", Status::Skipped, format!("skipped: {error}")), false),
             Ok(Entry::Duplicate { row, first_row, address }) => {
                 settle(bare(row, &address, Status::Skipped, format!("duplicate of row {first_row}, sent once")), false)
             }
