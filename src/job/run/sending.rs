@@ -77,16 +77,16 @@ pub async fn send(args: &SendArgs, started: Started, signals: Signals, now: chro
     let workers: JoinSet<()> = (0..connections).map(|id| worker::run(id, shared.clone())).collect();
     let mut internal = join_workers(workers, &shared).await;
     watcher.abort();
-    let aborted = shared.stop.abort_reason();
-    if let Some(reason) = &aborted {
-        // The cause before the counts: a run that sent nothing says why first.
-        lead_with(mode, &shared.events, reason).await;
-    }
     let produced = wind_down(&shared, producer).await.unwrap_or_else(|error| {
         shared.halt(Some(error.clone()));
         internal.get_or_insert(error);
         Produced::default()
     });
+    let aborted = shared.stop.abort_reason();
+    if let Some(reason) = &aborted {
+        // The cause before the counts (the recorder prints the summary once every sender is gone).
+        lead_with(mode, &shared.events, reason).await;
+    }
     let lessons = shared.pool.lessons(connections);
     drop(shared);
     drop(events_tx);
