@@ -79,3 +79,43 @@ fn hex(digest: &[u8]) -> String {
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     format!("sha256:{hex}")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(dir: &Path, subject: &str, body: &str) -> std::path::PathBuf {
+        let toml = format!(
+            "[smtp]\nserver = \"127.0.0.1\"\nport = 36125\nsecurity = \"none\"\n\n[message]\n\
+             from = \"News <news@example.test>\"\nsubject = \"{subject}\"\ntext = \"templates/body.txt\"\n\n\
+             [recipients]\ncsv = \"r.csv\"\nname = \"name\"\n"
+        );
+        std::fs::create_dir_all(dir.join("templates")).unwrap();
+        std::fs::write(dir.join("templates/body.txt"), body).unwrap();
+        std::fs::write(dir.join("job.toml"), toml).unwrap();
+        dir.join("job.toml")
+    }
+
+    /// Journals written before per-input digests keep only the overall fingerprint: it must not change, or
+    /// every such campaign would be refused as changed. The value is what mailshot wrote for this job before
+    /// the digests were added (commit c5f49c2).
+    #[test]
+    fn the_overall_fingerprint_is_the_one_older_journals_hold() {
+        let dir = tempfile::tempdir().unwrap();
+        let inputs = of(&job(dir.path(), "Hi {{ name }}", "Hello {{ name }}\n")).unwrap();
+        assert_eq!(inputs.fingerprint, "sha256:c11c02d345281c436a98138bd2079e1994530f692db18aa7976ced0aa8c9c8f4");
+    }
+
+    #[test]
+    fn changed_names_each_input_that_differs() {
+        let dir = tempfile::tempdir().unwrap();
+        let before = of(&job(dir.path(), "Hi", "Hello\n")).unwrap();
+        let path = job(dir.path(), "Hello", "Hello\n");
+        assert_eq!(changed(&before.digests, &of(&path).unwrap(), &path), ["[message] subject"]);
+        let path = job(dir.path(), "Hi", "Changed\n");
+        assert_eq!(changed(&before.digests, &of(&path).unwrap(), &path), ["the text template templates/body.txt"]);
+        let mut fewer = before.digests.clone();
+        fewer.remove("[recipients] name");
+        assert_eq!(changed(&fewer, &before, &path), ["[recipients] name"], "a key added since");
+    }
+}

@@ -133,3 +133,29 @@ async fn many_concurrent_commits_share_syncs_and_all_land() {
     let (_, _, replayed) = Journal::open(&path, now()).unwrap();
     assert_eq!(replayed.entries.len(), 200);
 }
+
+/// `status` reads the same fold as a run, with details: a released message is not sent again (and not in the
+/// budget), a retried one counts once as a message and twice as attempts, and an uncertain one says so.
+#[test]
+fn details_follow_the_same_fold_as_a_resume() {
+    let lines = [
+        committing("a@x", now()),
+        outcome("a@x", Settled::Deferred),
+        committing("a@x", now()),
+        outcome("a@x", Settled::Delivered),
+        committing("b@x", now()),
+        Record::Released { key: "b@x".into(), date: 1_790_000_000, at: now() },
+        committing("c@x", now()),
+    ];
+    let text: String = lines.iter().map(|r| serde_json::to_string(r).unwrap() + "\n").collect();
+    let path = std::path::Path::new("j.jsonl");
+    let plain = Replayed::read(text.as_bytes(), now(), path).unwrap();
+    let detailed = Replayed::read_details(text.as_bytes(), now(), path).unwrap();
+    assert_eq!(plain.entries, detailed.entries);
+    assert!(plain.details.is_none());
+    assert_eq!((detailed.sent_last_24h, detailed.delivered_last_24h), (3, 1));
+    assert_eq!(detailed.get("b@x").unwrap().state, State::Released);
+    let details = detailed.details.unwrap();
+    assert_eq!(details[&key_id("a@x")].reply, "250 2.0.0 Ok: queued as ABC");
+    assert_eq!(details[&key_id("c@x")].reply, UNCERTAIN_REPLY);
+}
