@@ -4,7 +4,7 @@
 //! start    check the job → ask → lock → [--fresh: set aside] → replay the journal → refuse changed inputs
 //!          or missing evidence → the run's record, durable → the report file
 //! sending  recorder ◄─ events ─ producer (renders) ─► queue ─► workers (sessions) ; joined, leftovers not sent
-//! finish   exit code → run-end record, journal synced and closed → lessons, -q's undelivered list, report path
+//! finish   exit code → run-end record, journal synced and closed → lessons, report path, -q's undelivered list
 //! ```
 //!
 //! Order matters for safety: the check runs first (nothing is sent from a job with errors); the lock is

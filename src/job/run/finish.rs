@@ -1,5 +1,5 @@
 //! The wind-down: the exit code, the journal closed with the run-end record, and what follows the summary
-//! (lessons about the server, `-q`'s list of recipients not delivered, the report's path).
+//! (lessons about the server, the report's path, `-q`'s list of recipients not delivered).
 
 use std::path::Path;
 
@@ -23,10 +23,10 @@ pub fn finish(sent: Sent, quiet: bool) -> u8 {
     for lesson in &lessons {
         out_line(&format!("  learned    {lesson}"));
     }
+    report_line(&recorded, &report_path);
     if quiet {
         recorded.undelivered.lines(&report_path).iter().for_each(|line| out_line(line));
     }
-    report_line(&recorded, &report_path);
     if produced.limited && produced.by_budget && aborted.is_none() {
         err_line("mailshot: the daily sending budget is used up; the rest is pending for a later run (exit 75)");
     }
