@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
-use super::start::{Kept, Started};
+use super::start::{Kept, Started, Tokens};
 use crate::cli::SendArgs;
 use crate::job::outcome::Status;
 use crate::job::pool::Pool;
@@ -20,8 +20,9 @@ use crate::job::signals::Signals;
 use crate::job::throttle::Throttle;
 use crate::job::work::{Event, Work};
 use crate::job::worker::{self, Shared, Stop};
+use crate::jobdef::Job;
 use crate::output::err_line;
-use crate::smtp;
+use crate::smtp::{self, Connector};
 
 /// How the sending ended, for the wind-down.
 pub struct Sent {
@@ -41,28 +42,21 @@ pub struct Sent {
 
 /// Sends until every recipient is settled or the run stops. `run` owns the journal handle this needs.
 pub async fn send(args: &SendArgs, started: Started, signals: Signals, now: chrono::DateTime<chrono::Utc>) -> Sent {
-    let Started { job, total, mut connector, tokens, pace, connections, replayed, limit, by_budget, report, kept } =
+    let Started { job, total, connector, tokens, pace, connections, replayed, limit, by_budget, report, kept } =
         started;
     let report_path = report.path().to_owned();
-    let journal = kept.journal.clone();
     let (events_tx, events_rx) = mpsc::channel(4096);
-    connector.set_hints(hints_once(events_tx.clone()));
-    let mut pool = Pool::new(connector, job.smtp.max_messages_per_connection);
-    if let Some((source, first)) = tokens {
-        pool = pool.with_tokens(source, first);
-    }
-    let pool = Arc::new(pool);
     let mode = Mode::detect(args.verbosity.quiet);
+    let pool = pool(connector, tokens, &job, &events_tx);
     let progress =
         Progress::new(mode, args.verbosity.verbose > 0, total, connections).with_sessions(pool.open_counter());
     let recorder = tokio::spawn(recorder::record(events_rx, progress, report));
-
     let (work_tx, work_rx) = mpsc::channel::<Work>(producer::queue_capacity(&job, connections));
     let shared = Arc::new(Shared {
         queue: WorkQueue::new(work_rx),
         throttle: Throttle::new(pace),
         events: events_tx.clone(),
-        journal: Some(journal.clone()),
+        journal: Some(kept.journal.clone()),
         pool,
         retry: job.retry.clone(),
         stop: Stop::default(),
@@ -73,7 +67,7 @@ pub async fn send(args: &SendArgs, started: Started, signals: Signals, now: chro
     let plan = Plan { job: Arc::new(job), journal: Some(Arc::new(replayed)), resend_uncertain, limit, by_budget, now };
     let producer = producer::spawn(plan, work_tx, events_tx.clone(), shared.clone());
     let interrupted: Arc<AtomicU8> = signals.received();
-    let watcher = tokio::spawn(signals.watch(shared.clone(), journal));
+    let watcher = tokio::spawn(signals.watch(shared.clone(), kept.journal.clone()));
     let workers: JoinSet<()> = (0..connections).map(|id| worker::run(id, shared.clone())).collect();
     let mut internal = join_workers(workers, &shared).await;
     watcher.abort();
@@ -82,22 +76,39 @@ pub async fn send(args: &SendArgs, started: Started, signals: Signals, now: chro
         internal.get_or_insert(error);
         Produced::default()
     });
-    let aborted = shared.stop.abort_reason();
+    let (aborted, lessons) = (shared.stop.abort_reason(), shared.pool.lessons(connections));
     if let Some(reason) = &aborted {
         // The cause before the counts (the recorder prints the summary once every sender is gone).
         lead_with(mode, &shared.events, reason).await;
     }
-    let lessons = shared.pool.lessons(connections);
-    drop(shared);
-    drop(events_tx);
-    let recorded = recorder.await.unwrap_or_else(|e| {
-        internal.get_or_insert(internal_error("the recorder", e));
-        let source = std::io::Error::other("the recorder stopped (internal error): the report is incomplete");
-        let report = Err(ReportError { path: report_path.clone(), source });
-        Recorded { tally: Default::default(), report, undelivered: Default::default() }
-    });
+    drop((shared, events_tx));
+    let recorded = recorded(recorder, &mut internal, &report_path).await;
     let signal = interrupted.load(Ordering::SeqCst);
     Sent { recorded, produced, aborted, internal, signal, lessons, report_path, kept }
+}
+
+/// The pool of sessions, its connector's hints going to the log.
+fn pool(mut connector: Connector, tokens: Option<Tokens>, job: &Job, events: &mpsc::Sender<Event>) -> Arc<Pool> {
+    connector.set_hints(hints_once(events.clone()));
+    let pool = Pool::new(connector, job.smtp.max_messages_per_connection);
+    Arc::new(match tokens {
+        Some((source, first)) => pool.with_tokens(source, first),
+        None => pool,
+    })
+}
+
+/// The recorder's tallies and report, once every event is in; a recorder that panicked is a bug (exit 70).
+async fn recorded(
+    recorder: tokio::task::JoinHandle<Recorded>,
+    internal: &mut Option<String>,
+    report_path: &std::path::Path,
+) -> Recorded {
+    recorder.await.unwrap_or_else(|e| {
+        internal.get_or_insert(internal_error("the recorder", e));
+        let source = std::io::Error::other("the recorder stopped (internal error): the report is incomplete");
+        let report = Err(ReportError { path: report_path.to_owned(), source });
+        Recorded { tally: Default::default(), report, undelivered: Default::default() }
+    })
 }
 
 /// The reason the job stopped, printed before the summary: through the recorder (which owns the terminal)

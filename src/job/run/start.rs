@@ -19,13 +19,15 @@ use crate::jobdef::Job;
 use crate::output::err_line;
 use crate::smtp::{self, Connector};
 
+/// OAuth2 with `token_command`: the source and the first token.
+pub type Tokens = (crate::config::smtp::TokenSource, smtp::Secret);
+
 /// A run ready to send: the job checked, the lock held, the journal replayed and this run's record durable.
 pub struct Started {
     pub job: Job,
     pub total: u64,
     pub connector: Connector,
-    /// OAuth2 with `token_command`: the source and the first token.
-    pub tokens: Option<(crate::config::smtp::TokenSource, smtp::Secret)>,
+    pub tokens: Option<Tokens>,
     pub pace: Option<Pace>,
     pub connections: usize,
     pub replayed: Replayed,
@@ -43,22 +45,42 @@ pub struct Kept {
     pub run_number: u32,
 }
 
+/// The steps in order: the job and its connection settings, the question, then the campaign's files.
 pub async fn start(args: &SendArgs, started: DateTime<Utc>) -> Result<Started, StartError> {
     let (job, total) = load_and_check(&args.job, args.verbosity.quiet, started)?;
-    let paths = JobPaths::of(&args.job);
-    let client =
-        job.smtp.client_config(&paths.dir).map_err(|e| StartError::Input(format!("{}: {e}", args.job.display())))?;
-    if let Some(warning) = job.smtp.password_file_warning(&paths.dir) {
-        err_line(&format!("warning: {}: {warning}", args.job.display()));
-    }
-    // OAuth2 with `token_command`: the token fetched with the configuration is the first; later sessions
-    // get fresh ones (pool).
-    let tokens = job.smtp.token_source(&paths.dir).zip(client.credentials.as_ref().map(|c| c.secret.clone()));
-    let connector = Connector::new(client).map_err(|e| StartError::Input(format!("[smtp]: {e}")))?;
+    let (connector, tokens) = connector(args, &job)?;
     let pace = pace(args, &job)?;
     let connections = connections(args, &job)?;
     prompt::confirm(args, &job, total, connections, started)?;
-    // One run at a time, and only then the journal: what it says is this run's to act on.
+    let (kept, replayed) = open_campaign(args, started).await?;
+    let sent = match job.rate.max_per_day {
+        Some(_) => sent_last_24h(&JobPaths::of(&args.job), &replayed, started),
+        None => 0,
+    };
+    let (limit, by_budget) = limit(args, &job, sent);
+    let reports = JobPaths::of(&args.job).reports;
+    let report = Report::create(&reports, now()).map_err(|e| StartError::Input(e.to_string()))?;
+    Ok(Started { job, total, connector, tokens, pace, connections, replayed, limit, by_budget, report, kept })
+}
+
+/// The SMTP connector, and with OAuth2's `token_command` the token source and the first token (fetched with
+/// the configuration; later sessions get fresh ones from the pool).
+fn connector(args: &SendArgs, job: &Job) -> Result<(Connector, Option<Tokens>), StartError> {
+    let dir = JobPaths::of(&args.job).dir;
+    let client = job.smtp.client_config(&dir).map_err(|e| StartError::Input(format!("{}: {e}", args.job.display())))?;
+    if let Some(warning) = job.smtp.password_file_warning(&dir) {
+        err_line(&format!("warning: {}: {warning}", args.job.display()));
+    }
+    let tokens = job.smtp.token_source(&dir).zip(client.credentials.as_ref().map(|c| c.secret.clone()));
+    let connector = Connector::new(client).map_err(|e| StartError::Input(format!("[smtp]: {e}")))?;
+    Ok((connector, tokens))
+}
+
+/// The lock, then the journal (what it says is this run's to act on): `--fresh` sets the old campaign aside,
+/// a changed input or a report the journal does not explain refuses the run, and this run's record is made
+/// durable before anything is sent.
+async fn open_campaign(args: &SendArgs, started: DateTime<Utc>) -> Result<(Kept, Replayed), StartError> {
+    let paths = JobPaths::of(&args.job);
     let lock = lock::acquire(&paths.lock).map_err(|e| match e {
         lock::LockError::Held { .. } => StartError::Busy(e.to_string()),
         lock::LockError::Io { .. } => StartError::Input(e.to_string()),
@@ -78,31 +100,16 @@ pub async fn start(args: &SendArgs, started: DateTime<Utc>) -> Result<Started, S
     if !missing.is_empty() {
         return Err(StartError::Input(missing.refusal(&args.job)));
     }
-    let sent = if job.rate.max_per_day.is_some() { sent_last_24h(&paths, &replayed, started) } else { 0 };
-    let (limit, by_budget) = limit(args, &job, sent);
     let run_number = replayed.last_run.as_ref().map_or(1, |r| r.run + 1);
     let (fingerprint, inputs) = (inputs.fingerprint, Some(inputs.digests));
     let record = Record::Run { run: run_number, started, pid: std::process::id(), fingerprint, inputs };
-    // Durable before anything is sent: a disk that is already full stops the run here, as a temporary
-    // condition (75: run again once there is room), not as bad input.
+    // A disk that is already full stops the run here, as a temporary condition (75: run again once there
+    // is room), not as bad input.
     journal.commit(record).await.map_err(|e| match e.is_disk_full() {
         true => StartError::Busy(format!("{e}: the disk is full; nothing was sent")),
         false => StartError::Input(e.to_string()),
     })?;
-    let report = Report::create(&paths.reports, now()).map_err(|e| StartError::Input(e.to_string()))?;
-    Ok(Started {
-        job,
-        total,
-        connector,
-        tokens,
-        pace,
-        connections,
-        replayed,
-        limit,
-        by_budget,
-        report,
-        kept: Kept { lock, journal, writer, run_number },
-    })
+    Ok((Kept { lock, journal, writer, run_number }, replayed))
 }
 
 /// The job and its CSV's row count (for the progress bar), after a clean check.
