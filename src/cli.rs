@@ -93,6 +93,9 @@ pub struct StatusArgs {
     /// Print the uncertain recipients as CSV.
     #[arg(long)]
     pub uncertain: bool,
+    /// Print the deferred recipients (refused for now; the next run retries them) as CSV.
+    #[arg(long)]
+    pub deferred: bool,
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,

@@ -19,5 +19,6 @@ pub mod run;
 pub mod signals;
 pub mod status;
 pub mod throttle;
+pub mod undelivered;
 pub mod work;
 pub mod worker;

@@ -15,7 +15,10 @@ pub enum Status {
     /// The connection was lost after the final dot and before the reply: maybe delivered. Never resent
     /// automatically.
     Uncertain,
-    /// Not attempted in this run (a duplicate, `--limit`, Ctrl-C, the job stopped).
+    /// Never attempted in this run because the run ended first (the job stopped, Ctrl-C, `--limit`, the daily
+    /// budget): the next run sends it. `status` uses the same words for recipients the journal has not settled.
+    NotSent,
+    /// Never to be sent from this row: a duplicate of an earlier row, or a row that cannot be read.
     Skipped,
 }
 
@@ -26,6 +29,7 @@ impl Status {
             Status::Failed => "failed",
             Status::Deferred => "deferred",
             Status::Uncertain => "uncertain",
+            Status::NotSent => "not sent",
             Status::Skipped => "skipped",
         }
     }
@@ -63,6 +67,7 @@ pub struct Tally {
     pub failed: u64,
     pub deferred: u64,
     pub uncertain: u64,
+    pub not_sent: u64,
     pub skipped: u64,
 }
 
@@ -73,11 +78,12 @@ impl Tally {
             Status::Failed => &mut self.failed,
             Status::Deferred => &mut self.deferred,
             Status::Uncertain => &mut self.uncertain,
+            Status::NotSent => &mut self.not_sent,
             Status::Skipped => &mut self.skipped,
         } += 1;
     }
 
     pub fn done(&self) -> u64 {
-        self.delivered + self.failed + self.deferred + self.uncertain + self.skipped
+        self.delivered + self.failed + self.deferred + self.uncertain + self.not_sent + self.skipped
     }
 }

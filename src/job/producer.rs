@@ -124,7 +124,7 @@ pub fn produce(plan: Plan, work: mpsc::Sender<Work>, events: mpsc::Sender<Event>
     for entry in reader {
         let settle = |outcome, carried| events.blocking_send(Event::Settled { outcome, carried }).is_ok();
         let ok = match entry {
-            Err(error) => settle(bare(error.row, "", Status::Skipped, format!("not sent: {error}")), false),
+            Err(error) => settle(bare(error.row, "", Status::Skipped, format!("skipped: {error}")), false),
             Ok(Entry::Duplicate { row, first_row, address }) => {
                 settle(bare(row, &address, Status::Skipped, format!("duplicate of row {first_row}, sent once")), false)
             }
@@ -134,13 +134,13 @@ pub fn produce(plan: Plan, work: mpsc::Sender<Work>, events: mpsc::Sender<Event>
                     settle(bare(recipient.row, &recipient.mailbox.envelope(), status, text), true)
                 }
                 Decision::Send(_) if shared.stop.is_set() => settle(
-                    bare(recipient.row, &recipient.mailbox.envelope(), Status::Skipped, "not sent: the run stopped"),
+                    bare(recipient.row, &recipient.mailbox.envelope(), Status::NotSent, "not sent: the run stopped"),
                     false,
                 ),
                 Decision::Send(_) if plan.limit.is_some_and(|l| produced.sent >= l) => {
                     produced.limited = true;
                     let text = format!("not sent: {limit_reason}");
-                    settle(bare(recipient.row, &recipient.mailbox.envelope(), Status::Skipped, text), false)
+                    settle(bare(recipient.row, &recipient.mailbox.envelope(), Status::NotSent, text), false)
                 }
                 Decision::Send(date) => match render(&plan.job, &recipient, date, &shared.lost) {
                     Ok(mut item) => {

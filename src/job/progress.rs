@@ -185,6 +185,7 @@ pub fn summary(t: &Tally, carried: u64, elapsed: Duration) -> String {
         ("failed", t.failed),
         ("deferred", t.deferred),
         ("uncertain", t.uncertain),
+        ("not sent", t.not_sent),
         ("skipped", t.skipped),
         ("total", t.done()),
     ];
@@ -205,7 +206,7 @@ mod tests {
 
     #[test]
     fn summary_lists_every_count_and_the_rate() {
-        let t = Tally { delivered: 90, failed: 5, deferred: 3, uncertain: 2, skipped: 1 };
+        let t = Tally { delivered: 90, failed: 5, deferred: 3, uncertain: 2, not_sent: 0, skipped: 1 };
         let s = summary(&t, 0, Duration::from_secs(10));
         assert!(s.contains("delivered        90\n"), "{s}");
         assert!(s.contains("skipped           1\n"), "{s}");

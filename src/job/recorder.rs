@@ -7,15 +7,19 @@ use tokio::sync::mpsc;
 use super::outcome::Tally;
 use super::progress::Progress;
 use super::report::{Report, ReportError};
+use super::undelivered::Undelivered;
 use super::work::Event;
 
 pub struct Recorded {
     pub tally: Tally,
     pub report: Result<PathBuf, ReportError>,
+    /// This run's recipients not delivered, for `-q`.
+    pub undelivered: Undelivered,
 }
 
 pub async fn record(mut events: mpsc::Receiver<Event>, mut progress: Progress, mut report: Report) -> Recorded {
     let mut error = None;
+    let mut undelivered = Undelivered::default();
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
     loop {
         let event = tokio::select! {
@@ -33,6 +37,7 @@ pub async fn record(mut events: mpsc::Receiver<Event>, mut progress: Progress, m
                 if was_carried {
                     progress.carried(&outcome);
                 } else {
+                    undelivered.note(&outcome);
                     progress.settled(&outcome);
                 }
             }
@@ -43,5 +48,5 @@ pub async fn record(mut events: mpsc::Receiver<Event>, mut progress: Progress, m
         Some(e) => Err(e),
         None => report.finish(),
     };
-    Recorded { tally, report }
+    Recorded { tally, report, undelivered }
 }

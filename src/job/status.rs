@@ -1,23 +1,24 @@
 //! `mailshot status`: what the journal knows about a job, for a person (`status`), a spreadsheet
-//! (`--failed`, `--uncertain`: CSV with the recipients' original columns, ready to be the recipients of a
-//! new job) or a script (`--json`).
+//! (`--failed`, `--uncertain`, `--deferred`: CSV with the recipients' original columns, ready to be the
+//! recipients of a new job) or a script (`--json`). The journal is read through [`Replayed`], the fold a
+//! run resumes from, so that `status` and `send` never disagree about a recipient.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::clock::now;
-use super::journal::{Record, Settled};
+use super::journal::{Detail, Entry, JournalError, KeyId, Replayed, Settled, State, key_id};
 use super::run::JobPaths;
 use crate::cli::StatusArgs;
 use crate::config::JobFile;
 use crate::exit_codes;
 use crate::jobdef::Job;
-use crate::output::spreadsheet_cell;
-use crate::recipients::Entry;
+use crate::output::{err_line, spreadsheet_cell};
+use crate::recipients::Entry as Row;
 
 /// A recipient's latest journal record, with the text a person needs.
 #[derive(Debug, Clone, Serialize)]
@@ -37,10 +38,13 @@ pub struct Status {
     pub failed: u64,
     pub deferred: u64,
     pub uncertain: u64,
-    /// In the CSV, not yet in the journal (`None` when the job cannot be read now).
+    /// In the CSV, not settled by the journal: never attempted (`None` when the job cannot be read now).
+    pub not_sent: Option<u64>,
+    /// The same as `not_sent`, under the name scripts may already read.
     pub pending: Option<u64>,
     pub last_run: Option<LastRunView>,
     pub max_per_day: Option<u64>,
+    /// Messages delivered in the last 24 hours (recipients, not attempts).
     pub sent_last_24h: u64,
     pub budget_left: Option<u64>,
 }
@@ -57,20 +61,25 @@ pub struct LastRunView {
 pub fn run(args: &StatusArgs) -> u8 {
     let paths = JobPaths::of(&args.job);
     if !paths.journal.exists() {
-        eprintln!("mailshot: {}: no journal yet: this job has not been sent", paths.journal.display());
+        err_line(&format!("mailshot: {}: no journal yet: this job has not been sent", paths.journal.display()));
         return exit_codes::INPUT_ERROR;
     }
-    let (latest, last_run, sent_last_24h) = match scan(&paths.journal, now()) {
-        Ok(scan) => scan,
+    let replayed = match read(&paths.journal, now()) {
+        Ok(replayed) => replayed,
         Err(e) => {
-            eprintln!("mailshot: {}: {e}", paths.journal.display());
+            err_line(&format!("mailshot: {e}"));
             return exit_codes::INPUT_ERROR;
         }
     };
+    let latest = latest(&replayed);
     let out = std::io::stdout();
     let mut out = out.lock();
-    let result = if args.failed || args.uncertain {
-        let wanted = |l: &Latest| (args.failed && l.state == "failed") || (args.uncertain && l.state == "uncertain");
+    let result = if args.failed || args.uncertain || args.deferred {
+        let wanted = |l: &Latest| {
+            (args.failed && l.state == "failed")
+                || (args.uncertain && l.state == "uncertain")
+                || (args.deferred && l.state == "deferred")
+        };
         match Job::load(&args.job) {
             Ok(job) => write_with_columns(&mut out, &job, &latest, wanted),
             Err(_) => {
@@ -80,90 +89,86 @@ pub fn run(args: &StatusArgs) -> u8 {
             }
         }
     } else {
-        let status = summarise(&args.job, &paths, &latest, last_run, sent_last_24h);
+        let status = summarise(&args.job, &paths, &latest, &replayed);
         if args.json { write_json(&mut out, &status) } else { write_text(&mut out, &status) }
     };
     match result {
         Ok(()) => exit_codes::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => exit_codes::SUCCESS,
         Err(e) => {
-            eprintln!("mailshot: {e}");
+            err_line(&format!("mailshot: {e}"));
             exit_codes::INPUT_ERROR
         }
     }
 }
 
-type Scan = (HashMap<String, Latest>, Option<LastRunView>, u64);
-
-/// Reads every record (a torn last line is ignored, as on resume).
-fn scan(path: &Path, now: DateTime<Utc>) -> std::io::Result<Scan> {
-    let mut latest = HashMap::new();
-    let mut last_run = None;
-    let mut sent = 0;
-    let since = now - Duration::hours(24);
-    for line in BufReader::new(std::fs::File::open(path)?).lines() {
-        let Ok(record) = serde_json::from_str::<Record>(&line?) else { continue };
-        match record {
-            Record::Run { run, started, .. } => {
-                last_run = Some(LastRunView { run, started, ended: None, exit_code: None, summary: None })
-            }
-            Record::RunEnd { run, ended, exit_code, summary } => {
-                if let Some(last) = last_run.as_mut().filter(|l: &&mut LastRunView| l.run == run) {
-                    (last.ended, last.exit_code, last.summary) = (Some(ended), Some(exit_code), Some(summary));
-                }
-            }
-            Record::Committing { key, row, email, attempt, at, .. } => {
-                sent += u64::from(at >= since);
-                let reply =
-                    "the final dot may have been sent; the server's answer never arrived (maybe delivered)".to_owned();
-                latest.insert(key, Latest { row, email, state: "uncertain", code: None, reply, attempts: attempt });
-            }
-            Record::Released { key, at, .. } => {
-                sent = sent.saturating_sub(u64::from(at >= since));
-                latest.remove(&key);
-            }
-            Record::Outcome { key, row, email, status, code, reply, attempt, .. } => {
-                let state = match status {
-                    Settled::Delivered => "delivered",
-                    Settled::Failed => "failed",
-                    Settled::Deferred => "deferred",
-                };
-                latest.insert(key, Latest { row, email, state, code, reply, attempts: attempt });
-            }
-        }
-    }
-    Ok((latest, last_run, sent))
+/// The journal through the run's own fold ([`Replayed`]): a torn last line is ignored as on resume; a damaged
+/// line is reported with the way out (`repair`), since every count after it would be a guess.
+fn read(path: &Path, now: DateTime<Utc>) -> Result<Replayed, String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Replayed::read_details(file, now, path).map_err(|e| match e {
+        JournalError::Corrupt { path, line, message } => format!(
+            "{}, line {line}: the journal is damaged ({message}); what it says after this line cannot be \
+             shown. `mailshot repair JOB.toml` cuts it there, keeps the rest beside it and marks every \
+             recipient named there as uncertain",
+            path.display()
+        ),
+        other => other.to_string(),
+    })
 }
 
-fn summarise(
-    job_file: &Path,
-    paths: &JobPaths,
-    latest: &HashMap<String, Latest>,
-    last_run: Option<LastRunView>,
-    sent_last_24h: u64,
-) -> Status {
+/// Each recipient the journal names, by key, with its state in words. A message taken and given back unsent
+/// (`Released`) is not sent, as the run sees it.
+fn latest(replayed: &Replayed) -> HashMap<KeyId, Latest> {
+    let details = replayed.details.as_ref().expect("read with details");
+    let state = |entry: &Entry| match entry.state {
+        State::Uncertain => Some("uncertain"),
+        State::Released => None,
+        State::Settled(Settled::Delivered) => Some("delivered"),
+        State::Settled(Settled::Failed) => Some("failed"),
+        State::Settled(Settled::Deferred) => Some("deferred"),
+    };
+    let known = |(id, entry): (&KeyId, &Entry)| {
+        let (state, detail) = (state(entry)?, details.get(id)?.clone());
+        let Detail { row, email, code, reply } = detail;
+        Some((*id, Latest { row, email, state, code, reply, attempts: entry.attempts }))
+    };
+    replayed.entries.iter().filter_map(known).collect()
+}
+
+fn summarise(job_file: &Path, paths: &JobPaths, latest: &HashMap<KeyId, Latest>, replayed: &Replayed) -> Status {
     let count = |state| latest.values().filter(|l| l.state == state).count() as u64;
     let max_per_day = JobFile::load(job_file).ok().and_then(|f| f.rate.max_per_day);
+    let last_run = replayed.last_run.as_ref().map(|l| LastRunView {
+        run: l.run,
+        started: l.started,
+        ended: l.ended.as_ref().map(|e| e.0),
+        exit_code: l.ended.as_ref().map(|e| e.1),
+        summary: l.ended.as_ref().map(|e| e.2.clone()),
+    });
+    let not_sent = not_sent(job_file, latest);
     Status {
         journal: paths.journal.display().to_string(),
         delivered: count("delivered"),
         failed: count("failed"),
         deferred: count("deferred"),
         uncertain: count("uncertain"),
-        pending: pending(job_file, latest),
+        not_sent,
+        pending: not_sent,
         last_run,
         max_per_day,
-        sent_last_24h,
-        budget_left: max_per_day.map(|m| m.saturating_sub(sent_last_24h)),
+        sent_last_24h: replayed.delivered_last_24h,
+        budget_left: max_per_day.map(|m| m.saturating_sub(replayed.sent_last_24h)),
     }
 }
 
-/// Recipients in the CSV that the journal has never seen.
-fn pending(job_file: &Path, latest: &HashMap<String, Latest>) -> Option<u64> {
+/// Recipients in the CSV that the journal has not settled (never taken, or taken and given back).
+fn not_sent(job_file: &Path, latest: &HashMap<KeyId, Latest>) -> Option<u64> {
     let job = Job::load(job_file).ok()?;
     let reader = job.recipients().ok()?;
     let n = reader
         .filter_map(Result::ok)
-        .filter(|e| matches!(e, Entry::Recipient(r) if !latest.contains_key(&r.key)))
+        .filter(|e| matches!(e, Row::Recipient(r) if !latest.contains_key(&key_id(&r.key))))
         .count();
     Some(n as u64)
 }
@@ -176,7 +181,7 @@ fn pending(job_file: &Path, latest: &HashMap<String, Latest>) -> Option<u64> {
 fn write_with_columns(
     out: &mut impl Write,
     job: &Job,
-    latest: &HashMap<String, Latest>,
+    latest: &HashMap<KeyId, Latest>,
     wanted: impl Fn(&Latest) -> bool,
 ) -> std::io::Result<()> {
     let reader = job.recipients().map_err(|p| std::io::Error::other(format!("{}", p[0])))?;
@@ -190,8 +195,8 @@ fn write_with_columns(
     let mut csv = csv::Writer::from_writer(out);
     csv.write_record(ours.iter().map(String::as_str).chain(theirs.iter().map(|&i| columns.names[i].as_str())))?;
     for entry in reader.filter_map(Result::ok) {
-        let Entry::Recipient(r) = entry else { continue };
-        let Some(l) = latest.get(&r.key).filter(|l| wanted(l)) else { continue };
+        let Row::Recipient(r) = entry else { continue };
+        let Some(l) = latest.get(&key_id(&r.key)).filter(|l| wanted(l)) else { continue };
         let code = l.code.map(|c| c.to_string()).unwrap_or_default();
         let fixed = [r.row.to_string(), l.email.clone(), code, spreadsheet_cell(&l.reply).into_owned()];
         csv.write_record(fixed.iter().map(String::as_str).chain(theirs.iter().map(|&i| r.fields[i].as_str())))?;
@@ -221,9 +226,9 @@ fn write_text(out: &mut impl Write, s: &Status) -> std::io::Result<()> {
     {
         writeln!(out, "{name:<10} {n}")?;
     }
-    match s.pending {
-        Some(n) => writeln!(out, "{:<10} {n}", "pending")?,
-        None => writeln!(out, "{:<10} unknown (the job cannot be read now)", "pending")?,
+    match s.not_sent {
+        Some(n) => writeln!(out, "{:<10} {n}", "not sent")?,
+        None => writeln!(out, "{:<10} unknown (the job cannot be read now)", "not sent")?,
     }
     if let Some(run) = &s.last_run {
         let outcome = match (&run.ended, run.exit_code, &run.summary) {
@@ -232,11 +237,17 @@ fn write_text(out: &mut impl Write, s: &Status) -> std::io::Result<()> {
         };
         writeln!(out, "last run   #{} started {}, {outcome}", run.run, when(&run.started))?;
     }
+    writeln!(out, "sent       {} in the last 24 hours", messages(s.sent_last_24h))?;
     match (s.max_per_day, s.budget_left) {
+        // The budget counts every message whose final dot went out (as a provider does), retries included.
         (Some(max), Some(left)) => writeln!(out, "budget     {left} of {max} left in the last 24 hours")?,
-        _ => writeln!(out, "budget     no daily limit ({} sent in the last 24 hours)", s.sent_last_24h)?,
+        _ => writeln!(out, "budget     no daily limit")?,
     }
     Ok(())
+}
+
+fn messages(n: u64) -> String {
+    if n == 1 { "1 message".into() } else { format!("{n} messages") }
 }
 
 fn when(t: &DateTime<Utc>) -> String {

@@ -55,7 +55,7 @@ impl Drop for Work {
         // Nothing here may panic: a second panic while unwinding aborts the process.
         let outcome = match self.committing {
             true => self.outcome(Status::Uncertain, "internal error while it was being sent: maybe delivered"),
-            false => self.outcome(Status::Skipped, "not sent: the run stopped (internal error)"),
+            false => self.outcome(Status::NotSent, "not sent: the run stopped (internal error)"),
         };
         self.lost.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(outcome);
     }

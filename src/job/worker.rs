@@ -166,7 +166,7 @@ impl Worker {
             }
             Readiness::Ready | Readiness::Stop => {
                 let work = first.release(shared.journal.as_ref());
-                self.settle(work.outcome(Status::Skipped, "not sent: the run stopped")).await;
+                self.settle(work.outcome(Status::NotSent, "not sent: the run stopped")).await;
                 return None;
             }
         }
@@ -274,7 +274,7 @@ impl Worker {
     async fn put_back(&self, pending: Pending) {
         let work = pending.release(self.shared.journal.as_ref());
         if self.shared.stop.is_set() {
-            self.settle(work.outcome(Status::Skipped, "not sent: the run stopped")).await;
+            self.settle(work.outcome(Status::NotSent, "not sent: the run stopped")).await;
         } else {
             self.shared.queue.retry_at(work, Instant::now());
         }
@@ -373,7 +373,7 @@ impl Worker {
                     at: now(),
                 });
                 shared.halt(Some(verdict.text.clone()));
-                self.settle(outcome(&work, Status::Skipped, &verdict)).await;
+                self.settle(outcome(&work, Status::NotSent, &verdict)).await;
             }
             Disposition::Retry { after, throttled, .. } => {
                 if throttled {

@@ -17,20 +17,10 @@ fn committed(job: &SendJob) -> usize {
     text.matches("\"t\":\"committing\"").count()
 }
 
-/// Keys with a committing record and no later outcome: what the next run will call uncertain.
+/// Keys with a committing record and no later outcome: what the next run will call uncertain, read through
+/// the run's own fold (a torn last line, the kill, is ignored as the next run ignores it).
 fn uncertain_in_journal(job: &SendJob) -> usize {
-    let text = std::fs::read_to_string(job.journal_path()).unwrap_or_default();
-    let mut open = std::collections::HashSet::new();
-    // A torn last line (the kill) is ignored, as the next run will ignore it.
-    for record in text.lines().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()) {
-        let key = record["key"].as_str().unwrap_or_default().to_owned();
-        match record["t"].as_str() {
-            Some("committing") => open.insert(key),
-            Some("outcome" | "released") => open.remove(&key),
-            _ => false,
-        };
-    }
-    open.len()
+    job.replayed().map_or(0, |r| r.count(mailshot::job::journal::State::Uncertain))
 }
 
 /// Starts a run and kills it with -9: the first time at a random moment of its start-up, later once it has

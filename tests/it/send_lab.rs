@@ -93,7 +93,7 @@ fn fault_addresses_settle_as_the_policy_says_and_spare_everyone_else() {
 }
 
 /// Runs a job that must stop at its first contact with the server: exit 3, nothing delivered, every row
-/// reported skipped, quickly (no retry loop).
+/// reported not sent, quickly (no retry loop).
 fn assert_stops_at_once(lab: &Lab, job: &SendJob, why: &str) {
     let mut maildir = Maildir::mark(lab);
     let started = Instant::now();
@@ -101,7 +101,7 @@ fn assert_stops_at_once(lab: &Lab, job: &SendJob, why: &str) {
     run.expect(3).line_with(&["the job stopped", why]);
     assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
     let report = job.last_report();
-    assert_eq!(report.count("skipped"), job.recipients.len(), "{report:#?}");
+    assert_eq!(report.count("not sent"), job.recipients.len(), "{report:#?}");
     std::thread::sleep(Duration::from_millis(500));
     assert!(maildir.count(&job.recipients.iter().cloned().collect()).is_empty(), "something was delivered");
 }
@@ -118,6 +118,23 @@ fn a_wrong_password_stops_the_job_with_exit_3_and_no_retry_loop() {
     // One try per connection at most (other tests may fail a login meanwhile: some slack, not a loop).
     let failures = log.auth_failures(&lab.user);
     assert!((1..=8).contains(&failures), "{failures} failed logins");
+}
+
+/// Postfix refusing the login (535): the run's first words after the check are the cause, then the summary
+/// counts every recipient "not sent", as `status` does afterwards.
+#[test]
+fn a_wrong_password_is_said_first_and_every_recipient_counted_not_sent() {
+    let Some(lab) = lab("a_wrong_password_is_said_first_and_every_recipient_counted_not_sent") else { return };
+    let tag = unique_tag("badpw-said");
+    let smtp = Smtp::lab_tls(&lab, "not-the-password").with("connections = 2");
+    let job = SendJob::new(&tag, &smtp, addresses(&tag, 30), "");
+    let (code, out) = job.send_interleaved(&["--yes"]);
+    assert_eq!(code, 3, "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("30 rows: 30 valid"), "the check's line first:\n{out}");
+    assert!(lines[1].starts_with("mailshot: the job stopped: ") && lines[1].contains("535"), "then the cause:\n{out}");
+    assert_eq!((summary_count(&out, "not sent"), summary_count(&out, "delivered")), (30, 0), "{out}");
+    crate::send_status::status(&job, &[]).expect(0).line_with(&["not sent   30"]);
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! What `mailshot send` prints without a terminal (cron, a pipe): no bar or cursor control at all, the
-//! summary table (ending with the report's path) on stdout; `-q` only that, `-v` a line per recipient.
+//! summary table (ending with the report's path) on stdout; `-q` only that and a line per recipient not
+//! delivered, `-v` a line per recipient.
 
 use mailshot::smtp::testing::MailServer;
 
@@ -11,13 +12,14 @@ use crate::jobs_support::Run;
 fn is_summary_line(line: &str) -> bool {
     let words: Vec<&str> = line.split_whitespace().collect();
     match words.as_slice() {
-        [] | ["summary"] => true,
+        [] | ["summary"] | ["not", "delivered"] => true,
         ["elapsed", n, "s"] | ["rate", n, "msg/s"] => n.parse::<f64>().is_ok(),
         ["report", path] => path.contains("reports/") && path.ends_with(".csv"),
         [name, n] => {
             ["delivered", "failed", "deferred", "uncertain", "skipped", "total"].contains(name)
                 && n.parse::<u64>().is_ok()
         }
+        ["not", "sent", n] => n.parse::<u64>().is_ok(),
         _ => line.trim_start().starts_with('(') && line.contains("settled in earlier runs"),
     }
 }
@@ -33,8 +35,12 @@ fn plain_logs_the_failure_and_the_report(run: &Run, job: &SendJob) {
     assert!(!run.stderr.contains(" delivered"), "delivered rows are not logged without -v:\n{}", run.stderr);
 }
 
-fn quiet_prints_only_the_summary(run: &Run, job: &SendJob) {
-    only_summary_on_stdout(run, job);
+fn quiet_prints_the_summary_and_names_the_undelivered(run: &Run, job: &SendJob) {
+    let refused = format!("  {}  failed  ", job.recipients[2]);
+    let (named, rest): (Vec<&str>, Vec<&str>) = run.stdout.lines().partition(|l| l.starts_with(&refused));
+    assert_eq!(named.len(), 1, "the failed recipient, once:\n{}", run.stdout);
+    assert!(named[0].contains("550 5.1.1 No such user"), "with the reply: {}", named[0]);
+    assert!(rest.iter().all(|l| is_summary_line(l)), "stdout:\n{}", run.stdout);
     assert!(run.stderr.is_empty(), "stderr under -q:\n{}", run.stderr);
 }
 
@@ -51,7 +57,7 @@ fn without_a_terminal_there_is_no_bar_and_each_verbosity_prints_what_it_promises
     type Check = fn(&Run, &SendJob);
     let cases: [(&[&str], Check); 3] = [
         (&["--yes"], plain_logs_the_failure_and_the_report),
-        (&["--yes", "-q"], quiet_prints_only_the_summary),
+        (&["--yes", "-q"], quiet_prints_the_summary_and_names_the_undelivered),
         (&["--yes", "-v"], verbose_logs_every_recipient),
     ];
     for (args, check) in cases {
@@ -67,4 +73,26 @@ fn without_a_terminal_there_is_no_bar_and_each_verbosity_prints_what_it_promises
         assert_eq!((summary_count(&run.stdout, "delivered"), summary_count(&run.stdout, "failed")), (11, 1));
         check(&run, &job);
     }
+}
+
+/// Cron (`-q`): every recipient not delivered is named on its own line (address, state, reply), at most 50,
+/// then a count that points to the report; delivered ones are not listed.
+#[test]
+fn quiet_names_the_undelivered_recipients_up_to_fifty() {
+    let server = FakeSmtp::start();
+    let tag = unique_tag("quiet-list");
+    let job = SendJob::new(&tag, &Smtp::fake(&server).with("connections = 2"), addresses(&tag, 60), "");
+    for rcpt in &job.recipients[..55] {
+        server.refuse(rcpt, "550 5.1.1 No such user", u32::MAX);
+    }
+    let run = job.send(&["--yes", "-q"]);
+    run.expect(1);
+    let named: Vec<&str> =
+        run.stdout.lines().filter(|l| l.contains("  failed  ") && l.ends_with("550 5.1.1 No such user")).collect();
+    assert_eq!(named.len(), 50, "stdout:\n{}", run.stdout);
+    assert!(named.iter().all(|l| job.recipients[..55].iter().any(|r| l.starts_with(&format!("  {r}  ")))));
+    let report = job.reports().pop().unwrap();
+    let name = report.file_name().unwrap().to_string_lossy().into_owned();
+    run.line_with(&["  … and 5 more (see ", &format!("reports/{name})")]);
+    assert!(job.recipients[55..].iter().all(|r| !run.stdout.contains(r.as_str())), "delivered ones are not named");
 }

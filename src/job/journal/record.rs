@@ -1,6 +1,8 @@
 //! One journal line. JSON so that a person can read the journal with `grep`/`jq`; one object per line so that
 //! a torn last write is just an unparseable last line.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -17,8 +19,16 @@ pub enum Settled {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "t", rename_all = "snake_case")]
 pub enum Record {
-    /// A run began. `fingerprint` identifies the message settings and templates it rendered with.
-    Run { run: u32, started: DateTime<Utc>, pid: u32, fingerprint: String },
+    /// A run began. `fingerprint` identifies the message settings and templates it rendered with; `inputs`
+    /// holds one digest per setting and file, to name what changed (absent in journals before 2026-12).
+    Run {
+        run: u32,
+        started: DateTime<Utc>,
+        pid: u32,
+        fingerprint: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        inputs: Option<BTreeMap<String, String>>,
+    },
     /// Written durably before the final dot of this message is sent: from here on it may be delivered.
     Committing {
         key: String,

@@ -1,6 +1,8 @@
 //! Reading a journal back into what the next run needs: each recipient's state, the last run, the budget used.
+//! The one fold of the journal: `send` resumes from it and `status` reports from it, so the two never differ
+//! on what a record means (a damaged line stops both; a torn last line is ignored by both).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader, Read};
 
 use chrono::{DateTime, Duration, Utc};
@@ -32,6 +34,8 @@ pub struct LastRun {
     pub run: u32,
     pub started: DateTime<Utc>,
     pub fingerprint: String,
+    /// What the run's messages depended on, input by input (absent in journals written before they were kept).
+    pub inputs: Option<BTreeMap<String, String>>,
     /// `None` when the run did not end cleanly (killed, crashed).
     pub ended: Option<(DateTime<Utc>, u8, String)>,
 }
@@ -50,6 +54,10 @@ pub struct Replayed {
     pub last_run: Option<LastRun>,
     /// Messages whose final dot went out in the 24 hours before `now` (the rolling daily budget).
     pub sent_last_24h: u64,
+    /// Recipients delivered in the 24 hours before `now` (messages, where `sent_last_24h` counts attempts).
+    pub delivered_last_24h: u64,
+    /// Each recipient's address, row and last reply, kept only when asked for ([`Replayed::read_details`]).
+    pub details: Option<HashMap<KeyId, Detail>>,
     /// Byte length of the intact prefix; a torn last line lies beyond it.
     pub intact_len: u64,
     pub torn_tail: bool,
@@ -58,9 +66,39 @@ pub struct Replayed {
     emails: HashMap<KeyId, KeyId>,
 }
 
+/// What a person needs to know about a recipient's last record (`status`), beyond its [`Entry`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Detail {
+    pub row: u64,
+    pub email: String,
+    pub code: Option<u16>,
+    pub reply: String,
+}
+
+/// The reply `status` shows for an uncertain recipient (a committing record with no outcome after it).
+pub const UNCERTAIN_REPLY: &str =
+    "the final dot may have been sent; the server's answer never arrived (maybe delivered)";
+
 impl Replayed {
     pub fn read(input: impl Read, now: DateTime<Utc>, path: &std::path::Path) -> Result<Replayed, JournalError> {
-        let mut replayed = Replayed::default();
+        Replayed::fold(input, now, path, Replayed::default())
+    }
+
+    /// [`Replayed::read`], also keeping each recipient's [`Detail`] (more memory: for `status`, not a run).
+    pub fn read_details(
+        input: impl Read,
+        now: DateTime<Utc>,
+        path: &std::path::Path,
+    ) -> Result<Replayed, JournalError> {
+        Replayed::fold(input, now, path, Replayed { details: Some(HashMap::new()), ..Replayed::default() })
+    }
+
+    fn fold(
+        input: impl Read,
+        now: DateTime<Utc>,
+        path: &std::path::Path,
+        mut replayed: Replayed,
+    ) -> Result<Replayed, JournalError> {
         let mut reader = BufReader::new(input);
         let mut line = Vec::new();
         let since = now - Duration::hours(24);
@@ -90,19 +128,26 @@ impl Replayed {
 
     fn apply(&mut self, record: Record, since: DateTime<Utc>) {
         match record {
-            Record::Run { run, started, fingerprint, .. } => {
-                self.last_run = Some(LastRun { run, started, fingerprint, ended: None });
+            Record::Run { run, started, fingerprint, inputs, .. } => {
+                self.last_run = Some(LastRun { run, started, fingerprint, inputs, ended: None });
             }
-            Record::Committing { key, email, date, attempt, at, .. } => {
+            Record::Committing { key, row, email, date, attempt, at, .. } => {
                 self.emails.insert(key_id(&email.to_ascii_lowercase()), key_id(&key));
                 if at >= since {
                     self.sent_last_24h += 1;
                 }
-                self.entries.insert(key_id(&key), Entry { state: State::Uncertain, date, attempts: attempt });
+                let id = key_id(&key);
+                self.entries.insert(id, Entry { state: State::Uncertain, date, attempts: attempt });
+                self.detail(id, row, email, None, UNCERTAIN_REPLY.to_owned());
             }
-            Record::Outcome { key, email, status, attempt, date, .. } => {
+            Record::Outcome { key, row, email, status, code, reply, attempt, date, at, .. } => {
                 self.emails.insert(key_id(&email.to_ascii_lowercase()), key_id(&key));
-                self.entries.insert(key_id(&key), Entry { state: State::Settled(status), date, attempts: attempt });
+                if at >= since && status == Settled::Delivered {
+                    self.delivered_last_24h += 1;
+                }
+                let id = key_id(&key);
+                self.entries.insert(id, Entry { state: State::Settled(status), date, attempts: attempt });
+                self.detail(id, row, email, code, reply);
             }
             Record::Released { key, date, at } => {
                 if at >= since {
@@ -117,6 +162,12 @@ impl Replayed {
                     last.ended = Some((ended, exit_code, summary));
                 }
             }
+        }
+    }
+
+    fn detail(&mut self, id: KeyId, row: u64, email: String, code: Option<u16>, reply: String) {
+        if let Some(details) = self.details.as_mut() {
+            details.insert(id, Detail { row, email, code, reply });
         }
     }
 

@@ -41,7 +41,7 @@ async fn records_survive_a_reopen_and_settle_state() {
     let path = dir.path().join("job.journal.jsonl");
     let (journal, writer, replayed) = Journal::open(&path, now()).unwrap();
     assert!(replayed.entries.is_empty());
-    journal.append(Record::Run { run: 1, started: now(), pid: 1, fingerprint: "f1".into() }).unwrap();
+    journal.append(Record::Run { run: 1, started: now(), pid: 1, fingerprint: "f1".into(), inputs: None }).unwrap();
     journal.commit(committing("a@x", now())).await.unwrap();
     journal.append(outcome("a@x", Settled::Delivered)).unwrap();
     journal.commit(committing("b@x", now())).await.unwrap();
@@ -132,4 +132,30 @@ async fn many_concurrent_commits_share_syncs_and_all_land() {
     writer.close().unwrap();
     let (_, _, replayed) = Journal::open(&path, now()).unwrap();
     assert_eq!(replayed.entries.len(), 200);
+}
+
+/// `status` reads the same fold as a run, with details: a released message is not sent again (and not in the
+/// budget), a retried one counts once as a message and twice as attempts, and an uncertain one says so.
+#[test]
+fn details_follow_the_same_fold_as_a_resume() {
+    let lines = [
+        committing("a@x", now()),
+        outcome("a@x", Settled::Deferred),
+        committing("a@x", now()),
+        outcome("a@x", Settled::Delivered),
+        committing("b@x", now()),
+        Record::Released { key: "b@x".into(), date: 1_790_000_000, at: now() },
+        committing("c@x", now()),
+    ];
+    let text: String = lines.iter().map(|r| serde_json::to_string(r).unwrap() + "\n").collect();
+    let path = std::path::Path::new("j.jsonl");
+    let plain = Replayed::read(text.as_bytes(), now(), path).unwrap();
+    let detailed = Replayed::read_details(text.as_bytes(), now(), path).unwrap();
+    assert_eq!(plain.entries, detailed.entries);
+    assert!(plain.details.is_none());
+    assert_eq!((detailed.sent_last_24h, detailed.delivered_last_24h), (3, 1));
+    assert_eq!(detailed.get("b@x").unwrap().state, State::Released);
+    let details = detailed.details.unwrap();
+    assert_eq!(details[&key_id("a@x")].reply, "250 2.0.0 Ok: queued as ABC");
+    assert_eq!(details[&key_id("c@x")].reply, UNCERTAIN_REPLY);
 }

@@ -158,6 +158,39 @@ impl SendJob {
         Run::from(self.command(args).output().unwrap())
     }
 
+    /// Runs `send` with stdout and stderr into one file, as a terminal or cron's mail shows them: the exit
+    /// code and the lines in the order they were written.
+    pub fn send_interleaved(&self, args: &[&str]) -> (i32, String) {
+        use std::io::{Read, Seek};
+        let mut file = tempfile::tempfile().unwrap();
+        let mut command = self.command(args);
+        command.stdout(file.try_clone().unwrap()).stderr(file.try_clone().unwrap());
+        let status = command.status().unwrap();
+        let mut text = String::new();
+        file.rewind().unwrap();
+        file.read_to_string(&mut text).unwrap();
+        (status.code().expect("an exit code"), text)
+    }
+
+    /// Runs `send` on a terminal (a pty made by util-linux `script`) and answers its question with `answer`:
+    /// the exit code and everything the terminal showed.
+    pub fn send_on_a_terminal(&self, args: &[&str], answer: &str) -> (i32, String) {
+        use std::io::Write;
+        let line = std::iter::once(env!("CARGO_BIN_EXE_mailshot").to_owned())
+            .chain(["send", "job.toml"].iter().chain(args).map(|a| (*a).to_owned()))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let command = self.command(&[]);
+        let mut script = Command::new("script");
+        script.args(["-qec", &line, "/dev/null"]).current_dir(self.path()).env_clear();
+        script.envs(command.get_envs().filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))));
+        let mut child = script.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        child.stdin.take().unwrap().write_all(format!("{answer}\n").as_bytes()).unwrap();
+        let output = child.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&output.stdout).replace("\r\n", "\n");
+        (output.status.code().expect("an exit code"), text)
+    }
+
     /// Starts `send` with its output piped (for [`Child::wait_with_output`]).
     pub fn spawn(&self, args: &[&str]) -> Child {
         self.command(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
@@ -183,6 +216,14 @@ impl SendJob {
 
     pub fn journal_path(&self) -> PathBuf {
         self.path().join("job.journal.jsonl")
+    }
+
+    /// The journal read through the run's own fold (`Replayed`, as a resume and `status` read it); `None`
+    /// before the first run has created it.
+    pub fn replayed(&self) -> Option<mailshot::job::journal::Replayed> {
+        let file = std::fs::File::open(self.journal_path()).ok()?;
+        let replayed = mailshot::job::journal::Replayed::read(file, chrono::Utc::now(), &self.journal_path());
+        Some(replayed.unwrap_or_else(|e| panic!("{e}")))
     }
 
     /// Every journal line, each of which must be a whole JSON object.

@@ -1,0 +1,230 @@
+//! Start-up: everything a run checks and sets up before its first message, in the order safety needs (see
+//! the flow in `run`). Any failure here means nothing was sent.
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+
+use super::{JobPaths, StartError, changes, prompt};
+use crate::check::{self, Reporter};
+use crate::cli::SendArgs;
+use crate::config::numbers;
+use crate::config::rate::Pace;
+use crate::job::clock::now;
+use crate::job::journal::{Journal, JournalWriter, Record, Replayed, set_aside_names, sync_dir};
+use crate::job::lock::{self, RunLock};
+use crate::job::report::Report;
+use crate::job::{evidence, fingerprint};
+use crate::jobdef::Job;
+use crate::output::err_line;
+use crate::smtp::{self, Connector};
+
+/// OAuth2 with `token_command`: the source and the first token.
+pub type Tokens = (crate::config::smtp::TokenSource, smtp::Secret);
+
+/// A run ready to send: the job checked, the lock held, the journal replayed and this run's record durable.
+pub struct Started {
+    pub job: Job,
+    pub total: u64,
+    pub connector: Connector,
+    pub tokens: Option<Tokens>,
+    pub pace: Option<Pace>,
+    pub connections: usize,
+    pub replayed: Replayed,
+    pub limit: Option<u64>,
+    pub by_budget: bool,
+    pub report: Report,
+    pub kept: Kept,
+}
+
+/// What the run keeps to its very end: the lock, and the journal to close with the run-end record.
+pub struct Kept {
+    pub lock: RunLock,
+    pub journal: Journal,
+    pub writer: JournalWriter,
+    pub run_number: u32,
+}
+
+/// The steps in order: the job and its connection settings, the question, then the campaign's files.
+pub async fn start(args: &SendArgs, started: DateTime<Utc>) -> Result<Started, StartError> {
+    let (job, total) = load_and_check(&args.job, args.verbosity.quiet, started)?;
+    let (connector, tokens) = connector(args, &job)?;
+    let pace = pace(args, &job)?;
+    let connections = connections(args, &job)?;
+    prompt::confirm(args, &job, total, connections, started)?;
+    let (kept, replayed) = open_campaign(args, started).await?;
+    let sent = match job.rate.max_per_day {
+        Some(_) => sent_last_24h(&JobPaths::of(&args.job), &replayed, started),
+        None => 0,
+    };
+    let (limit, by_budget) = limit(args, &job, sent);
+    let reports = JobPaths::of(&args.job).reports;
+    let report = Report::create(&reports, now()).map_err(|e| StartError::Input(e.to_string()))?;
+    Ok(Started { job, total, connector, tokens, pace, connections, replayed, limit, by_budget, report, kept })
+}
+
+/// The SMTP connector, and with OAuth2's `token_command` the token source and the first token (fetched with
+/// the configuration; later sessions get fresh ones from the pool).
+fn connector(args: &SendArgs, job: &Job) -> Result<(Connector, Option<Tokens>), StartError> {
+    let dir = JobPaths::of(&args.job).dir;
+    let client = job.smtp.client_config(&dir).map_err(|e| StartError::Input(format!("{}: {e}", args.job.display())))?;
+    if let Some(warning) = job.smtp.password_file_warning(&dir) {
+        err_line(&format!("warning: {}: {warning}", args.job.display()));
+    }
+    let tokens = job.smtp.token_source(&dir).zip(client.credentials.as_ref().map(|c| c.secret.clone()));
+    let connector = Connector::new(client).map_err(|e| StartError::Input(format!("[smtp]: {e}")))?;
+    Ok((connector, tokens))
+}
+
+/// The lock, then the journal (what it says is this run's to act on): `--fresh` sets the old campaign aside,
+/// a changed input or a report the journal does not explain refuses the run, and this run's record is made
+/// durable before anything is sent.
+async fn open_campaign(args: &SendArgs, started: DateTime<Utc>) -> Result<(Kept, Replayed), StartError> {
+    let paths = JobPaths::of(&args.job);
+    let lock = lock::acquire(&paths.lock).map_err(|e| match e {
+        lock::LockError::Held { .. } => StartError::Busy(e.to_string()),
+        lock::LockError::Io { .. } => StartError::Input(e.to_string()),
+    })?;
+    if args.fresh {
+        // Reports first: stopped between the two, the old campaign simply goes on (its journal is there),
+        // never a new journal facing the old campaign's reports.
+        set_aside_reports(&paths.reports, started)?;
+        set_aside(&paths.journal, started)?;
+    }
+    let (journal, writer, replayed) =
+        Journal::open(&paths.journal, started).map_err(|e| StartError::Input(e.to_string()))?;
+    let inputs = fingerprint::of(&args.job).map_err(StartError::Input)?;
+    changes::check(&replayed, &inputs, &args.job, args.accept_changes)?;
+    let missing = evidence::check(&paths.reports, &replayed)
+        .map_err(|e| StartError::Input(format!("{}: {e}", paths.reports.display())))?;
+    if !missing.is_empty() {
+        return Err(StartError::Input(missing.refusal(&args.job)));
+    }
+    let run_number = replayed.last_run.as_ref().map_or(1, |r| r.run + 1);
+    let (fingerprint, inputs) = (inputs.fingerprint, Some(inputs.digests));
+    let record = Record::Run { run: run_number, started, pid: std::process::id(), fingerprint, inputs };
+    // A disk that is already full stops the run here, as a temporary condition (75: run again once there
+    // is room), not as bad input.
+    journal.commit(record).await.map_err(|e| match e.is_disk_full() {
+        true => StartError::Busy(format!("{e}: the disk is full; nothing was sent")),
+        false => StartError::Input(e.to_string()),
+    })?;
+    Ok((Kept { lock, journal, writer, run_number }, replayed))
+}
+
+/// The job and its CSV's row count (for the progress bar), after a clean check.
+fn load_and_check(path: &Path, quiet: bool, now: DateTime<Utc>) -> Result<(Job, u64), StartError> {
+    let mut reporter = Reporter::new(std::io::stderr().lock());
+    let job = match Job::load(path) {
+        Ok(job) => job,
+        Err(failure) => {
+            failure.problems.into_iter().for_each(|p| reporter.report(p));
+            let _ = reporter.finish();
+            return Err(StartError::Input(format!("{}: the job has errors; nothing was sent", path.display())));
+        }
+    };
+    let summary = check::check_job(&job, &mut reporter, now);
+    let _ = reporter.finish();
+    if !summary.is_clean() {
+        return Err(StartError::Input(format!(
+            "{}: check found {} error(s); nothing was sent (see `mailshot check`)",
+            path.display(),
+            summary.errors
+        )));
+    }
+    if !quiet {
+        err_line(&check::summary_line(&summary));
+    }
+    Ok((job, summary.rows))
+}
+
+/// `--fresh`: the old journal is kept under a name no earlier campaign has (hard link, then unlink, so an
+/// existing file is never replaced).
+fn set_aside(journal: &Path, now: DateTime<Utc>) -> Result<(), StartError> {
+    if !journal.exists() {
+        return Ok(());
+    }
+    let fail =
+        |e: std::io::Error| StartError::Input(format!("{}: cannot set the old journal aside: {e}", journal.display()));
+    for name in set_aside_names("", now, ".jsonl") {
+        let kept = journal.with_extension(name);
+        match std::fs::hard_link(journal, &kept) {
+            Ok(()) => {
+                std::fs::remove_file(journal).map_err(fail)?;
+                sync_dir(journal.parent().unwrap_or(Path::new("."))).map_err(fail)?;
+                err_line(&format!("started a fresh campaign; the old journal is kept as {}", kept.display()));
+                return Ok(());
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(fail(e)),
+        }
+    }
+    unreachable!("some suffix is free")
+}
+
+/// `--fresh`: the old campaign's reports go aside with its journal (`reports-<UTC>/`, never over an earlier
+/// one), so that they are not taken as evidence against the new, empty journal.
+fn set_aside_reports(reports: &Path, now: DateTime<Utc>) -> Result<(), StartError> {
+    if !reports.is_dir() {
+        return Ok(());
+    }
+    let fail =
+        |e: std::io::Error| StartError::Input(format!("{}: cannot set the old reports aside: {e}", reports.display()));
+    let kept = set_aside_names("reports-", now, "")
+        .map(|name| reports.with_file_name(name))
+        .find(|kept| !kept.exists())
+        .expect("some suffix is free");
+    std::fs::rename(reports, &kept).map_err(fail)?;
+    sync_dir(reports.parent().unwrap_or(Path::new("."))).map_err(fail)?;
+    err_line(&format!("the old reports are kept in {}", kept.display()));
+    Ok(())
+}
+
+/// How many messages this run may send, and whether the daily budget (not `--limit`) is what caps it. A
+/// used-up budget is not an error by itself: a job with nothing left to send still ends with 0.
+fn limit(args: &SendArgs, job: &Job, sent_last_24h: u64) -> (Option<u64>, bool) {
+    let budget = job.rate.max_per_day.map(|max| max.saturating_sub(sent_last_24h));
+    match (args.limit, budget) {
+        (Some(l), Some(left)) if left < l => (Some(left), true),
+        (Some(l), _) => (Some(l), false),
+        (None, Some(left)) => (Some(left), true),
+        (None, None) => (None, false),
+    }
+}
+
+/// Messages sent in the last 24 hours by this job: this journal and the ones `--fresh` set aside (a new
+/// campaign does not reset the provider's daily limit).
+fn sent_last_24h(paths: &JobPaths, replayed: &Replayed, now: DateTime<Utc>) -> u64 {
+    let current = paths.journal.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let prefix = current.trim_end_matches("jsonl");
+    let kept = std::fs::read_dir(&paths.dir).into_iter().flatten().flatten().filter(|entry| {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        name != current && name.starts_with(prefix) && name.ends_with(".jsonl")
+    });
+    let earlier: u64 = kept
+        .filter_map(|entry| std::fs::File::open(entry.path()).ok().map(|f| (entry.path(), f)))
+        .filter_map(|(path, file)| Replayed::read(file, now, &path).ok())
+        .map(|r| r.sent_last_24h)
+        .sum();
+    replayed.sent_last_24h + earlier
+}
+
+fn pace(args: &SendArgs, job: &Job) -> Result<Option<Pace>, StartError> {
+    let rate = match args.rate {
+        Some(r) => match numbers::rate_rule(r) {
+            Some(rule) => return Err(StartError::Input(format!("--rate {r}: {rule}"))),
+            None => Some(r),
+        },
+        None => job.rate.messages_per_second().map_err(|e| StartError::Input(format!("[rate]: {e}")))?,
+    };
+    Ok(rate.map(|r| Pace::per_second(r, job.rate.burst())))
+}
+
+/// `--connections`, else `[smtp] connections` (checked with the job).
+fn connections(args: &SendArgs, job: &Job) -> Result<usize, StartError> {
+    let n = args.connections.unwrap_or(job.smtp.connections);
+    match numbers::connections_rule(n) {
+        Some(rule) => Err(StartError::Input(format!("--connections {n}: {rule}"))),
+        None => Ok(n as usize),
+    }
+}
