@@ -79,9 +79,9 @@ fn without_a_terminal_there_is_no_bar_and_each_verbosity_prints_what_it_promises
 /// then a count that points to the report; delivered ones are not listed.
 #[test]
 fn quiet_names_the_undelivered_recipients_up_to_fifty() {
-    let server = FakeSmtp::start();
+    let server = MailServer::start();
     let tag = unique_tag("quiet-list");
-    let job = SendJob::new(&tag, &Smtp::fake(&server).with("connections = 2"), addresses(&tag, 60), "");
+    let job = SendJob::new(&tag, &Smtp::scripted(&server).with("connections = 2"), addresses(&tag, 60), "");
     for rcpt in &job.recipients[..55] {
         server.refuse(rcpt, "550 5.1.1 No such user", u32::MAX);
     }

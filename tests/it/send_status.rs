@@ -64,9 +64,9 @@ fn status_counts_states_and_failed_rows_feed_a_new_job() {
 /// on its retry counts once (the budget, like a provider, counts both attempts).
 #[test]
 fn status_lists_the_deferred_and_counts_messages_not_attempts() {
-    let server = FakeSmtp::start();
+    let server = MailServer::start();
     let tag = unique_tag("status-24h");
-    let job = SendJob::new(&tag, &Smtp::fake(&server), addresses(&tag, 5), "[rate]\nmax_per_day = 100\n");
+    let job = SendJob::new(&tag, &Smtp::scripted(&server), addresses(&tag, 5), "[rate]\nmax_per_day = 100\n");
     let (retried, deferred) = (job.recipients[0].clone(), job.recipients[4].clone());
     server.reply_after_dot(&retried, "451 4.3.0 Try again later", 1);
     server.refuse(&deferred, "450 4.2.0 Mailbox busy", u32::MAX);
@@ -93,9 +93,9 @@ fn status_lists_the_deferred_and_counts_messages_not_attempts() {
 /// reported with its number and `mailshot repair`, not skipped (the counts after it would be wrong).
 #[test]
 fn status_reads_a_damaged_journal_as_the_run_does() {
-    let server = FakeSmtp::start();
+    let server = MailServer::start();
     let tag = unique_tag("status-damaged");
-    let job = SendJob::new(&tag, &Smtp::fake(&server), addresses(&tag, 3), "");
+    let job = SendJob::new(&tag, &Smtp::scripted(&server), addresses(&tag, 3), "");
     job.send(&["--yes"]).expect(0);
     let journal = std::fs::read_to_string(job.journal_path()).unwrap();
 

@@ -2,17 +2,18 @@
 //! stopped before sending leads with the cause and counts "not sent" (the word `status` uses too), and the
 //! refusal to resume changed inputs names what changed.
 
-use crate::common::fake_smtp::FakeSmtp;
-use crate::common::send_job::{PASSWORD_ENV, SendJob, Smtp, addresses, summary_count, unique_tag};
+use crate::common::send_job::{PASSWORD_ENV, SendJob, Smtp, addresses, summary_count};
+use crate::common::unique_tag;
 use crate::send_status::status;
+use mailshot::smtp::testing::MailServer;
 
 const ONE_ATTEMPT: &str = "[retry]\nattempts = 1\ninitial_delay = 0.1\nmax_delay = 0.5\n";
 
 #[test]
 fn the_prompt_says_a_run_resumes_and_what_earlier_runs_settled() {
-    let server = FakeSmtp::start();
+    let server = MailServer::start();
     let tag = unique_tag("prompt");
-    let job = SendJob::new(&tag, &Smtp::fake(&server).with("connections = 1"), addresses(&tag, 6), ONE_ATTEMPT);
+    let job = SendJob::new(&tag, &Smtp::scripted(&server).with("connections = 1"), addresses(&tag, 6), ONE_ATTEMPT);
     let via = format!("from {} through 127.0.0.1:{} with 1 connection(s)? [y/N]", job.from, server.port);
 
     let (code, shown) = job.send_on_a_terminal(&[], "n");
@@ -44,10 +45,10 @@ fn the_prompt_says_a_run_resumes_and_what_earlier_runs_settled() {
 }
 
 /// A job whose every login the fake server refuses.
-fn refused_login(server: &FakeSmtp, n: usize) -> SendJob {
+fn refused_login(server: &MailServer, n: usize) -> SendJob {
     server.refuse_logins();
     let tag = unique_tag("truth-auth");
-    let smtp = Smtp::fake(server)
+    let smtp = Smtp::scripted(server)
         .with("connections = 2")
         .with("username = \"news\"")
         .with(&format!("password_env = \"{PASSWORD_ENV}\""))
@@ -62,7 +63,7 @@ fn refused_login(server: &FakeSmtp, n: usize) -> SendJob {
 #[test]
 fn a_job_stopped_before_sending_leads_with_the_cause_and_counts_not_sent() {
     for quiet in [false, true] {
-        let server = FakeSmtp::start();
+        let server = MailServer::start();
         let job = refused_login(&server, 30);
         let args: &[&str] = if quiet { &["--yes", "-q"] } else { &["--yes"] };
         let (code, out) = job.send_interleaved(args);
@@ -148,10 +149,10 @@ fn an_added_csv_row_is_not_a_change_and_only_it_is_sent() {
 }
 
 /// A job with an HTML template whose first run sent 2 of 4 (`--limit 2`).
-fn half_sent(prefix: &str) -> (FakeSmtp, SendJob) {
-    let server = FakeSmtp::start();
+fn half_sent(prefix: &str) -> (MailServer, SendJob) {
+    let server = MailServer::start();
     let tag = unique_tag(prefix);
-    let job = SendJob::new(&tag, &Smtp::fake(&server).with("connections = 1"), addresses(&tag, 4), "");
+    let job = SendJob::new(&tag, &Smtp::scripted(&server).with("connections = 1"), addresses(&tag, 4), "");
     edit_job(&job, "text = \"templates/body.txt\"", "text = \"templates/body.txt\"\nhtml = \"templates/body.html\"");
     job.write("templates/body.html", "<p>Hello {{ name }}</p>\n");
     job.send(&["--yes", "--limit", "2"]).expect(0);
