@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 
 use super::journal::{Replayed, Settled, State};
 use super::outcome::{Outcome, Status};
+use super::progress::Planned;
 use super::work::{Event, Lost, Work};
 use super::worker::Shared;
 use crate::jobdef::Job;
@@ -113,6 +114,7 @@ pub fn produce(plan: Plan, work: mpsc::Sender<Work>, events: mpsc::Sender<Event>
     let mut produced = Produced { by_budget: plan.by_budget, ..Produced::default() };
     let queue_bytes = QueueBytes::new(plan.job.limits.queue_bytes);
     let limit_reason = if plan.by_budget { "the daily budget is used up" } else { "--limit reached" };
+    let _ = events.blocking_send(Event::Planned(count(&plan)));
     let reader = match plan.job.recipients() {
         Ok(reader) => reader,
         Err(problems) => {
@@ -160,6 +162,23 @@ pub fn produce(plan: Plan, work: mpsc::Sender<Work>, events: mpsc::Sender<Event>
         }
     }
     produced
+}
+
+/// What this run is going to do, with the decisions [`produce`] makes, counted before it starts (one pass
+/// over the CSV that renders nothing), for the progress display's first line and its ETA.
+pub fn count(plan: &Plan) -> Planned {
+    let mut counted = Planned::default();
+    let Ok(reader) = plan.job.recipients() else { return counted };
+    for entry in reader {
+        counted.recipients += 1;
+        let Ok(Entry::Recipient(recipient)) = entry else { continue };
+        match decide(plan, &recipient) {
+            Decision::Carry(_) => counted.settled_earlier += 1,
+            Decision::Send(_) if plan.limit.is_some_and(|l| counted.to_send >= l) => {}
+            Decision::Send(_) => counted.to_send += 1,
+        }
+    }
+    counted
 }
 
 enum Decision {

@@ -18,7 +18,7 @@ use super::journal::{Journal, JournalWriter, Record, Replayed, set_aside_names};
 use super::outcome::Status;
 use super::pool::Pool;
 use super::producer::{self, Plan, Produced};
-use super::progress::{Mode, Progress};
+use super::progress::{Mode, Progress, Start};
 use super::queue::WorkQueue;
 use super::recorder::{self, Recorded};
 use super::report::{Report, ReportError};
@@ -151,8 +151,9 @@ async fn run(args: &SendArgs) -> Result<u8, StartError> {
     }
     let pool = Arc::new(pool);
     let mode = Mode::detect(args.verbosity.quiet);
+    let start = Start::of(&args.job, &job, run_number, started, pace);
     let progress =
-        Progress::new(mode, args.verbosity.verbose > 0, total, connections).with_sessions(pool.open_counter());
+        Progress::new(mode, args.verbosity.verbose > 0, start, total, connections).with_sessions(pool.open_counter());
     let recorder = tokio::spawn(recorder::record(events_rx, progress, report));
 
     let (work_tx, work_rx) = mpsc::channel::<Work>(producer::queue_capacity(&job, connections));
