@@ -141,3 +141,6 @@ fn bar(done: u64, of: u64) -> String {
     let empty = BAR_WIDTH.saturating_sub(filled + head.len());
     format!("[{}{head}{}]", "=".repeat(filled), " ".repeat(empty))
 }
+
+#[cfg(test)]
+mod tests;
