@@ -194,6 +194,15 @@ impl Progress {
     }
 }
 
+/// A line before or after the run's display (the check's summary, the end): with its time in front when
+/// stderr is not a terminal, as the display's own lines.
+pub fn log_line(line: &str) {
+    match std::io::stderr().is_terminal() {
+        true => err_line(line),
+        false => err_line(&lines::stamped(now(), line)),
+    }
+}
+
 /// The person's time zone now, for times of day on the terminal.
 fn local_zone() -> FixedOffset {
     Local::now().offset().fix()

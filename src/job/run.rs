@@ -301,7 +301,7 @@ fn load_and_check(path: &Path, quiet: bool, now: DateTime<Utc>) -> Result<(Job, 
         )));
     }
     if !quiet {
-        err_line(&check::summary_line(&summary));
+        super::progress::log_line(&check::summary_line(&summary));
     }
     Ok((job, summary.rows))
 }

@@ -24,6 +24,7 @@ mod send_lock;
 mod send_oauth;
 mod send_output;
 mod send_preflight;
+mod send_progress;
 mod send_robustness;
 mod send_servers;
 mod send_status;
