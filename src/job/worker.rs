@@ -307,7 +307,10 @@ impl Worker {
                 other => return other,
             }
         }
-        self.shared.throttle.acquire().await;
+        if self.shared.throttle.try_acquire().is_err() {
+            self.status(|| "waiting for the rate limit".into());
+            self.shared.throttle.acquire().await;
+        }
         Readiness::Ready
     }
 

@@ -107,14 +107,16 @@ fn in_time(due: DateTime<Utc>, now: DateTime<Utc>) -> String {
     format!("in {}", human((due - now).to_std().unwrap_or_default()))
 }
 
-/// Counts, pace, ETA and elapsed time: the part of the first line both modes share.
+/// Progress, ETA, pace, elapsed time and counts, most telling first (a narrow terminal cuts the end): the
+/// part of the first line both modes share.
 fn status(view: &View, now: DateTime<Utc>) -> String {
     let eta = view.eta(now).map_or_else(|| "--".to_owned(), human);
-    let mut line = format!("{}/{} sent in this run ({})", view.sent(), view.to_send(), counts(&view.run));
+    let (sent, to_send, pace, elapsed) = (view.sent(), view.to_send(), view.pace(now), human(view.elapsed(now)));
+    let mut line = format!("{sent}/{to_send} this run · ETA {eta} · {pace:.1} msg/s · elapsed {elapsed} · ");
+    line.push_str(&counts(&view.run));
     if view.carried > 0 {
         line.push_str(&format!(" · {} settled earlier", view.carried));
     }
-    line.push_str(&format!(" · {:.1} msg/s · ETA {eta} · elapsed {}", view.pace(now), human(view.elapsed(now))));
     if let Some(open) = view.sessions_open {
         line.push_str(&format!(" · {open} session{} open", if open == 1 { "" } else { "s" }));
     }

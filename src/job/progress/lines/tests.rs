@@ -75,8 +75,8 @@ fn a_resumed_runs_bar_counts_this_runs_work_and_the_eta_follows_the_rate() {
     assert_eq!(
         lines,
         [
-            "[=====>                  ] 8/34 sent in this run (delivered 7 · failed 1 · deferred 0 · uncertain 0) \
-             · 26 settled earlier · 0.5 msg/s · ETA 1m 44s · elapsed 16s · 2 sessions open",
+            "[=====>                  ] 8/34 this run · ETA 1m 44s · 0.5 msg/s · elapsed 16s · delivered 7 · failed 1 \
+             · deferred 0 · uncertain 0 · 26 settled earlier · 2 sessions open",
             "  conn 1  → row 36 r36@example.test",
             "  conn 2  idle (session open)",
         ]
@@ -111,10 +111,10 @@ fn waiting_retries_replace_stale_lines_and_count_down() {
         ]
     );
     // The pace (34 transactions in 30 s) says 2 s for the two left; they cannot go before the last is due.
-    assert!(early[0].contains("32/34 sent in this run") && early[0].contains("ETA 1m 00s"), "{}", early[0]);
+    assert!(early[0].contains("32/34 this run · ETA 1m 00s"), "{}", early[0]);
     // Ten seconds on, nothing happened and still the display moves on.
     let later = terminal(&view, at(40), zone, 200);
-    assert!(later[0].contains("ETA 50s · elapsed 40s"), "{}", later[0]);
+    assert!(later[0].contains("ETA 50s · 0.8 msg/s · elapsed 40s"), "{}", later[0]);
     assert_eq!(later[3], "  waiting to retry 2 until 23:41:30 (in 50s)");
     // The first one is due: back in line, no longer waiting.
     assert_eq!(terminal(&view, at(61), zone, 200)[3], "  waiting to retry 1 until 23:41:30 (in 29s)");
@@ -186,8 +186,8 @@ fn the_plain_progress_line_names_the_waiting_retries_in_utc() {
     view.retrying(retry(60, at(75), "451 later"));
     assert_eq!(
         plain(&view, at(20)),
-        "progress 30/34 sent in this run (delivered 30 · failed 0 · deferred 0 · uncertain 0) · 26 settled \
-         earlier · 1.5 msg/s · ETA 55s · elapsed 20s · 2 sessions open · waiting to retry 1 until 2026-12-02T22:41:15Z"
+        "progress 30/34 this run · ETA 55s · 1.5 msg/s · elapsed 20s · delivered 30 · failed 0 · deferred 0 · \
+         uncertain 0 · 26 settled earlier · 2 sessions open · waiting to retry 1 until 2026-12-02T22:41:15Z"
     );
     assert_eq!(
         deferred(&view.retries[&60], None),
