@@ -12,11 +12,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::clock::now;
 use chrono::TimeDelta;
 use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
 
+use super::clock::now;
 use super::journal::{Journal, Record, Settled};
 use super::outcome::{Outcome, Status};
 use super::pending::Pending;
