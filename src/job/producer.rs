@@ -114,7 +114,9 @@ pub fn produce(plan: Plan, work: mpsc::Sender<Work>, events: mpsc::Sender<Event>
     let mut produced = Produced { by_budget: plan.by_budget, ..Produced::default() };
     let queue_bytes = QueueBytes::new(plan.job.limits.queue_bytes);
     let limit_reason = if plan.by_budget { "the daily budget is used up" } else { "--limit reached" };
-    let _ = events.blocking_send(Event::Planned(count(&plan)));
+    if let Some(counted) = count(&plan) {
+        let _ = events.blocking_send(Event::Planned(counted));
+    }
     let reader = match plan.job.recipients() {
         Ok(reader) => reader,
         Err(problems) => {
@@ -165,10 +167,11 @@ pub fn produce(plan: Plan, work: mpsc::Sender<Work>, events: mpsc::Sender<Event>
 }
 
 /// What this run is going to do, with the decisions [`produce`] makes, counted before it starts (one pass
-/// over the CSV that renders nothing), for the progress display's first line and its ETA.
-pub fn count(plan: &Plan) -> Planned {
+/// over the CSV that renders nothing), for the progress display's first line and its ETA. `None` when the
+/// CSV cannot be read (the run then says so and sends nothing).
+pub fn count(plan: &Plan) -> Option<Planned> {
     let mut counted = Planned::default();
-    let Ok(reader) = plan.job.recipients() else { return counted };
+    let reader = plan.job.recipients().ok()?;
     for entry in reader {
         counted.recipients += 1;
         let Ok(Entry::Recipient(recipient)) = entry else { continue };
@@ -178,7 +181,7 @@ pub fn count(plan: &Plan) -> Planned {
             Decision::Send(_) => counted.to_send += 1,
         }
     }
-    counted
+    Some(counted)
 }
 
 enum Decision {
