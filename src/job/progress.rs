@@ -19,7 +19,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::clock::now;
 use super::outcome::{Outcome, Status, Tally};
-use crate::output::err_line;
+use crate::output::{err_line, escape_controls};
 pub use view::{Planned, Retry, Start, View};
 
 /// How often a plain (non-terminal) run logs a progress line.
@@ -128,12 +128,15 @@ impl Progress {
         self.redraw(false);
     }
 
-    /// A line for the person, printed above the bars (or with its time, without a terminal), never
-    /// through them. Quiet prints nothing. Server text in it is shown with its control characters escaped;
+    /// A line for the person, printed above the bars (wrapped between words) or with its time without a
+    /// terminal, never through them. Quiet prints nothing. Server text in it is shown with its control characters escaped;
     /// a closed stderr is ignored.
     pub fn log(&mut self, line: &str) {
         match (&self.bar, self.mode, &mut self.held) {
-            (Some(bar), _, _) => bar.suspend(|| err_line(line)),
+            (Some(bar), _, _) => {
+                let rows = fit::wrap(&escape_controls(line), terminal_width());
+                bar.suspend(|| rows.iter().for_each(|row| err_line(row)));
+            }
             (None, Mode::Quiet, _) => {}
             (None, _, Some(held)) => held.push(lines::stamped(now(), line)),
             (None, _, None) => err_line(&lines::stamped(now(), line)),
@@ -187,9 +190,7 @@ impl Progress {
         }
         self.last_draw = Instant::now();
         self.view.sessions_open = self.open_sessions();
-        let width = console::Term::stderr().size_checked().map_or(80, |(_, cols)| cols as usize);
-        // One column spare: a line that fills the last column makes some terminals wrap.
-        let shown = lines::terminal(&self.view, now(), local_zone(), width.saturating_sub(1));
+        let shown = lines::terminal(&self.view, now(), local_zone(), terminal_width());
         bar.set_message(shown.join("\n"));
     }
 }
@@ -201,6 +202,12 @@ pub fn log_line(line: &str) {
         true => err_line(line),
         false => err_line(&lines::stamped(now(), line)),
     }
+}
+
+/// The columns a line may fill: one less than the terminal has, as a line that fills the last column makes
+/// some terminals wrap.
+fn terminal_width() -> usize {
+    console::Term::stderr().size_checked().map_or(80, |(_, cols)| cols as usize).saturating_sub(1)
 }
 
 /// The person's time zone now, for times of day on the terminal.
