@@ -195,11 +195,11 @@ impl Progress {
     }
 }
 
-/// A line before or after the run's display (the check's summary, the end): with its time in front when
-/// stderr is not a terminal, as the display's own lines.
+/// A line before or after the run's display (the check's summary, the end), as the display's own log lines:
+/// wrapped between words on a terminal, with its time in front without one.
 pub fn log_line(line: &str) {
     match std::io::stderr().is_terminal() {
-        true => err_line(line),
+        true => fit::wrap(&escape_controls(line), terminal_width()).iter().for_each(|row| err_line(row)),
         false => err_line(&lines::stamped(now(), line)),
     }
 }

@@ -29,6 +29,7 @@ mod send_robustness;
 mod send_servers;
 mod send_status;
 mod send_stops;
+mod send_terminal;
 mod smtp_faults;
 mod smtp_lab;
 mod smtp_lab_pipeline;
