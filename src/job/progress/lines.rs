@@ -38,11 +38,16 @@ pub fn header(view: &View) -> String {
             let rest = plan.recipients.saturating_sub(plan.to_send + plan.settled_earlier);
             let rest = if rest > 0 { format!(", {rest} not sent in this run") } else { String::new() };
             let earlier = plan.settled_earlier;
-            format!("{} recipients: {} to send, {earlier} settled in earlier runs{rest}", plan.recipients, plan.to_send)
+            let recipients = recipients(plan.recipients);
+            format!("{recipients}: {} to send, {earlier} settled in earlier runs{rest}", plan.to_send)
         }
-        None => format!("{} recipients", view.rows),
+        None => recipients(view.rows),
     };
     format!("job {} · {campaign} · run {} began {} · {counts}", start.job.display(), start.run, iso(start.began))
+}
+
+fn recipients(n: u64) -> String {
+    if n == 1 { "1 recipient".to_owned() } else { format!("{n} recipients") }
 }
 
 /// Without a terminal, the line logged every few seconds.

@@ -168,6 +168,10 @@ fn plain_lines_start_with_the_time_and_the_first_names_the_job_and_its_counts() 
         "2026-12-02T22:40:01Z job /srv/jobs/news/job.toml · campaign \"december\" · run 2 began \
          2026-12-02T22:40:00Z · 60 recipients: 34 to send, 26 settled in earlier runs"
     );
+    let mut single = View::new(view.start.clone(), 1, 1);
+    assert!(header(&single).ends_with(" · 1 recipient"), "{}", header(&single));
+    single.planned = Some(Planned { recipients: 1, to_send: 1, settled_earlier: 0 });
+    assert!(header(&single).ends_with(" · 1 recipient: 1 to send, 0 settled in earlier runs"), "{}", header(&single));
     let mut limited = View::new(Start { campaign: None, ..view.start.clone() }, 60, 1);
     limited.planned = Some(Planned { recipients: 60, to_send: 10, settled_earlier: 0 });
     assert!(
