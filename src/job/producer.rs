@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 
 use super::journal::{Replayed, Settled, State};
 use super::outcome::{Outcome, Status};
+use super::progress::Planned;
 use super::work::{Event, Lost, Work};
 use super::worker::Shared;
 use crate::jobdef::Job;
@@ -113,6 +114,9 @@ pub fn produce(plan: Plan, work: mpsc::Sender<Work>, events: mpsc::Sender<Event>
     let mut produced = Produced { by_budget: plan.by_budget, ..Produced::default() };
     let queue_bytes = QueueBytes::new(plan.job.limits.queue_bytes);
     let limit_reason = if plan.by_budget { "the daily budget is used up" } else { "--limit reached" };
+    if let Some(counted) = count(&plan) {
+        let _ = events.blocking_send(Event::Planned(counted));
+    }
     let reader = match plan.job.recipients() {
         Ok(reader) => reader,
         Err(problems) => {
@@ -160,6 +164,24 @@ pub fn produce(plan: Plan, work: mpsc::Sender<Work>, events: mpsc::Sender<Event>
         }
     }
     produced
+}
+
+/// What this run is going to do, with the decisions [`produce`] makes, counted before it starts (one pass
+/// over the CSV that renders nothing), for the progress display's first line and its ETA. `None` when the
+/// CSV cannot be read (the run then says so and sends nothing).
+pub fn count(plan: &Plan) -> Option<Planned> {
+    let mut counted = Planned::default();
+    let reader = plan.job.recipients().ok()?;
+    for entry in reader {
+        counted.recipients += 1;
+        let Ok(Entry::Recipient(recipient)) = entry else { continue };
+        match decide(plan, &recipient) {
+            Decision::Carry(_) => counted.settled_earlier += 1,
+            Decision::Send(_) if plan.limit.is_some_and(|l| counted.to_send >= l) => {}
+            Decision::Send(_) => counted.to_send += 1,
+        }
+    }
+    Some(counted)
 }
 
 enum Decision {

@@ -1,24 +1,37 @@
 //! The one owner of the terminal during a send: progress bars on a terminal, plain log lines under cron,
 //! only the summary with `-q`. Everything a run prints goes through here, so a log line never tears a bar.
+//!
+//! The lines themselves come from [`lines`], a pure function of the run's [`View`] and the time; this
+//! module only keeps the view up to date and puts the lines where they belong.
+
+mod eta;
+mod fit;
+pub mod lines;
+pub mod view;
 
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use chrono::{DateTime, FixedOffset, Local, Offset, Utc};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use super::clock::now;
 use super::outcome::{Outcome, Status, Tally};
-use crate::output::err_line;
+use crate::output::{err_line, escape_controls};
+pub use view::{Planned, Retry, Start, View};
 
 /// How often a plain (non-terminal) run logs a progress line.
 pub const PLAIN_EVERY: Duration = Duration::from_secs(10);
+/// The least time between two redraws on a terminal prompted by events (the recorder's tick redraws too).
+const REDRAW_EVERY: Duration = Duration::from_millis(100);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     /// Bars on stderr (a terminal).
     Bars,
-    /// A log line every 10 s on stderr (cron, a pipe).
+    /// Log lines on stderr, each with its time, and a progress line every 10 s (cron, a pipe).
     Plain,
     /// Only the summary.
     Quiet,
@@ -34,32 +47,39 @@ impl Mode {
     }
 }
 
-struct Bars {
-    multi: MultiProgress,
-    overall: ProgressBar,
-    connections: Vec<ProgressBar>,
-}
-
 pub struct Progress {
     mode: Mode,
     verbose: bool,
-    bars: Option<Bars>,
-    total: u64,
+    view: View,
+    /// The carried outcomes are counted here too, for the summary.
     tally: Tally,
-    /// Settled in earlier runs: counted in `tally`, not in this run's rate.
-    carried: u64,
-    started: Instant,
-    last_line: Instant,
+    bar: Option<ProgressBar>,
+    last_plain: DateTime<Utc>,
+    last_draw: Instant,
     /// Sessions open right now (the pool's count), shown with the counts.
     sessions: Option<Arc<AtomicUsize>>,
+    /// Plain mode: lines logged before the first line (which waits for the plan's counts) was printed.
+    held: Option<Vec<String>>,
+    started: Instant,
 }
 
 impl Progress {
-    pub fn new(mode: Mode, verbose: bool, total: u64, connections: usize) -> Progress {
-        let bars = (mode == Mode::Bars).then(|| bars(total, connections));
-        let now = Instant::now();
-        let tally = Tally::default();
-        Progress { mode, verbose, bars, total, tally, carried: 0, started: now, last_line: now, sessions: None }
+    /// `rows`: the CSV's row count from the check, shown until the producer's plan is known.
+    pub fn new(mode: Mode, verbose: bool, start: Start, rows: u64, connections: usize) -> Progress {
+        let bar = (mode == Mode::Bars).then(bar);
+        let last_plain = start.began;
+        Progress {
+            mode,
+            verbose,
+            view: View::new(start, rows, connections),
+            tally: Tally::default(),
+            bar,
+            last_plain,
+            last_draw: Instant::now(),
+            sessions: None,
+            held: (mode == Mode::Plain).then(Vec::new),
+            started: Instant::now(),
+        }
     }
 
     /// Shows how many sessions are open, from the pool's live count.
@@ -68,106 +88,137 @@ impl Progress {
         self
     }
 
-    fn sessions(&self) -> String {
-        match &self.sessions {
-            Some(open) => format!(" · {} open", plural(open.load(Ordering::Relaxed), "session")),
-            None => String::new(),
-        }
+    /// The producer counted what this run will do: the first log line can be written.
+    pub fn planned(&mut self, plan: Planned) {
+        self.view.planned = Some(plan);
+        self.release_held();
     }
 
-    /// A worker's connection changed state ("connecting", "authenticating", "→ alice@example.com", …).
-    pub fn connection(&self, worker: usize, state: &str) {
-        if let Some(bar) = self.bars.as_ref().and_then(|b| b.connections.get(worker)) {
-            bar.set_message(state.to_owned());
-        }
+    /// A worker's connection changed state ("connecting", "→ row 4 alice@example.com", "idle" …).
+    pub fn connection(&mut self, worker: usize, state: String) {
+        self.view.connection(worker, state);
+        self.redraw(false);
+    }
+
+    /// A message was refused for now and waits for its next attempt.
+    pub fn retrying(&mut self, retry: Retry) {
+        let zone = (self.mode == Mode::Bars).then(local_zone);
+        self.log(&lines::deferred(&retry, zone));
+        self.view.retrying(retry);
+        self.redraw(false);
     }
 
     /// A recipient settled in an earlier run: counted, logged only with `-v`.
     pub fn carried(&mut self, outcome: &Outcome) {
         self.tally.add(outcome.status);
-        self.carried += 1;
+        self.view.settled(outcome, true);
         if self.verbose {
             self.log(&describe(outcome));
         }
-        self.show();
+        self.redraw(false);
     }
 
     pub fn settled(&mut self, outcome: &Outcome) {
         self.tally.add(outcome.status);
+        self.view.settled(outcome, false);
         let noteworthy = matches!(outcome.status, Status::Failed | Status::Deferred | Status::Uncertain);
-        if self.verbose || (noteworthy && self.mode != Mode::Quiet) {
+        if self.verbose || noteworthy {
             self.log(&describe(outcome));
         }
-        self.show();
+        self.redraw(false);
     }
 
-    fn show(&mut self) {
-        if let Some(bars) = &self.bars {
-            bars.overall.set_position(self.tally.done());
-            let rate = (self.tally.done() - self.carried) as f64 / self.started.elapsed().as_secs_f64().max(1e-3);
-            bars.overall.set_message(format!("{} · {rate:.0} msg/s{}", counts(&self.tally), self.sessions()));
-        }
-        self.tick();
-    }
-
-    /// A line for the person, printed above the bars (or plainly), never through them. Quiet prints nothing.
-    /// Server text in it is shown with its control characters escaped; a closed stderr is ignored.
-    pub fn log(&self, line: &str) {
-        match (&self.bars, self.mode) {
-            (Some(bars), _) => bars.multi.suspend(|| err_line(line)),
-            (None, Mode::Quiet) => {}
-            (None, _) => err_line(line),
+    /// A line for the person, printed above the bars (wrapped between words) or with its time without a
+    /// terminal, never through them. Quiet prints nothing. Server text in it is shown with its control characters escaped;
+    /// a closed stderr is ignored.
+    pub fn log(&mut self, line: &str) {
+        match (&self.bar, self.mode, &mut self.held) {
+            (Some(bar), _, _) => {
+                let rows = fit::wrap(&escape_controls(line), terminal_width());
+                bar.suspend(|| rows.iter().for_each(|row| err_line(row)));
+            }
+            (None, Mode::Quiet, _) => {}
+            (None, _, Some(held)) => held.push(lines::stamped(now(), line)),
+            (None, _, None) => err_line(&lines::stamped(now(), line)),
         }
     }
 
-    /// In plain mode, a progress line every [`PLAIN_EVERY`].
+    /// Called every second: the bars move on (countdowns, elapsed time) even while nothing happens, and a
+    /// plain run logs its progress line every [`PLAIN_EVERY`].
     pub fn tick(&mut self) {
-        if self.mode == Mode::Plain && self.last_line.elapsed() >= PLAIN_EVERY {
-            self.last_line = Instant::now();
-            let rate = (self.tally.done() - self.carried) as f64 / self.started.elapsed().as_secs_f64().max(1e-9);
-            let (done, total, counts) = (self.tally.done(), self.total, counts(&self.tally));
-            err_line(&format!("progress: {done}/{total} {counts} ({rate:.1} msg/s{})", self.sessions()));
+        self.redraw(true);
+        let now = now();
+        if self.mode == Mode::Plain
+            && self.held.is_none()
+            && (now - self.last_plain).to_std().unwrap_or_default() >= PLAIN_EVERY
+        {
+            self.last_plain = now;
+            self.view.sessions_open = self.open_sessions();
+            err_line(&lines::stamped(now, &lines::plain(&self.view, now)));
         }
     }
 
     /// Clears the bars and prints the summary table on stdout.
-    pub fn finish(self) -> Tally {
-        if let Some(bars) = &self.bars {
-            bars.connections.iter().for_each(ProgressBar::finish_and_clear);
-            bars.overall.finish_and_clear();
+    pub fn finish(mut self) -> Tally {
+        self.release_held();
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
         }
         let elapsed = self.started.elapsed();
         let mut out = std::io::stdout().lock();
-        let _ = out.write_all(summary(&self.tally, self.carried, elapsed).as_bytes());
+        let _ = out.write_all(summary(&self.tally, self.view.carried, elapsed).as_bytes());
         self.tally
+    }
+
+    /// Plain mode: the first line, then what waited for it.
+    fn release_held(&mut self) {
+        if let Some(held) = self.held.take() {
+            err_line(&lines::stamped(now(), &lines::header(&self.view)));
+            held.iter().for_each(|line| err_line(line));
+        }
+    }
+
+    fn open_sessions(&self) -> Option<usize> {
+        self.sessions.as_ref().map(|open| open.load(Ordering::Relaxed))
+    }
+
+    /// Draws the terminal's lines again; at most every [`REDRAW_EVERY`] unless `always`.
+    fn redraw(&mut self, always: bool) {
+        let Some(bar) = &self.bar else { return };
+        if !always && self.last_draw.elapsed() < REDRAW_EVERY {
+            return;
+        }
+        self.last_draw = Instant::now();
+        self.view.sessions_open = self.open_sessions();
+        let shown = lines::terminal(&self.view, now(), local_zone(), terminal_width());
+        bar.set_message(shown.join("\n"));
     }
 }
 
-fn bars(total: u64, connections: usize) -> Bars {
-    let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
-    let style = ProgressStyle::with_template("{bar:30.cyan/blue} {pos}/{len} {msg} · ETA {eta}")
-        .expect("a valid template")
-        .progress_chars("=> ");
-    let overall = multi.add(ProgressBar::new(total).with_style(style));
-    let line = ProgressStyle::with_template("  {prefix} {msg}").expect("a valid template");
-    let connections = (0..connections)
-        .map(|i| {
-            let bar = multi.add(ProgressBar::new_spinner().with_style(line.clone()));
-            bar.set_prefix(format!("conn {}", i + 1));
-            bar.set_message("idle");
-            bar
-        })
-        .collect();
-    overall.enable_steady_tick(Duration::from_millis(200));
-    Bars { multi, overall, connections }
+/// A line before or after the run's display (the check's summary, the end), as the display's own log lines:
+/// wrapped between words on a terminal, with its time in front without one.
+pub fn log_line(line: &str) {
+    match std::io::stderr().is_terminal() {
+        true => fit::wrap(&escape_controls(line), terminal_width()).iter().for_each(|row| err_line(row)),
+        false => err_line(&lines::stamped(now(), line)),
+    }
 }
 
-fn plural(n: usize, what: &str) -> String {
-    if n == 1 { format!("1 {what}") } else { format!("{n} {what}s") }
+/// The columns a line may fill: one less than the terminal has, as a line that fills the last column makes
+/// some terminals wrap.
+fn terminal_width() -> usize {
+    console::Term::stderr().size_checked().map_or(80, |(_, cols)| cols as usize).saturating_sub(1)
 }
 
-fn counts(t: &Tally) -> String {
-    format!("delivered {} · deferred {} · failed {} · uncertain {}", t.delivered, t.deferred, t.failed, t.uncertain)
+/// The person's time zone now, for times of day on the terminal.
+fn local_zone() -> FixedOffset {
+    Local::now().offset().fix()
+}
+
+fn bar() -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    bar.set_style(ProgressStyle::with_template("{msg}").expect("a valid template"));
+    bar
 }
 
 fn describe(o: &Outcome) -> String {

@@ -28,8 +28,10 @@ pub async fn record(mut events: mpsc::Receiver<Event>, mut progress: Progress, m
         };
         let Some(event) = event else { break };
         match event {
-            Event::Connection { worker, state } => progress.connection(worker, &state),
+            Event::Connection { worker, state } => progress.connection(worker, state),
             Event::Log(line) => progress.log(&line),
+            Event::Planned(plan) => progress.planned(plan),
+            Event::Retrying(retry) => progress.retrying(retry),
             Event::Settled { outcome, carried: was_carried } => {
                 if let Err(e) = report.write(&outcome) {
                     error.get_or_insert(e);

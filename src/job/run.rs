@@ -26,7 +26,7 @@ use super::clock::now;
 use super::signals::Signals;
 use crate::cli::SendArgs;
 use crate::exit_codes;
-use crate::output::err_line;
+use super::progress::log_line;
 
 /// Why a run could not start; each maps to an exit code.
 #[derive(Debug, thiserror::Error)]
@@ -75,7 +75,7 @@ pub fn send(args: &SendArgs) -> u8 {
     match runtime.block_on(run(args)) {
         Ok(code) => code,
         Err(e) => {
-            err_line(&format!("mailshot: {e}"));
+            log_line(&format!("mailshot: {e}"));
             e.exit_code()
         }
     }

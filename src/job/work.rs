@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use super::clock::now;
 
 use super::outcome::{Outcome, Status};
+use super::progress::{Planned, Retry};
 use crate::message::OutgoingMessage;
 use crate::smtp;
 
@@ -90,6 +91,10 @@ pub enum Event {
     Connection { worker: usize, state: String },
     /// A recipient is settled for this run. `carried`: settled in an earlier run, nothing done now.
     Settled { outcome: Outcome, carried: bool },
+    /// The producer's count of what this run will do, sent before anything else it sends.
+    Planned(Planned),
+    /// A message was refused for now and goes back in line until its retry is due.
+    Retrying(Retry),
     /// A line for the person (through the one terminal owner).
     Log(String),
 }

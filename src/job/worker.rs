@@ -12,15 +12,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::clock::now;
+use chrono::TimeDelta;
 use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
 
+use super::clock::now;
 use super::journal::{Journal, Record, Settled};
 use super::outcome::{Outcome, Status};
 use super::pending::Pending;
 use super::policy::{self, ConnectVerdict, Disposition, Verdict};
 use super::pool::{Pool, PooledSession};
+use super::progress::Retry;
 use super::queue::WorkQueue;
 use super::throttle::Throttle;
 use super::work::{Event, Lost, Work};
@@ -133,7 +135,7 @@ pub async fn run(id: usize, shared: Arc<Shared>) {
     loop {
         let pending = match held.take() {
             Some(pending) => pending,
-            None => match worker.shared.queue.next().await {
+            None => match worker.next().await {
                 Some(work) => Pending::take(work),
                 None => break,
             },
@@ -144,6 +146,19 @@ pub async fn run(id: usize, shared: Arc<Shared>) {
 }
 
 impl Worker {
+    /// The next message; while none is at hand the connection's line says it is idle, not the last
+    /// recipient it sent to.
+    async fn next(&self) -> Option<Work> {
+        if let Some(work) = self.shared.queue.try_next() {
+            return Some(work);
+        }
+        self.status(|| match self.session {
+            Some(_) => "idle (session open)".into(),
+            None => "idle".into(),
+        });
+        self.shared.queue.next().await
+    }
+
     /// Sends `first` and, while the queue has more at hand, the messages after it on the same session,
     /// each one's body and final dot in one write with the next one's envelope (RFC 2920). Returns a
     /// message taken but not begun (the throttle said wait, or the session must be replaced).
@@ -173,7 +188,7 @@ impl Worker {
         let mut current = first;
         // Throttle slot and session in hand: from here on the message may reach its final dot.
         current.committing(shared.journal.as_ref());
-        self.status(|| format!("→ {}", current.work.email()));
+        self.status(|| sending(&current.work));
         let session = self.session.as_mut().expect("ready means a session");
         let mut opened = session.open(message(&current.work)).await;
         self.sent_on_session += 1;
@@ -213,7 +228,7 @@ impl Worker {
                 return None;
             }
             self.sent_on_session += 1;
-            self.status(|| format!("→ {}", next.work.email()));
+            self.status(|| sending(&next.work));
             (current, opened) = (next, next_opened);
         }
     }
@@ -292,7 +307,10 @@ impl Worker {
                 other => return other,
             }
         }
-        self.shared.throttle.acquire().await;
+        if self.shared.throttle.try_acquire().is_err() {
+            self.status(|| "waiting for the rate limit".into());
+            self.shared.throttle.acquire().await;
+        }
         Readiness::Ready
     }
 
@@ -387,12 +405,16 @@ impl Worker {
                     return self.finish(work, Status::Deferred, &verdict).await;
                 }
                 self.journal(outcome_record(&work, Settled::Deferred, &verdict));
-                self.log(format!(
-                    "row {} {} deferred ({}), retrying in {wait:.0?}",
-                    work.message.row,
-                    work.email(),
-                    verdict.text
-                ));
+                let due = now() + TimeDelta::from_std(wait).unwrap_or(TimeDelta::MAX);
+                let retry = Retry {
+                    row: work.message.row,
+                    email: work.email().to_owned(),
+                    attempt: work.attempts + 1,
+                    attempts: shared.retry.attempts(),
+                    due,
+                    reason: verdict.text.clone(),
+                };
+                let _ = shared.events.send(Event::Retrying(retry)).await;
                 work.last = Some(outcome(&work, Status::Deferred, &verdict));
                 work.first_attempt.get_or_insert_with(now);
                 shared.queue.retry_at(work, Instant::now() + wait);
@@ -467,6 +489,11 @@ fn outcome(work: &Work, status: Status, verdict: &Verdict) -> Outcome {
         last_attempt: Some(now()),
         ..work.outcome(status, verdict.text.clone())
     }
+}
+
+/// A connection's line while a message is on its way.
+fn sending(work: &Work) -> String {
+    format!("→ row {} {}", work.message.row, work.email())
 }
 
 fn message(work: &Work) -> Message<'_> {

@@ -84,6 +84,7 @@ pub(super) fn build(src: &JobText<'_>, file: JobFile, problems: &mut Vec<Problem
         limits,
         from,
         reply_to,
+        campaign: message.campaign.as_ref().map(|c| c.get_ref().clone()),
         attachments,
         templates,
         ids,

@@ -31,6 +31,8 @@ pub struct Job {
     pub limits: Limits,
     pub from: Mailbox,
     pub reply_to: Option<Mailbox>,
+    /// `[message] campaign`, if set (named in a run's first log line).
+    pub campaign: Option<String>,
     /// The CSV, relative to the current directory (job folder joined with `[recipients] csv`).
     pub csv: PathBuf,
     pub columns: ColumnSpec,

@@ -6,7 +6,7 @@ use std::path::Path;
 use super::StartError;
 use crate::job::fingerprint::{self, Inputs};
 use crate::job::journal::Replayed;
-use crate::output::err_line;
+use crate::job::progress::log_line;
 
 pub fn check(replayed: &Replayed, now: &Inputs, job_file: &Path, accept: bool) -> Result<(), StartError> {
     let Some(last) = &replayed.last_run else { return Ok(()) };
@@ -23,7 +23,7 @@ pub fn check(replayed: &Replayed, now: &Inputs, job_file: &Path, accept: bool) -
             .to_owned(),
     };
     if accept {
-        err_line(&format!("note: {what} changed since the last run; resuming as asked"));
+        log_line(&format!("note: {what} changed since the last run; resuming as asked"));
         return Ok(());
     }
     Err(StartError::Input(format!(

@@ -10,7 +10,8 @@ use crate::job::clock::now;
 use crate::job::journal::Record;
 use crate::job::outcome::Tally;
 use crate::job::recorder::Recorded;
-use crate::output::{err_line, out_line};
+use crate::job::progress::log_line;
+use crate::output::out_line;
 
 /// Closes the run and returns its exit code.
 pub fn finish(sent: Sent, quiet: bool) -> u8 {
@@ -28,7 +29,7 @@ pub fn finish(sent: Sent, quiet: bool) -> u8 {
         recorded.undelivered.lines(&report_path).iter().for_each(|line| out_line(line));
     }
     if produced.limited && produced.by_budget && aborted.is_none() {
-        err_line("mailshot: the daily sending budget is used up; the rest is pending for a later run (exit 75)");
+        log_line("mailshot: the daily sending budget is used up; the rest is pending for a later run (exit 75)");
     }
     code
 }
@@ -59,7 +60,7 @@ fn close_journal(kept: Kept, code: u8, t: &Tally) {
     let _ = journal.append(Record::RunEnd { run, ended: now(), exit_code: code, summary });
     drop(journal);
     if let Err(e) = writer.close() {
-        err_line(&format!("mailshot: {e}"));
+        log_line(&format!("mailshot: {e}"));
     }
     drop(lock);
 }
@@ -69,6 +70,6 @@ fn close_journal(kept: Kept, code: u8, t: &Tally) {
 fn report_line(recorded: &Recorded, path: &Path) {
     match &recorded.report {
         Ok(_) => out_line(&format!("  report     {}", path.display())),
-        Err(e) => err_line(&format!("mailshot: {e}")),
+        Err(e) => log_line(&format!("mailshot: {e}")),
     }
 }

@@ -12,7 +12,7 @@ use crate::cli::SendArgs;
 use crate::job::outcome::Status;
 use crate::job::pool::Pool;
 use crate::job::producer::{self, Plan, Produced};
-use crate::job::progress::{Mode, Progress};
+use crate::job::progress::{Mode, Progress, Start};
 use crate::job::queue::WorkQueue;
 use crate::job::recorder::{self, Recorded};
 use crate::job::report::ReportError;
@@ -21,7 +21,7 @@ use crate::job::throttle::Throttle;
 use crate::job::work::{Event, Work};
 use crate::job::worker::{self, Shared, Stop};
 use crate::jobdef::Job;
-use crate::output::err_line;
+use crate::job::progress::log_line;
 use crate::smtp::{self, Connector};
 
 /// How the sending ended, for the wind-down.
@@ -48,8 +48,9 @@ pub async fn send(args: &SendArgs, started: Started, signals: Signals, now: chro
     let (events_tx, events_rx) = mpsc::channel(4096);
     let mode = Mode::detect(args.verbosity.quiet);
     let pool = pool(connector, tokens, &job, &events_tx);
+    let start = Start::of(&args.job, &job, kept.run_number, now, pace);
     let progress =
-        Progress::new(mode, args.verbosity.verbose > 0, total, connections).with_sessions(pool.open_counter());
+        Progress::new(mode, args.verbosity.verbose > 0, start, total, connections).with_sessions(pool.open_counter());
     let recorder = tokio::spawn(recorder::record(events_rx, progress, report));
     let (work_tx, work_rx) = mpsc::channel::<Work>(producer::queue_capacity(&job, connections));
     let shared = Arc::new(Shared {
@@ -116,7 +117,7 @@ async fn recorded(
 async fn lead_with(mode: Mode, events: &mpsc::Sender<Event>, reason: &str) {
     let line = format!("mailshot: the job stopped: {reason}");
     match mode {
-        Mode::Quiet => err_line(&line),
+        Mode::Quiet => log_line(&line),
         Mode::Bars | Mode::Plain => {
             let _ = events.send(Event::Log(line)).await;
         }

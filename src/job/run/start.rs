@@ -16,7 +16,7 @@ use crate::job::lock::{self, RunLock};
 use crate::job::report::Report;
 use crate::job::{evidence, fingerprint};
 use crate::jobdef::Job;
-use crate::output::err_line;
+use crate::job::progress::log_line;
 use crate::smtp::{self, Connector};
 
 /// OAuth2 with `token_command`: the source and the first token.
@@ -69,7 +69,7 @@ fn connector(args: &SendArgs, job: &Job) -> Result<(Connector, Option<Tokens>), 
     let dir = JobPaths::of(&args.job).dir;
     let client = job.smtp.client_config(&dir).map_err(|e| StartError::Input(format!("{}: {e}", args.job.display())))?;
     if let Some(warning) = job.smtp.password_file_warning(&dir) {
-        err_line(&format!("warning: {}: {warning}", args.job.display()));
+        log_line(&format!("warning: {}: {warning}", args.job.display()));
     }
     let tokens = job.smtp.token_source(&dir).zip(client.credentials.as_ref().map(|c| c.secret.clone()));
     let connector = Connector::new(client).map_err(|e| StartError::Input(format!("[smtp]: {e}")))?;
@@ -133,7 +133,7 @@ fn load_and_check(path: &Path, quiet: bool, now: DateTime<Utc>) -> Result<(Job, 
         )));
     }
     if !quiet {
-        err_line(&check::summary_line(&summary));
+        crate::job::progress::log_line(&check::summary_line(&summary));
     }
     Ok((job, summary.rows))
 }
@@ -152,7 +152,7 @@ fn set_aside(journal: &Path, now: DateTime<Utc>) -> Result<(), StartError> {
             Ok(()) => {
                 std::fs::remove_file(journal).map_err(fail)?;
                 sync_dir(journal.parent().unwrap_or(Path::new("."))).map_err(fail)?;
-                err_line(&format!("started a fresh campaign; the old journal is kept as {}", kept.display()));
+                log_line(&format!("started a fresh campaign; the old journal is kept as {}", kept.display()));
                 return Ok(());
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
@@ -176,7 +176,7 @@ fn set_aside_reports(reports: &Path, now: DateTime<Utc>) -> Result<(), StartErro
         .expect("some suffix is free");
     std::fs::rename(reports, &kept).map_err(fail)?;
     sync_dir(reports.parent().unwrap_or(Path::new("."))).map_err(fail)?;
-    err_line(&format!("the old reports are kept in {}", kept.display()));
+    log_line(&format!("the old reports are kept in {}", kept.display()));
     Ok(())
 }
 

@@ -5,6 +5,7 @@ pub mod lab_aiosmtpd;
 pub mod lab_env;
 pub mod lab_mail;
 pub mod lab_oauth;
+pub mod pty;
 pub mod send_job;
 pub mod strace;
 
