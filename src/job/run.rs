@@ -23,10 +23,10 @@ use std::path::{Path, PathBuf};
 use chrono::SubsecRound;
 
 use super::clock::now;
+use super::progress::log_line;
 use super::signals::Signals;
 use crate::cli::SendArgs;
 use crate::exit_codes;
-use super::progress::log_line;
 
 /// Why a run could not start; each maps to an exit code.
 #[derive(Debug, thiserror::Error)]

@@ -68,8 +68,9 @@ fn a_job_stopped_before_sending_leads_with_the_cause_and_counts_not_sent() {
         let args: &[&str] = if quiet { &["--yes", "-q"] } else { &["--yes"] };
         let (code, out) = job.send_interleaved(args);
         assert_eq!(code, 3, "{out}");
-        let stopped = out.lines().position(|l| l.starts_with("mailshot: the job stopped: ") && l.contains("535"));
-        let summary = out.lines().position(|l| l == "summary");
+        let lines: Vec<&str> = out.lines().map(crate::common::untimed).collect();
+        let stopped = lines.iter().position(|l| l.starts_with("mailshot: the job stopped: ") && l.contains("535"));
+        let summary = lines.iter().position(|l| *l == "summary");
         assert!(stopped.is_some() && stopped < summary, "the cause leads (quiet: {quiet}):\n{out}");
         assert_eq!(out.matches("the job stopped").count(), 1, "said once:\n{out}");
         assert_eq!((summary_count(&out, "not sent"), summary_count(&out, "skipped")), (30, 0), "{out}");

@@ -12,6 +12,7 @@ use crate::cli::SendArgs;
 use crate::job::outcome::Status;
 use crate::job::pool::Pool;
 use crate::job::producer::{self, Plan, Produced};
+use crate::job::progress::log_line;
 use crate::job::progress::{Mode, Progress, Start};
 use crate::job::queue::WorkQueue;
 use crate::job::recorder::{self, Recorded};
@@ -21,7 +22,6 @@ use crate::job::throttle::Throttle;
 use crate::job::work::{Event, Work};
 use crate::job::worker::{self, Shared, Stop};
 use crate::jobdef::Job;
-use crate::job::progress::log_line;
 use crate::smtp::{self, Connector};
 
 /// How the sending ended, for the wind-down.

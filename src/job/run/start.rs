@@ -13,10 +13,10 @@ use crate::config::rate::Pace;
 use crate::job::clock::now;
 use crate::job::journal::{Journal, JournalWriter, Record, Replayed, set_aside_names, sync_dir};
 use crate::job::lock::{self, RunLock};
+use crate::job::progress::log_line;
 use crate::job::report::Report;
 use crate::job::{evidence, fingerprint};
 use crate::jobdef::Job;
-use crate::job::progress::log_line;
 use crate::smtp::{self, Connector};
 
 /// OAuth2 with `token_command`: the source and the first token.

@@ -18,3 +18,13 @@ pub fn unique_tag(prefix: &str) -> String {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     format!("{prefix}-{}-{:x}-{n}", std::process::id(), nanos % (1 << 40))
 }
+
+/// A stderr line without the ISO 8601 UTC time that non-terminal output puts in front of it
+/// (`2026-12-02T22:40:01Z `); other lines unchanged.
+pub fn untimed(line: &str) -> &str {
+    let stamped = line.len() > 21
+        && line.as_bytes()[20] == b' '
+        && chrono::NaiveDateTime::parse_from_str(&line[..19], "%Y-%m-%dT%H:%M:%S").is_ok()
+        && line.as_bytes()[19] == b'Z';
+    if stamped { &line[21..] } else { line }
+}
