@@ -33,7 +33,8 @@ fn context(pairs: &[(&str, &str)]) -> Context {
     let columns =
         Columns { names: pairs.iter().map(|(k, _)| k.to_string()).collect(), email: 0, name: None, key: None };
     let fields: Vec<String> = pairs.iter().map(|(_, v)| v.to_string()).collect();
-    Templates::context(&columns, &fields, chrono::Utc.with_ymd_and_hms(2026, 11, 2, 9, 30, 0).unwrap())
+    let templates = Templates::compile(sources()).unwrap();
+    templates.context(&columns, &fields, chrono::Utc.with_ymd_and_hms(2026, 11, 2, 9, 30, 0).unwrap())
 }
 
 #[test]
