@@ -5,7 +5,9 @@
 //!
 //! Only reads that Tera refuses when the name is missing count, so a template Tera would render is never
 //! refused here: `{% if x %}`, `x and y`, `not x`, `x is defined` and `x | default(value=…)` accept a missing
-//! `x` (Tera's `eval_as_bool` and `default` special cases). A name the template defines anywhere (`set`,
+//! `x` (Tera's `eval_as_bool` and `default` special cases), and inside an `if` whose condition tests `x` that
+//! way, `x` may be missing too (the branch is how the template copes with it). A name the template defines
+//! anywhere (`set`,
 //! `set_global`, a loop variable, a macro argument, `loop`) is taken as defined wherever it is read: a read
 //! before its `set` is left to the runtime error. Only the root of a path counts (`user` of `user.name`).
 
@@ -75,14 +77,32 @@ fn nodes<'a>(ast: &'a [Node], out: &mut Vec<&'a str>) {
                 nodes(f.empty_body.as_deref().unwrap_or_default(), out);
             }
             Node::If(i, _) => {
+                let (mut guards, mut inside) = (Vec::new(), Vec::new());
                 for (_, condition, body) in &i.conditions {
-                    condition_expr(condition, out);
-                    nodes(body, out);
+                    guards_of(condition, &mut guards);
+                    condition_expr(condition, &mut inside);
+                    nodes(body, &mut inside);
                 }
-                nodes(i.otherwise.as_ref().map_or(&[][..], |(_, body)| body), out);
+                nodes(i.otherwise.as_ref().map_or(&[][..], |(_, body)| body), &mut inside);
+                out.extend(inside.into_iter().filter(|name| !guards.contains(name)));
             }
             _ => {}
         }
+    }
+}
+
+/// The names a condition tests for presence (`x`, `not x`, `x is defined`, as operands of `and`/`or`):
+/// inside that `if` (every branch, and the rest of the condition), the template expects them to be missing
+/// at times, as in `{% if x is defined and x != "" %}{{ x }}{% endif %}`.
+fn guards_of<'a>(e: &'a Expr, out: &mut Vec<&'a str>) {
+    match &e.val {
+        ExprVal::Ident(name) => out.push(root(name)),
+        ExprVal::Test(t) => out.push(root(&t.ident)),
+        ExprVal::Logic(l) if matches!(l.operator, LogicOperator::And | LogicOperator::Or) => {
+            guards_of(&l.lhs, out);
+            guards_of(&l.rhs, out);
+        }
+        _ => {}
     }
 }
 
@@ -175,6 +195,13 @@ mod tests {
         let text = "{% if vip %}{% endif %}{% if vip and not gold or x | lower %}{% endif %}\
                     {% if opt is defined %}{% endif %}{{ not flag }}{{ nick | default(value=\"\") }}";
         assert_eq!(names(text), Vec::<String>::new());
+    }
+
+    #[test]
+    fn reads_inside_an_if_that_tests_the_name_are_not_required() {
+        let text = "{% if opt is defined and opt != \"\" %}{{ opt }}{% elif vip %}{{ vip | upper }}{% else %}{{ opt }}\
+                    {% endif %}{% if not nick %}{% else %}{{ nick }}{{ other }}{% endif %}{{ opt }}";
+        assert_eq!(names(text), ["other", "opt"]);
     }
 
     #[test]
