@@ -70,4 +70,12 @@ mod tests {
         assert_eq!(out.lines().count(), SHOWN_PER_CLASS as usize + 2, "{out}");
         assert!(out.ends_with("… and 95 more errors like: bad\n"), "{out}");
     }
+
+    #[test]
+    fn control_characters_from_the_csv_are_escaped() {
+        let mut r = Reporter::new(Vec::new());
+        r.report(Problem::once("r.csv:1: column `a\u{1b}]0;pwned\u{7}` is odd"));
+        let out = String::from_utf8(r.finish()).unwrap();
+        assert_eq!(out, "error: r.csv:1: column `a\\x1b]0;pwned\\x07` is odd\n");
+    }
 }
