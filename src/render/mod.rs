@@ -135,10 +135,9 @@ impl Templates {
     /// Every read of a variable that would be missing with these `columns` (see `names`), once per template
     /// and name, at the first line that mentions it; `why` says what is wrong with a name.
     pub fn undefined(&self, columns: &[String], why: impl Fn(&str) -> String) -> Vec<RenderError> {
+        let columns: std::collections::HashSet<&str> = columns.iter().map(String::as_str).collect();
         let known = |name: &str| {
-            name == RESERVED_COLUMN
-                || columns.iter().any(|c| c == name)
-                || self.job_values.iter().any(|(n, _)| n == name)
+            name == RESERVED_COLUMN || columns.contains(name) || self.job_values.iter().any(|(n, _)| n == name)
         };
         let mut errors = Vec::new();
         for (name, source) in names(&self.sources) {
