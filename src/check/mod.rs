@@ -29,8 +29,18 @@ pub struct Summary {
     pub warnings: u64,
     /// The total size of the valid messages, as they would be submitted.
     pub bytes: u64,
-    /// False when the job file had errors: rows were checked, messages were not built.
-    pub built: bool,
+    pub built: Built,
+}
+
+/// Whether the messages were built; when not, rows were still checked, and this says what to fix first.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Built {
+    /// The job file had errors.
+    #[default]
+    NotJobFile,
+    /// The templates read variables the CSV's header does not give them (`Job::variable_problems`).
+    NotVariables,
+    Yes,
 }
 
 impl Summary {
@@ -117,13 +127,23 @@ fn secrets<W: Write>(path: &Path, reporter: &mut Reporter<W>) {
     }
 }
 
-/// Checks every row of a loaded job (what `send` runs before sending anything).
+/// Checks every row of a loaded job (what `send` runs before sending anything). When the templates read
+/// variables the CSV does not have, that is reported once per template and the rows are only read: every
+/// row would fail the same way.
 pub fn check_job<W: Write>(job: &Job, reporter: &mut Reporter<W>, date: DateTime<Utc>) -> Summary {
     let summary = match job.recipients() {
-        Ok(reader) => scan(reader, Some(job), &job.csv, reporter, date),
-        Err(problems) => report_all(reporter, problems),
+        Ok(reader) => match job.variable_problems(reader.columns()) {
+            problems if problems.is_empty() => {
+                Summary { built: Built::Yes, ..scan(reader, Some(job), &job.csv, reporter, date) }
+            }
+            problems => {
+                problems.into_iter().for_each(|p| reporter.report(p));
+                Summary { built: Built::NotVariables, ..scan(reader, None, &job.csv, reporter, date) }
+            }
+        },
+        Err(problems) => Summary { built: Built::Yes, ..report_all(reporter, problems) },
     };
-    Summary { built: true, errors: reporter.errors, warnings: reporter.warnings, ..summary }
+    Summary { errors: reporter.errors, warnings: reporter.warnings, ..summary }
 }
 
 fn report_all<W: Write>(reporter: &mut Reporter<W>, problems: Vec<Problem>) -> Summary {
@@ -226,10 +246,10 @@ pub fn summary_line(s: &Summary) -> String {
         "{} rows: {} valid, {} duplicates, {} errors, {} warnings",
         s.rows, s.valid, s.duplicates, s.errors, s.warnings
     );
-    if s.built {
-        format!("{counts}; {} in {} messages", human_bytes(s.bytes), s.valid)
-    } else {
-        format!("{counts}; messages not built (fix the job file first)")
+    match s.built {
+        Built::Yes => format!("{counts}; {} in {} messages", human_bytes(s.bytes), s.valid),
+        Built::NotJobFile => format!("{counts}; messages not built (fix the job file first)"),
+        Built::NotVariables => format!("{counts}; messages not built (fix the variables first)"),
     }
 }
 

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::io::Write;
 
 use crate::jobdef::{Problem, Severity};
+use crate::output::escape_controls;
 
 /// How many problems of one class are printed before the rest are only counted.
 pub const SHOWN_PER_CLASS: u64 = 5;
@@ -30,8 +31,9 @@ impl<W: Write> Reporter<W> {
         let seen = self.per_class.entry((problem.severity, problem.class.clone())).or_insert(0);
         *seen += 1;
         if *seen <= SHOWN_PER_CLASS {
-            // A closed stdout (`check | head`) must not turn into a panic; the exit code still tells.
-            let _ = writeln!(self.out, "{problem}");
+            // A closed stdout (`check | head`) must not turn into a panic; the exit code still tells. A problem
+            // may quote the CSV (a column name, a cell): its control characters must not reach the terminal.
+            let _ = writeln!(self.out, "{}", escape_controls(&problem.to_string()));
         }
     }
 
@@ -41,7 +43,8 @@ impl<W: Write> Reporter<W> {
         hidden.sort();
         for ((severity, class), n) in hidden {
             let label = if *severity == Severity::Error { "errors" } else { "warnings" };
-            let _ = writeln!(self.out, "… and {} more {label} like: {class}", n - SHOWN_PER_CLASS);
+            let line = format!("… and {} more {label} like: {class}", n - SHOWN_PER_CLASS);
+            let _ = writeln!(self.out, "{}", escape_controls(&line));
         }
         self.out
     }
@@ -66,5 +69,13 @@ mod tests {
         let out = String::from_utf8(r.finish()).unwrap();
         assert_eq!(out.lines().count(), SHOWN_PER_CLASS as usize + 2, "{out}");
         assert!(out.ends_with("… and 95 more errors like: bad\n"), "{out}");
+    }
+
+    #[test]
+    fn control_characters_from_the_csv_are_escaped() {
+        let mut r = Reporter::new(Vec::new());
+        r.report(Problem::once("r.csv:1: column `a\u{1b}]0;pwned\u{7}` is odd"));
+        let out = String::from_utf8(r.finish()).unwrap();
+        assert_eq!(out, "error: r.csv:1: column `a\\x1b]0;pwned\\x07` is odd\n");
     }
 }

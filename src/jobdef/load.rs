@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use toml::Spanned;
 
-use super::{Job, Problem, RecipientsSource};
+use super::{Job, JobValue, Problem, RecipientsSource};
 use crate::config::message::DEFAULT_ATTACHMENTS_DIR;
 use crate::config::{self, JobFile, MessageSection, RecipientsSection};
 use crate::message::{AttachmentDir, MessageIds, headers};
@@ -60,8 +60,11 @@ pub(super) fn build(src: &JobText<'_>, file: JobFile, problems: &mut Vec<Problem
     let sources = sources(src, &dir, &message, limits.message_bytes, problems);
     let own = super::own::own_files(src.path, &message, &recipients, &file.smtp);
     let attachments = attachment_dir(src, &dir, &message, own, problems);
+    let job_values = job_values(src, &message);
+    let values = job_values.iter().map(|v| (v.name.to_owned(), v.value.clone())).collect();
     let templates = sources.and_then(|s| {
         Templates::compile(s)
+            .map(|t| t.with_job_values(values))
             .map_err(|errors| problems.extend(errors.iter().map(|e| Problem::once(e.to_string()))))
             .ok()
     });
@@ -87,8 +90,16 @@ pub(super) fn build(src: &JobText<'_>, file: JobFile, problems: &mut Vec<Problem
         campaign: message.campaign.as_ref().map(|c| c.get_ref().clone()),
         attachments,
         templates,
+        job_values,
         ids,
     })
+}
+
+/// The keys of `[message]` templates read as variables, where they are set.
+fn job_values(src: &JobText<'_>, m: &MessageSection) -> Vec<JobValue> {
+    let (name, key) = super::variables::CAMPAIGN;
+    let line = |v: &Spanned<String>| config::line_of(src.text, v.span().start);
+    m.campaign.iter().map(|c| JobValue { name, key, line: line(c), value: c.get_ref().clone() }).collect()
 }
 
 /// Every number out of its range (`config::numbers`), as `job.toml:LINE: [retry] max_delay = inf: must be …`,

@@ -7,6 +7,7 @@
 mod load;
 mod own;
 mod problem;
+mod variables;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -14,6 +15,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 
 pub use problem::{Problem, Severity};
+pub use variables::JobValue;
 
 use crate::config::{JobFile, Limits, SmtpSection};
 use crate::message::{self, AttachmentDir, AttachmentError, Draft, MessageError, MessageIds, OutgoingMessage};
@@ -38,6 +40,8 @@ pub struct Job {
     pub columns: ColumnSpec,
     attachments: AttachmentDir,
     templates: Templates,
+    /// The job file's values templates read as variables (`campaign`), for `variable_problems`.
+    job_values: Vec<JobValue>,
     attachment_origins: Vec<Origin>,
     ids: MessageIds,
 }
@@ -109,7 +113,7 @@ impl Job {
         recipient: &Recipient,
         date: DateTime<Utc>,
     ) -> Result<(OutgoingMessage, Rendered), MessageFailure> {
-        let context = Templates::context(&recipient.columns, &recipient.fields, date);
+        let context = self.templates.context(&recipient.columns, &recipient.fields, date);
         let limit = self.limits.message_bytes;
         let rendered = self.templates.render(&context, limit)?;
         // Each attachment may take what the message has left; the built message is checked once more below

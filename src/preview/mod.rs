@@ -39,6 +39,9 @@ pub enum PreviewError {
     NoSuchRow { row: u64 },
     #[error("row {row}: {reason}")]
     RowUnusable { row: u64, reason: String },
+    /// Reported through the `Reporter`, as `check` reports them.
+    #[error("the templates read variables the CSV does not give them ({0} errors above); nothing was written")]
+    Variables(u64),
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> PreviewError + '_ {
@@ -59,13 +62,20 @@ pub fn write_all<W: Write>(
     reporter: &mut Reporter<W>,
 ) -> Result<Written, PreviewError> {
     let dir = options.out.clone().unwrap_or_else(|| default_dir(job));
+    let reader = job.recipients().map_err(|p| PreviewError::Recipients(joined(&p)))?;
+    // Before `prepare`: a refused preview leaves the last one in place.
+    let problems = job.variable_problems(reader.columns());
+    if !problems.is_empty() {
+        let count = problems.len() as u64;
+        problems.into_iter().for_each(|p| reporter.report(p));
+        return Err(PreviewError::Variables(count));
+    }
     prepare(&dir)?;
     let index_path = dir.join("index.html");
     let mut index = BufWriter::new(File::create(&index_path).map_err(io_error(&index_path))?);
     index::head(&mut index, &job.path.display().to_string()).map_err(io_error(&index_path))?;
     let mut written = Written { dir: dir.clone(), ..Written::default() };
     let csv = job.csv.display().to_string();
-    let reader = job.recipients().map_err(|p| PreviewError::Recipients(joined(&p)))?;
     for item in reader {
         let Some(recipient) = admit(item, &csv, reporter) else { continue };
         if options.limit.is_some_and(|limit| written.messages >= limit) {
@@ -100,6 +110,10 @@ pub fn write_all<W: Write>(
 /// The exact bytes of the message for CSV line `row`.
 pub fn one_row(job: &Job, row: u64, date: DateTime<Utc>) -> Result<Vec<u8>, PreviewError> {
     let reader = job.recipients().map_err(|p| PreviewError::Recipients(joined(&p)))?;
+    let problems = job.variable_problems(reader.columns());
+    if !problems.is_empty() {
+        return Err(PreviewError::Recipients(joined(&problems)));
+    }
     for item in reader {
         match item {
             Ok(Entry::Recipient(r)) if r.row == row => {

@@ -3,15 +3,18 @@
 //! Escaping is decided here, not by file names: Tera autoescapes only templates whose *name* ends in
 //! `.html`/`.htm`/`.xml`, so the HTML body is registered as `body.html` (escaped, even if the file is called
 //! `mail.html.tera`) and everything else under names without those suffixes (never escaped). A variable that
-//! is not a CSV column is an error (Tera's default), never an empty string.
+//! is not a CSV column, `mailshot` or a job value (`campaign`) is an error (Tera's default), never an empty
+//! string; [`Templates::undefined`] finds such reads in every template at once, before any row is rendered.
 
 mod audit;
 mod bounded;
 mod capped;
 mod depth;
 mod functions;
+mod names;
 mod nesting;
 mod origin;
+mod suggest;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -20,6 +23,7 @@ use tera::{Context, Tera};
 
 pub use functions::RANGE_MAX;
 pub use origin::{Origin, RenderError};
+pub use suggest::closest;
 
 use crate::recipients::{Columns, RESERVED_COLUMN};
 
@@ -74,10 +78,11 @@ impl Rendered {
 pub struct Templates {
     tera: Tera,
     sources: Sources,
+    /// Values of the job file that templates read like columns, as (variable, value).
+    job_values: Vec<(String, String)>,
 }
 
 impl Templates {
-    /// Compiles every template, reporting every syntax error (not only the first).
     /// Compiles every template, reporting every syntax error (not only the first) and everything `audit`
     /// refuses (impure functions, `include` and the like), each with its file and line.
     pub fn compile(sources: Sources) -> Result<Templates, Vec<RenderError>> {
@@ -103,20 +108,45 @@ impl Templates {
                 }
             }
         }
-        if errors.is_empty() { Ok(Templates { tera, sources }) } else { Err(errors) }
+        if errors.is_empty() { Ok(Templates { tera, sources, job_values: Vec::new() }) } else { Err(errors) }
     }
 
-    /// Every CSV column, by its header name, as a string variable; and `mailshot.date`, the message's Date
-    /// (RFC 3339, UTC): the one value templates get that is not the row's, the same on every retry because
-    /// the journal keeps it.
-    pub fn context(columns: &Columns, fields: &[String], date: DateTime<Utc>) -> Context {
+    /// Job-level values (`[message] campaign`) templates read as variables, the same for every row.
+    pub fn with_job_values(self, job_values: Vec<(String, String)>) -> Templates {
+        Templates { job_values, ..self }
+    }
+
+    /// Every CSV column, by its header name, as a string variable; the job values; and `mailshot.date`, the
+    /// message's Date (RFC 3339, UTC), the one value that is not the row's or the job's, the same on every
+    /// retry because the journal keeps it. (A column named like a job value is refused by `check`.)
+    pub fn context(&self, columns: &Columns, fields: &[String], date: DateTime<Utc>) -> Context {
         let mut context = Context::new();
         for (name, value) in columns.names.iter().zip(fields) {
+            context.insert(name.as_str(), value);
+        }
+        for (name, value) in &self.job_values {
             context.insert(name.as_str(), value);
         }
         let ours = serde_json::json!({ "date": date.to_rfc3339_opts(SecondsFormat::Secs, true) });
         context.insert(RESERVED_COLUMN, &ours);
         context
+    }
+
+    /// Every read of a variable that would be missing with these `columns` (see `names`), once per template
+    /// and name, at the first line that mentions it; `why` says what is wrong with a name.
+    pub fn undefined(&self, columns: &[String], why: impl Fn(&str) -> String) -> Vec<RenderError> {
+        let columns: std::collections::HashSet<&str> = columns.iter().map(String::as_str).collect();
+        let known = |name: &str| {
+            name == RESERVED_COLUMN || columns.contains(name) || self.job_values.iter().any(|(n, _)| n == name)
+        };
+        let mut errors = Vec::new();
+        for (name, source) in names(&self.sources) {
+            let Ok(template) = self.tera.get_template(&name) else { continue };
+            for variable in names::required(&template.ast).into_iter().filter(|v| !known(v)) {
+                errors.push(RenderError::at_word(source, variable, why(variable)));
+            }
+        }
+        errors
     }
 
     /// Renders one recipient, all parts together at most `max_bytes` (`[limits] message_bytes`); `range`

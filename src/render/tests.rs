@@ -33,7 +33,8 @@ fn context(pairs: &[(&str, &str)]) -> Context {
     let columns =
         Columns { names: pairs.iter().map(|(k, _)| k.to_string()).collect(), email: 0, name: None, key: None };
     let fields: Vec<String> = pairs.iter().map(|(_, v)| v.to_string()).collect();
-    Templates::context(&columns, &fields, chrono::Utc.with_ymd_and_hms(2026, 11, 2, 9, 30, 0).unwrap())
+    let templates = Templates::compile(sources()).unwrap();
+    templates.context(&columns, &fields, chrono::Utc.with_ymd_and_hms(2026, 11, 2, 9, 30, 0).unwrap())
 }
 
 #[test]
@@ -159,4 +160,43 @@ fn range_is_bounded_and_step_0_is_refused() {
     assert!(err.to_string().contains("at most 100000 are allowed"), "{err}");
     let templates = with_text("{% for i in range(end=5, step_by=0) %}x{% endfor %}").unwrap();
     assert!(templates.render(&context(&[("name", "Ann"), ("id", "1")]), LIMIT).is_err());
+}
+
+#[test]
+fn a_name_no_column_gives_is_found_in_every_template_once_at_its_first_line() {
+    let mut s = sources();
+    s.subject = inline("[message] subject", "Hello {{ nme }} of {{ campaign }}");
+    s.text = Some(file("t/mail.txt", "Hi\n\n{{ nme }} {{ mailshot.date }}\n{{ nme }}\n"));
+    s.html = Some(file("t/mail.html", "<p>{{ nme }}</p>"));
+    s.headers = vec![("X-Campaign".into(), inline("[message] headers.X-Campaign", "{{ campaign }}"))];
+    let templates = Templates::compile(s).unwrap();
+    let columns = ["email".to_string(), "name".into()];
+    let why = |name: &str| format!("`{name}` is missing");
+    let found: Vec<String> = templates.undefined(&columns, why).iter().map(ToString::to_string).collect();
+    assert_eq!(
+        found,
+        [
+            "job.toml:4: [message] subject: `nme` is missing",
+            "job.toml:4: [message] subject: `campaign` is missing",
+            "t/mail.txt:3: `nme` is missing",
+            "t/mail.html:1: `nme` is missing",
+            "job.toml:4: [message] attachments: `id` is missing",
+            "job.toml:4: [message] headers.X-Campaign: `campaign` is missing",
+            "job.toml:4: [message] list_unsubscribe: `id` is missing",
+        ]
+    );
+    let templates = templates.with_job_values(vec![("campaign".into(), "spring".into())]);
+    let found: Vec<String> = templates.undefined(&columns, why).iter().map(ToString::to_string).collect();
+    assert_eq!(found.len(), 5, "{found:?}");
+    assert!(templates.undefined(&[columns.as_slice(), &["nme".into(), "id".into()]].concat(), why).is_empty());
+}
+
+#[test]
+fn job_values_are_variables_in_every_template() {
+    let mut s = sources();
+    s.text = Some(file("t/mail.txt", "{{ campaign }}/{{ name }}"));
+    let templates = Templates::compile(s).unwrap().with_job_values(vec![("campaign".into(), "spring".into())]);
+    let columns = Columns { names: vec!["name".into(), "id".into()], email: 0, name: None, key: None };
+    let context = templates.context(&columns, &["Ann".into(), "1".into()], chrono::Utc::now());
+    assert_eq!(templates.render(&context, LIMIT).unwrap().text.as_deref(), Some("spring/Ann"));
 }

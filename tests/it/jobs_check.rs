@@ -90,13 +90,13 @@ fn missing_columns_and_files_are_reported() {
 #[test]
 fn runtime_template_errors_name_row_and_template_line_and_are_not_repeated_forever() {
     let job = JobDir::new();
-    job.write("t/mail.txt", "Hi\n{{ nmae }}\n");
+    job.write("t/mail.txt", "Hi\n{{ throw(message=\"no ticket\") }}\n");
     let rows: String = (0..50).map(|i| format!("p{i}@example.com,P{i}\n")).collect();
     job.write("r.csv", format!("email,name\n{rows}"));
     let run = job.run(&["check", "job.toml"]);
-    run.expect(2).line_with(&["r.csv:2: ", "t/mail.txt:2: Variable `nmae` not found"]);
+    run.expect(2).line_with(&["error: r.csv:2: t/mail.txt: no ticket"]);
     assert_eq!(run.stdout.lines().filter(|l| l.starts_with("error:")).count(), 5, "{}", run.stdout);
-    run.line_with(&["… and 45 more errors like:", "nmae"]).line_with(&["50 rows: 0 valid", "50 errors"]);
+    run.line_with(&["… and 45 more errors like:", "no ticket"]).line_with(&["50 rows: 0 valid", "50 errors"]);
 }
 
 #[test]

@@ -9,6 +9,7 @@ mod jobs_numbers;
 mod jobs_preview;
 mod jobs_secrets;
 mod jobs_support;
+mod jobs_variables;
 mod lab;
 mod lab_servers;
 mod parser_properties;
