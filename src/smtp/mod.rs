@@ -65,4 +65,4 @@ pub use reply::{EnhancedCode, Reply, Severity};
 pub use session::{ServerInfo, Session};
 pub use tls::{HandshakeCause, TlsError, TlsInfo};
 pub use transaction::Message;
-pub use transcript::{Direction, HintSink, TranscriptSink};
+pub use transcript::{Direction, HintSink, Learned, LearnedSink, TranscriptSink};
