@@ -42,7 +42,6 @@ fn the_man_page_is_roff_naming_every_command_and_man_renders_it() {
     let Ok(man) = Command::new("man")
         .args(["-l", "-"])
         .env("MANWIDTH", "100")
-        .env("MAN_KEEP_FORMATTING", "")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -55,7 +54,8 @@ fn the_man_page_is_roff_naming_every_command_and_man_renders_it() {
     std::io::Write::write_all(&mut man.stdin.take().unwrap(), page.as_bytes()).unwrap();
     let shown = Run::from(man.wait_with_output().unwrap());
     shown.expect(0);
-    let text = shown.stdout.replace(|c: char| c == '\u{8}', "");
+    // Not a terminal: man prints plain text, without overstrike bold.
+    let text = &shown.stdout;
     for heading in ["NAME", "SYNOPSIS", "SUBCOMMANDS"] {
         assert!(text.lines().any(|l| l.trim() == heading), "{heading} in\n{text}");
     }
