@@ -48,6 +48,7 @@ fn every_command_takes_the_jobs_folder_for_its_job_toml() {
 
     same_as_job_file(&job, "status", &[]).expect(0).line_with(&["delivered", "3"]);
     same_as_job_file(&job, "repair", &[]).expect(0);
+    assert!(!job.path().join("job.lock").exists(), "send and repair remove the lock they took");
     let probe = mailshot(Path::new("/"), &["probe", &folder]);
     probe.expect(0).line_with(&["Banner:", "220"]);
 }
