@@ -12,8 +12,10 @@
 //! Session: open(message) ─► MAIL RCPT DATA ─► 354 ─► commit(body, next) ─► . [RSET MAIL RCPT DATA] ─► …
 //! ```
 //!
-//! Dependencies point one way: `credentials`, `phase`, `transcript`, `reply`, `command`, `data` at the
-//! bottom; `config` and `connection` above them; `auth`, `transaction`, `outcome`; `session`; `connector`.
+//! Dependencies point one way: `credentials`, `phase`, `reply`, `command`, `data` at the bottom;
+//! `capabilities`, `tls`, then `transcript` (its [`Learned`] facts are replies, TLS parameters and
+//! capabilities); `config` and `connection` above them; `auth`, `transaction`, `outcome`; `session`;
+//! `connector`.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
