@@ -6,9 +6,10 @@ use std::process::ExitCode;
 use chrono::Utc;
 
 use crate::check::{self, Reporter};
-use crate::cli::{CheckArgs, Cli, Command, InitArgs, PreviewArgs};
+use crate::cli::{CheckArgs, Cli, Command, InitArgs, ManArgs, PreviewArgs};
 use crate::jobdef::Job;
-use crate::{exit_codes, init, preview};
+use crate::output::{err_line, out_line};
+use crate::{exit_codes, init, preview, shell};
 
 pub fn run(cli: Cli) -> ExitCode {
     match &cli.command {
@@ -23,6 +24,11 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Status(args) => ExitCode::from(crate::job::status::run(args)),
         Command::Repair(args) => ExitCode::from(crate::job::repair::run(&args.job, args.from_reports)),
         Command::Probe(args) => crate::probe::run(args),
+        Command::Completions(args) => {
+            shell::print(&shell::completions(args.shell));
+            status(true)
+        }
+        Command::Man(args) => man(args),
     }
 }
 
@@ -43,7 +49,10 @@ fn preview(args: &PreviewArgs) -> ExitCode {
             let mut reporter = Reporter::new(io::stderr().lock());
             failure.problems.into_iter().for_each(|p| reporter.report(p));
             let _ = reporter.finish();
-            eprintln!("mailshot: the job has errors; run `mailshot check {}` for all of them", args.job.display());
+            err_line(&format!(
+                "mailshot: the job has errors; run `mailshot check {}` for all of them",
+                args.job.display()
+            ));
             return status(false);
         }
     };
@@ -55,9 +64,16 @@ fn preview(args: &PreviewArgs) -> ExitCode {
 
 fn preview_row(job: &Job, row: u64) -> ExitCode {
     match preview::one_row(job, row, Utc::now()) {
-        Ok(bytes) => status(io::stdout().lock().write_all(&bytes).is_ok()),
+        // A reader that stopped early (`| head`) is not a failure; a full disk is.
+        Ok(bytes) => match io::stdout().lock().write_all(&bytes) {
+            Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+                err_line(&format!("mailshot: cannot write the message to stdout: {e}"));
+                status(false)
+            }
+            _ => status(true),
+        },
         Err(e) => {
-            eprintln!("mailshot: {}: {e}", job.csv.display());
+            err_line(&format!("mailshot: {}: {e}", job.csv.display()));
             status(false)
         }
     }
@@ -71,11 +87,12 @@ fn preview_all(job: &Job, args: &PreviewArgs) -> ExitCode {
     let _ = reporter.finish();
     match result {
         Ok(w) => {
-            println!("wrote {} messages ({} bytes) to {}", w.messages, w.bytes, w.dir.join("index.html").display());
+            let index = w.dir.join("index.html");
+            out_line(&format!("wrote {} messages ({} bytes) to {}", w.messages, w.bytes, index.display()));
             status(errors == 0)
         }
         Err(e) => {
-            eprintln!("mailshot: {e}");
+            err_line(&format!("mailshot: {e}"));
             status(false)
         }
     }
@@ -84,11 +101,37 @@ fn preview_all(job: &Job, args: &PreviewArgs) -> ExitCode {
 fn init(args: &InitArgs) -> ExitCode {
     match init::run(&args.dir) {
         Ok(job) => {
-            println!("created {}; next: mailshot check {0}, then mailshot preview {0}", job.display());
+            out_line(&format!("created {}; next: mailshot check {0}, then mailshot preview {0}", job.display()));
             status(true)
         }
         Err(e) => {
-            eprintln!("mailshot: {e}");
+            err_line(&format!("mailshot: {e}"));
+            status(false)
+        }
+    }
+}
+
+/// `mailshot man`: the top page on stdout, or every page written into `--dir`.
+fn man(args: &ManArgs) -> ExitCode {
+    let Some(dir) = &args.dir else {
+        return match shell::man_page() {
+            Ok(page) => {
+                shell::print(&page);
+                status(true)
+            }
+            Err(e) => {
+                err_line(&format!("mailshot: cannot render the manual page: {e}"));
+                status(false)
+            }
+        };
+    };
+    match shell::write_man_pages(dir) {
+        Ok(names) => {
+            names.iter().for_each(|name| out_line(&dir.join(name).display().to_string()));
+            status(true)
+        }
+        Err(e) => {
+            err_line(&format!("mailshot: {}: {e}", dir.display()));
             status(false)
         }
     }

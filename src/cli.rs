@@ -1,8 +1,9 @@
 //! Command-line flags (first stage of configuration): what the person typed, not yet checked against the job.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand};
+use clap_complete::Shell;
 
 #[derive(Debug, Parser)]
 #[command(name = "mailshot", version, about = "Batch mail-merge: CSV + Tera templates, sent over reused SMTP sessions")]
@@ -28,17 +29,23 @@ pub enum Command {
     Probe(ProbeArgs),
     /// Create a new job folder from the bundled starter templates.
     Init(InitArgs),
+    /// Print a completion script for a shell (e.g. `mailshot completions bash > ~/.local/share/bash-completion/completions/mailshot`).
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff) to stdout (`mailshot man | man -l -`), or write one page per command into a folder.
+    Man(ManArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// The job file (job.toml).
+    /// The job file (job.toml), or the folder that holds it.
+    #[arg(value_parser = job_file)]
     pub job: PathBuf,
 }
 
 #[derive(Debug, Args)]
 pub struct PreviewArgs {
-    /// The job file (job.toml).
+    /// The job file (job.toml), or the folder that holds it.
+    #[arg(value_parser = job_file)]
     pub job: PathBuf,
     /// Where to write the .eml files and index.html (default: <job folder>/preview).
     #[arg(long)]
@@ -53,7 +60,8 @@ pub struct PreviewArgs {
 
 #[derive(Debug, Args)]
 pub struct SendArgs {
-    /// The job file (job.toml).
+    /// The job file (job.toml), or the folder that holds it.
+    #[arg(value_parser = job_file)]
     pub job: PathBuf,
     /// Render everything as `preview` does, send nothing.
     #[arg(long)]
@@ -85,7 +93,8 @@ pub struct SendArgs {
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// The job file (job.toml).
+    /// The job file (job.toml), or the folder that holds it.
+    #[arg(value_parser = job_file)]
     pub job: PathBuf,
     /// Print the failed recipients as CSV.
     #[arg(long)]
@@ -103,7 +112,8 @@ pub struct StatusArgs {
 
 #[derive(Debug, Args)]
 pub struct RepairArgs {
-    /// The job file (job.toml).
+    /// The job file (job.toml), or the folder that holds it.
+    #[arg(value_parser = job_file)]
     pub job: PathBuf,
     /// Take back into the journal the statuses of recipients that the reports list and it lost.
     #[arg(long)]
@@ -112,7 +122,8 @@ pub struct RepairArgs {
 
 #[derive(Debug, Args)]
 pub struct ProbeArgs {
-    /// The job file (job.toml).
+    /// The job file (job.toml), or the folder that holds it.
+    #[arg(value_parser = job_file)]
     pub job: PathBuf,
     /// Also try MAIL FROM + RCPT TO for this address, then RSET (nothing is sent).
     #[arg(long)]
@@ -138,4 +149,31 @@ pub struct Verbosity {
     /// Print only the summary.
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    pub shell: Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write mailshot.1 and a page per command (mailshot-send.1, …) into this folder instead.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+/// A JOB argument: a folder stands for the `job.toml` inside it, so `mailshot send news/` works as
+/// `mailshot send news/job.toml` does. Anything else is taken as given (the job loader names its problems).
+fn job_file(arg: &str) -> Result<PathBuf, String> {
+    let path = Path::new(arg);
+    if !path.is_dir() {
+        return Ok(path.to_owned());
+    }
+    let job = path.join("job.toml");
+    match job.exists() {
+        true => Ok(job),
+        false => Err(format!("{arg}: a folder without a job.toml (pass the job file, or the folder that holds it)")),
+    }
 }

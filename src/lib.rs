@@ -19,4 +19,5 @@ pub mod preview;
 pub mod probe;
 pub mod recipients;
 pub mod render;
+pub mod shell;
 pub mod smtp;

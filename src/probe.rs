@@ -2,12 +2,16 @@
 //! session: banner, TLS version, cipher and certificate subject, capabilities, the AUTH result; with `--rcpt`
 //! also MAIL FROM + RCPT TO, then RSET (nothing is sent); then QUIT. `-v` prints the redacted transcript.
 //!
+//! What the handshake learned (banner, TLS, certificate, capabilities) is collected as it is learned and
+//! printed whether or not a later step fails: a refused login is easier to understand next to the banner
+//! and the mechanisms the server offered.
+//!
 //! Exit codes: 0 when everything asked for worked, 2 for a bad job file or flags, 3 when the server could
 //! not be reached, TLS or AUTH failed, or the server refused the sender or recipient.
 
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crate::cli::ProbeArgs;
 use crate::config::smtp::SmtpConfigError;
@@ -15,7 +19,7 @@ use crate::config::{ConfigError, SmtpView};
 use crate::exit_codes;
 use crate::output::{err_line, out_line};
 use crate::smtp::{self, ClientConfig, ConnectError, Direction, Envelope, EnvelopeError, ServerInfo, SessionError};
-use crate::smtp::{Reply, Stage, Trial};
+use crate::smtp::{Capabilities, Learned, Reply, Stage, TlsInfo, Trial};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeError {
@@ -92,14 +96,17 @@ fn sender(args: &ProbeArgs, job: &SmtpView) -> Result<String, ProbeError> {
 
 async fn conversation(config: &ClientConfig, envelope: Option<&Envelope>) -> Result<(), ProbeError> {
     out_line(&format!("{:<14}{}:{} ({})", "Server:", config.host, config.port, security(config.security)));
-    let mut session = smtp::connect(config).await.map_err(|source| ProbeError::Connect {
-        host: config.host.clone(),
-        port: config.port,
-        source,
-    })?;
-    for line in summary(session.info(), config) {
+    let facts = Arc::new(Mutex::new(Facts::default()));
+    let mut config = config.clone();
+    let sink = facts.clone();
+    config.learned = Some(Arc::new(move |fact| sink.lock().unwrap_or_else(|p| p.into_inner()).record(fact)));
+    let connected = smtp::connect(&config).await;
+    for line in facts.lock().unwrap_or_else(|p| p.into_inner()).lines() {
         out_line(&line);
     }
+    let mut session =
+        connected.map_err(|source| ProbeError::Connect { host: config.host.clone(), port: config.port, source })?;
+    out_line(&auth_line(session.info(), &config));
     let trial = match envelope {
         Some(envelope) => Some(session.try_envelope(envelope).await?),
         None => None,
@@ -119,6 +126,47 @@ async fn conversation(config: &ClientConfig, envelope: Option<&Envelope>) -> Res
     }
 }
 
+/// What the handshake learned so far; after STARTTLS the capabilities offered over TLS replace the others.
+#[derive(Debug, Default)]
+struct Facts {
+    greeting: Option<Reply>,
+    tls: Option<TlsInfo>,
+    capabilities: Option<Capabilities>,
+}
+
+impl Facts {
+    fn record(&mut self, fact: Learned<'_>) {
+        match fact {
+            Learned::Greeting(reply) => self.greeting = Some(reply.clone()),
+            Learned::Tls(tls) => self.tls = Some(tls.clone()),
+            Learned::Capabilities(capabilities) => self.capabilities = Some(capabilities.clone()),
+        }
+    }
+
+    /// The facts as labelled lines; nothing when not even a greeting came.
+    fn lines(&self) -> Vec<String> {
+        let Some(greeting) = &self.greeting else { return Vec::new() };
+        let mut lines = vec![row("Banner:", greeting)];
+        match &self.tls {
+            Some(tls) => {
+                lines.push(row("TLS:", &format!("{}, {}", tls.version, tls.cipher)));
+                lines.push(row("Certificate:", &tls.subject.as_deref().unwrap_or("(no subject)")));
+            }
+            None => lines.push(row("TLS:", &"none (plaintext)")),
+        }
+        if let Some(capabilities) = &self.capabilities {
+            let caps = &capabilities.lines;
+            lines.push(row("Capabilities:", &caps.first().map_or("none", String::as_str)));
+            lines.extend(caps.iter().skip(1).map(|cap| row("", cap)));
+        }
+        lines
+    }
+}
+
+fn row(label: &str, value: &dyn std::fmt::Display) -> String {
+    format!("{label:<14}{value}")
+}
+
 fn security(security: smtp::Security) -> &'static str {
     match security {
         smtp::Security::ImplicitTls => "implicit TLS",
@@ -127,28 +175,15 @@ fn security(security: smtp::Security) -> &'static str {
     }
 }
 
-/// The handshake as labelled lines.
-pub fn summary(info: &ServerInfo, config: &ClientConfig) -> Vec<String> {
-    let row = |label: &str, value: &dyn std::fmt::Display| format!("{label:<14}{value}");
-    let mut lines = vec![row("Banner:", &info.greeting)];
-    match &info.tls {
-        Some(tls) => {
-            lines.push(row("TLS:", &format!("{}, {}", tls.version, tls.cipher)));
-            lines.push(row("Certificate:", &tls.subject.as_deref().unwrap_or("(no subject)")));
-        }
-        None => lines.push(row("TLS:", &"none (plaintext)")),
-    }
-    let caps = &info.capabilities.lines;
-    lines.push(row("Capabilities:", &caps.first().map_or("none", String::as_str)));
-    lines.extend(caps.iter().skip(1).map(|cap| row("", cap)));
+/// The AUTH result of a session that was opened.
+fn auth_line(info: &ServerInfo, config: &ClientConfig) -> String {
     let auth = match (&info.auth, &config.credentials) {
         (Some(outcome), Some(creds)) => {
             format!("{} as {}: {}", outcome.mechanism.name(), creds.username, outcome.reply)
         }
         _ => "not attempted (no username in [smtp])".to_owned(),
     };
-    lines.push(row("AUTH:", &auth));
-    lines
+    row("AUTH:", &auth)
 }
 
 fn trial_lines(envelope: &Envelope, trial: &Trial) -> Vec<String> {

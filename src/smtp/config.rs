@@ -7,7 +7,7 @@ use rustls_pki_types::CertificateDer;
 
 use super::credentials::{Credentials, Mechanism};
 use super::phase::Timeouts;
-use super::transcript::{HintSink, TranscriptSink};
+use super::transcript::{HintSink, LearnedSink, TranscriptSink};
 
 /// How the connection is protected (RFC 8314 for implicit TLS, RFC 3207 for STARTTLS).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +56,8 @@ pub struct ClientConfig {
     pub transcript: Option<TranscriptSink>,
     /// Where hints about a likely misconfiguration go; none are given without it.
     pub hints: Option<HintSink>,
+    /// Told each fact the handshake learns as soon as it is known (for `probe`).
+    pub learned: Option<LearnedSink>,
 }
 
 impl ClientConfig {
@@ -74,6 +76,7 @@ impl ClientConfig {
             pipelining: Pipelining::Full,
             transcript: None,
             hints: None,
+            learned: None,
         }
     }
 }
@@ -94,6 +97,7 @@ impl fmt::Debug for ClientConfig {
             .field("pipelining", &self.pipelining)
             .field("transcript", &self.transcript.is_some())
             .field("hints", &self.hints.is_some())
+            .field("learned", &self.learned.is_some())
             .finish()
     }
 }

@@ -31,6 +31,7 @@ use super::reply::Reply;
 use super::session::{ServerInfo, Session};
 use super::stream::MaybeTls;
 use super::tls::{self, TlsError};
+use super::transcript::Learned;
 
 /// Without TLS, no greeting after this long suggests a port that expects TLS from the first byte.
 pub const GREETING_HINT_AFTER: Duration = Duration::from_secs(10);
@@ -138,14 +139,18 @@ impl Connector {
         };
         let mut conn = Connection::new(stream, config.timeouts.clone(), config.transcript.clone());
         let greeting = greeting(&mut conn, config).await?;
+        tell(config, Learned::Greeting(&greeting));
+        tell_tls(config, &conn);
         match greeting.code() {
             220 => {}
             421 => return Err(ConnectError::ServiceClosing { reply: greeting }),
             _ => return Err(ConnectError::Greeting { reply: greeting }),
         }
         let mut ehlo = hello(&mut conn, &ehlo_name).await?;
+        tell(config, Learned::Capabilities(&Capabilities::from_ehlo(&ehlo)));
         if config.security == Security::StartTls {
             (conn, ehlo) = starttls(conn, &self.tls, config, &ehlo, &ehlo_name).await?;
+            tell(config, Learned::Capabilities(&Capabilities::from_ehlo(&ehlo)));
         }
         let capabilities = Capabilities::from_ehlo(&ehlo);
         let auth = match credentials {
@@ -171,6 +176,23 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     Connector::new(config.clone())?.establish(io).await
+}
+
+/// Reports a fact to the configured observer, if any.
+fn tell(config: &ClientConfig, fact: Learned<'_>) {
+    if let Some(learned) = &config.learned {
+        learned(fact);
+    }
+}
+
+/// Reports the TLS parameters, once the connection has TLS.
+fn tell_tls<S>(config: &ClientConfig, conn: &Connection<MaybeTls<S>>)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    if let Some(tls) = conn.get_ref().tls().filter(|_| config.learned.is_some()) {
+        tell(config, Learned::Tls(&tls::info(tls)));
+    }
 }
 
 /// The machine's name when it is fully qualified (has a dot), else the address literal of our end of the
@@ -303,6 +325,7 @@ where
     let MaybeTls::Plain(io) = conn.into_stream() else { unreachable!("STARTTLS runs only on a plaintext stream") };
     let stream = upgrade(connector, config, io).await?;
     let mut conn = Connection::new(stream, timeouts, transcript);
+    tell_tls(config, &conn);
     let ehlo = hello(&mut conn, ehlo_name).await?;
     Ok((conn, ehlo))
 }

@@ -12,8 +12,10 @@
 //! Session: open(message) ─► MAIL RCPT DATA ─► 354 ─► commit(body, next) ─► . [RSET MAIL RCPT DATA] ─► …
 //! ```
 //!
-//! Dependencies point one way: `credentials`, `phase`, `transcript`, `reply`, `command`, `data` at the
-//! bottom; `config` and `connection` above them; `auth`, `transaction`, `outcome`; `session`; `connector`.
+//! Dependencies point one way: `credentials`, `phase`, `reply`, `command`, `data` at the bottom;
+//! `capabilities`, `tls`, then `transcript` (its [`Learned`] facts are replies, TLS parameters and
+//! capabilities); `config` and `connection` above them; `auth`, `transaction`, `outcome`; `session`;
+//! `connector`.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -65,4 +67,4 @@ pub use reply::{EnhancedCode, Reply, Severity};
 pub use session::{ServerInfo, Session};
 pub use tls::{HandshakeCause, TlsError, TlsInfo};
 pub use transaction::Message;
-pub use transcript::{Direction, HintSink, TranscriptSink};
+pub use transcript::{Direction, HintSink, Learned, LearnedSink, TranscriptSink};

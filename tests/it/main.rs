@@ -1,5 +1,7 @@
 //! One integration-test crate (one link step), one module per area.
 
+mod cli_job_folder;
+mod cli_shell;
 mod common;
 mod jobs_check;
 mod jobs_hostile;

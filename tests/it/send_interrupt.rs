@@ -53,6 +53,7 @@ fn a_signal_finishes_the_messages_in_flight_writes_the_report_and_a_rerun_sends_
     let run = Run::from(child.wait_with_output().unwrap());
     run.expect(code).line_with(&[said]);
     assert!(run.stdout.contains("summary"), "the summary is printed:\n{}", run.stdout);
+    assert!(!job.path().join("job.lock").exists(), "an orderly stop removes job.lock, as a clean end does");
     let sent = server.accepted_total();
     assert!(sent < 500, "the run was not interrupted: {sent} sent");
     assert_eq!(server.dots_total(), sent as usize, "every message whose data went out got its reply");

@@ -215,6 +215,11 @@ async fn probe_works_against_each_lab_port() {
     let out = mailshot(dir.path(), &["probe", "job.toml"], &[("LAB_PW", "wrong")]).await;
     assert_eq!(out.status.code(), Some(3));
     assert!(text(&out.stderr).contains("username or password not accepted"), "{}", text(&out.stderr));
+    // A refused login still shows what the handshake learned (issue 13): Postfix's banner, TLS, the offer.
+    let stdout = text(&out.stdout);
+    for want in ["Banner:       220 ", "TLS:          TLSv1.", "Certificate:  CN=localhost", "AUTH PLAIN LOGIN"] {
+        assert!(stdout.contains(want), "{want:?} in\n{stdout}");
+    }
 }
 
 /// One connector per run shares its TLS client configuration, so a reconnect (after

@@ -104,9 +104,35 @@ async fn a_refused_login_says_so_and_exits_3() {
     );
     let (dir, _) = job(&smtp);
     let out = mailshot(dir.path(), &["probe", "job.toml"], &[]).await;
-    let stderr = text(&out.stderr);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("username or password not accepted") && stderr.contains("535 5.7.8"), "{stderr}");
+    // What the handshake learned before the refusal is still shown (issue 13).
+    for want in ["Banner:       220 test.example ESMTP scripted", "TLS:          TLSv1.", "Certificate:  CN=localhost"]
+    {
+        assert!(stdout.contains(want), "{want:?} in\n{stdout}");
+    }
+    assert!(stdout.lines().any(|l| l.starts_with("Capabilities:") || l.trim() == "AUTH PLAIN"), "{stdout}");
+    assert!(!stdout.contains("AUTH:  "), "no AUTH result line for a refused login:\n{stdout}");
+    server.finish().await.ok();
+}
+
+/// STARTTLS required but not offered: the banner and the plaintext capabilities that lack it are shown.
+#[tokio::test]
+async fn starttls_not_offered_still_shows_the_banner_and_what_was_offered() {
+    let mut script = greet(&["PIPELINING", "SIZE 1000"]);
+    script.push(Step::Drain);
+    let server = ScriptServer::start(script).await;
+    let smtp =
+        format!("server = \"localhost\"\nport = {}\nsecurity = \"starttls\"\nehlo_name = \"localhost\"", server.port());
+    let (dir, _) = job(&smtp);
+    let out = mailshot(dir.path(), &["probe", "job.toml"], &[]).await;
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("STARTTLS is required but the server does not offer it"), "{stderr}");
+    for want in ["Banner:       220 test.example", "TLS:          none", "SIZE 1000"] {
+        assert!(stdout.contains(want), "{want:?} in\n{stdout}");
+    }
     server.finish().await.ok();
 }
 
