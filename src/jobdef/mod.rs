@@ -31,6 +31,8 @@ pub struct Job {
     pub limits: Limits,
     pub from: Mailbox,
     pub reply_to: Option<Mailbox>,
+    /// `[message] campaign`, as written.
+    pub campaign: Option<String>,
     /// The CSV, relative to the current directory (job folder joined with `[recipients] csv`).
     pub csv: PathBuf,
     pub columns: ColumnSpec,
