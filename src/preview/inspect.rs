@@ -33,7 +33,11 @@ pub fn inspect(bytes: &[u8]) -> Inspected {
         .headers()
         .iter()
         .filter(|h| !HIDDEN.iter().any(|n| n.eq_ignore_ascii_case(h.name.as_str())))
-        .map(|h| (h.name.as_str().to_owned(), shown(h.name.as_str(), &h.value)))
+        .map(|h| {
+            let name = h.name.as_str();
+            let value = if is_raw(name) { raw(bytes, h) } else { shown(&h.value) };
+            (name.to_owned(), value)
+        })
         .collect();
     headers.sort_by_key(|(name, _)| FIRST.iter().position(|f| f.eq_ignore_ascii_case(name)).unwrap_or(FIRST.len()));
     let attachments = message
@@ -52,14 +56,22 @@ pub fn inspect(bytes: &[u8]) -> Inspected {
     Inspected { headers, attachments }
 }
 
-/// Headers whose values are message ids, which the parser gives without their angle brackets.
-const IDS: [&str; 3] = ["Message-ID", "In-Reply-To", "References"];
+/// Headers whose angle brackets matter (ids, RFC 2369 list URLs): the parser strips them, so these are
+/// shown as written.
+fn is_raw(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    ["message-id", "in-reply-to", "references"].contains(&lower.as_str()) || lower.starts_with("list-")
+}
+
+/// The value as written, unfolded (RFC 5322 §2.2.3).
+fn raw(bytes: &[u8], h: &mail_parser::Header<'_>) -> String {
+    let value = bytes.get(h.offset_start as usize..h.offset_end as usize).unwrap_or_default();
+    String::from_utf8_lossy(value).replace("\r\n", "").trim().to_owned()
+}
 
 /// A header value as a mail client writes it: `Name <address>` lists, decoded text, RFC 5322 dates.
-fn shown(name: &str, value: &HeaderValue<'_>) -> String {
-    let is_id = IDS.iter().any(|n| n.eq_ignore_ascii_case(name));
+fn shown(value: &HeaderValue<'_>) -> String {
     match value {
-        HeaderValue::Text(id) if is_id => format!("<{id}>"),
         HeaderValue::Address(Address::List(list)) => list.iter().map(mailbox).collect::<Vec<_>>().join(", "),
         HeaderValue::Address(Address::Group(groups)) => groups
             .iter()
@@ -90,7 +102,7 @@ mod tests {
     use super::*;
 
     const MESSAGE: &str = "From: =?utf-8?q?Caf=C3=A9?= <a@example.com>\r\nTo: b@example.com\r\n\
-        Subject: Hi\r\nMessage-ID: <1@example.com>\r\nX-Campaign: c1\r\nMIME-Version: 1.0\r\n\
+        Subject: Hi\r\nMessage-ID:\r\n <1@example.com>\r\nList-Unsubscribe: <https://u/1>\r\nX-Campaign: c1\r\nMIME-Version: 1.0\r\n\
         Reply-To: S <s@example.com>\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\n\
         Content-Type: text/plain\r\n\r\nhello\r\n--b\r\nContent-Type: application/pdf\r\n\
         Content-Disposition: attachment; filename=\"t.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\n\
@@ -100,9 +112,10 @@ mod tests {
     fn headers_are_decoded_and_ordered_as_a_reader_wants() {
         let inspected = inspect(MESSAGE.as_bytes());
         let names: Vec<&str> = inspected.headers.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(names, ["From", "To", "Reply-To", "Subject", "Message-ID", "X-Campaign"]);
+        assert_eq!(names, ["From", "To", "Reply-To", "Subject", "Message-ID", "List-Unsubscribe", "X-Campaign"]);
         assert_eq!(inspected.headers[0].1, "Café <a@example.com>");
-        assert_eq!(inspected.headers[4].1, "<1@example.com>");
+        assert_eq!(inspected.headers[4].1, "<1@example.com>", "unfolded");
+        assert_eq!(inspected.headers[5].1, "<https://u/1>");
     }
 
     #[test]

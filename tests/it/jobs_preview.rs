@@ -66,7 +66,7 @@ fn a_broken_job_is_refused_with_its_problems() {
     assert!(!job.path().join("preview").exists());
 }
 
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+pub(crate) fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();

@@ -12,6 +12,7 @@ mod jobs_support;
 mod lab;
 mod lab_servers;
 mod parser_properties;
+mod preview_browser;
 mod send_budget;
 mod send_crash;
 mod send_evidence;
