@@ -71,7 +71,8 @@ pub fn write_all<W: Write>(
     let file = BufWriter::new(File::create(&index_path).map_err(io_error(&index_path))?);
     let reader = job.recipients().map_err(|p| PreviewError::Recipients(joined(&p)))?;
     let columns = reader.columns().names.clone();
-    let info = index::JobInfo { job: &job.path.display().to_string(), campaign: job.campaign.as_deref(), columns: &columns };
+    let info =
+        index::JobInfo { job: &job.path.display().to_string(), campaign: job.campaign.as_deref(), columns: &columns };
     let mut page = index::Page::start(file, &info).map_err(io_error(&index_path))?;
     let mut written = Written { dir: dir.clone(), ..Written::default() };
     let csv = job.csv.display().to_string();

@@ -120,7 +120,8 @@ fn values_after<'a>(lower: &'a str, marker: &'a str) -> impl Iterator<Item = &'a
 }
 
 fn same_but_whitespace(a: &Rendered, b: &Rendered) -> bool {
-    let parts = |r: &Rendered| [r.subject.clone(), r.text.clone().unwrap_or_default(), r.html.clone().unwrap_or_default()];
+    let parts =
+        |r: &Rendered| [r.subject.clone(), r.text.clone().unwrap_or_default(), r.html.clone().unwrap_or_default()];
     let squeeze = |s: &str| s.chars().filter(|c| !c.is_whitespace()).collect::<String>();
     let (a, b) = (parts(a), parts(b));
     a != b && a.iter().zip(&b).all(|(x, y)| squeeze(x) == squeeze(y))

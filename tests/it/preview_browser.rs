@@ -183,7 +183,8 @@ async fn hostile_rows_run_no_script_load_nothing_unasked_and_the_warnings_filter
     assert!(b.text("#row-warnings").await.contains("remote images"));
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(requests.load(Ordering::SeqCst), 0, "nothing is fetched before the reader asks");
-    let injected = "return document.querySelectorAll('script:not([type])').length + document.querySelectorAll('img').length";
+    let injected =
+        "return document.querySelectorAll('script:not([type])').length + document.querySelectorAll('img').length";
     assert_eq!(b.eval(injected).await, 1, "only the page's own script; no element came from the data");
 
     // The toggle loads the remote image, which shows the frame could have: it still runs no script.
