@@ -161,7 +161,8 @@ fn prepare(dir: &Path) -> Result<(), PreviewError> {
     for entry in fs::read_dir(dir).map_err(io_error(dir))? {
         let path = entry.map_err(io_error(dir))?.path();
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        let ours = name.ends_with(".eml") || name.ends_with(".html") || name.contains(".att");
+        let attachment = name.split_once(".att").is_some_and(|(_, n)| n.starts_with(|c: char| c.is_ascii_digit()));
+        let ours = name.ends_with(".eml") || name.ends_with(".html") || attachment;
         if name == "index.html" || (name.starts_with("row-") && ours) {
             fs::remove_file(&path).map_err(io_error(&path))?;
         }

@@ -84,7 +84,6 @@
     const inSearch = e.target === $("search");
     if (inSearch && e.key === "Escape") { clearTimeout(timer); applyFilter(); $("search").blur(); list.focus(); return; }
     if (inSearch && e.key === "Enter") { clearTimeout(timer); applyFilter(); list.focus(); if (selected < 0) select(0); return; }
-    if (e.target.tagName === "INPUT" && !inSearch && e.key.length === 1 && e.key !== "/") return;
     const step = { ArrowDown: 1, j: 1, ArrowUp: -1, k: -1 }[e.key];
     if (step && !(inSearch && (e.key === "j" || e.key === "k"))) {
       e.preventDefault();
