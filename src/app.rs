@@ -18,7 +18,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Init(args) => init(args),
         // A dry run is a preview: the exact messages, written to files; nothing is sent, no journal.
         Command::Send(args) if args.dry_run => {
-            preview(&PreviewArgs { job: args.job.clone(), out: None, limit: args.limit, row: None })
+            preview(&PreviewArgs { job: args.job.clone(), out: None, limit: args.limit, row: None, open: false })
         }
         Command::Send(args) => ExitCode::from(crate::job::run::send(args)),
         Command::Status(args) => ExitCode::from(crate::job::status::run(args)),
@@ -87,8 +87,11 @@ fn preview_all(job: &Job, args: &PreviewArgs) -> ExitCode {
     let _ = reporter.finish();
     match result {
         Ok(w) => {
-            let index = w.dir.join("index.html");
-            out_line(&format!("wrote {} messages ({} bytes) to {}", w.messages, w.bytes, index.display()));
+            let page = w.dir.join("index.html");
+            out_line(&format!("wrote {} messages ({} bytes) to {}", w.messages, w.bytes, page.display()));
+            if let Some(Err(instead)) = args.open.then(|| preview::open_in_browser(&page)) {
+                out_line(&instead);
+            }
             status(errors == 0)
         }
         Err(e) => {

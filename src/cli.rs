@@ -54,8 +54,11 @@ pub struct PreviewArgs {
     #[arg(long)]
     pub limit: Option<u64>,
     /// Print only the message of this CSV row (its line number) to stdout.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "open")]
     pub row: Option<u64>,
+    /// Open index.html in the browser (where there is one; otherwise print its path).
+    #[arg(long)]
+    pub open: bool,
 }
 
 #[derive(Debug, Args)]

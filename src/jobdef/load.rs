@@ -78,6 +78,7 @@ pub(super) fn build(src: &JobText<'_>, file: JobFile, problems: &mut Vec<Problem
     let ids = MessageIds::new(seed, from.domain_ascii.clone());
     Some(Job {
         path: src.path.to_owned(),
+        campaign: message.campaign.as_ref().map(|c| c.get_ref().clone()),
         csv: dir.join(recipients.csv.get_ref()),
         columns: columns(&recipients),
         attachment_origins: message.attachments.iter().map(|a| src.origin(a, "[message] attachments")).collect(),
@@ -87,7 +88,6 @@ pub(super) fn build(src: &JobText<'_>, file: JobFile, problems: &mut Vec<Problem
         limits,
         from,
         reply_to,
-        campaign: message.campaign.as_ref().map(|c| c.get_ref().clone()),
         attachments,
         templates,
         job_values,

@@ -1,94 +1,207 @@
-//! `index.html`: one line per message (recipient, subject, size, link to the .eml) and its HTML body in a
-//! sandboxed, lazily loaded iframe, so a person can look through a whole mailing in a browser.
+//! `index.html`: the review page. One self-contained file (no network, no external assets, works from
+//! `file://`) with its data embedded: a list of every message, and each message's headers, parts, source
+//! and attachments.
 //!
-//! Written as the messages are rendered (header, rows, footer): it never holds the mailing in memory.
-//! Every value from the CSV or templates is HTML-escaped; bodies are only ever shown inside
-//! `<iframe sandbox>` (no scripts, no same-origin access, no forms, no top navigation).
+//! Written as the messages are rendered: rows go out in chunks of [`CHUNK`], so memory does not grow with
+//! the mailing. A chunk is two elements: the list's rows as JSON, and the messages' details as gzip+base64
+//! (mail text compresses ~10×; the page inflates one chunk when a row in it is selected).
+//!
+//! Nothing embedded is ever markup: JSON sits in `<script type="application/json">` with `<`, `>`, `&`
+//! escaped (so `</script>` in a cell cannot close it), the page's script puts values in with
+//! `textContent`, and the Content-Security-Policy allows only that one script, by its hash.
 
+use std::collections::BTreeMap;
 use std::io::{self, Write};
 
-/// One message's line in the index.
-pub struct Line<'a> {
+use base64::Engine;
+use flate2::{Compression, write::GzEncoder};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::inspect::Attachment;
+use super::warnings::Warning;
+
+/// Rows per chunk: small enough that a selection inflates little, large enough that chunks are few.
+pub const CHUNK: usize = 256;
+/// The raw source embedded per message; the rest is in the `.eml` next to the page.
+pub const RAW_SOURCE_BYTES: usize = 256 * 1024;
+/// Rows not in the list that the summary names (all are counted).
+const LISTED_SKIPPED: usize = 1000;
+
+const STYLE: &str = include_str!("page.css");
+const SCRIPT: &str = include_str!("page.js");
+/// The page's fixed elements, filled in by the script.
+const SKELETON: &str = include_str!("page.html");
+
+/// The job, as the summary names it.
+pub struct JobInfo<'a> {
+    pub job: &'a str,
+    pub campaign: Option<&'a str>,
+    pub columns: &'a [String],
+}
+
+/// One message: its line in the list and its details.
+pub struct Message {
     pub row: u64,
-    pub recipient: &'a str,
-    pub subject: &'a str,
+    pub recipient: String,
+    pub subject: String,
     pub size: usize,
-    pub eml: &'a str,
-    /// The file holding the HTML body, if the message has one.
-    pub html: Option<&'a str>,
+    pub warnings: Vec<Warning>,
+    pub fields: Vec<String>,
+    pub eml: String,
+    pub headers: Vec<(String, String)>,
+    pub text: Option<String>,
+    pub html: Option<String>,
+    pub raw: Vec<u8>,
+    /// Each attachment with the name of the file written next to the `.eml`.
+    pub attachments: Vec<(Attachment, String)>,
 }
 
-const HEAD: &str = r#"<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>mailshot preview</title>
-<style>
-body { font: 14px system-ui, sans-serif; margin: 1.5em; }
-table { border-collapse: collapse; width: 100%; }
-td, th { border-bottom: 1px solid #ddd; padding: .4em; text-align: left; vertical-align: top; }
-iframe { width: 100%; height: 22em; border: 1px solid #ccc; background: #fff; }
-</style></head><body>
-"#;
-
-pub fn head(out: &mut impl Write, job: &str) -> io::Result<()> {
-    out.write_all(HEAD.as_bytes())?;
-    writeln!(out, "<h1>Preview of {}</h1>", escape(job))?;
-    writeln!(out, "<table><tr><th>Row</th><th>Recipient</th><th>Subject</th><th>Size</th><th>HTML body</th></tr>")
+#[derive(Serialize)]
+struct Detail<'a> {
+    headers: &'a [(String, String)],
+    text: Option<&'a str>,
+    html: Option<&'a str>,
+    raw: String,
+    attachments: Vec<AttachmentLine<'a>>,
 }
 
-pub fn line(out: &mut impl Write, l: &Line<'_>) -> io::Result<()> {
-    let body = match l.html {
-        Some(file) => format!(r#"<iframe sandbox="" loading="lazy" src="{}"></iframe>"#, escape(file)),
-        None => "<em>text only</em>".to_owned(),
-    };
-    writeln!(
-        out,
-        r#"<tr><td>{}</td><td>{}</td><td><a href="{}">{}</a></td><td>{}</td><td>{body}</td></tr>"#,
-        l.row,
-        escape(l.recipient),
-        escape(l.eml),
-        escape(l.subject),
-        l.size
-    )
+#[derive(Serialize)]
+struct AttachmentLine<'a> {
+    name: &'a str,
+    mime: &'a str,
+    size: usize,
+    file: &'a str,
 }
 
-pub fn foot(out: &mut impl Write, count: u64, bytes: u64) -> io::Result<()> {
-    writeln!(out, "</table><p>{count} messages, {bytes} bytes.</p></body></html>")
+#[derive(Default, Serialize)]
+struct Summary {
+    messages: u64,
+    bytes: u64,
+    largest: Option<(u64, usize)>,
+    with_warnings: u64,
+    /// code → (messages, first row)
+    warnings: BTreeMap<&'static str, (u64, u64)>,
+    skipped: u64,
+    listed_skipped: Vec<(u64, String)>,
 }
 
-/// Escapes text for HTML element content and double-quoted attributes.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
+pub struct Page<W: Write> {
+    out: W,
+    rows: Vec<serde_json::Value>,
+    details: Vec<u8>,
+    summary: Summary,
+}
+
+impl<W: Write> Page<W> {
+    pub fn start(mut out: W, job: &JobInfo<'_>) -> io::Result<Page<W>> {
+        let csp = format!(
+            "default-src 'none'; script-src '{}'; style-src 'unsafe-inline'; img-src data: https: http:; \
+             base-uri 'none'; form-action 'none'",
+            sha256_source(SCRIPT)
+        );
+        write!(
+            out,
+            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n\
+             <meta http-equiv=\"Content-Security-Policy\" content=\"{csp}\">\n\
+             <meta name=\"referrer\" content=\"no-referrer\">\n<title>mailshot preview</title>\n\
+             <style>{STYLE}</style></head><body>\n{SKELETON}"
+        )?;
+        let meanings: BTreeMap<_, _> = Warning::ALL.iter().map(|w| (w.code(), w.meaning())).collect();
+        let info = serde_json::json!({
+            "job": job.job, "campaign": job.campaign, "columns": job.columns, "meanings": meanings,
+        });
+        json_element(&mut out, "id=\"job-data\"", &info)?;
+        Ok(Page { out, rows: Vec::with_capacity(CHUNK), details: Vec::new(), summary: Summary::default() })
+    }
+
+    pub fn add(&mut self, m: &Message) -> io::Result<()> {
+        self.count(m);
+        let codes: Vec<&str> = m.warnings.iter().map(|w| w.code()).collect();
+        self.rows.push(serde_json::json!([m.row, m.recipient, m.subject, m.size, codes, m.fields, m.eml]));
+        let detail = Detail {
+            headers: &m.headers,
+            text: m.text.as_deref(),
+            html: m.html.as_deref(),
+            raw: raw_source(&m.raw, &m.eml),
+            attachments: (m.attachments.iter())
+                .map(|(a, file)| AttachmentLine { name: &a.name, mime: &a.mime, size: a.size, file })
+                .collect(),
+        };
+        self.details.push(if self.rows.len() == 1 { b'[' } else { b',' });
+        serde_json::to_writer(&mut self.details, &detail).map_err(io::Error::other)?;
+        if self.rows.len() == CHUNK { self.flush_chunk() } else { Ok(()) }
+    }
+
+    /// A row that is not in the list (unusable, a duplicate, or not rendered): counted and named.
+    pub fn skipped(&mut self, row: u64, message: String) {
+        self.summary.skipped += 1;
+        if self.summary.listed_skipped.len() < LISTED_SKIPPED {
+            self.summary.listed_skipped.push((row, message));
         }
     }
-    out
+
+    pub fn finish(mut self) -> io::Result<W> {
+        self.flush_chunk()?;
+        let summary = serde_json::to_value(&self.summary).map_err(io::Error::other)?;
+        json_element(&mut self.out, "id=\"summary-data\"", &summary)?;
+        write!(self.out, "<script>{SCRIPT}</script>\n</body></html>\n")?;
+        Ok(self.out)
+    }
+
+    fn count(&mut self, m: &Message) {
+        let s = &mut self.summary;
+        s.messages += 1;
+        s.bytes += m.size as u64;
+        if s.largest.is_none_or(|(_, size)| m.size > size) {
+            s.largest = Some((m.row, m.size));
+        }
+        s.with_warnings += u64::from(!m.warnings.is_empty());
+        for w in &m.warnings {
+            s.warnings.entry(w.code()).or_insert((0, m.row)).0 += 1;
+        }
+    }
+
+    fn flush_chunk(&mut self) -> io::Result<()> {
+        if self.rows.is_empty() {
+            return Ok(());
+        }
+        json_element(&mut self.out, "class=\"rows\"", &serde_json::Value::Array(std::mem::take(&mut self.rows)))?;
+        self.details.push(b']');
+        let mut gzip = GzEncoder::new(Vec::new(), Compression::fast());
+        gzip.write_all(&self.details)?;
+        let packed = base64::engine::general_purpose::STANDARD.encode(gzip.finish()?);
+        self.details.clear();
+        writeln!(self.out, "<script type=\"text/plain\" class=\"details\">{packed}</script>")
+    }
+}
+
+/// The message as text, cut at [`RAW_SOURCE_BYTES`] with a note naming the file that has all of it.
+fn raw_source(raw: &[u8], eml: &str) -> String {
+    if raw.len() <= RAW_SOURCE_BYTES {
+        return String::from_utf8_lossy(raw).into_owned();
+    }
+    let more = raw.len() - RAW_SOURCE_BYTES;
+    format!("{}\n… {more} more bytes: the whole message is {eml}", String::from_utf8_lossy(&raw[..RAW_SOURCE_BYTES]))
+}
+
+/// `<script type="application/json">` holding `value`, safe to embed whatever its strings contain.
+fn json_element(out: &mut impl Write, attribute: &str, value: &serde_json::Value) -> io::Result<()> {
+    let json = script_safe(&value.to_string());
+    writeln!(out, "<script type=\"application/json\" {attribute}>{json}</script>")
+}
+
+/// JSON that no HTML parser can end early: `<`, `>` and `&` occur only inside strings, where `\u` escapes
+/// mean the same to `JSON.parse`.
+pub fn script_safe(json: &str) -> String {
+    json.replace('<', "\\u003c").replace('>', "\\u003e").replace('&', "\\u0026")
+}
+
+/// A CSP hash source (CSP3 §2.3.1) for an inline script's exact text.
+fn sha256_source(script: &str) -> String {
+    format!("sha256-{}", base64::engine::general_purpose::STANDARD.encode(Sha256::digest(script.as_bytes())))
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn values_are_escaped_and_bodies_sandboxed() {
-        let mut out = Vec::new();
-        let l = Line {
-            row: 2,
-            recipient: "Eve <e@x.com>",
-            subject: "<script>alert(1)</script>",
-            size: 10,
-            eml: "a.eml",
-            html: Some("a\".html"),
-        };
-        line(&mut out, &l).unwrap();
-        let html = String::from_utf8(out).unwrap();
-        assert!(!html.contains("<script>") && html.contains("&lt;script&gt;"), "{html}");
-        assert!(html.contains(r#"<iframe sandbox="" loading="lazy" src="a&quot;.html">"#), "{html}");
-        assert!(html.contains("Eve &lt;e@x.com&gt;"), "{html}");
-    }
-}
+#[path = "index_tests.rs"]
+mod tests;

@@ -1,7 +1,13 @@
-//! `mailshot preview`: every message written as the `.eml` that `send` would submit, plus `index.html`.
+//! `mailshot preview`: every message written as the `.eml` that `send` would submit (attachments beside it),
+//! plus `index.html`, the page a person reviews the mailing on (see `index`).
 //! `--row N` prints one message to stdout instead. No network, no journal; `send --dry-run` calls this.
 
 mod index;
+mod inspect;
+mod open;
+mod warnings;
+
+pub use open::open_in_browser;
 
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
@@ -11,7 +17,8 @@ use chrono::{DateTime, Utc};
 
 use crate::check::{self, Reporter};
 use crate::jobdef::{Job, Problem};
-use crate::recipients::{Entry, Recipient, RowError};
+use crate::recipients::{Entry, Recipient};
+use crate::render::Rendered;
 
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -53,8 +60,8 @@ pub fn default_dir(job: &Job) -> PathBuf {
     job.path.parent().unwrap_or(Path::new("")).join("preview")
 }
 
-/// Writes one `.eml` (and, for HTML bodies, one `.html`) per recipient, and `index.html`.
-/// Row problems go to `reporter` and the other rows are still written.
+/// Writes one `.eml` per recipient (and its attachments beside it), and `index.html`.
+/// Row problems go to `reporter` and to the page's summary; the other rows are still written.
 pub fn write_all<W: Write>(
     job: &Job,
     options: &Options,
@@ -72,39 +79,66 @@ pub fn write_all<W: Write>(
     }
     prepare(&dir)?;
     let index_path = dir.join("index.html");
-    let mut index = BufWriter::new(File::create(&index_path).map_err(io_error(&index_path))?);
-    index::head(&mut index, &job.path.display().to_string()).map_err(io_error(&index_path))?;
+    let file = BufWriter::new(File::create(&index_path).map_err(io_error(&index_path))?);
+    let columns = reader.columns().names.clone();
+    let info =
+        index::JobInfo { job: &job.path.display().to_string(), campaign: job.campaign.as_deref(), columns: &columns };
+    let mut page = index::Page::start(file, &info).map_err(io_error(&index_path))?;
     let mut written = Written { dir: dir.clone(), ..Written::default() };
     let csv = job.csv.display().to_string();
+    let is_list = is_list(job);
+    let mut previous = None;
     for item in reader {
-        let Some(recipient) = admit(item, &csv, reporter) else { continue };
+        let recipient = match item {
+            Ok(Entry::Recipient(r)) => r,
+            Ok(Entry::Duplicate { row, first_row, address }) => {
+                skip(&mut page, reporter, row, check::duplicate_problem(&csv, row, first_row, &address));
+                continue;
+            }
+            Err(e) => {
+                skip(&mut page, reporter, e.row, check::row_problem(&csv, &e));
+                continue;
+            }
+        };
         if options.limit.is_some_and(|limit| written.messages >= limit) {
             break;
         }
         match job.render_parts(&recipient, date) {
             Ok((message, rendered)) => {
-                let names = write_message(&dir, &recipient, &message.bytes, rendered.html.as_deref())?;
-                let line = index::Line {
-                    row: recipient.row,
-                    recipient: &display(&recipient),
-                    subject: &rendered.subject,
+                let context = warnings::Context {
                     size: message.bytes.len(),
-                    eml: &names.0,
-                    html: names.1.as_deref(),
+                    size_limit: job.limits.message_bytes,
+                    is_list,
+                    previous: previous.as_ref(),
                 };
-                index::line(&mut index, &line).map_err(io_error(&index_path))?;
+                let found = warnings::of(&rendered, &context);
+                let shown = write_message(&dir, &recipient, message.bytes, &rendered, found)?;
+                page.add(&shown).map_err(io_error(&index_path))?;
                 written.messages += 1;
-                written.bytes += message.bytes.len() as u64;
+                written.bytes += shown.size as u64;
+                previous = Some(rendered);
             }
             Err(e) => {
                 written.errors += 1;
-                reporter.report(check::failure_problem(&csv, recipient.row, &e));
+                skip(&mut page, reporter, recipient.row, check::failure_problem(&csv, recipient.row, &e));
             }
         }
     }
-    index::foot(&mut index, written.messages, written.bytes).map_err(io_error(&index_path))?;
-    index.flush().map_err(io_error(&index_path))?;
+    let mut file = page.finish().map_err(io_error(&index_path))?;
+    file.flush().map_err(io_error(&index_path))?;
     Ok(written)
+}
+
+/// A row that is not in the list: reported, and named in the page's summary.
+fn skip<F: Write, W: Write>(page: &mut index::Page<F>, reporter: &mut Reporter<W>, row: u64, problem: Problem) {
+    page.skipped(row, problem.message.clone());
+    reporter.report(problem);
+}
+
+/// More than one recipient: a mailing list, which should carry List-Unsubscribe (RFC 8058).
+fn is_list(job: &Job) -> bool {
+    let Ok(reader) = job.recipients() else { return false };
+    reader.filter(|item| matches!(item, Ok(Entry::Recipient(_)))).take(2).count() == 2
 }
 
 /// The exact bytes of the message for CSV line `row`.
@@ -131,21 +165,6 @@ pub fn one_row(job: &Job, row: u64, date: DateTime<Utc>) -> Result<Vec<u8>, Prev
     Err(PreviewError::NoSuchRow { row })
 }
 
-/// A first-seen valid recipient; invalid rows and duplicates are reported and skipped.
-fn admit<W: Write>(item: Result<Entry, RowError>, csv: &str, reporter: &mut Reporter<W>) -> Option<Recipient> {
-    match item {
-        Ok(Entry::Recipient(r)) => Some(r),
-        Ok(Entry::Duplicate { row, first_row, address }) => {
-            reporter.report(check::duplicate_problem(csv, row, first_row, &address));
-            None
-        }
-        Err(e) => {
-            reporter.report(check::row_problem(csv, &e));
-            None
-        }
-    }
-}
-
 fn joined(problems: &[Problem]) -> String {
     problems.iter().map(|p| p.message.as_str()).collect::<Vec<_>>().join("\n")
 }
@@ -156,32 +175,47 @@ fn prepare(dir: &Path) -> Result<(), PreviewError> {
     for entry in fs::read_dir(dir).map_err(io_error(dir))? {
         let path = entry.map_err(io_error(dir))?.path();
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if name == "index.html" || (name.starts_with("row-") && (name.ends_with(".eml") || name.ends_with(".html"))) {
+        let attachment = name.split_once(".att").is_some_and(|(_, n)| n.starts_with(|c: char| c.is_ascii_digit()));
+        let ours = name.ends_with(".eml") || name.ends_with(".html") || attachment;
+        if name == "index.html" || (name.starts_with("row-") && ours) {
             fs::remove_file(&path).map_err(io_error(&path))?;
         }
     }
     Ok(())
 }
 
-/// Writes `row-000002-ann_example.com.eml` (and `.html`); returns the file names for the index.
+/// Writes `row-000002-ann_example.com.eml` and its attachments (`….att1-ticket.pdf`); returns the page's view.
 fn write_message(
     dir: &Path,
     r: &Recipient,
-    bytes: &[u8],
-    html: Option<&str>,
-) -> Result<(String, Option<String>), PreviewError> {
+    bytes: Vec<u8>,
+    rendered: &Rendered,
+    warnings: Vec<warnings::Warning>,
+) -> Result<index::Message, PreviewError> {
     let stem = format!("row-{:06}-{}", r.row, safe(&r.mailbox.envelope()));
     let eml = format!("{stem}.eml");
-    fs::write(dir.join(&eml), bytes).map_err(io_error(&dir.join(&eml)))?;
-    let html_name = match html {
-        Some(body) => {
-            let name = format!("{stem}.html");
-            fs::write(dir.join(&name), body).map_err(io_error(&dir.join(&name)))?;
-            Some(name)
-        }
-        None => None,
-    };
-    Ok((eml, html_name))
+    fs::write(dir.join(&eml), &bytes).map_err(io_error(&dir.join(&eml)))?;
+    let inspected = inspect::inspect(&bytes);
+    let mut attachments = Vec::with_capacity(inspected.attachments.len());
+    for (i, attachment) in inspected.attachments.into_iter().enumerate() {
+        let file = format!("{stem}.att{}-{}", i + 1, safe(&attachment.name));
+        fs::write(dir.join(&file), &attachment.bytes).map_err(io_error(&dir.join(&file)))?;
+        attachments.push((attachment, file));
+    }
+    Ok(index::Message {
+        row: r.row,
+        recipient: display(r),
+        subject: rendered.subject.clone(),
+        size: bytes.len(),
+        warnings,
+        fields: r.fields.clone(),
+        eml,
+        headers: inspected.headers,
+        text: rendered.text.clone(),
+        html: rendered.html.clone(),
+        raw: bytes,
+        attachments,
+    })
 }
 
 /// A file-name-safe form of an address: ASCII letters, digits, `@`, `.`, `-`; anything else `_`.

@@ -30,8 +30,9 @@ fn writes_one_eml_per_recipient_and_an_index() {
     let out = job.path().join("out");
     assert_eq!(files(&out, ".eml"), ["row-000002-ann@example.com.eml", "row-000005-bob@example.com.eml"]);
     let index = std::fs::read_to_string(out.join("index.html")).unwrap();
-    assert!(index.contains(r#"<iframe sandbox="" loading="lazy" src="row-000002-ann@example.com.html">"#), "{index}");
-    assert!(index.contains("Hello &lt;i&gt;Ann&lt;/i&gt;") && !index.contains("<i>Ann"), "{index}");
+    assert!(index.contains(r#""Hello \u003ci\u003eAnn\u003c/i\u003e""#) && !index.contains("<i>Ann"), "{index}");
+    assert!(index.contains(r#"<iframe id="html-frame" sandbox="" "#), "{index}");
+    assert!(index.contains("r.csv:3: column `email`"), "the summary names the rows left out:\n{index}");
     for eml in files(&out, ".eml") {
         let bytes = std::fs::read(out.join(&eml)).unwrap();
         assert_wire_clean(&bytes);
@@ -68,7 +69,7 @@ fn a_broken_job_is_refused_with_its_problems() {
     assert!(!job.path().join("preview").exists());
 }
 
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+pub(crate) fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
@@ -88,7 +89,13 @@ fn the_sample_previews_into_its_ignored_folder() {
     let copy = tempfile::tempdir().unwrap();
     copy_dir(sample_job().parent().unwrap(), copy.path());
     run_in(copy.path(), &["preview", "job.toml"]).expect(0).line_with(&["wrote 12 messages", "preview/index.html"]);
-    assert_eq!(files(&copy.path().join("preview"), ".eml").len(), 12);
+    let preview = copy.path().join("preview");
+    assert_eq!(files(&preview, ".eml").len(), 12);
+    let tickets = files(&preview, ".pdf");
+    assert_eq!(tickets.len(), 12, "each message's attachment is written next to it");
+    assert_eq!(tickets[0], "row-000002-ann.lee@example.com.att1-ticket-1001.pdf");
+    let original = std::fs::read(copy.path().join("files/ticket-1001.pdf")).unwrap();
+    assert_eq!(std::fs::read(preview.join(&tickets[0])).unwrap(), original);
     let ignored = std::process::Command::new("git")
         .args(["check-ignore", "-q", "samples/announcement/preview/index.html"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -96,6 +103,15 @@ fn the_sample_previews_into_its_ignored_folder() {
     if let Ok(status) = ignored {
         assert!(status.success(), "samples/*/preview/ must be ignored by git");
     }
+}
+
+#[test]
+fn open_without_a_browser_prints_the_path() {
+    let job = JobDir::new();
+    let run = job.run(&["preview", "job.toml", "--open"]);
+    run.expect(0).line_with(&["wrote 3 messages"]);
+    run.line_with(&["no browser here (no DISPLAY, WAYLAND_DISPLAY or BROWSER); open preview/index.html"]);
+    assert!(job.path().join("preview/index.html").exists());
 }
 
 #[test]

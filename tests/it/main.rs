@@ -15,6 +15,7 @@ mod jobs_variables;
 mod lab;
 mod lab_servers;
 mod parser_properties;
+mod preview_browser;
 mod send_budget;
 mod send_crash;
 mod send_evidence;

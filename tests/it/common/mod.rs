@@ -1,6 +1,7 @@
 //! Shared test helpers: the lab's environment (Postfix and aiosmtpd) and reading it back, hermetic binary
 //! runs. The scripted SMTP server is the library's `mailshot::smtp::testing` (the `testing` feature).
 
+pub mod browser;
 pub mod lab_aiosmtpd;
 pub mod lab_env;
 pub mod lab_mail;
