@@ -12,11 +12,10 @@ fn mkfifo(path: &Path) {
     assert!(std::process::Command::new("mkfifo").arg(path).status().unwrap().success());
 }
 
-/// `mailshot ARGS` in the job folder; it must end within a few seconds (killed otherwise).
+/// `mailshot ARGS` in the job folder. A hang guard, not a speed goal: each case here used to block for ever
+/// or work for hours, and ends in well under a second now; a minute leaves room for a loaded CI machine.
 fn quick(job: &JobDir, args: &[&str]) -> Run {
-    let (run, took) = run_within(job.path(), args, Duration::from_secs(10));
-    assert!(took < Duration::from_secs(3), "{args:?} took {took:?}");
-    run
+    run_within(job.path(), args, Duration::from_secs(60)).0
 }
 
 #[test]
@@ -151,9 +150,9 @@ fn a_runaway_loop_stops_at_the_message_cap_and_names_template_and_row() {
     job.write("r.csv", format!("email,name,note\na@example.com,A,{}\n", "n".repeat(1000)));
     // 100,000 × 1 kB = 100 MB of output: stopped at 25 MiB, in memory no bigger than that.
     job.write("t/mail.txt", "Hi\n{% for i in range(end=100000) %}{{ note }}{% endfor %}\n");
-    let (run, took) = run_within(job.path(), &["check", "job.toml"], Duration::from_secs(20));
-    run.expect(2).line_with(&["r.csv:2: ", "t/mail.txt: rendering stopped at [limits] message_bytes (26214400 bytes)"]);
-    assert!(took < Duration::from_secs(5), "took {took:?}");
+    quick(&job, &["check", "job.toml"])
+        .expect(2)
+        .line_with(&["r.csv:2: ", "t/mail.txt: rendering stopped at [limits] message_bytes (26214400 bytes)"]);
     // Tera's range used to build the whole list first: 10⁸ numbers, 3.7 GB.
     job.write("t/mail.txt", "{% for i in range(end=100000000) %}x{% endfor %}");
     quick(&job, &["check", "job.toml"]).expect(2).line_with(&[

@@ -48,10 +48,25 @@ fn queue_bytes_and_queue_messages_bound_what_a_run_holds() {
     }
 }
 
+/// The most the run holds once it has rendered what it may while the server stalls: resident memory sampled
+/// until it has not grown for 1.5 s (or `until`, while the first reply still stalls), in KiB. Sampling at a
+/// fixed moment measured a loaded machine's half-rendered queue instead.
+fn settled_rss_kib(pid: u32, until: Instant) -> u64 {
+    let (mut most, mut grew) = (rss_kib(pid), Instant::now());
+    while Instant::now() < until && grew.elapsed() < Duration::from_millis(1500) {
+        std::thread::sleep(Duration::from_millis(50));
+        let now = rss_kib(pid);
+        if now > most {
+            (most, grew) = (now, Instant::now());
+        }
+    }
+    most
+}
+
 /// The run's resident memory while the server stalls on its greeting, in KiB.
 fn rss_while_the_server_stalls(limits: &str) -> u64 {
     let server = MailServer::start();
-    server.set_delay(Duration::from_secs(3));
+    server.set_delay(Duration::from_secs(6));
     let tag = unique_tag("queue");
     let job = SendJob::new(&tag, &Smtp::scripted(&server), addresses(&tag, 16), &format!("[limits]\n{limits}\n"));
     let toml = std::fs::read_to_string(job.path().join("job.toml")).unwrap();
@@ -64,8 +79,7 @@ fn rss_while_the_server_stalls(limits: &str) -> u64 {
         assert!(started.elapsed() < Duration::from_secs(30), "the run never started");
         std::thread::sleep(Duration::from_millis(20));
     }
-    std::thread::sleep(Duration::from_millis(1500));
-    let rss = rss_kib(child.id());
+    let rss = settled_rss_kib(child.id(), Instant::now() + Duration::from_millis(5500));
     server.set_delay(Duration::ZERO);
     crate::jobs_support::Run::from(child.wait_with_output().unwrap()).expect(0);
     assert_eq!(server.accepted_total(), 16);
