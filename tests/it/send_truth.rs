@@ -41,6 +41,7 @@ fn the_prompt_says_a_run_resumes_and_what_earlier_runs_settled() {
 
     let (code, shown) = job.send_on_a_terminal(&[], "y");
     assert_eq!(code, 1, "the refused ones are still refused:\n{shown}");
+    assert!(shown.contains("(2 of these were settled in earlier runs, 1 left uncertain by them)"), "{shown}");
     assert!(server.accepted().values().all(|&n| n == 1), "{:?}", server.accepted());
 }
 
