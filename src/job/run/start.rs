@@ -193,8 +193,8 @@ fn limit(args: &SendArgs, job: &Job, sent_last_24h: u64) -> (Option<u64>, bool) 
 }
 
 /// Messages sent in the last 24 hours by this job: this journal and the ones `--fresh` set aside (a new
-/// campaign does not reset the provider's daily limit).
-fn sent_last_24h(paths: &JobPaths, replayed: &Replayed, now: DateTime<Utc>) -> u64 {
+/// campaign does not reset the provider's daily limit). `status` tells the budget left by it too.
+pub fn sent_last_24h(paths: &JobPaths, replayed: &Replayed, now: DateTime<Utc>) -> u64 {
     let current = paths.journal.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let prefix = current.trim_end_matches("jsonl");
     let kept = std::fs::read_dir(&paths.dir).into_iter().flatten().flatten().filter(|entry| {
