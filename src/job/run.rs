@@ -18,7 +18,7 @@ mod prompt;
 mod sending;
 mod start;
 
-pub use start::sent_last_24h;
+pub use start::{delivered_last_24h, sent_last_24h};
 
 use std::path::{Path, PathBuf};
 
