@@ -72,6 +72,11 @@ fn preview_row(job: &Job, row: u64) -> ExitCode {
             }
             _ => status(true),
         },
+        // Problems with the job's variables or its CSV name their own file and line, one per line.
+        Err(preview::PreviewError::Recipients(problems)) => {
+            problems.lines().for_each(|problem| err_line(&format!("mailshot: {problem}")));
+            status(false)
+        }
         Err(e) => {
             err_line(&format!("mailshot: {}: {e}", job.csv.display()));
             status(false)

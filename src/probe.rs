@@ -101,7 +101,7 @@ async fn conversation(config: &ClientConfig, envelope: Option<&Envelope>) -> Res
     let sink = facts.clone();
     config.learned = Some(Arc::new(move |fact| sink.lock().unwrap_or_else(|p| p.into_inner()).record(fact)));
     let connected = smtp::connect(&config).await;
-    for line in facts.lock().unwrap_or_else(|p| p.into_inner()).lines() {
+    for line in facts.lock().unwrap_or_else(|p| p.into_inner()).lines(config.security) {
         out_line(&line);
     }
     let mut session =
@@ -143,8 +143,9 @@ impl Facts {
         }
     }
 
-    /// The facts as labelled lines; nothing when not even a greeting came.
-    fn lines(&self) -> Vec<String> {
+    /// The facts as labelled lines; nothing when not even a greeting came. Without TLS facts, a job that
+    /// asks for TLS failed to get it: that is not a plaintext connection by choice.
+    fn lines(&self, security: smtp::Security) -> Vec<String> {
         let Some(greeting) = &self.greeting else { return Vec::new() };
         let mut lines = vec![row("Banner:", greeting)];
         match &self.tls {
@@ -152,7 +153,8 @@ impl Facts {
                 lines.push(row("TLS:", &format!("{}, {}", tls.version, tls.cipher)));
                 lines.push(row("Certificate:", &tls.subject.as_deref().unwrap_or("(no subject)")));
             }
-            None => lines.push(row("TLS:", &"none (plaintext)")),
+            None if security == smtp::Security::None => lines.push(row("TLS:", &"none (plaintext)")),
+            None => lines.push(row("TLS:", &"not established (the handshake did not finish; see below)")),
         }
         if let Some(capabilities) = &self.capabilities {
             let caps = &capabilities.lines;

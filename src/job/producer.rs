@@ -176,6 +176,7 @@ pub fn count(plan: &Plan) -> Option<Planned> {
         counted.recipients += 1;
         let Ok(Entry::Recipient(recipient)) = entry else { continue };
         match decide(plan, &recipient) {
+            Decision::Carry(Status::Uncertain) => counted.uncertain_earlier += 1,
             Decision::Carry(_) => counted.settled_earlier += 1,
             Decision::Send(_) if plan.limit.is_some_and(|l| counted.to_send >= l) => {}
             Decision::Send(_) => counted.to_send += 1,

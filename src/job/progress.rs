@@ -166,7 +166,8 @@ impl Progress {
         }
         let elapsed = self.started.elapsed();
         let mut out = std::io::stdout().lock();
-        let _ = out.write_all(summary(&self.tally, self.view.carried, elapsed).as_bytes());
+        let _ =
+            out.write_all(summary(&self.tally, (self.view.carried, self.view.carried_uncertain), elapsed).as_bytes());
         self.tally
     }
 
@@ -226,8 +227,10 @@ fn describe(o: &Outcome) -> String {
     format!("row {} {} {}{code} {}", o.row, o.email, o.status, o.reply)
 }
 
-/// The end-of-run table: counts, elapsed time, average rate.
-pub fn summary(t: &Tally, carried: u64, elapsed: Duration) -> String {
+/// The end-of-run table: counts, elapsed time, average rate. `carried`: the recipients earlier runs dealt
+/// with, and how many of those they left uncertain (not settled, as the prompt and `status` say).
+pub fn summary(t: &Tally, carried: (u64, u64), elapsed: Duration) -> String {
+    let (carried, uncertain_earlier) = carried;
     let secs = elapsed.as_secs_f64();
     let attempted = (t.delivered + t.failed + t.deferred + t.uncertain).saturating_sub(carried);
     let rate = if secs > 0.0 { attempted as f64 / secs } else { 0.0 };
@@ -244,8 +247,11 @@ pub fn summary(t: &Tally, carried: u64, elapsed: Duration) -> String {
     for (name, n) in rows {
         s.push_str(&format!("  {name:<10} {n:>8}\n"));
     }
-    if carried > 0 {
-        s.push_str(&format!("  ({carried} of these were settled in earlier runs)\n"));
+    let settled_earlier = carried - uncertain_earlier;
+    match (settled_earlier, uncertain_earlier) {
+        (0, 0) => {}
+        (n, 0) => s.push_str(&format!("  ({n} of these were settled in earlier runs)\n")),
+        (n, u) => s.push_str(&format!("  ({n} of these were settled in earlier runs, {u} left uncertain by them)\n")),
     }
     s.push_str(&format!("  {:<10} {:>8.1} s\n  {:<10} {:>8.1} msg/s\n", "elapsed", secs, "rate", rate));
     s
@@ -258,10 +264,16 @@ mod tests {
     #[test]
     fn summary_lists_every_count_and_the_rate() {
         let t = Tally { delivered: 90, failed: 5, deferred: 3, uncertain: 2, not_sent: 0, skipped: 1 };
-        let s = summary(&t, 0, Duration::from_secs(10));
+        let s = summary(&t, (0, 0), Duration::from_secs(10));
         assert!(s.contains("delivered        90\n"), "{s}");
         assert!(s.contains("skipped           1\n"), "{s}");
         assert!(s.contains("total           101\n"), "{s}");
         assert!(s.contains("rate           10.0 msg/s"), "{s}");
+        let resumed = summary(&t, (9, 4), Duration::from_secs(10));
+        assert!(
+            resumed.contains("  (5 of these were settled in earlier runs, 4 left uncertain by them)\n"),
+            "{resumed}"
+        );
+        assert!(summary(&t, (5, 0), Duration::from_secs(10)).contains("  (5 of these were settled in earlier runs)\n"));
     }
 }

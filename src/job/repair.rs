@@ -24,6 +24,7 @@ use super::lock;
 use super::run::JobPaths;
 use crate::exit_codes;
 use crate::jobdef::Job;
+use crate::output::{err_line, out_line};
 use crate::recipients::Entry;
 
 /// What a repair did.
@@ -57,22 +58,22 @@ pub fn run(job: &Path, from_reports: bool) -> u8 {
     let _lock = match lock::acquire(&paths.lock) {
         Ok(lock) => lock,
         Err(e @ lock::LockError::Held { .. }) => {
-            eprintln!("mailshot: {e}");
+            err_line(&format!("mailshot: {e}"));
             return exit_codes::TEMPFAIL;
         }
         Err(e) => {
-            eprintln!("mailshot: {e}");
+            err_line(&format!("mailshot: {e}"));
             return exit_codes::INPUT_ERROR;
         }
     };
     if from_reports {
         return match take_back_from_reports(job, &paths, Utc::now()) {
             Ok(said) => {
-                println!("{said}");
+                out_line(&said);
                 exit_codes::SUCCESS
             }
             Err(e) => {
-                eprintln!("mailshot: {e}");
+                err_line(&format!("mailshot: {e}"));
                 exit_codes::INPUT_ERROR
             }
         };
@@ -80,26 +81,26 @@ pub fn run(job: &Path, from_reports: bool) -> u8 {
     let journal = paths.journal.display();
     match repair(&paths.journal, Utc::now()) {
         Ok(None) => {
-            println!("{journal}: no damaged line; nothing changed");
+            out_line(&format!("{journal}: no damaged line; nothing changed"));
             exit_codes::SUCCESS
         }
         Ok(Some(r)) => {
-            println!("{journal}: cut at line {}; the rest is kept in {}", r.line, r.kept.display());
-            println!(
+            out_line(&format!("{journal}: cut at line {}; the rest is kept in {}", r.line, r.kept.display()));
+            out_line(&format!(
                 "{} recipient(s) named there are now uncertain: `mailshot status {} --uncertain` lists them",
                 r.marked,
                 job.display()
-            );
+            ));
             if r.unnamed > 0 {
-                println!(
+                out_line(&format!(
                     "{} damaged line(s) name no recipient; compare the reports in reports/ before sending again",
                     r.unnamed
-                );
+                ));
             }
             exit_codes::SUCCESS
         }
         Err(e) => {
-            eprintln!("mailshot: {journal}: {e}");
+            err_line(&format!("mailshot: {journal}: {e}"));
             exit_codes::INPUT_ERROR
         }
     }

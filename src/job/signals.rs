@@ -45,7 +45,7 @@ impl Signals {
         shared.halt(None);
         let (_, again) = self.next().await;
         let which = if again == name { format!("{name} twice") } else { format!("{again} after {name}") };
-        crate::output::err_line(&format!("mailshot: {which}, quitting now (the journal is synced first)"));
+        crate::job::progress::log_line(&format!("mailshot: {which}, quitting now (the journal is synced first)"));
         let _ = tokio::time::timeout(LAST_SYNC, journal.sync_all()).await;
         std::process::exit(i32::from(code));
     }

@@ -157,8 +157,9 @@ fn summarise(job_file: &Path, paths: &JobPaths, latest: &HashMap<KeyId, Latest>,
         pending: not_sent,
         last_run,
         max_per_day,
-        sent_last_24h: replayed.delivered_last_24h,
-        budget_left: max_per_day.map(|m| m.saturating_sub(replayed.sent_last_24h)),
+        // As the run counts them: the journals `--fresh` set aside spend the same provider's budget.
+        sent_last_24h: super::run::delivered_last_24h(paths, replayed, now()),
+        budget_left: max_per_day.map(|m| m.saturating_sub(super::run::sent_last_24h(paths, replayed, now()))),
     }
 }
 

@@ -13,9 +13,14 @@ fn has_browser() -> bool {
 }
 
 /// Opens `page`; `Err` holds the sentence to print instead (the page is written either way).
+///
+/// The browser gets the absolute path: a relative one means nothing to a browser already running in another
+/// folder, and one that starts with `-` (a job folder named so) would be read as the browser's own option.
 pub fn open_in_browser(page: &Path) -> Result<(), String> {
     if !has_browser() {
         return Err(format!("no browser here (no DISPLAY, WAYLAND_DISPLAY or BROWSER); open {}", page.display()));
     }
-    opener::open_browser(page).map_err(|e| format!("could not open a browser ({e}); open {}", page.display()))
+    let failed = |e: &dyn std::fmt::Display| format!("could not open a browser ({e}); open {}", page.display());
+    let absolute = std::path::absolute(page).map_err(|e| failed(&e))?;
+    opener::open_browser(absolute).map_err(|e| failed(&e))
 }

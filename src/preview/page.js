@@ -166,7 +166,21 @@
     const html = shown && shown.html;
     $("no-html").hidden = html !== null;
     frame.hidden = html === null;
-    frame.srcdoc = html === null ? "" : ($("load-images").checked ? "" : BLOCK) + '<base target="_blank">' + html;
+    frame.srcdoc = html === null ? "" : ($("load-images").checked ? "" : BLOCK) + '<base target="_blank">' + hintless(html);
+  }
+
+  // Resource hints (prefetch, preconnect …), refreshes and nested frames reach the network whatever the
+  // Content-Security-Policy says (a frame's blocked load still opens a connection), and no mail client shows
+  // them: they are taken out of the shown copy, parsed in an inert document, which fetches nothing.
+  const HINTS = /^(prefetch|preload|modulepreload|preconnect|dns-prefetch|prerender|next)$/i;
+  function hintless(html) {
+    const doc = new DOMParser().parseFromString(html, "text/html");
+    const hints = [...doc.querySelectorAll("link[rel]")].filter((l) => l.rel.split(/\s+/).some((r) => HINTS.test(r)));
+    const refreshes = [...doc.querySelectorAll("meta[http-equiv]")].filter((m) => /^refresh$/i.test(m.httpEquiv));
+    const gone = hints.concat(refreshes, [...doc.querySelectorAll("iframe, frame")]);
+    if (!gone.length) return html;
+    gone.forEach((e) => e.remove());
+    return doc.documentElement.outerHTML;
   }
   $("load-images").addEventListener("change", showHtml);
 

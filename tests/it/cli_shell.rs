@@ -102,6 +102,9 @@ fn a_closed_stdout_ends_preview_init_completions_and_man_normally() {
     assert!(job.path().join("news/job.toml").exists());
     with_stdout_closed(job.path(), &["completions", "bash"]).expect(0);
     with_stdout_closed(job.path(), &["man"]).expect(0);
+    job.write("job.journal.jsonl", "");
+    with_stdout_closed(job.path(), &["repair", "job.toml"]).expect(0);
+    with_stdout_closed(job.path(), &["status", "job.toml"]).expect(0);
     // A broken job's problems go to stderr, which stays open: still exit 2 with them named.
     job.write("t/mail.txt", "{{ name");
     with_stdout_closed(job.path(), &["preview", "job.toml"]).expect(2).line_with(&["t/mail.txt:1: syntax error"]);

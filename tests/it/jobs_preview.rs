@@ -125,3 +125,24 @@ fn init_scaffolds_a_job_that_checks_and_previews() {
     run_in(&job, &["preview", "job.toml"]).expect(0).line_with(&["wrote 2 messages"]);
     run_in(dir.path(), &["init", "news"]).expect(2).line_with(&["news: already exists and is not empty"]);
 }
+
+/// `BROWSER` is given the page's absolute path as its one argument: never a relative path that a job folder
+/// named `-…` would turn into one of the browser's options.
+#[test]
+fn open_gives_the_browser_the_absolute_path_of_the_page() {
+    let dir = tempfile::tempdir().unwrap();
+    run_in(dir.path(), &["init", "--", "-x"]).expect(0);
+    let (browser, args) = (dir.path().join("browser.sh"), dir.path().join("browser.args"));
+    std::fs::write(&browser, format!("#!/bin/sh\nprintf '%s\\n' \"$@\" > {}.tmp\nmv {0}.tmp {0}\n", args.display()))
+        .unwrap();
+    std::fs::set_permissions(&browser, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let env = [("BROWSER", browser.to_str().unwrap()), ("MAILSHOT_PASSWORD", "x")];
+    run_in_with(dir.path(), &["preview", "--open", "--", "-x"], &env).expect(0).line_with(&["wrote 2 messages"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !args.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let given = std::fs::read_to_string(&args).expect("the browser was started");
+    let page = dir.path().join("-x/preview/index.html");
+    assert_eq!(given, format!("{}\n", page.display()), "one argument, the absolute path");
+}

@@ -49,9 +49,9 @@ fn send_and_preview_refuse_with_the_same_lines_as_check() {
     let one = job.run(&["preview", "job.toml", "--row", "2"]);
     one.expect(2);
     assert_eq!(one.stdout, "");
-    for line in &expected {
-        one.line_with(&[line.trim_start_matches("error: ")]);
-    }
+    // One line per problem, each naming its own file (not the CSV's, and no escaped line break between them).
+    let said: Vec<String> = expected.iter().map(|l| format!("mailshot: {}", l.trim_start_matches("error: "))).collect();
+    assert_eq!(one.stderr.lines().collect::<Vec<_>>(), said, "{}", one.stderr);
 }
 
 #[test]

@@ -224,3 +224,43 @@ async fn a_100000_row_preview_opens_scrolls_and_finds_its_last_row() {
     assert!(b.text("#headers").await.contains("To: User 100000 <user100000@example.com>"));
     b.close().await;
 }
+
+/// Every other way an HTML part could reach the network before the reader asks for remote images: a refresh,
+/// style sheets, CSS images, frames, objects, media, prefetches, a form. None of them fetches anything.
+#[tokio::test(flavor = "current_thread")]
+async fn an_html_part_fetches_nothing_by_any_other_means_before_the_toggle() {
+    let Some(b) = browser("an_html_part_fetches_nothing_by_any_other_means_before_the_toggle").await else { return };
+    let (port, requests) = request_counter();
+    let url = format!("http://127.0.0.1:{port}");
+    let html = format!(
+        "<meta http-equiv=\"refresh\" content=\"0;url={url}/refresh\">\
+         <link rel=\"stylesheet\" href=\"{url}/sheet.css\"><link rel=\"prefetch\" href=\"{url}/prefetch\">\
+         <link rel=\"preload\" as=\"image\" href=\"{url}/preload.png\">\
+         <style>@import url({url}/import.css); p {{ background: url({url}/bg.png) }} \
+         @font-face {{ font-family: f; src: url({url}/font.woff) }} b {{ font-family: f }}</style>\
+         <p style=\"background-image: url({url}/inline.png)\">Hi <b>{{{{ name }}}}</b></p>\
+         <iframe src=\"{url}/frame\"></iframe><object data=\"{url}/object\"></object><embed src=\"{url}/embed\">\
+         <video poster=\"{url}/poster.png\" src=\"{url}/video.mp4\" autoplay></video><audio src=\"{url}/audio\" autoplay></audio>\
+         <picture><source srcset=\"{url}/source.png\"><img src=\"data:image/gif;base64,R0lGODlhAQABAAAAACw=\"></picture>\
+         <svg><image href=\"{url}/svg.png\"/></svg>\
+         <form action=\"{url}/form\"><input type=\"image\" src=\"{url}/input.png\"></form>\n"
+    );
+    let job = JobDir::new();
+    job.write("t/mail.txt", "Hi {{ name }}\n");
+    job.write("t/mail.html", html);
+    job.write(
+        "job.toml",
+        "[smtp]\nserver = \"smtp.example.com\"\n[message]\nfrom = \"News <news@example.com>\"\n\
+         subject = \"News\"\ntext = \"t/mail.txt\"\nhtml = \"t/mail.html\"\n\
+         [recipients]\ncsv = \"r.csv\"\nname = \"name\"\n",
+    );
+    job.write("r.csv", "email,name\nann@example.com,Ann\nbob@example.com,Bob\n");
+    run_in(job.path(), &["preview", "job.toml"]).expect(0);
+    b.open(&page_of(job.path())).await;
+    b.wait_until("return document.getElementById('count').textContent === '2 messages'").await;
+    select_row(&b, 3).await;
+    select_row(&b, 2).await;
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    assert_eq!(requests.load(Ordering::SeqCst), 0, "a request left the page before the reader asked");
+    b.close().await;
+}

@@ -46,6 +46,10 @@ fn a_fresh_campaign_does_not_reset_the_daily_budget() {
     assert_eq!(server.accepted_total(), 20);
     job.send(&["--yes", "--fresh"]).expect(75);
     assert_eq!(server.accepted_total(), 20, "a fresh journal must not reset the budget");
+    // `status` tells the budget the run goes by.
+    let said = crate::send_status::status(&job, &[]);
+    said.expect(0).line_with(&["budget     0 of 20 left in the last 24 hours"]);
+    said.line_with(&["sent       20 messages in the last 24 hours"]);
 }
 
 #[test]

@@ -95,6 +95,9 @@ fn a_second_ctrl_c_exits_at_once() {
     assert!(second.elapsed() < Duration::from_millis(1500), "took {:?} after the second Ctrl-C", second.elapsed());
     run.expect(130).line_with(&["interrupted twice"]);
     assert_eq!(server.accepted_total(), 0);
+    // Without a terminal every line of send carries its time, the last word of a run cut short too.
+    let untimed: Vec<&str> = run.stderr.lines().filter(|l| crate::common::untimed(l) == *l).collect();
+    assert!(untimed.is_empty(), "lines without a time: {untimed:?}");
 }
 
 #[test]

@@ -41,7 +41,31 @@ fn the_prompt_says_a_run_resumes_and_what_earlier_runs_settled() {
 
     let (code, shown) = job.send_on_a_terminal(&[], "y");
     assert_eq!(code, 1, "the refused ones are still refused:\n{shown}");
+    assert!(shown.contains("(2 of these were settled in earlier runs, 1 left uncertain by them)"), "{shown}");
     assert!(server.accepted().values().all(|&n| n == 1), "{:?}", server.accepted());
+}
+
+/// `--limit` and the daily budget cap what the prompt offers, fresh or resumed: it never offers more than the
+/// run will send.
+#[test]
+fn the_prompt_offers_no_more_than_the_limit_or_the_daily_budget_allows() {
+    let server = MailServer::start();
+    let tag = unique_tag("prompt-cap");
+    let rate = "[rate]\nmax_per_day = 3\n";
+    let job = SendJob::new(&tag, &Smtp::scripted(&server).with("connections = 1"), addresses(&tag, 6), rate);
+    let via = format!("from {} through 127.0.0.1:{} with 1 connection(s)? [y/N]", job.from, server.port);
+
+    let (_, shown) = job.send_on_a_terminal(&[], "n");
+    assert!(shown.contains(&format!("Send up to 3 of 6 messages (the daily budget allows 3 more) {via}")), "{shown}");
+    let (_, shown) = job.send_on_a_terminal(&["--limit", "2"], "n");
+    assert!(shown.contains(&format!("Send up to 2 of 6 messages {via}")), "{shown}");
+    job.send(&["--yes", "--limit", "1"]).expect(0);
+
+    let (_, shown) = job.send_on_a_terminal(&[], "n");
+    let resumed = "1 of 6 were settled in earlier runs; send 2 of the remaining 5 (the daily budget allows 2 more)";
+    assert!(shown.contains(&format!("{resumed} {via}")), "{shown}");
+    let (code, _) = job.send_on_a_terminal(&[], "y");
+    assert_eq!((code, server.accepted_total()), (75, 3), "the run sends what the prompt offered");
 }
 
 /// A job whose every login the fake server refuses.

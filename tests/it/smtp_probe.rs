@@ -130,9 +130,11 @@ async fn starttls_not_offered_still_shows_the_banner_and_what_was_offered() {
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("STARTTLS is required but the server does not offer it"), "{stderr}");
-    for want in ["Banner:       220 test.example", "TLS:          none", "SIZE 1000"] {
+    // TLS was asked for and not had: not "none (plaintext)", as if the job had chosen it.
+    for want in ["Banner:       220 test.example", "TLS:          not established", "SIZE 1000"] {
         assert!(stdout.contains(want), "{want:?} in\n{stdout}");
     }
+    assert!(!stdout.contains("plaintext"), "{stdout}");
     server.finish().await.ok();
 }
 

@@ -35,11 +35,15 @@ pub fn header(view: &View) -> String {
     };
     let counts = match view.planned {
         Some(plan) => {
-            let rest = plan.recipients.saturating_sub(plan.to_send + plan.settled_earlier);
+            let rest = plan.recipients.saturating_sub(plan.to_send + plan.settled_earlier + plan.uncertain_earlier);
             let rest = if rest > 0 { format!(", {rest} not sent in this run") } else { String::new() };
             let earlier = plan.settled_earlier;
+            let uncertain = match plan.uncertain_earlier {
+                0 => String::new(),
+                n => format!(", {n} left uncertain by earlier runs (not sent again)"),
+            };
             let recipients = recipients(plan.recipients);
-            format!("{recipients}: {} to send, {earlier} settled in earlier runs{rest}", plan.to_send)
+            format!("{recipients}: {} to send, {earlier} settled in earlier runs{uncertain}{rest}", plan.to_send)
         }
         None => recipients(view.rows),
     };
@@ -119,8 +123,12 @@ fn status(view: &View, now: DateTime<Utc>) -> String {
     let (sent, to_send, pace, elapsed) = (view.sent(), view.to_send(), view.pace(now), human(view.elapsed(now)));
     let mut line = format!("{sent}/{to_send} this run · ETA {eta} · {pace:.1} msg/s · elapsed {elapsed} · ");
     line.push_str(&counts(&view.run));
-    if view.carried > 0 {
-        line.push_str(&format!(" · {} settled earlier", view.carried));
+    let settled_earlier = view.carried - view.carried_uncertain;
+    if settled_earlier > 0 {
+        line.push_str(&format!(" · {settled_earlier} settled earlier"));
+    }
+    if view.carried_uncertain > 0 {
+        line.push_str(&format!(" · {} uncertain earlier", view.carried_uncertain));
     }
     if let Some(open) = view.sessions_open {
         line.push_str(&format!(" · {open} session{} open", if open == 1 { "" } else { "s" }));

@@ -45,8 +45,11 @@ pub struct Planned {
     pub recipients: u64,
     /// Messages this run will try to send (after `--limit` and the daily budget).
     pub to_send: u64,
-    /// Delivered, failed or uncertain in earlier runs: nothing is done for them now.
+    /// Delivered or failed in earlier runs: nothing is done for them now.
     pub settled_earlier: u64,
+    /// Left uncertain by earlier runs and not sent again (no `--resend-uncertain`): not settled, as the
+    /// prompt and `status` say, so not counted with the settled ones.
+    pub uncertain_earlier: u64,
 }
 
 /// A message refused for now, waiting for its next attempt.
@@ -70,8 +73,10 @@ pub struct View {
     pub planned: Option<Planned>,
     /// Outcomes of this run only (the summary's tally also counts the earlier runs').
     pub run: Tally,
-    /// Recipients settled in earlier runs that the producer has passed so far.
+    /// Recipients settled in earlier runs that the producer has passed so far (left uncertain included).
     pub carried: u64,
+    /// Of `carried`, those an earlier run left uncertain.
+    pub carried_uncertain: u64,
     /// Transactions that ended in this run: settled by a reply or an error, or deferred for a retry.
     pub attempts: u64,
     /// Waiting retries by CSV row (a row retried again replaces its entry; settling removes it).
@@ -90,6 +95,7 @@ impl View {
             planned: None,
             run: Tally::default(),
             carried: 0,
+            carried_uncertain: 0,
             attempts: 0,
             retries: BTreeMap::new(),
             connections: vec!["starting".to_owned(); connections],
@@ -101,6 +107,7 @@ impl View {
         self.retries.remove(&outcome.row);
         if carried {
             self.carried += 1;
+            self.carried_uncertain += u64::from(outcome.status == Status::Uncertain);
             return;
         }
         self.run.add(outcome.status);

@@ -49,16 +49,32 @@ impl Standing {
     }
 }
 
-/// The question, ending in `[y/N] `. `standing` is `None` for a job with no earlier run (or `--fresh`).
-pub fn question(args: &SendArgs, job: &Job, total: u64, connections: usize, standing: Option<&Standing>) -> String {
+/// The question, ending in `[y/N] `. `standing` is `None` for a job with no earlier run (or `--fresh`);
+/// `budget_left` is what `[rate] max_per_day` still allows, where it is set.
+pub fn question(
+    args: &SendArgs,
+    job: &Job,
+    total: u64,
+    connections: usize,
+    standing: Option<&Standing>,
+    budget_left: Option<u64>,
+) -> String {
     let via = format!(
         "from {} through {}:{} with {connections} connection(s)",
         job.from.envelope(),
         job.smtp.server,
         job.smtp.port()
     );
+    // `--limit` and the daily budget cap the run as `limit` in `start` does: the smaller one.
+    let cap = match (args.limit, budget_left) {
+        (Some(l), Some(b)) => Some(l.min(b)),
+        (l, b) => l.or(b),
+    };
     let Some(s) = standing.filter(|s| s.settled + s.uncertain + s.deferred > 0) else {
-        return format!("Send up to {total} messages {via}? [y/N] ");
+        return match cap {
+            Some(cap) if cap < total => format!("Send up to {cap} of {total} messages{} {via}? [y/N] ", why(cap, args)),
+            _ => format!("Send up to {total} messages {via}? [y/N] "),
+        };
     };
     let remaining = s.remaining(args.resend_uncertain);
     let mut earlier = format!("{} of {} were settled in earlier runs", s.settled, s.total);
@@ -69,8 +85,8 @@ pub fn question(args: &SendArgs, job: &Job, total: u64, connections: usize, stan
             false => format!("; {} uncertain (maybe delivered) {stay} unsent (--resend-uncertain)", s.uncertain),
         };
     }
-    let send = match args.limit {
-        Some(limit) if limit < remaining => format!("send {limit} of the remaining {remaining}"),
+    let send = match cap {
+        Some(cap) if cap < remaining => format!("send {cap} of the remaining {remaining}{}", why(cap, args)),
         _ => format!("send the remaining {remaining}"),
     };
     let retried = match s.deferred {
@@ -78,6 +94,14 @@ pub fn question(args: &SendArgs, job: &Job, total: u64, connections: usize, stan
         n => format!(" ({n} deferred earlier, tried again)"),
     };
     format!("{earlier}; {send}{retried} {via}? [y/N] ")
+}
+
+/// What caps the run, when it is the daily budget rather than `--limit`.
+fn why(cap: u64, args: &SendArgs) -> String {
+    match args.limit {
+        Some(limit) if limit == cap => String::new(),
+        _ => format!(" (the daily budget allows {cap} more)"),
+    }
 }
 
 /// Asks on the terminal, unless `--yes`. Without a terminal (cron) `--yes` is required.
@@ -95,9 +119,18 @@ pub fn confirm(
     if !stdin.is_terminal() {
         return Err(StartError::Input("not asking for confirmation without a terminal: pass --yes to send".into()));
     }
-    let standing = if args.fresh { None } else { standing(&JobPaths::of(&args.job), job, now) };
+    let paths = JobPaths::of(&args.job);
+    let replayed = replayed(&paths, now);
+    let standing = match (&replayed, args.fresh) {
+        (Some(replayed), false) => Some(Standing::of(job, replayed)),
+        _ => None,
+    };
+    let budget_left = job.rate.max_per_day.map(|max| {
+        let sent = super::sent_last_24h(&paths, replayed.as_ref().unwrap_or(&Replayed::default()), now);
+        max.saturating_sub(sent)
+    });
     let mut stderr = std::io::stderr().lock();
-    let _ = write!(stderr, "{}", question(args, job, total, connections, standing.as_ref()));
+    let _ = write!(stderr, "{}", question(args, job, total, connections, standing.as_ref(), budget_left));
     let _ = stderr.flush();
     drop(stderr);
     let mut answer = String::new();
@@ -109,10 +142,9 @@ pub fn confirm(
 }
 
 /// The journal as it stands, if there is one that reads (a damaged one is reported once the run opens it).
-fn standing(paths: &JobPaths, job: &Job, now: DateTime<Utc>) -> Option<Standing> {
+fn replayed(paths: &JobPaths, now: DateTime<Utc>) -> Option<Replayed> {
     let file = std::fs::File::open(&paths.journal).ok()?;
-    let replayed = Replayed::read(file, now, &paths.journal).ok()?;
-    Some(Standing::of(job, &replayed))
+    Replayed::read(file, now, &paths.journal).ok()
 }
 
 #[cfg(test)]

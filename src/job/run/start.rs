@@ -193,20 +193,26 @@ fn limit(args: &SendArgs, job: &Job, sent_last_24h: u64) -> (Option<u64>, bool) 
 }
 
 /// Messages sent in the last 24 hours by this job: this journal and the ones `--fresh` set aside (a new
-/// campaign does not reset the provider's daily limit).
-fn sent_last_24h(paths: &JobPaths, replayed: &Replayed, now: DateTime<Utc>) -> u64 {
+/// campaign does not reset the provider's daily limit). `status` tells the budget left by it too.
+pub fn sent_last_24h(paths: &JobPaths, replayed: &Replayed, now: DateTime<Utc>) -> u64 {
+    replayed.sent_last_24h + set_aside_journals(paths, now).map(|r| r.sent_last_24h).sum::<u64>()
+}
+
+/// As [`sent_last_24h`], the messages delivered (recipients, not attempts): what `status` says was sent.
+pub fn delivered_last_24h(paths: &JobPaths, replayed: &Replayed, now: DateTime<Utc>) -> u64 {
+    replayed.delivered_last_24h + set_aside_journals(paths, now).map(|r| r.delivered_last_24h).sum::<u64>()
+}
+
+/// The journals `--fresh` kept beside this one, replayed.
+fn set_aside_journals(paths: &JobPaths, now: DateTime<Utc>) -> impl Iterator<Item = Replayed> {
     let current = paths.journal.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let prefix = current.trim_end_matches("jsonl");
-    let kept = std::fs::read_dir(&paths.dir).into_iter().flatten().flatten().filter(|entry| {
+    let prefix = current.trim_end_matches("jsonl").to_owned();
+    let kept = std::fs::read_dir(&paths.dir).into_iter().flatten().flatten().filter(move |entry| {
         let name = entry.file_name().to_string_lossy().into_owned();
-        name != current && name.starts_with(prefix) && name.ends_with(".jsonl")
+        name != current && name.starts_with(&prefix) && name.ends_with(".jsonl")
     });
-    let earlier: u64 = kept
-        .filter_map(|entry| std::fs::File::open(entry.path()).ok().map(|f| (entry.path(), f)))
-        .filter_map(|(path, file)| Replayed::read(file, now, &path).ok())
-        .map(|r| r.sent_last_24h)
-        .sum();
-    replayed.sent_last_24h + earlier
+    kept.filter_map(|entry| std::fs::File::open(entry.path()).ok().map(|f| (entry.path(), f)))
+        .filter_map(move |(path, file)| Replayed::read(file, now, &path).ok())
 }
 
 fn pace(args: &SendArgs, job: &Job) -> Result<Option<Pace>, StartError> {

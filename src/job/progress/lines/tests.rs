@@ -51,7 +51,7 @@ fn resumed(rate: Option<f64>) -> View {
         rate,
     };
     let mut view = View::new(start, 60, 2);
-    view.planned = Some(Planned { recipients: 60, to_send: 34, settled_earlier: 26 });
+    view.planned = Some(Planned { recipients: 60, to_send: 34, settled_earlier: 26, uncertain_earlier: 0 });
     for row in 2..28 {
         view.settled(&outcome(row, Status::Delivered), true);
     }
@@ -170,10 +170,10 @@ fn plain_lines_start_with_the_time_and_the_first_names_the_job_and_its_counts() 
     );
     let mut single = View::new(view.start.clone(), 1, 1);
     assert!(header(&single).ends_with(" · 1 recipient"), "{}", header(&single));
-    single.planned = Some(Planned { recipients: 1, to_send: 1, settled_earlier: 0 });
+    single.planned = Some(Planned { recipients: 1, to_send: 1, settled_earlier: 0, uncertain_earlier: 0 });
     assert!(header(&single).ends_with(" · 1 recipient: 1 to send, 0 settled in earlier runs"), "{}", header(&single));
     let mut limited = View::new(Start { campaign: None, ..view.start.clone() }, 60, 1);
-    limited.planned = Some(Planned { recipients: 60, to_send: 10, settled_earlier: 0 });
+    limited.planned = Some(Planned { recipients: 60, to_send: 10, settled_earlier: 0, uncertain_earlier: 0 });
     assert!(
         header(&limited).ends_with(
             "· no campaign name · run 2 began 2026-12-02T22:40:00Z · 60 recipients: 10 to send, \
@@ -182,6 +182,25 @@ fn plain_lines_start_with_the_time_and_the_first_names_the_job_and_its_counts() 
         "{}",
         header(&limited)
     );
+}
+
+/// Recipients an earlier run left uncertain are not "settled": the prompt and `status` keep them apart, and
+/// so do the first line and the progress line.
+#[test]
+fn uncertain_recipients_from_earlier_runs_are_not_counted_as_settled() {
+    let mut view = View::new(resumed_with(0).start, 12, 2);
+    view.planned = Some(Planned { recipients: 12, to_send: 3, settled_earlier: 5, uncertain_earlier: 4 });
+    assert!(
+        header(&view).ends_with(
+            "12 recipients: 3 to send, 5 settled in earlier runs, 4 left uncertain by earlier runs (not sent again)"
+        ),
+        "{}",
+        header(&view)
+    );
+    (2..7).for_each(|row| view.settled(&outcome(row, Status::Delivered), true));
+    (7..11).for_each(|row| view.settled(&outcome(row, Status::Uncertain), true));
+    let line = plain(&view, at(1));
+    assert!(line.contains(" · 5 settled earlier · 4 uncertain earlier"), "{line}");
 }
 
 #[test]
