@@ -32,7 +32,8 @@ pub struct Latest {
 }
 
 #[derive(Debug, Default, Serialize)]
-pub struct Status {
+/// What `mailshot status` prints about a job (a recipient's own word is [`crate::job::outcome::Status`]).
+pub struct StatusSummary {
     pub journal: String,
     pub delivered: u64,
     pub failed: u64,
@@ -136,7 +137,7 @@ fn latest(replayed: &Replayed) -> HashMap<KeyId, Latest> {
     replayed.entries.iter().filter_map(known).collect()
 }
 
-fn summarise(job_file: &Path, paths: &JobPaths, latest: &HashMap<KeyId, Latest>, replayed: &Replayed) -> Status {
+fn summarise(job_file: &Path, paths: &JobPaths, latest: &HashMap<KeyId, Latest>, replayed: &Replayed) -> StatusSummary {
     let count = |state| latest.values().filter(|l| l.state == state).count() as u64;
     let max_per_day = JobFile::load(job_file).ok().and_then(|f| f.rate.max_per_day);
     let last_run = replayed.last_run.as_ref().map(|l| LastRunView {
@@ -147,7 +148,7 @@ fn summarise(job_file: &Path, paths: &JobPaths, latest: &HashMap<KeyId, Latest>,
         summary: l.ended.as_ref().map(|e| e.2.clone()),
     });
     let not_sent = not_sent(job_file, latest);
-    Status {
+    StatusSummary {
         journal: paths.journal.display().to_string(),
         delivered: count("delivered"),
         failed: count("failed"),
@@ -214,12 +215,12 @@ fn write_csv(out: &mut impl Write, rows: &[&Latest]) -> std::io::Result<()> {
     csv.flush()
 }
 
-fn write_json(out: &mut impl Write, status: &Status) -> std::io::Result<()> {
+fn write_json(out: &mut impl Write, status: &StatusSummary) -> std::io::Result<()> {
     serde_json::to_writer_pretty(&mut *out, status)?;
     writeln!(out)
 }
 
-fn write_text(out: &mut impl Write, s: &Status) -> std::io::Result<()> {
+fn write_text(out: &mut impl Write, s: &StatusSummary) -> std::io::Result<()> {
     writeln!(out, "journal    {}", s.journal)?;
     for (name, n) in
         [("delivered", s.delivered), ("failed", s.failed), ("deferred", s.deferred), ("uncertain", s.uncertain)]
