@@ -31,8 +31,8 @@ pub struct Latest {
     pub attempts: u32,
 }
 
-#[derive(Debug, Default, Serialize)]
 /// What `mailshot status` prints about a job (a recipient's own word is [`crate::job::outcome::Status`]).
+#[derive(Debug, Default, Serialize)]
 pub struct StatusSummary {
     pub journal: String,
     pub delivered: u64,
