@@ -15,8 +15,8 @@ use chrono::{DateTime, TimeZone, Utc};
 use tokio::sync::mpsc;
 
 use super::journal::{Replayed, Settled, State};
-use super::outcome::{Outcome, Status};
 use super::progress::Planned;
+use super::settlement::{Settlement, Status};
 use super::work::{Event, Lost, Work};
 use super::worker::Shared;
 use crate::jobdef::Job;
@@ -126,7 +126,7 @@ pub fn produce(plan: Plan, work: mpsc::Sender<Work>, events: mpsc::Sender<Event>
         }
     };
     for entry in reader {
-        let settle = |outcome, carried| events.blocking_send(Event::Settled { outcome, carried }).is_ok();
+        let settle = |settlement, carried| events.blocking_send(Event::Settled { settlement, carried }).is_ok();
         let ok = match entry {
             Err(error) => settle(bare(error.row, "", Status::Skipped, format!("skipped: {error}")), false),
             Ok(Entry::Duplicate { row, first_row, address }) => {
@@ -212,8 +212,8 @@ fn render(job: &Job, recipient: &Recipient, date: DateTime<Utc>, lost: &Arc<Lost
     Ok(Work { message, envelope, date, attempts, first_attempt, last, committing, lost, charge })
 }
 
-fn bare(row: u64, email: &str, status: Status, reply: impl Into<String>) -> Outcome {
-    Outcome {
+fn bare(row: u64, email: &str, status: Status, reply: impl Into<String>) -> Settlement {
+    Settlement {
         row,
         email: email.to_owned(),
         status,

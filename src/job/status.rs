@@ -31,7 +31,7 @@ pub struct Latest {
     pub attempts: u32,
 }
 
-/// What `mailshot status` prints about a job (a recipient's own word is [`crate::job::outcome::Status`]).
+/// What `mailshot status` prints about a job (a recipient's own word is [`crate::job::settlement::Status`]).
 #[derive(Debug, Default, Serialize)]
 pub struct StatusSummary {
     pub journal: String,

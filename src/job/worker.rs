@@ -18,12 +18,12 @@ use tokio::time::Instant;
 
 use super::clock::now;
 use super::journal::{Journal, Record, Settled};
-use super::outcome::{Outcome, Status};
 use super::pending::Pending;
 use super::policy::{self, ConnectVerdict, Disposition, Verdict};
 use super::pool::{Pool, PooledSession};
 use super::progress::Retry;
 use super::queue::WorkQueue;
+use super::settlement::{Settlement, Status};
 use super::throttle::Throttle;
 use super::work::{Event, Lost, Work};
 use crate::config::RetrySection;
@@ -181,7 +181,7 @@ impl Worker {
             }
             Readiness::Ready | Readiness::Stop => {
                 let work = first.release(shared.journal.as_ref());
-                self.settle(work.outcome(Status::NotSent, "not sent: the run stopped")).await;
+                self.settle(work.settlement(Status::NotSent, "not sent: the run stopped")).await;
                 return None;
             }
         }
@@ -289,7 +289,7 @@ impl Worker {
     async fn put_back(&self, pending: Pending) {
         let work = pending.release(self.shared.journal.as_ref());
         if self.shared.stop.is_set() {
-            self.settle(work.outcome(Status::NotSent, "not sent: the run stopped")).await;
+            self.settle(work.settlement(Status::NotSent, "not sent: the run stopped")).await;
         } else {
             self.shared.queue.retry_at(work, Instant::now());
         }
@@ -381,7 +381,7 @@ impl Worker {
             Disposition::Failed => self.finish(work, Status::Failed, &verdict).await,
             Disposition::Uncertain => {
                 // No journal record: the committing record without an outcome *is* "uncertain".
-                self.settle(outcome(&work, Status::Uncertain, &verdict)).await;
+                self.settle(settlement(&work, Status::Uncertain, &verdict)).await;
             }
             Disposition::Abort => {
                 // An abort verdict means this message did not go out (refused sender, failed journal).
@@ -391,7 +391,7 @@ impl Worker {
                     at: now(),
                 });
                 shared.halt(Some(verdict.text.clone()));
-                self.settle(outcome(&work, Status::NotSent, &verdict)).await;
+                self.settle(settlement(&work, Status::NotSent, &verdict)).await;
             }
             Disposition::Retry { after, throttled, .. } => {
                 if throttled {
@@ -415,7 +415,7 @@ impl Worker {
                     reason: verdict.text.clone(),
                 };
                 let _ = shared.events.send(Event::Retrying(retry)).await;
-                work.last = Some(outcome(&work, Status::Deferred, &verdict));
+                work.last = Some(settlement(&work, Status::Deferred, &verdict));
                 work.first_attempt.get_or_insert_with(now);
                 shared.queue.retry_at(work, Instant::now() + wait);
             }
@@ -430,13 +430,13 @@ impl Worker {
             _ => Settled::Deferred,
         };
         self.journal(outcome_record(&work, settled, verdict));
-        self.settle(outcome(&work, status, verdict)).await;
+        self.settle(settlement(&work, status, verdict)).await;
     }
 
     /// The message is settled for this run: off the queue, to the recorder (waiting for room, never dropped).
-    async fn settle(&self, outcome: Outcome) {
+    async fn settle(&self, settlement: Settlement) {
         self.shared.queue.finished();
-        let _ = self.shared.events.send(Event::Settled { outcome, carried: false }).await;
+        let _ = self.shared.events.send(Event::Settled { settlement, carried: false }).await;
     }
 
     fn journal(&self, record: Record) {
@@ -482,12 +482,12 @@ fn outcome_record(work: &Work, status: Settled, verdict: &Verdict) -> Record {
     }
 }
 
-fn outcome(work: &Work, status: Status, verdict: &Verdict) -> Outcome {
-    Outcome {
+fn settlement(work: &Work, status: Status, verdict: &Verdict) -> Settlement {
+    Settlement {
         code: verdict.code,
         enhanced: verdict.enhanced.clone(),
         last_attempt: Some(now()),
-        ..work.outcome(status, verdict.text.clone())
+        ..work.settlement(status, verdict.text.clone())
     }
 }
 

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 
 use super::eta;
 use crate::config::rate::Pace;
-use crate::job::outcome::{Outcome, Status, Tally};
+use crate::job::settlement::{Settlement, Status, Tally};
 use crate::jobdef::Job;
 
 /// The facts of a run known before it starts, for the first log line and the ETA.
@@ -97,14 +97,14 @@ impl View {
         }
     }
 
-    pub fn settled(&mut self, outcome: &Outcome, carried: bool) {
-        self.retries.remove(&outcome.row);
+    pub fn settled(&mut self, settlement: &Settlement, carried: bool) {
+        self.retries.remove(&settlement.row);
         if carried {
             self.carried += 1;
             return;
         }
-        self.run.add(outcome.status);
-        if outcome.status != Status::Skipped {
+        self.run.add(settlement.status);
+        if settlement.status != Status::Skipped {
             self.attempts += 1;
         }
     }

@@ -9,7 +9,6 @@ use tokio::task::JoinSet;
 
 use super::start::{Kept, Started, Tokens};
 use crate::cli::SendArgs;
-use crate::job::outcome::Status;
 use crate::job::pool::Pool;
 use crate::job::producer::{self, Plan, Produced};
 use crate::job::progress::log_line;
@@ -17,6 +16,7 @@ use crate::job::progress::{Mode, Progress, Start};
 use crate::job::queue::WorkQueue;
 use crate::job::recorder::{self, Recorded};
 use crate::job::report::ReportError;
+use crate::job::settlement::Status;
 use crate::job::signals::Signals;
 use crate::job::throttle::Throttle;
 use crate::job::work::{Event, Work};
@@ -162,18 +162,18 @@ async fn wind_down(shared: &Shared, producer: std::thread::JoinHandle<Produced>)
     for mut work in shared.queue.stop() {
         // Refused for now, and the run ends before its retry: deferred, as the journal says.
         let last = work.last.take();
-        let outcome =
-            last.unwrap_or_else(|| work.outcome(Status::NotSent, "not sent: the run stopped before its retry"));
-        let _ = shared.events.send(Event::Settled { outcome, carried: false }).await;
+        let settlement =
+            last.unwrap_or_else(|| work.settlement(Status::NotSent, "not sent: the run stopped before its retry"));
+        let _ = shared.events.send(Event::Settled { settlement, carried: false }).await;
     }
     while let Some(work) = shared.queue.leftover().await {
         // Rendered but never taken: no journal record, pending for the next run.
-        let outcome = work.outcome(Status::NotSent, "not sent: the run stopped");
-        let _ = shared.events.send(Event::Settled { outcome, carried: false }).await;
+        let settlement = work.settlement(Status::NotSent, "not sent: the run stopped");
+        let _ = shared.events.send(Event::Settled { settlement, carried: false }).await;
     }
     let joined = tokio::task::spawn_blocking(move || producer.join()).await.expect("joined");
-    for outcome in shared.lost.take() {
-        let _ = shared.events.send(Event::Settled { outcome, carried: false }).await;
+    for settlement in shared.lost.take() {
+        let _ = shared.events.send(Event::Settled { settlement, carried: false }).await;
     }
     joined.map_err(|payload| {
         let cause = panic_text(payload.as_ref());
