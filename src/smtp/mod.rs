@@ -14,7 +14,7 @@
 //!
 //! Dependencies point one way: `credentials`, `phase`, `reply`, `command`, `data` at the bottom;
 //! `capabilities`, `tls`, then `transcript` (its [`Learned`] facts are replies, TLS parameters and
-//! capabilities); `config` and `connection` above them; `auth`, `transaction`, `outcome`; `session`;
+//! capabilities); `config` and `connection` above them; `auth`, `transaction`, `delivery`; `session`;
 //! `connector`.
 //!
 //! ```no_run
@@ -40,8 +40,8 @@ pub mod connection;
 pub mod connector;
 pub mod credentials;
 pub mod data;
+pub mod delivery;
 pub mod envelope;
-pub mod outcome;
 pub mod phase;
 pub mod reply;
 pub mod session;
@@ -60,8 +60,8 @@ pub use config::{ClientConfig, Pipelining, Security};
 pub use connection::ConnectionError;
 pub use connector::{ConnectError, Connector, TcpSession, connect, establish};
 pub use credentials::{Credentials, Mechanism, Secret};
+pub use delivery::{Committed, Delivery, Opened, Ready, Refusal, SessionError, Stage, Trial};
 pub use envelope::{Envelope, EnvelopeError};
-pub use outcome::{Committed, Delivery, Opened, Ready, Refusal, SessionError, Stage, Trial};
 pub use phase::{Phase, Timeouts};
 pub use reply::{EnhancedCode, Reply, Severity};
 pub use session::{ServerInfo, Session};

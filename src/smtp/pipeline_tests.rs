@@ -6,7 +6,7 @@ use tokio::task::JoinHandle;
 use super::*;
 use crate::smtp::config::{ClientConfig, Pipelining, Security};
 use crate::smtp::connector::establish;
-use crate::smtp::outcome::Committed;
+use crate::smtp::delivery::Committed;
 use crate::smtp::stream::MaybeTls;
 use crate::smtp::testing::{Recorded, Step, Tap, expect, peer, quick_timeouts, send};
 

@@ -5,8 +5,8 @@
 use super::capabilities::Capabilities;
 use super::command::{Command, MailParams};
 use super::data;
+use super::delivery::{Refusal, Stage};
 use super::envelope::Envelope;
-use super::outcome::{Refusal, Stage};
 use super::phase::Phase;
 use super::reply::{Reply, Severity};
 
