@@ -14,7 +14,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use tokio::sync::mpsc;
 
-use super::journal::{Replayed, Settled, State};
+use super::journal::{JournalState, Replayed, Settled};
 use super::progress::Planned;
 use super::settlement::{Settlement, Status};
 use super::work::{Event, Lost, Work};
@@ -196,10 +196,12 @@ fn decide(plan: &Plan, recipient: &Recipient) -> Decision {
     };
     let earlier = Utc.timestamp_opt(entry.date, 0).single().unwrap_or(plan.now);
     match entry.state {
-        State::Settled(Settled::Delivered) => Decision::Carry(Status::Delivered),
-        State::Settled(Settled::Failed) => Decision::Carry(Status::Failed),
-        State::Uncertain if !plan.resend_uncertain => Decision::Carry(Status::Uncertain),
-        State::Uncertain | State::Released | State::Settled(Settled::Deferred) => Decision::Send(earlier),
+        JournalState::Settled(Settled::Delivered) => Decision::Carry(Status::Delivered),
+        JournalState::Settled(Settled::Failed) => Decision::Carry(Status::Failed),
+        JournalState::Uncertain if !plan.resend_uncertain => Decision::Carry(Status::Uncertain),
+        JournalState::Uncertain | JournalState::Released | JournalState::Settled(Settled::Deferred) => {
+            Decision::Send(earlier)
+        }
     }
 }
 

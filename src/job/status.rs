@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::clock::now;
-use super::journal::{Detail, Entry, JournalError, KeyId, Replayed, Settled, State, key_id};
+use super::journal::{Detail, Entry, JournalError, JournalState, KeyId, Replayed, Settled, key_id};
 use super::run::JobPaths;
 use crate::cli::StatusArgs;
 use crate::config::JobFile;
@@ -123,11 +123,11 @@ fn read(path: &Path, now: DateTime<Utc>) -> Result<Replayed, String> {
 fn latest(replayed: &Replayed) -> HashMap<KeyId, Latest> {
     let details = replayed.details.as_ref().expect("read with details");
     let state = |entry: &Entry| match entry.state {
-        State::Uncertain => Some("uncertain"),
-        State::Released => None,
-        State::Settled(Settled::Delivered) => Some("delivered"),
-        State::Settled(Settled::Failed) => Some("failed"),
-        State::Settled(Settled::Deferred) => Some("deferred"),
+        JournalState::Uncertain => Some("uncertain"),
+        JournalState::Released => None,
+        JournalState::Settled(Settled::Delivered) => Some("delivered"),
+        JournalState::Settled(Settled::Failed) => Some("failed"),
+        JournalState::Settled(Settled::Deferred) => Some("deferred"),
     };
     let known = |(id, entry): (&KeyId, &Entry)| {
         let (state, detail) = (state(entry)?, details.get(id)?.clone());

@@ -61,7 +61,7 @@ fn a_signal_finishes_the_messages_in_flight_writes_the_report_and_a_rerun_sends_
     assert_eq!(server.commands("QUIT"), server.connections().0, "every session ends with QUIT");
     let end = job.journal().into_iter().rfind(|r| r["t"] == "run_end").expect("a run_end record");
     assert_eq!(end["exit_code"], code, "{end}");
-    let uncertain = job.replayed().expect("a journal").count(mailshot::job::journal::State::Uncertain);
+    let uncertain = job.replayed().expect("a journal").count(mailshot::job::journal::JournalState::Uncertain);
     assert_eq!(uncertain, 0, "a clean stop leaves nothing uncertain");
 
     let report = job.last_report();
