@@ -113,7 +113,7 @@ pub struct ServerInfo {
 
 /// Where the conversation stands between calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum State {
+enum SessionState {
     /// No transaction, or a refused one whose clean-up waits in [`Cleanup`].
     Idle,
     /// The server said `354` and reads message data: only `commit` may follow.
@@ -145,7 +145,7 @@ impl From<Rejection> for Delivery {
 pub struct Session<S> {
     conn: Connection<S>,
     info: ServerInfo,
-    state: State,
+    state: SessionState,
     cleanup: Cleanup,
     /// Ties a [`Ready`] to the session that issued it.
     id: u64,
@@ -169,7 +169,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let id = IDS.fetch_add(1, Ordering::Relaxed);
         let pipelining = if info.capabilities.pipelining { pipelining } else { Pipelining::Off };
         let cleanup = Cleanup::default();
-        Session { conn, info, state: State::Idle, cleanup, id, pipelining, pipelining_refused: None }
+        Session { conn, info, state: SessionState::Idle, cleanup, id, pipelining, pipelining_refused: None }
     }
 
     pub fn info(&self) -> &ServerInfo {
@@ -204,7 +204,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
 
     /// False once an error ended the session (or a RSET after a rejection failed).
     pub fn is_open(&self) -> bool {
-        self.state != State::Closed
+        self.state != SessionState::Closed
     }
 
     /// Sends one message (`body` is the message as built, any line ends; it is canonicalised here).
@@ -240,7 +240,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         };
         let result = self.start(message.envelope, &plan).await;
         if result.is_err() {
-            self.state = State::Closed;
+            self.state = SessionState::Closed;
         }
         result
     }
@@ -259,7 +259,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         G: Future<Output = Result<(), E>>,
         E: Into<Box<dyn StdError + Send + Sync>>,
     {
-        if self.state != State::Data || ready.session != self.id {
+        if self.state != SessionState::Data || ready.session != self.id {
             return self.end(SessionError::Closed, next.map(|m| self.plan(m)));
         }
         let plan = next.map(|m| self.plan(m));
@@ -280,13 +280,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             let lost = if handed >= dot_end { SessionError::Uncertain { source } } else { data_lost(source) };
             return self.end(lost, plan);
         }
-        self.state = State::Idle;
+        self.state = SessionState::Idle;
         let current = self.end_of_data(matches!(behind_dot, Some(Ok(_)))).await;
         let next = match (plan, next, &current) {
             (None, ..) | (_, None, _) => None,
             (Some(Err(refusal)), ..) => Some(Ok(Opened::Done(Delivery::Refused(refusal)))),
             (Some(Ok(_)), _, Err(e)) => Some(Err(e.for_next())),
-            (Some(Ok(_)), ..) if self.state == State::Closed => Some(Err(SessionError::Closed)),
+            (Some(Ok(_)), ..) if self.state == SessionState::Closed => Some(Err(SessionError::Closed)),
             (Some(Ok(plan)), Some(m), Ok(_)) => Some(self.continue_opening(m.envelope, &plan, behind_dot).await),
         };
         Committed { current, next }
@@ -297,7 +297,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         self.check_idle()?;
         let result = self.trial(envelope).await;
         if result.is_err() {
-            self.state = State::Closed;
+            self.state = SessionState::Closed;
         }
         result
     }
@@ -306,7 +306,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     /// the server still reads data; in the middle of a transaction's data (a `Ready` never committed) there
     /// is no clean way out, and the connection is just closed.
     pub async fn quit(mut self) -> Result<Reply, ConnectionError> {
-        if self.state == State::Data {
+        if self.state == SessionState::Data {
             self.conn.shutdown().await;
             return Err(ConnectionError::Closed { phase: Phase::Command });
         }
@@ -321,9 +321,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     /// was dropped) can only end: the server reads everything as message data until a dot.
     fn check_idle(&mut self) -> Result<(), SessionError> {
         match self.state {
-            State::Idle => Ok(()),
-            State::Data | State::Closed => {
-                self.state = State::Closed;
+            SessionState::Idle => Ok(()),
+            SessionState::Data | SessionState::Closed => {
+                self.state = SessionState::Closed;
                 Err(SessionError::Closed)
             }
         }
@@ -459,11 +459,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         self.pipelining_refused.get_or_insert(reply);
         self.cleanup = Cleanup::default();
         if in_data {
-            self.state = State::Closed;
+            self.state = SessionState::Closed;
             return Err(SessionError::Closed);
         }
         self.reset().await;
-        if self.state == State::Closed {
+        if self.state == SessionState::Closed {
             return Err(SessionError::Closed);
         }
         Box::pin(self.start(env, plan)).await
@@ -472,7 +472,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     /// The session ended in the middle of a group's replies. A refusal already read still stands (the
     /// message was answered), though the session is closed; otherwise the message gets the error.
     fn ended(&mut self, first: Option<Rejection>, error: SessionError) -> Result<Opened, SessionError> {
-        self.state = State::Closed;
+        self.state = SessionState::Closed;
         match first {
             Some(rejection) => Ok(Opened::Done(rejection.into())),
             None => Err(error),
@@ -515,7 +515,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
 
     /// Idle → Data.
     fn ready(&mut self, plan: &Plan) -> Opened {
-        self.state = State::Data;
+        self.state = SessionState::Data;
         Opened::Ready(Ready { session: self.id, wire_len: plan.wire_len })
     }
 
@@ -523,7 +523,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
 
     /// The session is gone before the current dot's reply; `next` (if any) gets a retryable error.
     fn end(&mut self, error: SessionError, next: Option<Result<Plan, Refusal>>) -> Committed {
-        self.state = State::Closed;
+        self.state = SessionState::Closed;
         let next = next.map(|plan| match plan {
             Ok(_) => Err(error.for_next()),
             Err(refusal) => Ok(Opened::Done(Delivery::Refused(refusal))),
@@ -549,7 +549,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             },
         };
         if result.is_err() {
-            self.state = State::Closed;
+            self.state = SessionState::Closed;
         }
         result
     }
@@ -567,7 +567,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             None => self.start(env, plan).await,
         };
         if result.is_err() {
-            self.state = State::Closed;
+            self.state = SessionState::Closed;
         }
         result
     }
@@ -600,7 +600,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     async fn reset(&mut self) {
         match self.conn.command(&Command::Rset, Phase::Command).await {
             Ok(reply) if reply.is_positive() => {}
-            _ => self.state = State::Closed,
+            _ => self.state = SessionState::Closed,
         }
     }
 

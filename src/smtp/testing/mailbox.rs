@@ -30,7 +30,7 @@ enum Fault {
 type DotCheck = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 
 #[derive(Default)]
-struct State {
+struct MailboxState {
     delay: Duration,
     pipelining: bool,
     refuse_behind_dot: bool,
@@ -65,7 +65,7 @@ struct State {
 /// The rules and counts shared by every connection it serves; clones share them too.
 #[derive(Clone, Default)]
 pub struct Mailbox {
-    state: Arc<Mutex<State>>,
+    state: Arc<Mutex<MailboxState>>,
 }
 
 impl Mailbox {
@@ -183,7 +183,7 @@ impl Mailbox {
         }
     }
 
-    fn state(&self) -> MutexGuard<'_, State> {
+    fn state(&self) -> MutexGuard<'_, MailboxState> {
         self.state.lock().unwrap()
     }
 
@@ -293,7 +293,7 @@ impl Drop for Admitted<'_> {
 
 /// The fault for `address` at this stage (`at_dot`: after the final dot, else at MAIL or RCPT), if one is
 /// still armed; counts it down.
-fn take_fault(s: &mut State, address: &str, at_dot: bool) -> Option<Fault> {
+fn take_fault(s: &mut MailboxState, address: &str, at_dot: bool) -> Option<Fault> {
     let (fault, times) = s.faults.get_mut(address)?;
     if *times == 0 || matches!(fault, Fault::CloseAfterDot | Fault::ReplyAfterDot(_)) != at_dot {
         return None;
