@@ -48,7 +48,8 @@ pub struct WorkQueue<T> {
     changed: Notify,
 }
 
-enum Step<T> {
+/// What [`WorkQueue::next`] does next: take an item, wait for a retry to fall due, read the source, or end.
+enum Next<T> {
     Take(T),
     Wait(Option<Instant>),
     Fresh,
@@ -66,16 +67,16 @@ impl<T> WorkQueue<T> {
     pub async fn next(&self) -> Option<T> {
         loop {
             let notified = self.changed.notified();
-            match self.step() {
-                Step::Take(item) => return Some(item),
-                Step::Done => return None,
-                Step::Wait(due) => match due {
+            match self.next_step() {
+                Next::Take(item) => return Some(item),
+                Next::Done => return None,
+                Next::Wait(due) => match due {
                     Some(due) => {
                         tokio::select! { _ = tokio::time::sleep_until(due) => {}, _ = notified => {} }
                     }
                     None => notified.await,
                 },
-                Step::Fresh => {
+                Next::Fresh => {
                     // Only one worker reads the source at a time; the others wait for a retry or a change.
                     let Ok(mut source) = self.source.try_lock() else {
                         notified.await;
@@ -104,34 +105,34 @@ impl<T> WorkQueue<T> {
         }
     }
 
-    fn step(&self) -> Step<T> {
+    fn next_step(&self) -> Next<T> {
         let mut s = self.shared();
         let now = Instant::now();
         if s.retries.peek().is_some_and(|r| r.0.due <= now) && !s.stopped {
             let item = s.retries.pop().expect("peeked").0.item;
             s.in_flight += 1;
-            return Step::Take(item);
+            return Next::Take(item);
         }
         if s.stopped || (s.source_done && s.retries.is_empty() && s.in_flight == 0) {
-            return Step::Done;
+            return Next::Done;
         }
         if s.source_done {
-            return Step::Wait(s.retries.peek().map(|r| r.0.due));
+            return Next::Wait(s.retries.peek().map(|r| r.0.due));
         }
-        Step::Fresh
+        Next::Fresh
     }
 
     /// An item available right now (a due retry or one already rendered), without waiting.
     pub fn try_next(&self) -> Option<T> {
-        match self.step() {
-            Step::Take(item) => Some(item),
-            Step::Fresh => {
+        match self.next_step() {
+            Next::Take(item) => Some(item),
+            Next::Fresh => {
                 let mut source = self.source.try_lock().ok()?;
                 let item = source.try_recv().ok()?;
                 self.shared().in_flight += 1;
                 Some(item)
             }
-            Step::Wait(_) | Step::Done => None,
+            Next::Wait(_) | Next::Done => None,
         }
     }
 
