@@ -18,7 +18,7 @@ use super::journal::{JournalState, Replayed, Settled};
 use super::progress::Planned;
 use super::settlement::{Settlement, Status};
 use super::work::{Event, Lost, Work};
-use super::worker::Shared;
+use super::worker::WorkerContext;
 use crate::jobdef::Job;
 use crate::recipients::{Entry, Recipient};
 use crate::smtp;
@@ -52,7 +52,7 @@ pub fn spawn(
     plan: Plan,
     work: mpsc::Sender<Work>,
     events: mpsc::Sender<Event>,
-    shared: Arc<Shared>,
+    shared: Arc<WorkerContext>,
 ) -> JoinHandle<Produced> {
     std::thread::Builder::new()
         .name("producer".into())
@@ -110,7 +110,12 @@ impl Drop for Charge {
     }
 }
 
-pub fn produce(plan: Plan, work: mpsc::Sender<Work>, events: mpsc::Sender<Event>, shared: Arc<Shared>) -> Produced {
+pub fn produce(
+    plan: Plan,
+    work: mpsc::Sender<Work>,
+    events: mpsc::Sender<Event>,
+    shared: Arc<WorkerContext>,
+) -> Produced {
     let mut produced = Produced { by_budget: plan.by_budget, ..Produced::default() };
     let queue_bytes = QueueBytes::new(plan.job.limits.queue_bytes);
     let limit_reason = if plan.by_budget { "the daily budget is used up" } else { "--limit reached" };

@@ -34,7 +34,7 @@ impl<T> Ord for Delayed<T> {
     }
 }
 
-struct Shared<T> {
+struct QueueState<T> {
     retries: BinaryHeap<Reverse<Delayed<T>>>,
     in_flight: usize,
     seq: u64,
@@ -44,7 +44,7 @@ struct Shared<T> {
 
 pub struct WorkQueue<T> {
     source: tokio::sync::Mutex<mpsc::Receiver<T>>,
-    shared: Mutex<Shared<T>>,
+    shared: Mutex<QueueState<T>>,
     changed: Notify,
 }
 
@@ -58,7 +58,8 @@ enum Next<T> {
 
 impl<T> WorkQueue<T> {
     pub fn new(source: mpsc::Receiver<T>) -> Self {
-        let shared = Shared { retries: BinaryHeap::new(), in_flight: 0, seq: 0, source_done: false, stopped: false };
+        let shared =
+            QueueState { retries: BinaryHeap::new(), in_flight: 0, seq: 0, source_done: false, stopped: false };
         WorkQueue { source: tokio::sync::Mutex::new(source), shared: Mutex::new(shared), changed: Notify::new() }
     }
 
@@ -175,7 +176,7 @@ impl<T> WorkQueue<T> {
         self.source.lock().await.recv().await
     }
 
-    fn shared(&self) -> std::sync::MutexGuard<'_, Shared<T>> {
+    fn shared(&self) -> std::sync::MutexGuard<'_, QueueState<T>> {
         self.shared.lock().expect("queue lock")
     }
 }

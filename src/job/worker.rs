@@ -35,7 +35,7 @@ pub const CONNECT_ATTEMPTS: u32 = 5;
 const CONNECT_MAX_WAIT: Duration = Duration::from_secs(60);
 
 /// What every worker shares.
-pub struct Shared {
+pub struct WorkerContext {
     pub queue: WorkQueue<Work>,
     pub throttle: Throttle,
     pub events: mpsc::Sender<Event>,
@@ -49,7 +49,7 @@ pub struct Shared {
     pub lost: Arc<Lost>,
 }
 
-impl Shared {
+impl WorkerContext {
     /// Stops the run: no worker takes new work from now on (Ctrl-C, or a reason that stops the job).
     pub fn halt(&self, reason: Option<String>) {
         self.stop.set(reason);
@@ -110,7 +110,7 @@ enum Readiness {
 
 struct Worker {
     id: usize,
-    shared: Arc<Shared>,
+    shared: Arc<WorkerContext>,
     session: Option<PooledSession>,
     sent_on_session: u32,
     /// Messages the current session delivered: the evidence that a later 4xx at MAIL FROM is its limit.
@@ -121,7 +121,7 @@ struct Worker {
     failures_alone: u32,
 }
 
-pub async fn run(id: usize, shared: Arc<Shared>) {
+pub async fn run(id: usize, shared: Arc<WorkerContext>) {
     let mut worker = Worker {
         id,
         shared,

@@ -20,7 +20,7 @@ use crate::job::settlement::Status;
 use crate::job::signals::Signals;
 use crate::job::throttle::Throttle;
 use crate::job::work::{Event, Work};
-use crate::job::worker::{self, Shared, Stop};
+use crate::job::worker::{self, Stop, WorkerContext};
 use crate::jobdef::Job;
 use crate::smtp::{self, Connector};
 
@@ -53,7 +53,7 @@ pub async fn send(args: &SendArgs, started: Started, signals: Signals, now: chro
         Progress::new(mode, args.verbosity.verbose > 0, start, total, connections).with_sessions(pool.open_counter());
     let recorder = tokio::spawn(recorder::record(events_rx, progress, report));
     let (work_tx, work_rx) = mpsc::channel::<Work>(producer::queue_capacity(&job, connections));
-    let shared = Arc::new(Shared {
+    let shared = Arc::new(WorkerContext {
         queue: WorkQueue::new(work_rx),
         throttle: Throttle::new(pace),
         events: events_tx.clone(),
@@ -127,7 +127,7 @@ async fn lead_with(mode: Mode, events: &mpsc::Sender<Event>, reason: &str) {
 /// Waits for every worker. One that panicked (a bug) stops the run as a fatal error would: the others
 /// finish what they hold, and the message it held is reported from [`Lost`](crate::job::work::Lost). Returns
 /// the first such error.
-async fn join_workers(mut workers: JoinSet<()>, shared: &Shared) -> Option<String> {
+async fn join_workers(mut workers: JoinSet<()>, shared: &WorkerContext) -> Option<String> {
     let mut internal = None;
     while let Some(joined) = workers.join_next().await {
         if let Err(e) = joined {
@@ -158,7 +158,7 @@ fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
 
 /// After the workers stopped: what never went out is reported as not sent, the producer is joined, and the
 /// messages whose holder panicked are reported (`Err` when the producer itself panicked).
-async fn wind_down(shared: &Shared, producer: std::thread::JoinHandle<Produced>) -> Result<Produced, String> {
+async fn wind_down(shared: &WorkerContext, producer: std::thread::JoinHandle<Produced>) -> Result<Produced, String> {
     for mut work in shared.queue.stop() {
         // Refused for now, and the run ends before its retry: deferred, as the journal says.
         let last = work.last.take();
