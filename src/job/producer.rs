@@ -23,7 +23,8 @@ use crate::jobdef::Job;
 use crate::recipients::{Entry, Recipient};
 use crate::smtp;
 
-pub struct Plan {
+/// What the producer is asked to do: which job, what the journal already settled, how many to send.
+pub struct ProducerPlan {
     pub job: Arc<Job>,
     pub journal: Option<Arc<Replayed>>,
     pub resend_uncertain: bool,
@@ -49,7 +50,7 @@ const STACK_BYTES: usize = 8 << 20;
 
 /// Starts the producer on its own thread.
 pub fn spawn(
-    plan: Plan,
+    plan: ProducerPlan,
     work: mpsc::Sender<Work>,
     events: mpsc::Sender<Event>,
     shared: Arc<WorkerContext>,
@@ -111,7 +112,7 @@ impl Drop for Charge {
 }
 
 pub fn produce(
-    plan: Plan,
+    plan: ProducerPlan,
     work: mpsc::Sender<Work>,
     events: mpsc::Sender<Event>,
     shared: Arc<WorkerContext>,
@@ -174,7 +175,7 @@ pub fn produce(
 /// What this run is going to do, with the decisions [`produce`] makes, counted before it starts (one pass
 /// over the CSV that renders nothing), for the progress display's first line and its ETA. `None` when the
 /// CSV cannot be read (the run then says so and sends nothing).
-pub fn count(plan: &Plan) -> Option<Planned> {
+pub fn count(plan: &ProducerPlan) -> Option<Planned> {
     let mut counted = Planned::default();
     let reader = plan.job.recipients().ok()?;
     for entry in reader {
@@ -195,7 +196,7 @@ enum Decision {
     Send(DateTime<Utc>),
 }
 
-fn decide(plan: &Plan, recipient: &Recipient) -> Decision {
+fn decide(plan: &ProducerPlan, recipient: &Recipient) -> Decision {
     let Some(entry) = plan.journal.as_ref().and_then(|j| j.get(&recipient.key)) else {
         return Decision::Send(plan.now);
     };

@@ -98,7 +98,7 @@ use super::envelope::Envelope;
 use super::phase::Phase;
 use super::reply::Reply;
 use super::tls::TlsInfo;
-use super::transaction::{Judgement, Message, Plan, commands, judge, refuses_pipelining};
+use super::transaction::{Judgement, Message, TransactionPlan, commands, judge, refuses_pipelining};
 
 /// What the handshake learned, for `probe` and for deciding MAIL parameters.
 #[derive(Debug, Clone)]
@@ -329,12 +329,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         }
     }
 
-    fn plan(&self, message: Message<'_>) -> Result<Plan, Refusal> {
-        Plan::new(message, &self.info.capabilities, self.is_pipelining())
+    fn plan(&self, message: Message<'_>) -> Result<TransactionPlan, Refusal> {
+        TransactionPlan::new(message, &self.info.capabilities, self.is_pipelining())
     }
 
     /// A transaction from scratch: grouped when pipelining, else lock-step.
-    async fn start(&mut self, env: &Envelope, plan: &Plan) -> Result<Opened, SessionError> {
+    async fn start(&mut self, env: &Envelope, plan: &TransactionPlan) -> Result<Opened, SessionError> {
         if !self.is_pipelining() {
             return self.open_lock_step(env, plan).await;
         }
@@ -349,7 +349,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
 
     /// Queues the pending clean-up and the transaction's commands; returns the clean-up that was queued.
     /// A refused argument queues nothing (the envelope validated its addresses, so this is a last guard).
-    fn queue_opening(&mut self, env: &Envelope, plan: &Plan) -> Result<Cleanup, SessionError> {
+    fn queue_opening(&mut self, env: &Envelope, plan: &TransactionPlan) -> Result<Cleanup, SessionError> {
         let mark = self.conn.queued();
         let cleanup = self.queue_cleanup();
         for (stage, command, _) in commands(env, plan.params, plan.grouped_data) {
@@ -405,7 +405,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     async fn read_opening(
         &mut self,
         env: &Envelope,
-        plan: &Plan,
+        plan: &TransactionPlan,
         cleanup: Cleanup,
         behind_dot: bool,
     ) -> Result<Opened, SessionError> {
@@ -451,7 +451,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     async fn reopen_without_pipelining_past_dot(
         &mut self,
         env: &Envelope,
-        plan: &Plan,
+        plan: &TransactionPlan,
         reply: Reply,
         in_data: bool,
     ) -> Result<Opened, SessionError> {
@@ -480,7 +480,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     }
 
     /// Without PIPELINING: each command, then its reply; the first refusal stops and is followed by RSET.
-    async fn open_lock_step(&mut self, env: &Envelope, plan: &Plan) -> Result<Opened, SessionError> {
+    async fn open_lock_step(&mut self, env: &Envelope, plan: &TransactionPlan) -> Result<Opened, SessionError> {
         for (stage, command, phase) in commands(env, plan.params, true) {
             let reply = self.conn.command(&command, phase).await;
             let reply = reply.map_err(|source| SessionError::Connection { stage, source })?;
@@ -498,7 +498,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     }
 
     /// DATA on its own, after every RCPT of a several-recipient envelope was accepted (pipelining).
-    async fn data_step(&mut self, plan: &Plan) -> Result<Opened, SessionError> {
+    async fn data_step(&mut self, plan: &TransactionPlan) -> Result<Opened, SessionError> {
         let stage = Stage::Data;
         let reply = self.conn.command(&Command::Data, Phase::Data).await;
         let reply = reply.map_err(|source| SessionError::Connection { stage, source })?;
@@ -514,7 +514,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     }
 
     /// Idle → Data.
-    fn ready(&mut self, plan: &Plan) -> Opened {
+    fn ready(&mut self, plan: &TransactionPlan) -> Opened {
         self.state = SessionState::Data;
         Opened::Ready(Ready { session: self.id, wire_len: plan.wire_len })
     }
@@ -522,7 +522,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     // ── Transitions out of Data ─────────────────────────────────────────────────────────────────────────
 
     /// The session is gone before the current dot's reply; `next` (if any) gets a retryable error.
-    fn end(&mut self, error: SessionError, next: Option<Result<Plan, Refusal>>) -> Committed {
+    fn end(&mut self, error: SessionError, next: Option<Result<TransactionPlan, Refusal>>) -> Committed {
         self.state = SessionState::Closed;
         let next = next.map(|plan| match plan {
             Ok(_) => Err(error.for_next()),
@@ -558,7 +558,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     async fn continue_opening(
         &mut self,
         env: &Envelope,
-        plan: &Plan,
+        plan: &TransactionPlan,
         behind_dot: Option<Result<Cleanup, SessionError>>,
     ) -> Result<Opened, SessionError> {
         let result = match behind_dot {

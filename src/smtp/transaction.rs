@@ -60,14 +60,14 @@ pub(super) fn commands(
 }
 
 /// What is decided about a message before any of its commands is written.
-pub(super) struct Plan {
+pub(super) struct TransactionPlan {
     pub params: MailParams,
     pub wire_len: usize,
     /// DATA goes in the same group as MAIL and RCPT (pipelining, one recipient).
     pub grouped_data: bool,
 }
 
-impl Plan {
+impl TransactionPlan {
     /// Size, 8-bit and SMTPUTF8 checks against what the server offered (RFC 1870 §6, RFC 6152 §3,
     /// RFC 6531 §3.4), and the MAIL parameters. `pipelining`: commands are grouped on this session.
     ///
@@ -78,7 +78,7 @@ impl Plan {
         Message { envelope, body }: Message<'_>,
         caps: &Capabilities,
         pipelining: bool,
-    ) -> Result<Plan, Refusal> {
+    ) -> Result<TransactionPlan, Refusal> {
         let wire_len = data::wire_len(body);
         let size = (wire_len as u64).saturating_sub(3); // RFC 1870 counts the data without `.` CRLF
         let eight_bit = data::is_eight_bit(body);
@@ -90,6 +90,6 @@ impl Plan {
         }
         let params = MailParams { size: caps.size.map(|_| size), eight_bit, smtputf8: envelope.smtputf8() };
         let grouped_data = pipelining && envelope.to().len() == 1;
-        Ok(Plan { params, wire_len, grouped_data })
+        Ok(TransactionPlan { params, wire_len, grouped_data })
     }
 }

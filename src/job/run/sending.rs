@@ -10,7 +10,7 @@ use tokio::task::JoinSet;
 use super::start::{Kept, Started, Tokens};
 use crate::cli::SendArgs;
 use crate::job::pool::Pool;
-use crate::job::producer::{self, Plan, Produced};
+use crate::job::producer::{self, Produced, ProducerPlan};
 use crate::job::progress::log_line;
 use crate::job::progress::{Mode, Progress, Start};
 use crate::job::queue::WorkQueue;
@@ -65,7 +65,8 @@ pub async fn send(args: &SendArgs, started: Started, signals: Signals, now: chro
         lost: Arc::default(),
     });
     let resend_uncertain = args.resend_uncertain;
-    let plan = Plan { job: Arc::new(job), journal: Some(Arc::new(replayed)), resend_uncertain, limit, by_budget, now };
+    let plan =
+        ProducerPlan { job: Arc::new(job), journal: Some(Arc::new(replayed)), resend_uncertain, limit, by_budget, now };
     let producer = producer::spawn(plan, work_tx, events_tx.clone(), shared.clone());
     let interrupted: Arc<AtomicU8> = signals.received();
     let watcher = tokio::spawn(signals.watch(shared.clone(), kept.journal.clone()));
