@@ -207,7 +207,7 @@ impl Worker {
             let gate = current.durable(shared.journal.as_ref());
             let following = next.as_ref().map(|p| message(&p.work));
             let committed = session.commit(ready, &current.work.message.bytes, gate, following).await;
-            let lesson = session.pipelining_refused().and_then(|reply| shared.pool.learn_past_dot(reply));
+            let lesson = session.pipelining_rejected().and_then(|reply| shared.pool.learn_past_dot(reply));
             if matches!(committed.current, Ok(Delivery::Accepted(_))) {
                 self.delivered_on_session += 1;
             }
@@ -345,7 +345,7 @@ impl Worker {
             self.failures += 1;
             if others > 0 {
                 self.failures_alone = 0;
-                let lesson = policy::refuses_more_sessions(&error).then(|| pool.learn_session_cap(others, &error));
+                let lesson = policy::rejects_more_sessions(&error).then(|| pool.learn_session_cap(others, &error));
                 if let Some(line) = lesson.flatten() {
                     self.log(line);
                 }

@@ -30,7 +30,7 @@
 //! command `503 5.5.0 Bad sequence of commands - pipelined after end of DATA`, an SMTP-smuggling defence).
 //! A session that sees this switches itself to [`Pipelining::Envelope`] (nothing after a dot before its
 //! reply; MAIL/RCPT/DATA still grouped), resets, and opens the refused transaction again at once: the caller
-//! just gets that transaction's opening, and learns of the switch from [`Session::pipelining_refused`].
+//! just gets that transaction's opening, and learns of the switch from [`Session::pipelining_rejected`].
 //!
 //! Every reply of a group is checked and mapped to its own message (§3.1 "MUST check ALL statuses"):
 //! - a 4xx/5xx to one command refuses only its transaction; the later replies of that transaction (e.g. the
@@ -98,7 +98,7 @@ use super::envelope::Envelope;
 use super::phase::Phase;
 use super::reply::Reply;
 use super::tls::TlsInfo;
-use super::transaction::{Judgement, Message, TransactionPlan, commands, judge, refuses_pipelining};
+use super::transaction::{Judgement, Message, TransactionPlan, commands, judge, rejects_pipelining};
 
 /// What the handshake learned, for `probe` and for deciding MAIL parameters.
 #[derive(Debug, Clone)]
@@ -152,7 +152,7 @@ pub struct Session<S> {
     /// What the server offers and the configuration allows; lowered to `Envelope` by a post-dot refusal.
     pipelining: Pipelining,
     /// The server's reply that refused commands pipelined behind a final dot, once seen.
-    pipelining_refused: Option<Reply>,
+    pipelining_rejected: Option<Reply>,
 }
 
 impl<S> std::fmt::Debug for Session<S> {
@@ -169,7 +169,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let id = IDS.fetch_add(1, Ordering::Relaxed);
         let pipelining = if info.capabilities.pipelining { pipelining } else { Pipelining::Off };
         let cleanup = Cleanup::default();
-        Session { conn, info, state: SessionState::Idle, cleanup, id, pipelining, pipelining_refused: None }
+        Session { conn, info, state: SessionState::Idle, cleanup, id, pipelining, pipelining_rejected: None }
     }
 
     pub fn info(&self) -> &ServerInfo {
@@ -198,8 +198,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
 
     /// The reply with which the server refused commands written behind a final dot, if it did: the session
     /// then went on with [`Pipelining::Envelope`], and so should any later session to this server.
-    pub fn pipelining_refused(&self) -> Option<&Reply> {
-        self.pipelining_refused.as_ref()
+    pub fn pipelining_rejected(&self) -> Option<&Reply> {
+        self.pipelining_rejected.as_ref()
     }
 
     /// False once an error ended the session (or a RSET after a rejection failed).
@@ -376,7 +376,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
 
     /// The clean-up's replies. They decide nothing about any message, but a `421` or a refused RSET ends
     /// the session before the transaction behind them began, unless the RSET was written behind a dot and
-    /// refused for that: then the refusal is returned (see [`pipelining_refused`](Self::pipelining_refused)).
+    /// refused for that: then the refusal is returned (see [`pipelining_rejected`](Self::pipelining_rejected)).
     async fn read_cleanup(&mut self, cleanup: Cleanup, behind_dot: bool) -> Result<Option<Reply>, SessionError> {
         let lost = |source| SessionError::Connection { stage: Stage::Mail, source };
         if cleanup.dot {
@@ -387,14 +387,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         }
         if cleanup.rset {
             let reply = self.conn.read_reply(Phase::Command).await.map_err(lost)?;
-            if behind_dot && refuses_pipelining(&reply) {
+            if behind_dot && rejects_pipelining(&reply) {
                 return Ok(Some(reply));
             }
             if reply.code() == 421 {
                 return Err(SessionError::ServiceClosing { stage: Stage::Mail, reply });
             }
             if !reply.is_positive() {
-                return Err(SessionError::ResetRefused { reply });
+                return Err(SessionError::ResetRejected { reply });
             }
         }
         Ok(None)
@@ -419,14 +419,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             };
             match judge(stage, &reply) {
                 Judgement::Wanted => (in_data, accepted) = (stage == Stage::Data, accepted || stage == Stage::Rcpt),
-                Judgement::Refused if first.is_none() => first = Some(Rejection { stage, reply }),
-                Judgement::Refused => {} // e.g. 503 to RCPT after a refused MAIL: the first refusal says why
+                Judgement::Rejected if first.is_none() => first = Some(Rejection { stage, reply }),
+                Judgement::Rejected => {} // e.g. 503 to RCPT after a refused MAIL: the first refusal says why
                 Judgement::Closing => return self.ended(first, SessionError::ServiceClosing { stage, reply }),
                 Judgement::Unexpected => return self.ended(first, SessionError::Protocol { stage, reply }),
             }
         }
         if behind_dot && refused_pipelining.is_none() {
-            refused_pipelining = first.as_ref().filter(|r| refuses_pipelining(&r.reply)).map(|r| r.reply.clone());
+            refused_pipelining = first.as_ref().filter(|r| rejects_pipelining(&r.reply)).map(|r| r.reply.clone());
         }
         if let Some(reply) = refused_pipelining {
             return self.reopen_without_pipelining_past_dot(env, plan, reply, in_data).await;
@@ -456,7 +456,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         in_data: bool,
     ) -> Result<Opened, SessionError> {
         self.pipelining = Pipelining::Envelope;
-        self.pipelining_refused.get_or_insert(reply);
+        self.pipelining_rejected.get_or_insert(reply);
         self.cleanup = Cleanup::default();
         if in_data {
             self.state = SessionState::Closed;
@@ -486,8 +486,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             let reply = reply.map_err(|source| SessionError::Connection { stage, source })?;
             match judge(stage, &reply) {
                 Judgement::Wanted => {}
-                Judgement::Refused => {
-                    self.after_refusal(false).await;
+                Judgement::Rejected => {
+                    self.after_rejection(false).await;
                     return Ok(Opened::Done(Rejection { stage, reply }.into()));
                 }
                 Judgement::Closing => return Err(SessionError::ServiceClosing { stage, reply }),
@@ -504,8 +504,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let reply = reply.map_err(|source| SessionError::Connection { stage, source })?;
         match judge(stage, &reply) {
             Judgement::Wanted => Ok(self.ready(plan)),
-            Judgement::Refused => {
-                self.after_refusal(false).await;
+            Judgement::Rejected => {
+                self.after_rejection(false).await;
                 Ok(Opened::Done(Rejection { stage, reply }.into()))
             }
             Judgement::Closing => Err(SessionError::ServiceClosing { stage, reply }),
@@ -540,8 +540,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             Err(source) => Err(SessionError::Uncertain { source }),
             Ok(reply) => match judge(Stage::DataEnd, &reply) {
                 Judgement::Wanted => Ok(Delivery::Accepted(reply)),
-                Judgement::Refused => {
-                    self.after_refusal(rset_queued).await;
+                Judgement::Rejected => {
+                    self.after_rejection(rset_queued).await;
                     Ok(Delivery::Rejected { stage: Stage::DataEnd, reply })
                 }
                 Judgement::Closing => Err(SessionError::ServiceClosing { stage: Stage::DataEnd, reply }),
@@ -575,7 +575,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     // ── Clean-up and the lock-step exchanges ────────────────────────────────────────────────────────────
 
     /// RSET after a refusal: pending for the next group when pipelining, at once in lock-step.
-    async fn after_refusal(&mut self, rset_queued: bool) {
+    async fn after_rejection(&mut self, rset_queued: bool) {
         if rset_queued {
             return;
         }
@@ -615,7 +615,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             match judge(stage, &reply) {
                 Judgement::Wanted if stage == Stage::Mail => mail = Some(reply),
                 Judgement::Wanted => rcpt.push(reply),
-                Judgement::Refused => {
+                Judgement::Rejected => {
                     trial = Some(Trial::Rejected { stage, reply });
                     break;
                 }

@@ -23,7 +23,7 @@ pub(super) enum Judgement {
     /// 2xx (354 to DATA): go on.
     Wanted,
     /// 4xx/5xx: this transaction is refused, the session lives.
-    Refused,
+    Rejected,
     /// 421: the server is closing the session.
     Closing,
     /// Anything else (a 3xx to MAIL, a 2xx to DATA): the session cannot be trusted any more.
@@ -35,7 +35,7 @@ pub(super) fn judge(stage: Stage, reply: &Reply) -> Judgement {
     match reply.severity() {
         _ if wanted => Judgement::Wanted,
         _ if reply.code() == 421 => Judgement::Closing,
-        Severity::Transient | Severity::Permanent => Judgement::Refused,
+        Severity::Transient | Severity::Permanent => Judgement::Rejected,
         Severity::Positive | Severity::Intermediate => Judgement::Unexpected,
     }
 }
@@ -43,7 +43,7 @@ pub(super) fn judge(stage: Stage, reply: &Reply) -> Judgement {
 /// A refusal of a command that was written behind a final dot, before the dot's reply, meaning "don't do
 /// that": Haraka answers `503 5.5.0 Bad sequence of commands - pipelined after end of DATA` to each one (an
 /// SMTP-smuggling defence). Right after a dot and a RSET nothing else explains a 503.
-pub(super) fn refuses_pipelining(reply: &Reply) -> bool {
+pub(super) fn rejects_pipelining(reply: &Reply) -> bool {
     let says_so = || reply.lines().iter().any(|l| l.to_ascii_lowercase().contains("pipelin"));
     reply.severity() == Severity::Permanent && (reply.code() == 503 || says_so())
 }

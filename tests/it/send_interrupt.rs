@@ -103,7 +103,7 @@ fn ctrl_c_does_not_wait_for_a_retry_that_is_due_later() {
     let tag = unique_tag("sigint3");
     let job = SendJob::new(&tag, &Smtp::scripted(&server), addresses(&tag, 3), "[retry]\ninitial_delay = 60\n");
     let busy = job.recipients[1].clone();
-    server.refuse(&busy, "450 4.2.0 Mailbox busy", 1);
+    server.reject(&busy, "450 4.2.0 Mailbox busy", 1);
 
     let child = job.spawn(&["--yes"]);
     server.wait_until(Duration::from_secs(10), "the other two", |s| s.accepted_total() == 2);

@@ -82,7 +82,7 @@ impl Session<'_> {
             self.mailbox.mail_reply(&address(line))
         } else if upper.starts_with("RCPT TO:") {
             let rcpt = address(line);
-            let refusal = self.mailbox.rcpt_refusal(&rcpt);
+            let refusal = self.mailbox.rcpt_rejection(&rcpt);
             refusal.unwrap_or_else(|| {
                 self.rcpts.push(rcpt);
                 "250 2.1.5 Ok\r\n".to_owned()
