@@ -11,7 +11,7 @@ use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 use serde::Deserialize;
 
-use super::numbers::bounded_seconds;
+use super::seconds::bounded_seconds;
 use crate::smtp;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
