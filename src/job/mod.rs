@@ -27,6 +27,7 @@ pub mod pool;
 pub mod producer;
 pub mod progress;
 pub mod queue;
+pub mod queue_bytes;
 pub mod recorder;
 pub mod repair;
 pub mod report;

@@ -27,7 +27,7 @@ pub struct Work {
     /// Where this message is reported if the thread holding it panics (see the `Drop` below).
     pub lost: Arc<Lost>,
     /// This message's bytes, counted against `[limits] queue_bytes` until it is dropped.
-    pub charge: Option<super::producer::Charge>,
+    pub charge: Option<super::queue_bytes::Charge>,
 }
 
 /// Messages whose holder panicked (a bug in a worker or the producer), for the run to report.

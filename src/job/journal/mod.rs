@@ -53,7 +53,7 @@ impl JournalError {
 }
 
 /// The longest a written record waits for its sync when nobody is waiting for it. Longer means fewer syncs
-/// (each costs ~150 µs of kernel work here) and needs a deeper queue ahead of the workers (run::queue_depth).
+/// (each costs ~150 µs of kernel work here) and needs a deeper queue ahead of the workers (producer::queue_depth).
 pub const SYNC_DELAY: Duration = Duration::from_millis(5);
 
 enum Command {
