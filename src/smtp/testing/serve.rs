@@ -5,8 +5,8 @@
 //! gets one round trip per group and a lock-step one a round trip per command. Commands that came in the
 //! same flight behind a final dot are what a Haraka-like mailbox refuses.
 
+use super::conn::Conn;
 use super::mailbox::Mailbox;
-use super::script::Conn;
 
 /// One connection: greeting, then flight after flight until QUIT, EOF or a fault closes it.
 pub(super) async fn serve(conn: &mut Conn, mailbox: &Mailbox) -> Result<(), String> {
