@@ -10,11 +10,14 @@
 //! ```text
 //! connect ─► TCP ─► [TLS] ─► 220 ─► EHLO ─► [STARTTLS ─► TLS ─► EHLO] ─► [AUTH] ─► Session
 //! Session: open(message) ─► MAIL RCPT DATA ─► 354 ─► commit(body, next) ─► . [RSET MAIL RCPT DATA] ─► …
+//!          each message ─► Delivery: Accepted | Rejected{stage, reply} (RSET, go on) | Refused (never offered)
+//!                       or SessionError (the session is gone; uncertain if it went after the final dot)
 //! ```
 //!
-//! Dependencies point one way: `credentials`, `phase`, `reply`, `command`, `data` at the bottom;
-//! `capabilities`, `tls`, then `transcript` (its [`Learned`] facts are replies, TLS parameters and
-//! capabilities); `config` and `connection` above them; `auth`, `transaction`, `delivery`; `session`;
+//! Dependencies point one way (`scripts/import-cycles` finds no circle): `credentials`, `phase`, `reply`,
+//! `command`, `data`, `envelope`, `stream` at the bottom; `capabilities`, `tls`, then `transcript` (its
+//! [`Learned`] facts are replies, TLS parameters and capabilities); `config` and `connection` above them;
+//! `auth` and `delivery`, then `transaction` (its plans end in a delivery's `Stage` or `Refusal`); `session`;
 //! `connector`.
 //!
 //! ```no_run
