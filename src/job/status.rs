@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::clock::now;
-use super::journal::{Detail, Entry, JournalError, JournalState, KeyId, Replayed, Settled, key_id};
+use super::journal::{Detail, JournalEntry, JournalError, JournalState, KeyId, Replayed, Settled, key_id};
 use super::run::JobPaths;
 use crate::cli::StatusArgs;
 use crate::config::JobFile;
@@ -122,14 +122,14 @@ fn read(path: &Path, now: DateTime<Utc>) -> Result<Replayed, String> {
 /// (`Released`) is not sent, as the run sees it.
 fn latest(replayed: &Replayed) -> HashMap<KeyId, Latest> {
     let details = replayed.details.as_ref().expect("read with details");
-    let state = |entry: &Entry| match entry.state {
+    let state = |entry: &JournalEntry| match entry.state {
         JournalState::Uncertain => Some("uncertain"),
         JournalState::Released => None,
         JournalState::Settled(Settled::Delivered) => Some("delivered"),
         JournalState::Settled(Settled::Failed) => Some("failed"),
         JournalState::Settled(Settled::Deferred) => Some("deferred"),
     };
-    let known = |(id, entry): (&KeyId, &Entry)| {
+    let known = |(id, entry): (&KeyId, &JournalEntry)| {
         let (state, detail) = (state(entry)?, details.get(id)?.clone());
         let Detail { row, email, code, reply } = detail;
         Some((*id, Latest { row, email, state, code, reply, attempts: entry.attempts }))

@@ -25,7 +25,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
 pub use record::{Record, Settled};
-pub use replay::{Detail, Entry, JournalState, KeyId, LastRun, Replayed, UNCERTAIN_REPLY, key_id};
+pub use replay::{Detail, JournalEntry, JournalState, KeyId, LastRun, Replayed, UNCERTAIN_REPLY, key_id};
 
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {

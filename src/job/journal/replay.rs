@@ -13,7 +13,7 @@ use super::record::{Record, Settled};
 
 /// What the journal knows about one recipient.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Entry {
+pub struct JournalEntry {
     pub state: JournalState,
     /// Date header (unix seconds) of the last attempt: a retry reuses it.
     pub date: i64,
@@ -51,7 +51,7 @@ pub fn key_id(key: &str) -> KeyId {
 
 #[derive(Debug, Default)]
 pub struct Replayed {
-    pub entries: HashMap<KeyId, Entry>,
+    pub entries: HashMap<KeyId, JournalEntry>,
     pub last_run: Option<LastRun>,
     /// Messages whose final dot went out in the 24 hours before `now` (the rolling daily budget).
     pub sent_last_24h: u64,
@@ -67,7 +67,7 @@ pub struct Replayed {
     emails: HashMap<KeyId, KeyId>,
 }
 
-/// What a person needs to know about a recipient's last record (`status`), beyond its [`Entry`].
+/// What a person needs to know about a recipient's last record (`status`), beyond its [`JournalEntry`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Detail {
     pub row: u64,
@@ -138,7 +138,7 @@ impl Replayed {
                     self.sent_last_24h += 1;
                 }
                 let id = key_id(&key);
-                self.entries.insert(id, Entry { state: JournalState::Uncertain, date, attempts: attempt });
+                self.entries.insert(id, JournalEntry { state: JournalState::Uncertain, date, attempts: attempt });
                 self.detail(id, row, email, None, UNCERTAIN_REPLY.to_owned());
             }
             Record::Outcome { key, row, email, status, code, reply, attempt, date, at, .. } => {
@@ -147,7 +147,7 @@ impl Replayed {
                     self.delivered_last_24h += 1;
                 }
                 let id = key_id(&key);
-                self.entries.insert(id, Entry { state: JournalState::Settled(status), date, attempts: attempt });
+                self.entries.insert(id, JournalEntry { state: JournalState::Settled(status), date, attempts: attempt });
                 self.detail(id, row, email, code, reply);
             }
             Record::Released { key, date, at } => {
@@ -156,7 +156,7 @@ impl Replayed {
                 }
                 // Pending again, keeping its Date so that the message sent later is the same bytes.
                 let attempts = self.entries.get(&key_id(&key)).map_or(0, |e| e.attempts.saturating_sub(1));
-                self.entries.insert(key_id(&key), Entry { state: JournalState::Released, date, attempts });
+                self.entries.insert(key_id(&key), JournalEntry { state: JournalState::Released, date, attempts });
             }
             Record::RunEnd { run, ended, exit_code, summary } => {
                 if let Some(last) = self.last_run.as_mut().filter(|l| l.run == run) {
@@ -178,7 +178,7 @@ impl Replayed {
         self.entries.get(key).map(|e| e.state)
     }
 
-    pub fn get(&self, key: &str) -> Option<&Entry> {
+    pub fn get(&self, key: &str) -> Option<&JournalEntry> {
         self.entries.get(&key_id(key))
     }
 
