@@ -147,7 +147,7 @@ impl View {
 
     pub fn eta(&self, now: DateTime<Utc>) -> Option<Duration> {
         let last_retry_in = self.waiting(now).last().and_then(|r| (r.due - now).to_std().ok());
-        eta::eta(eta::Work {
+        eta::eta(eta::EtaInputs {
             remaining: self.to_send().saturating_sub(self.sent()),
             attempts: self.attempts,
             elapsed: self.elapsed(now),
