@@ -20,7 +20,7 @@ use super::settlement::{Settlement, Status};
 use super::work::{Event, Lost, Work};
 use super::worker::WorkerContext;
 use crate::jobdef::Job;
-use crate::recipients::{Entry, Recipient};
+use crate::recipients::{Entry, Recipient, RowError};
 use crate::smtp;
 
 /// What the producer is asked to do: which job, what the journal already settled, how many to send.
@@ -75,19 +75,20 @@ pub fn queue_capacity(job: &Job, connections: usize) -> usize {
     job.limits.queue_messages.map_or_else(|| queue_depth(connections), |n| n as usize)
 }
 
+/// Streams the CSV: each row is settled here (skipped, carried from an earlier run, not sent, not
+/// renderable) or rendered and queued for the workers.
 pub fn produce(
     plan: ProducerPlan,
     work: mpsc::Sender<Work>,
     events: mpsc::Sender<Event>,
     shared: Arc<WorkerContext>,
 ) -> Produced {
-    let mut produced = Produced { by_budget: plan.by_budget, ..Produced::default() };
-    let queue_bytes = QueueBytes::new(plan.job.limits.queue_bytes);
-    let limit_reason = if plan.by_budget { "the daily budget is used up" } else { "--limit reached" };
+    let produced = Produced { by_budget: plan.by_budget, ..Produced::default() };
     if let Some(counted) = count(&plan) {
         let _ = events.blocking_send(Event::Planned(counted));
     }
-    let reader = match plan.job.recipients() {
+    let job = plan.job.clone();
+    let reader = match job.recipients() {
         Ok(reader) => reader,
         Err(problems) => {
             let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
@@ -95,45 +96,67 @@ pub fn produce(
             return produced;
         }
     };
+    let queue_bytes = QueueBytes::new(plan.job.limits.queue_bytes);
+    let mut producer = Producer { plan, work, events, shared, queue_bytes, produced };
     for entry in reader {
-        let settle = |settlement, carried| events.blocking_send(Event::Settled { settlement, carried }).is_ok();
-        let ok = match entry {
-            Err(error) => settle(bare(error.row, "", Status::Skipped, format!("skipped: {error}")), false),
-            Ok(Entry::Duplicate { row, first_row, address }) => {
-                settle(bare(row, &address, Status::Skipped, format!("duplicate of row {first_row}, sent once")), false)
-            }
-            Ok(Entry::Recipient(recipient)) => match decide(&plan, &recipient) {
-                Decision::Carry(status) => {
-                    let text = format!("{status} in an earlier run");
-                    settle(bare(recipient.row, &recipient.mailbox.envelope(), status, text), true)
-                }
-                Decision::Send(_) if shared.stop.is_set() => settle(
-                    bare(recipient.row, &recipient.mailbox.envelope(), Status::NotSent, "not sent: the run stopped"),
-                    false,
-                ),
-                Decision::Send(_) if plan.limit.is_some_and(|l| produced.sent >= l) => {
-                    produced.limited = true;
-                    let text = format!("not sent: {limit_reason}");
-                    settle(bare(recipient.row, &recipient.mailbox.envelope(), Status::NotSent, text), false)
-                }
-                Decision::Send(date) => match render(&plan.job, &recipient, date, &shared.lost) {
-                    Ok(mut item) => {
-                        produced.sent += 1;
-                        let bytes = item.message.bytes.len() as u64;
-                        item.charge = Some(queue_bytes.charge(bytes, || shared.stop.is_set()));
-                        work.blocking_send(item).is_ok()
-                    }
-                    Err(text) => {
-                        settle(bare(recipient.row, &recipient.mailbox.envelope(), Status::Failed, text), false)
-                    }
-                },
-            },
-        };
-        if !ok {
+        if !producer.take(entry) {
             break;
         }
     }
-    produced
+    producer.produced
+}
+
+/// The producer thread's state while it streams the CSV.
+struct Producer {
+    plan: ProducerPlan,
+    work: mpsc::Sender<Work>,
+    events: mpsc::Sender<Event>,
+    shared: Arc<WorkerContext>,
+    queue_bytes: Arc<QueueBytes>,
+    produced: Produced,
+}
+
+impl Producer {
+    /// One CSV record, settled or queued; `false` when the run is gone (its channels closed).
+    fn take(&mut self, entry: Result<Entry, RowError>) -> bool {
+        let recipient = match entry {
+            Err(error) => return self.settle(bare(error.row, "", Status::Skipped, format!("skipped: {error}")), false),
+            Ok(Entry::Duplicate { row, first_row, address }) => {
+                let text = format!("duplicate of row {first_row}, sent once");
+                return self.settle(bare(row, &address, Status::Skipped, text), false);
+            }
+            Ok(Entry::Recipient(recipient)) => recipient,
+        };
+        let not_sent = |status, text: String| bare(recipient.row, &recipient.mailbox.envelope(), status, text);
+        match decide(&self.plan, &recipient) {
+            Decision::Carry(status) => self.settle(not_sent(status, format!("{status} in an earlier run")), true),
+            Decision::Send(_) if self.shared.stop.is_set() => {
+                self.settle(not_sent(Status::NotSent, "not sent: the run stopped".into()), false)
+            }
+            Decision::Send(_) if self.plan.limit.is_some_and(|l| self.produced.sent >= l) => {
+                self.produced.limited = true;
+                let reason = if self.plan.by_budget { "the daily budget is used up" } else { "--limit reached" };
+                self.settle(not_sent(Status::NotSent, format!("not sent: {reason}")), false)
+            }
+            Decision::Send(date) => match render(&self.plan.job, &recipient, date, &self.shared.lost) {
+                Ok(item) => self.queue(item),
+                Err(text) => self.settle(not_sent(Status::Failed, text), false),
+            },
+        }
+    }
+
+    /// Hands a rendered message to the workers once its bytes fit under `[limits] queue_bytes`.
+    fn queue(&mut self, mut item: Work) -> bool {
+        self.produced.sent += 1;
+        let bytes = item.message.bytes.len() as u64;
+        let shared = &self.shared;
+        item.charge = Some(self.queue_bytes.charge(bytes, || shared.stop.is_set()));
+        self.work.blocking_send(item).is_ok()
+    }
+
+    fn settle(&self, settlement: Settlement, carried: bool) -> bool {
+        self.events.blocking_send(Event::Settled { settlement, carried }).is_ok()
+    }
 }
 
 /// What this run is going to do, with the decisions [`produce`] makes, counted before it starts (one pass
