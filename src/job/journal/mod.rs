@@ -171,6 +171,8 @@ impl JournalWriter {
 /// Group commit: write records as they come; sync when asked or [`SYNC_DELAY`] after the first unsynced
 /// write, whichever is first, then publish how far the file is durable. Ends, synced, when every handle
 /// is gone.
+/// One function on purpose: `written`, `synced` and the deadline are the group commit's whole state, and
+/// the invariant (publish only what was synced) reads in one place.
 fn write_loop(
     file: File,
     path: &Path,
