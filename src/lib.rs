@@ -3,6 +3,26 @@
 //! Data flows one way (see `ARCHITECTURE` in the README): CSV row → rendered message → rate limiter →
 //! a worker's SMTP session → reply → policy → recorder. The `smtp` module is our own client, written from
 //! the socket up, and knows nothing about jobs.
+//!
+//! # Vocabulary
+//! One word per idea, in the code as in the output:
+//! - **rejected**: a server's negative reply (4xx/5xx): [`smtp::Delivery::Rejected`], `AuthError::Rejected`,
+//!   `ConnectError::StartTlsRejected`. The session survives it unless it was a 421.
+//! - **refused**: mailshot declines before the server sees anything: a bad input, a template function,
+//!   a message the server cannot take ([`smtp::Refusal`], [`smtp::Delivery::Refused`]).
+//! - **delivery**: what became of one message on a live session ([`smtp::Delivery`]); a [`smtp::SessionError`]
+//!   means the session is gone. **Stage** is where in a transaction (MAIL, RCPT, DATA, end of data);
+//!   **phase** is which network deadline applies ([`smtp::Phase`]).
+//! - **verdict** / **disposition**: the retry policy's reading of a delivery or error ([`job::policy`]):
+//!   delivered, retry, failed, uncertain, or abort the job.
+//! - **status**: a recipient's word for this run ([`job::settlement::Status`]: delivered, *failed* (for good),
+//!   deferred, uncertain, not sent, skipped), the report's column. A **settlement** is that status with the
+//!   reply that decided it; `mailshot status` prints a [`job::status::StatusSummary`].
+//! - **outcome**: the journal record of a settled attempt (`{"t":"outcome"}`, [`job::journal::Record::Outcome`]);
+//!   its `status` is [`job::journal::Settled`]. A committing record with no outcome after it is *uncertain*.
+//!   What the journal says of a recipient is its [`job::journal::JournalState`].
+//! - **plan**: what is decided before acting: [`job::producer::ProducerPlan`] (which rows to send),
+//!   `smtp::transaction::TransactionPlan` (a message's MAIL parameters and grouping).
 
 pub mod app;
 pub mod check;

@@ -38,7 +38,7 @@ pub enum ProbeError {
     #[error(transparent)]
     Session(#[from] SessionError),
     #[error("the server refused {stage}: {reply}")]
-    Refused { stage: Stage, reply: Reply },
+    Rejected { stage: Stage, reply: Reply },
 }
 
 impl ProbeError {
@@ -121,7 +121,7 @@ async fn conversation(config: &ClientConfig, envelope: Option<&Envelope>) -> Res
         Err(err) => out_line(&format!("{:<14}{err}", "QUIT:")),
     }
     match trial {
-        Some(Trial::Rejected { stage, reply }) => Err(ProbeError::Refused { stage, reply }),
+        Some(Trial::Rejected { stage, reply }) => Err(ProbeError::Rejected { stage, reply }),
         _ => Ok(()),
     }
 }

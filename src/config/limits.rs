@@ -39,7 +39,7 @@ pub struct Limits {
     pub columns: u64,
     /// The largest message, as submitted (headers, bodies, encoded attachments); rendering stops there.
     pub message_bytes: u64,
-    /// Rendered messages queued ahead of the connections; `None`: 16 per connection + 4 (`run::queue_depth`).
+    /// Rendered messages queued ahead of the connections; `None`: 16 per connection + 4 (`producer::queue_depth`).
     pub queue_messages: Option<u64>,
     /// The bytes of rendered messages a run holds at once (queued, being sent, waiting for a retry).
     pub queue_bytes: u64,

@@ -9,6 +9,7 @@ pub mod numbers;
 pub mod rate;
 pub mod recipients;
 pub mod retry;
+pub mod seconds;
 pub mod smtp;
 
 use std::path::{Path, PathBuf};

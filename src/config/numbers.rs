@@ -6,17 +6,15 @@
 //! each bad number with its key and line, so `send` never starts with one.
 
 use std::fmt;
-use std::time::Duration;
 
 use super::JobFile;
 use super::rate::RateSection;
 use super::retry::RetrySection;
+pub use super::seconds::MAX_SECONDS;
 use super::smtp::SmtpSection;
 
 /// The shortest duration (seconds) a timeout or delay may be: anything shorter is a typo, not a wish.
 pub const MIN_SECONDS: f64 = 0.001;
-/// The longest duration (seconds) a timeout or delay may be: a day.
-pub const MAX_SECONDS: f64 = 86_400.0;
 /// `[smtp] connections` (and `--connections`): at most this many sessions at once.
 pub const MAX_CONNECTIONS: u32 = 100;
 /// `[smtp] max_messages_per_connection`.
@@ -149,12 +147,6 @@ fn found(table: &'static str, key: &str, value: String, rule: String) -> BadNumb
     BadNumber { table, key: key.to_owned(), value, rule }
 }
 
-/// Seconds as a `Duration`, clamped to `0..=MAX_SECONDS` (NaN is 0): for values that were checked already,
-/// so that an unchecked path still cannot panic in `Duration::from_secs_f64`.
-pub fn bounded_seconds(seconds: f64) -> Duration {
-    if seconds.is_nan() { Duration::ZERO } else { Duration::from_secs_f64(seconds.clamp(0.0, MAX_SECONDS)) }
-}
-
 #[cfg(test)]
 mod tests {
     use std::path::Path;
@@ -204,13 +196,6 @@ mod tests {
             let found = bad(extra);
             assert_eq!(found.len(), 1, "{extra:?}: {found:?}");
             assert!(found[0].starts_with(expected), "{extra:?}: {found:?}");
-        }
-    }
-
-    #[test]
-    fn bounded_seconds_never_panics() {
-        for s in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 1e300, -1.0, 0.0, 1.5] {
-            assert!(bounded_seconds(s) <= Duration::from_secs(86_400), "{s}");
         }
     }
 }

@@ -3,19 +3,15 @@
 //! [`SmtpSection::client_config`] turns the section into the `smtp` module's own [`ClientConfig`], loading
 //! the secret and the extra CA file on the way, so the `smtp` module never sees a job file.
 
-use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ExitStatus, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 use serde::Deserialize;
 
-use super::numbers::bounded_seconds;
+use super::seconds::bounded_seconds;
 use crate::smtp;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -129,8 +125,6 @@ fn default_command_timeout() -> f64 {
 
 /// How long `password_command` may run unless `password_command_timeout` says otherwise.
 pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
-/// The most a password (or token) may be, from a command: anything longer is not a password.
-pub const MAX_SECRET: usize = 64 * 1024;
 
 impl SmtpSection {
     pub fn port(&self) -> u16 {
@@ -188,78 +182,6 @@ pub enum PasswordSource {
     File(PathBuf),
     /// Run with `sh -c`; its stdout, without the trailing newline, is the secret.
     Command(String),
-}
-
-/// Per-phase timeouts in seconds, RFC 5321 §4.5.3.2 defaults (connect and TLS are ours).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Timeouts {
-    pub connect: f64,
-    pub tls: f64,
-    pub greeting: f64,
-    pub command: f64,
-    pub data: f64,
-    pub data_block: f64,
-    pub data_end: f64,
-}
-
-impl Default for Timeouts {
-    fn default() -> Self {
-        Timeouts {
-            connect: 30.0,
-            tls: 60.0,
-            greeting: 300.0,
-            command: 300.0,
-            data: 120.0,
-            data_block: 180.0,
-            data_end: 600.0,
-        }
-    }
-}
-
-impl Timeouts {
-    /// Negative or NaN is zero; too large to represent is "forever".
-    pub fn seconds(value: f64) -> Duration {
-        Duration::try_from_secs_f64(value.max(0.0)).unwrap_or(Duration::MAX)
-    }
-}
-
-/// Problems found while turning `[smtp]` into a client configuration (bad input, before any connection).
-#[derive(Debug, thiserror::Error)]
-pub enum SmtpConfigError {
-    #[error("[smtp] {0}")]
-    PasswordKeys(String),
-    #[error("[smtp] a password source is set but no `username`")]
-    NoUsername,
-    #[error("[smtp] `username` is set but none of password_env, password_file, password_command")]
-    NoPassword,
-    #[error("[smtp] password_env: the environment variable {name} is not set")]
-    EnvMissing { name: String },
-    #[error("[smtp] password_file: {0}")]
-    FileRead(crate::input::InputError),
-    #[error("[smtp] password_command `{command}` could not be run: {source}")]
-    CommandSpawn { command: String, source: std::io::Error },
-    /// Its error output is never shown: a failing password manager may print the secret, or part of it.
-    #[error(
-        "[smtp] password_command `{command}` failed ({status}); its error output is not shown (it may hold \
-         the secret): run the command by hand to see why"
-    )]
-    CommandFailed { command: String, status: ExitStatus },
-    #[error(
-        "[smtp] password_command `{command}` did not finish within {seconds} s (password_command_timeout); it \
-         was stopped, with every process it started"
-    )]
-    CommandTimeout { command: String, seconds: f64 },
-    #[error("[smtp] password_command `{command}` printed more than {MAX_SECRET} bytes: that is not a password")]
-    CommandOutputTooLong { command: String },
-    #[error("[smtp] password_command `{command}`: {source}")]
-    CommandIo { command: String, source: std::io::Error },
-    #[error("[smtp] the password from {source_name} is empty or only white space")]
-    EmptySecret { source_name: String },
-    #[error("[smtp] ca_file {path}: {reason}")]
-    CaFile { path: PathBuf, reason: String },
-    #[error("[smtp] ca_file: {0}")]
-    CaFileRead(crate::input::InputError),
 }
 
 impl SmtpSection {
@@ -360,118 +282,6 @@ impl SmtpSection {
     }
 }
 
-impl PasswordSource {
-    /// Reads the secret: the variable's value, the file's or the command's output without its final newline;
-    /// a command gets [`DEFAULT_COMMAND_TIMEOUT`].
-    pub fn load(&self, base_dir: &Path) -> Result<smtp::Secret, SmtpConfigError> {
-        self.load_within(base_dir, DEFAULT_COMMAND_TIMEOUT)
-    }
-
-    /// As [`PasswordSource::load`], a command stopped after `timeout`. An empty or white-space secret is an
-    /// error from any source: sent as it is, it would fail at AUTH with a less helpful reply.
-    pub fn load_within(&self, base_dir: &Path, timeout: Duration) -> Result<smtp::Secret, SmtpConfigError> {
-        let (value, source_name) = match self {
-            PasswordSource::Env(name) => {
-                let value = std::env::var(name).map_err(|_| SmtpConfigError::EnvMissing { name: name.clone() })?;
-                (value, format!("password_env {name}"))
-            }
-            PasswordSource::File(path) => {
-                let path = base_dir.join(path);
-                let text = crate::input::read_to_string(&path, SECRET_FILE_BYTES, "a password file")
-                    .map_err(SmtpConfigError::FileRead)?;
-                (text, format!("password_file {}", path.display()))
-            }
-            PasswordSource::Command(command) => {
-                (run_password_command(command, base_dir, timeout)?, format!("password_command `{command}`"))
-            }
-        };
-        let value = strip_newline(value);
-        if value.trim().is_empty() {
-            return Err(SmtpConfigError::EmptySecret { source_name });
-        }
-        Ok(smtp::Secret::new(value))
-    }
-}
-
-/// `sh -c COMMAND` in the job folder, in a process group of its own; its stdout is the secret. Its stderr
-/// goes nowhere: a failing password manager may print the secret there. After `timeout` (or more than
-/// [`MAX_SECRET`] bytes of output) the whole group is killed, so that neither the command nor anything it
-/// started is left behind, and `send` does not hang on it.
-fn run_password_command(command: &str, base_dir: &Path, timeout: Duration) -> Result<String, SmtpConfigError> {
-    let dir = if base_dir.as_os_str().is_empty() { Path::new(".") } else { base_dir };
-    let mut child = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(command)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .spawn()
-        .map_err(|source| SmtpConfigError::CommandSpawn { command: command.to_owned(), source })?;
-    let ended = wait_for_output(&mut child, Instant::now() + timeout);
-    if !matches!(ended, Ok((status, _)) if status.success()) {
-        // The group's leader is `sh` (process_group(0)); a group already gone is fine.
-        let _ = rustix::process::kill_process_group(
-            rustix::process::Pid::from_child(&child),
-            rustix::process::Signal::KILL,
-        );
-        let _ = child.wait();
-    }
-    let command = command.to_owned();
-    match ended {
-        Ok((status, out)) if status.success() => Ok(String::from_utf8_lossy(&out).into_owned()),
-        Ok((status, _)) => Err(SmtpConfigError::CommandFailed { command, status }),
-        Err(Ended::TimedOut) => Err(SmtpConfigError::CommandTimeout { command, seconds: timeout.as_secs_f64() }),
-        Err(Ended::TooLong) => Err(SmtpConfigError::CommandOutputTooLong { command }),
-        Err(Ended::Io(source)) => Err(SmtpConfigError::CommandIo { command, source }),
-    }
-}
-
-/// Why a password command gave no usable output.
-enum Ended {
-    TimedOut,
-    TooLong,
-    Io(std::io::Error),
-}
-
-/// The command's stdout (read on a thread of its own, so the deadline holds) and its exit status.
-fn wait_for_output(child: &mut Child, deadline: Instant) -> Result<(ExitStatus, Vec<u8>), Ended> {
-    let stdout = child.stdout.take().expect("stdout is piped");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut out = Vec::new();
-        let read = stdout.take(MAX_SECRET as u64 + 1).read_to_end(&mut out);
-        let _ = tx.send(read.map(|_| out));
-    });
-    let out = match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-        Ok(Ok(out)) if out.len() > MAX_SECRET => return Err(Ended::TooLong),
-        Ok(Ok(out)) => out,
-        Ok(Err(e)) => return Err(Ended::Io(e)),
-        Err(_) => return Err(Ended::TimedOut),
-    };
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return Ok((status, out)),
-            Ok(None) if Instant::now() >= deadline => return Err(Ended::TimedOut),
-            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
-            Err(e) => return Err(Ended::Io(e)),
-        }
-    }
-}
-
-fn strip_newline(mut value: String) -> String {
-    if value.ends_with('\n') {
-        value.pop();
-        if value.ends_with('\r') {
-            value.pop();
-        }
-    }
-    value
-}
-
-/// The largest `password_file` read (a password or an OAuth token is far shorter).
-const SECRET_FILE_BYTES: u64 = 64 << 10;
 /// The largest `ca_file` read (the whole Mozilla bundle is about 220 kB).
 const CA_FILE_BYTES: u64 = 4 << 20;
 
@@ -486,20 +296,12 @@ fn load_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, SmtpConfigE
     Ok(certs)
 }
 
-impl Timeouts {
-    /// The same deadlines as the `smtp` client's type.
-    pub fn to_smtp(&self) -> smtp::Timeouts {
-        smtp::Timeouts {
-            connect: Self::seconds(self.connect),
-            tls: Self::seconds(self.tls),
-            greeting: Self::seconds(self.greeting),
-            command: Self::seconds(self.command),
-            data: Self::seconds(self.data),
-            data_block: Self::seconds(self.data_block),
-            data_end: Self::seconds(self.data_end),
-        }
-    }
-}
+mod error;
+mod secret;
+mod timeouts;
+
+pub use error::{MAX_SECRET, SmtpConfigError};
+pub use timeouts::Timeouts;
 
 #[cfg(test)]
 #[path = "smtp_tests.rs"]

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 
-use super::journal::{Replayed, Settled, State};
+use super::journal::{JournalState, Replayed, Settled};
 
 /// One report row the journal does not know.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,8 +79,8 @@ pub fn check(reports_dir: &Path, replayed: &Replayed) -> std::io::Result<Missing
 }
 
 /// A journal state under which a recipient a report says was sent would be sent again.
-pub fn would_send_again(state: Option<State>) -> bool {
-    matches!(state, None | Some(State::Released | State::Settled(Settled::Deferred)))
+pub fn would_send_again(state: Option<JournalState>) -> bool {
+    matches!(state, None | Some(JournalState::Released | JournalState::Settled(Settled::Deferred)))
 }
 
 /// The rows saying something was sent, of every report written since the journal's last run began (of

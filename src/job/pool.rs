@@ -8,7 +8,7 @@
 //! - **messages per session**: a 4xx (or `421`) to MAIL FROM on a session that already carried `n` messages
 //!   makes `n` this run's `max_messages_per_connection`;
 //! - **pipelining past the dot**: a session that saw commands behind a final dot refused
-//!   ([`TcpSession::pipelining_refused`]) makes every later session stop at the dot.
+//!   ([`TcpSession::pipelining_rejected`]) makes every later session stop at the dot.
 //!
 //! Each lesson is logged once as it is learned and reported at the end with the job key that would make
 //! the next run start right.
@@ -110,7 +110,7 @@ impl Pool {
         let (token, fresh) = tokens.young_enough().await?;
         let credentials = Credentials { username: username.clone(), secret: token.clone() };
         match self.connector.connect_as(Some(&credentials)).await {
-            Err(ConnectError::Auth(e)) if e.is_token_refused() && !fresh => {
+            Err(ConnectError::Auth(e)) if e.is_token_rejected() && !fresh => {
                 let token = tokens.replace(&token).await?;
                 self.connector.connect_as(Some(&Credentials { username, secret: token })).await
             }

@@ -18,7 +18,7 @@ use chrono::{DateTime, FixedOffset, Local, Offset, Utc};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::clock::now;
-use super::outcome::{Outcome, Status, Tally};
+use super::settlement::{Settlement, Status, Tally};
 use crate::output::{err_line, escape_controls};
 pub use view::{Planned, Retry, Start, View};
 
@@ -109,21 +109,21 @@ impl Progress {
     }
 
     /// A recipient settled in an earlier run: counted, logged only with `-v`.
-    pub fn carried(&mut self, outcome: &Outcome) {
-        self.tally.add(outcome.status);
-        self.view.settled(outcome, true);
+    pub fn carried(&mut self, settlement: &Settlement) {
+        self.tally.add(settlement.status);
+        self.view.settled(settlement, true);
         if self.verbose {
-            self.log(&describe(outcome));
+            self.log(&describe(settlement));
         }
         self.redraw(false);
     }
 
-    pub fn settled(&mut self, outcome: &Outcome) {
-        self.tally.add(outcome.status);
-        self.view.settled(outcome, false);
-        let noteworthy = matches!(outcome.status, Status::Failed | Status::Deferred | Status::Uncertain);
+    pub fn settled(&mut self, settlement: &Settlement) {
+        self.tally.add(settlement.status);
+        self.view.settled(settlement, false);
+        let noteworthy = matches!(settlement.status, Status::Failed | Status::Deferred | Status::Uncertain);
         if self.verbose || noteworthy {
-            self.log(&describe(outcome));
+            self.log(&describe(settlement));
         }
         self.redraw(false);
     }
@@ -222,7 +222,7 @@ fn bar() -> ProgressBar {
     bar
 }
 
-fn describe(o: &Outcome) -> String {
+fn describe(o: &Settlement) -> String {
     let code = o.code.map(|c| format!(" {c}")).unwrap_or_default();
     format!("row {} {} {}{code} {}", o.row, o.email, o.status, o.reply)
 }

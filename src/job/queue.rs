@@ -34,7 +34,7 @@ impl<T> Ord for Delayed<T> {
     }
 }
 
-struct Shared<T> {
+struct QueueState<T> {
     retries: BinaryHeap<Reverse<Delayed<T>>>,
     in_flight: usize,
     seq: u64,
@@ -44,11 +44,12 @@ struct Shared<T> {
 
 pub struct WorkQueue<T> {
     source: tokio::sync::Mutex<mpsc::Receiver<T>>,
-    shared: Mutex<Shared<T>>,
+    shared: Mutex<QueueState<T>>,
     changed: Notify,
 }
 
-enum Step<T> {
+/// What [`WorkQueue::next`] does next: take an item, wait for a retry to fall due, read the source, or end.
+enum Next<T> {
     Take(T),
     Wait(Option<Instant>),
     Fresh,
@@ -57,7 +58,8 @@ enum Step<T> {
 
 impl<T> WorkQueue<T> {
     pub fn new(source: mpsc::Receiver<T>) -> Self {
-        let shared = Shared { retries: BinaryHeap::new(), in_flight: 0, seq: 0, source_done: false, stopped: false };
+        let shared =
+            QueueState { retries: BinaryHeap::new(), in_flight: 0, seq: 0, source_done: false, stopped: false };
         WorkQueue { source: tokio::sync::Mutex::new(source), shared: Mutex::new(shared), changed: Notify::new() }
     }
 
@@ -66,16 +68,16 @@ impl<T> WorkQueue<T> {
     pub async fn next(&self) -> Option<T> {
         loop {
             let notified = self.changed.notified();
-            match self.step() {
-                Step::Take(item) => return Some(item),
-                Step::Done => return None,
-                Step::Wait(due) => match due {
+            match self.next_step() {
+                Next::Take(item) => return Some(item),
+                Next::Done => return None,
+                Next::Wait(due) => match due {
                     Some(due) => {
                         tokio::select! { _ = tokio::time::sleep_until(due) => {}, _ = notified => {} }
                     }
                     None => notified.await,
                 },
-                Step::Fresh => {
+                Next::Fresh => {
                     // Only one worker reads the source at a time; the others wait for a retry or a change.
                     let Ok(mut source) = self.source.try_lock() else {
                         notified.await;
@@ -104,34 +106,34 @@ impl<T> WorkQueue<T> {
         }
     }
 
-    fn step(&self) -> Step<T> {
+    fn next_step(&self) -> Next<T> {
         let mut s = self.shared();
         let now = Instant::now();
         if s.retries.peek().is_some_and(|r| r.0.due <= now) && !s.stopped {
             let item = s.retries.pop().expect("peeked").0.item;
             s.in_flight += 1;
-            return Step::Take(item);
+            return Next::Take(item);
         }
         if s.stopped || (s.source_done && s.retries.is_empty() && s.in_flight == 0) {
-            return Step::Done;
+            return Next::Done;
         }
         if s.source_done {
-            return Step::Wait(s.retries.peek().map(|r| r.0.due));
+            return Next::Wait(s.retries.peek().map(|r| r.0.due));
         }
-        Step::Fresh
+        Next::Fresh
     }
 
     /// An item available right now (a due retry or one already rendered), without waiting.
     pub fn try_next(&self) -> Option<T> {
-        match self.step() {
-            Step::Take(item) => Some(item),
-            Step::Fresh => {
+        match self.next_step() {
+            Next::Take(item) => Some(item),
+            Next::Fresh => {
                 let mut source = self.source.try_lock().ok()?;
                 let item = source.try_recv().ok()?;
                 self.shared().in_flight += 1;
                 Some(item)
             }
-            Step::Wait(_) | Step::Done => None,
+            Next::Wait(_) | Next::Done => None,
         }
     }
 
@@ -174,7 +176,7 @@ impl<T> WorkQueue<T> {
         self.source.lock().await.recv().await
     }
 
-    fn shared(&self) -> std::sync::MutexGuard<'_, Shared<T>> {
+    fn shared(&self) -> std::sync::MutexGuard<'_, QueueState<T>> {
         self.shared.lock().expect("queue lock")
     }
 }

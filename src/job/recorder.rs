@@ -4,9 +4,9 @@ use std::path::PathBuf;
 
 use tokio::sync::mpsc;
 
-use super::outcome::Tally;
 use super::progress::Progress;
 use super::report::{Report, ReportError};
+use super::settlement::Tally;
 use super::undelivered::Undelivered;
 use super::work::Event;
 
@@ -32,15 +32,15 @@ pub async fn record(mut events: mpsc::Receiver<Event>, mut progress: Progress, m
             Event::Log(line) => progress.log(&line),
             Event::Planned(plan) => progress.planned(plan),
             Event::Retrying(retry) => progress.retrying(retry),
-            Event::Settled { outcome, carried: was_carried } => {
-                if let Err(e) = report.write(&outcome) {
+            Event::Settled { settlement, carried: was_carried } => {
+                if let Err(e) = report.write(&settlement) {
                     error.get_or_insert(e);
                 }
                 if was_carried {
-                    progress.carried(&outcome);
+                    progress.carried(&settlement);
                 } else {
-                    undelivered.note(&outcome);
-                    progress.settled(&outcome);
+                    undelivered.note(&settlement);
+                    progress.settled(&settlement);
                 }
             }
         }

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 
 use super::evidence::{self, Unknown};
-use super::journal::{Journal, Record, Settled, State, set_aside_names, sync_dir};
+use super::journal::{Journal, JournalState, Record, Settled, set_aside_names, sync_dir};
 use super::lock;
 use super::run::JobPaths;
 use crate::exit_codes;
@@ -130,7 +130,7 @@ fn take_back_from_reports(job: &Path, paths: &JobPaths, now: DateTime<Utc>) -> R
         // knows how it ended.
         let state = replayed.get(key).map(|e| e.state).or(known);
         let lost = match state {
-            Some(State::Uncertain) => row.status != "uncertain",
+            Some(JournalState::Uncertain) => row.status != "uncertain",
             state => evidence::would_send_again(state),
         };
         if !lost {
@@ -322,7 +322,7 @@ fn string_field(line: &[u8], name: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::job::journal::{Replayed, State};
+    use crate::job::journal::{JournalState, Replayed};
 
     fn committing(key: &str, email: &str) -> String {
         format!(
@@ -357,9 +357,9 @@ mod tests {
         let kept = std::fs::read_to_string(&repaired.kept).unwrap();
         assert!(kept.starts_with("{\"t\":\"committing\",\"key\":\"c\"") && kept.contains("\"key\":\"d\""), "{kept}");
         let replayed = Replayed::read(std::fs::File::open(&path).unwrap(), now, &path).unwrap();
-        assert_eq!(replayed.get("a").unwrap().state, State::Settled(crate::job::journal::Settled::Delivered));
+        assert_eq!(replayed.get("a").unwrap().state, JournalState::Settled(crate::job::journal::Settled::Delivered));
         for key in ["b", "c", "d"] {
-            assert_eq!(replayed.get(key).unwrap().state, State::Uncertain, "{key}");
+            assert_eq!(replayed.get(key).unwrap().state, JournalState::Uncertain, "{key}");
         }
         assert_eq!(repair(&path, now).unwrap(), None, "a repaired journal is whole");
     }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use super::outcome::Outcome;
+use super::settlement::Settlement;
 use crate::output::spreadsheet_cell;
 
 pub const HEADER: [&str; 10] = [
@@ -67,7 +67,7 @@ impl Report {
     /// One row. Every cell goes through [`spreadsheet_cell`]: a reply or an address that starts with `=`, `+`,
     /// `-`, `@`, a tab or a CR gets a `'` in front, so that a spreadsheet shows it instead of running it, and
     /// control characters are escaped (the journal keeps the reply as it came).
-    pub fn write(&mut self, o: &Outcome) -> Result<(), ReportError> {
+    pub fn write(&mut self, o: &Settlement) -> Result<(), ReportError> {
         let code = o.code.map(|c| c.to_string()).unwrap_or_default();
         let (row, attempts) = (o.row.to_string(), o.attempts.to_string());
         let record = [
@@ -102,14 +102,14 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::job::outcome::Status;
+    use crate::job::settlement::Status;
 
     #[test]
     fn rows_round_trip_through_a_csv_reader() {
         let dir = tempfile::tempdir().unwrap();
         let started = "2026-11-25T10:00:00.123Z".parse().unwrap();
         let mut report = Report::create(dir.path(), started).unwrap();
-        let outcome = Outcome {
+        let settlement = Settlement {
             row: 7,
             email: "zoë@example.test".into(),
             status: Status::Failed,
@@ -121,7 +121,7 @@ mod tests {
             first_attempt: Some(started),
             last_attempt: None,
         };
-        report.write(&outcome).unwrap();
+        report.write(&settlement).unwrap();
         let path = report.finish().unwrap();
         assert_eq!(path.file_name().unwrap(), "20261125T100000.123Z.csv");
         let mut reader = csv::Reader::from_path(&path).unwrap();
@@ -131,7 +131,7 @@ mod tests {
         assert_eq!(&rows[0][1], "zoë@example.test");
         assert_eq!(&rows[0][2], "failed");
         assert_eq!(&rows[0][3], "550");
-        assert_eq!(&rows[0][5], outcome.reply);
+        assert_eq!(&rows[0][5], settlement.reply);
         assert_eq!(&rows[0][8], "2026-11-25T10:00:00.123Z");
         assert_eq!(&rows[0][9], "");
     }
@@ -140,7 +140,7 @@ mod tests {
     fn cells_a_spreadsheet_would_run_are_quoted_and_controls_escaped() {
         let dir = tempfile::tempdir().unwrap();
         let mut report = Report::create(dir.path(), Utc::now()).unwrap();
-        let outcome = Outcome {
+        let settlement = Settlement {
             row: 2,
             email: "=1+1@example.test".into(),
             status: Status::Failed,
@@ -152,7 +152,7 @@ mod tests {
             first_attempt: None,
             last_attempt: None,
         };
-        report.write(&outcome).unwrap();
+        report.write(&settlement).unwrap();
         let path = report.finish().unwrap();
         let row = csv::Reader::from_path(&path).unwrap().records().next().unwrap().unwrap();
         assert_eq!((&row[1], &row[5], &row[7]), ("'=1+1@example.test", "'@SUM(1+1)\\x1b[31m", "'-<a@b>"));

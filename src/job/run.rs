@@ -91,11 +91,4 @@ async fn run(args: &SendArgs) -> Result<u8, StartError> {
     Ok(finish::finish(sent, args.verbosity.quiet))
 }
 
-/// Rendered messages waiting for a worker: enough that every worker finds its next message at hand for
-/// pipelining (measured against the sink with 4 connections: 16c+4 ran ~1.6× faster than 2c+4). They have
-/// no journal record yet (see `pending`), so a crash leaves them pending, not uncertain.
-pub fn queue_depth(connections: usize) -> usize {
-    connections * 16 + 4
-}
-
 pub use super::pending::uncertain_bound;

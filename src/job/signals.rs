@@ -11,7 +11,7 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use super::journal::Journal;
 use super::work::Event;
-use super::worker::Shared;
+use super::worker::WorkerContext;
 use crate::exit_codes;
 
 /// How long a second signal waits for the journal's last sync before quitting anyway.
@@ -37,7 +37,7 @@ impl Signals {
     }
 
     /// First signal: stop the run gently. Second: sync the journal and exit at once.
-    pub async fn watch(mut self, shared: Arc<Shared>, journal: Journal) {
+    pub async fn watch(mut self, shared: Arc<WorkerContext>, journal: Journal) {
         let (code, name) = self.next().await;
         self.received.store(code, Ordering::SeqCst);
         let line = format!("{name}: finishing the messages in flight (a second signal quits at once)");

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::clock::now;
-use super::journal::{Detail, Entry, JournalError, KeyId, Replayed, Settled, State, key_id};
+use super::journal::{Detail, JournalEntry, JournalError, JournalState, KeyId, Replayed, Settled, key_id};
 use super::run::JobPaths;
 use crate::cli::StatusArgs;
 use crate::config::JobFile;
@@ -31,8 +31,9 @@ pub struct Latest {
     pub attempts: u32,
 }
 
+/// What `mailshot status` prints about a job (a recipient's own word is [`crate::job::settlement::Status`]).
 #[derive(Debug, Default, Serialize)]
-pub struct Status {
+pub struct StatusSummary {
     pub journal: String,
     pub delivered: u64,
     pub failed: u64,
@@ -121,14 +122,14 @@ fn read(path: &Path, now: DateTime<Utc>) -> Result<Replayed, String> {
 /// (`Released`) is not sent, as the run sees it.
 fn latest(replayed: &Replayed) -> HashMap<KeyId, Latest> {
     let details = replayed.details.as_ref().expect("read with details");
-    let state = |entry: &Entry| match entry.state {
-        State::Uncertain => Some("uncertain"),
-        State::Released => None,
-        State::Settled(Settled::Delivered) => Some("delivered"),
-        State::Settled(Settled::Failed) => Some("failed"),
-        State::Settled(Settled::Deferred) => Some("deferred"),
+    let state = |entry: &JournalEntry| match entry.state {
+        JournalState::Uncertain => Some("uncertain"),
+        JournalState::Released => None,
+        JournalState::Settled(Settled::Delivered) => Some("delivered"),
+        JournalState::Settled(Settled::Failed) => Some("failed"),
+        JournalState::Settled(Settled::Deferred) => Some("deferred"),
     };
-    let known = |(id, entry): (&KeyId, &Entry)| {
+    let known = |(id, entry): (&KeyId, &JournalEntry)| {
         let (state, detail) = (state(entry)?, details.get(id)?.clone());
         let Detail { row, email, code, reply } = detail;
         Some((*id, Latest { row, email, state, code, reply, attempts: entry.attempts }))
@@ -136,7 +137,7 @@ fn latest(replayed: &Replayed) -> HashMap<KeyId, Latest> {
     replayed.entries.iter().filter_map(known).collect()
 }
 
-fn summarise(job_file: &Path, paths: &JobPaths, latest: &HashMap<KeyId, Latest>, replayed: &Replayed) -> Status {
+fn summarise(job_file: &Path, paths: &JobPaths, latest: &HashMap<KeyId, Latest>, replayed: &Replayed) -> StatusSummary {
     let count = |state| latest.values().filter(|l| l.state == state).count() as u64;
     let max_per_day = JobFile::load(job_file).ok().and_then(|f| f.rate.max_per_day);
     let last_run = replayed.last_run.as_ref().map(|l| LastRunView {
@@ -147,7 +148,7 @@ fn summarise(job_file: &Path, paths: &JobPaths, latest: &HashMap<KeyId, Latest>,
         summary: l.ended.as_ref().map(|e| e.2.clone()),
     });
     let not_sent = not_sent(job_file, latest);
-    Status {
+    StatusSummary {
         journal: paths.journal.display().to_string(),
         delivered: count("delivered"),
         failed: count("failed"),
@@ -215,12 +216,12 @@ fn write_csv(out: &mut impl Write, rows: &[&Latest]) -> std::io::Result<()> {
     csv.flush()
 }
 
-fn write_json(out: &mut impl Write, status: &Status) -> std::io::Result<()> {
+fn write_json(out: &mut impl Write, status: &StatusSummary) -> std::io::Result<()> {
     serde_json::to_writer_pretty(&mut *out, status)?;
     writeln!(out)
 }
 
-fn write_text(out: &mut impl Write, s: &Status) -> std::io::Result<()> {
+fn write_text(out: &mut impl Write, s: &StatusSummary) -> std::io::Result<()> {
     writeln!(out, "journal    {}", s.journal)?;
     for (name, n) in
         [("delivered", s.delivered), ("failed", s.failed), ("deferred", s.deferred), ("uncertain", s.uncertain)]

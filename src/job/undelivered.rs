@@ -1,26 +1,26 @@
 //! The recipients a run did not deliver, for `-q` (cron): each named on one line, at most [`SHOWN`] of them,
 //! then how many more the report holds. Kept by the recorder as outcomes settle, so memory stays bounded.
 
-use super::outcome::{Outcome, Status};
+use super::settlement::{Settlement, Status};
 
 /// Lines shown before "… and N more".
 pub const SHOWN: usize = 50;
 
 #[derive(Debug, Default)]
 pub struct Undelivered {
-    shown: Vec<Outcome>,
+    shown: Vec<Settlement>,
     more: u64,
 }
 
 impl Undelivered {
     /// Notes an outcome settled in this run; delivered ones and duplicates (sent once, from their first row)
     /// are not news.
-    pub fn note(&mut self, outcome: &Outcome) {
-        if matches!(outcome.status, Status::Delivered | Status::Skipped) {
+    pub fn note(&mut self, settlement: &Settlement) {
+        if matches!(settlement.status, Status::Delivered | Status::Skipped) {
             return;
         }
         match self.shown.len() < SHOWN {
-            true => self.shown.push(outcome.clone()),
+            true => self.shown.push(settlement.clone()),
             false => self.more += 1,
         }
     }
@@ -44,8 +44,8 @@ impl Undelivered {
 mod tests {
     use super::*;
 
-    fn outcome(n: usize, status: Status) -> Outcome {
-        Outcome {
+    fn settlement(n: usize, status: Status) -> Settlement {
+        Settlement {
             row: n as u64 + 2,
             email: format!("r{n}@example.test"),
             status,
@@ -62,9 +62,9 @@ mod tests {
     #[test]
     fn names_the_first_fifty_then_counts_the_rest() {
         let mut list = Undelivered::default();
-        list.note(&outcome(0, Status::Delivered));
-        list.note(&outcome(1, Status::Skipped));
-        (0..53).for_each(|n| list.note(&outcome(n, Status::NotSent)));
+        list.note(&settlement(0, Status::Delivered));
+        list.note(&settlement(1, Status::Skipped));
+        (0..53).for_each(|n| list.note(&settlement(n, Status::NotSent)));
         let lines = list.lines(std::path::Path::new("reports/x.csv"));
         assert_eq!(lines.len(), 53);
         assert_eq!(lines[2], "  r0@example.test  not sent  not sent: the run stopped");

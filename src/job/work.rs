@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 
 use super::clock::now;
 
-use super::outcome::{Outcome, Status};
 use super::progress::{Planned, Retry};
+use super::settlement::{Settlement, Status};
 use crate::message::OutgoingMessage;
 use crate::smtp;
 
@@ -21,13 +21,13 @@ pub struct Work {
     pub attempts: u32,
     pub first_attempt: Option<DateTime<Utc>>,
     /// How the last attempt ended, while a retry waits: what the report says if the retry never comes.
-    pub last: Option<Outcome>,
+    pub last: Option<Settlement>,
     /// This attempt's committing record is in the journal (see `pending`): its final dot may go out.
     pub committing: bool,
     /// Where this message is reported if the thread holding it panics (see the `Drop` below).
     pub lost: Arc<Lost>,
     /// This message's bytes, counted against `[limits] queue_bytes` until it is dropped.
-    pub charge: Option<super::producer::Charge>,
+    pub charge: Option<super::queue_bytes::Charge>,
 }
 
 /// Messages whose holder panicked (a bug in a worker or the producer), for the run to report.
@@ -39,11 +39,11 @@ pub struct Work {
 /// *skipped* (no record: the next run sends it). Without this the message would vanish from the report,
 /// and the queue, still counting it in flight, would keep the other workers waiting for ever.
 #[derive(Debug, Default)]
-pub struct Lost(Mutex<Vec<Outcome>>);
+pub struct Lost(Mutex<Vec<Settlement>>);
 
 impl Lost {
     /// Everything lost so far.
-    pub fn take(&self) -> Vec<Outcome> {
+    pub fn take(&self) -> Vec<Settlement> {
         std::mem::take(&mut *self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
     }
 }
@@ -54,11 +54,11 @@ impl Drop for Work {
             return;
         }
         // Nothing here may panic: a second panic while unwinding aborts the process.
-        let outcome = match self.committing {
-            true => self.outcome(Status::Uncertain, "internal error while it was being sent: maybe delivered"),
-            false => self.outcome(Status::NotSent, "not sent: the run stopped (internal error)"),
+        let settlement = match self.committing {
+            true => self.settlement(Status::Uncertain, "internal error while it was being sent: maybe delivered"),
+            false => self.settlement(Status::NotSent, "not sent: the run stopped (internal error)"),
         };
-        self.lost.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(outcome);
+        self.lost.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(settlement);
     }
 }
 
@@ -67,9 +67,9 @@ impl Work {
         self.message.envelope.to.first().map_or("", String::as_str)
     }
 
-    /// An outcome for this message with no server reply behind it.
-    pub fn outcome(&self, status: Status, reply: impl Into<String>) -> Outcome {
-        Outcome {
+    /// A settlement for this message with no server reply behind it.
+    pub fn settlement(&self, status: Status, reply: impl Into<String>) -> Settlement {
+        Settlement {
             row: self.message.row,
             email: self.email().to_owned(),
             status,
@@ -90,7 +90,7 @@ pub enum Event {
     /// A worker's connection changed state (for its progress line).
     Connection { worker: usize, state: String },
     /// A recipient is settled for this run. `carried`: settled in an earlier run, nothing done now.
-    Settled { outcome: Outcome, carried: bool },
+    Settled { settlement: Settlement, carried: bool },
     /// The producer's count of what this run will do, sent before anything else it sends.
     Planned(Planned),
     /// A message was refused for now and goes back in line until its retry is due.

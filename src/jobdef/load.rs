@@ -33,7 +33,8 @@ impl JobText<'_> {
     }
 }
 
-/// Everything after a successful TOML parse; `problems` collects what is wrong.
+/// Everything after a successful TOML parse; `problems` collects what is wrong. One list on purpose: every
+/// check runs even after another failed, so that `check` names every problem at once.
 pub(super) fn build(src: &JobText<'_>, file: JobFile, problems: &mut Vec<Problem>) -> Option<Job> {
     let dir = src.path.parent().unwrap_or(Path::new("")).to_owned();
     let missing = |section: &str| Problem::once(format!("{}: the [{section}] section is missing", src.path.display()));

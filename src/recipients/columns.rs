@@ -1,8 +1,5 @@
-//! The header row: which column is the address, the name, the key; and turning one record into a `Recipient`.
-
-use std::sync::Arc;
-
-use super::{Mailbox, Recipient, RowError, RowErrorKind};
+//! The header row: which column is the address, the name, the key ([`super::Recipient::from_fields`] reads a
+//! record with it).
 
 /// The name templates find mailshot's own values under (`mailshot.date`); no column may have it.
 pub const RESERVED_COLUMN: &str = "mailshot";
@@ -32,37 +29,5 @@ impl Columns {
             .enumerate()
             .map(|(i, cell)| std::str::from_utf8(cell).map(str::to_owned).map_err(|_| self.names[i].clone()))
             .collect()
-    }
-
-    /// Parses the address, reconciles the display name, takes the key.
-    pub fn recipient(self: &Arc<Self>, row: u64, fields: Vec<String>) -> Result<Recipient, RowError> {
-        let error = |column: usize, kind| RowError { row, column: Some(self.names[column].clone()), kind };
-        let cell = &fields[self.email];
-        let mut mailbox = Mailbox::parse(cell)
-            .map_err(|e| error(self.email, RowErrorKind::Address { value: cell.clone(), error: e }))?;
-        if let Some(column) = self.name {
-            mailbox.name = self.reconcile_name(mailbox.name, fields[column].trim()).map_err(|k| error(column, k))?;
-        }
-        let key = match self.key {
-            Some(column) if fields[column].trim().is_empty() => return Err(error(column, RowErrorKind::EmptyKey)),
-            Some(column) => fields[column].trim().to_owned(),
-            None => mailbox.dedup_key(),
-        };
-        Ok(Recipient { row, key, mailbox, fields, columns: Arc::clone(self) })
-    }
-
-    /// A name in the address cell and a different one in the name column is ambiguous: refuse, never pick one.
-    fn reconcile_name(&self, in_cell: Option<String>, column: &str) -> Result<Option<String>, RowErrorKind> {
-        if column.chars().any(char::is_control) {
-            return Err(RowErrorKind::ControlInName);
-        }
-        match in_cell {
-            Some(cell) if !column.is_empty() && cell != column => {
-                Err(RowErrorKind::NameConflict { cell, column: column.to_owned() })
-            }
-            Some(cell) => Ok(Some(cell)),
-            None if column.is_empty() => Ok(None),
-            None => Ok(Some(column.to_owned())),
-        }
     }
 }

@@ -6,11 +6,10 @@
 use std::collections::HashSet;
 
 use super::columns::{ColumnSpec, Columns, RESERVED_COLUMN};
+use super::row::short;
 
 /// How many column names a message lists at most.
 const LISTED: usize = 5;
-/// How much of one cell or name a message quotes.
-const QUOTED_CHARS: usize = 60;
 
 impl Columns {
     /// Every problem with the header row at once (not UTF-8, empty, reserved or repeated names, missing columns).
@@ -98,14 +97,6 @@ fn edits(a: &[char], b: &[char]) -> usize {
     row[b.len()]
 }
 
-/// A name or cell as a message quotes it: at most 60 characters, then `…` and the full length.
-pub fn short(text: &str) -> String {
-    match text.char_indices().nth(QUOTED_CHARS) {
-        None => text.to_owned(),
-        Some((cut, _)) => format!("{}… ({} bytes)", &text[..cut], text.len()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,12 +141,5 @@ mod tests {
         assert!(problems[1].starts_with("no column `email` (the address column); the header has 100001 columns:"));
         assert!(problems[1].ends_with("`column number 4`, …"), "{}", problems[1]);
         assert!(problems.iter().all(|p| p.len() < 300), "{problems:?}");
-    }
-
-    #[test]
-    fn short_cuts_at_a_character_boundary() {
-        assert_eq!(short("abc"), "abc");
-        let long = "é".repeat(100);
-        assert_eq!(short(&long), format!("{}… (200 bytes)", "é".repeat(60)));
     }
 }

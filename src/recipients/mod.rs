@@ -10,6 +10,7 @@ mod columns;
 mod dedup;
 mod header;
 mod lines;
+mod row;
 
 use std::fs::File;
 use std::io::Read;
@@ -19,8 +20,8 @@ use std::sync::Arc;
 pub use address::{AddressError, Mailbox};
 pub use columns::{ColumnSpec, Columns, RESERVED_COLUMN};
 use dedup::Seen;
-use header::short;
 use lines::LineCounter;
+pub use row::{Entry, Recipient, RowError, RowErrorKind};
 
 /// How much one CSV record may be (`[limits]`, see `config::limits` for the defaults and ceilings).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,67 +34,6 @@ pub struct CsvLimits {
 
 /// Read ahead of a record by the csv parser's buffer (8 KiB), allowed on top of `row_bytes`.
 const READ_AHEAD: u64 = 64 << 10;
-
-/// One valid, first-seen recipient: what `render` needs, owned so it can move to a worker thread.
-#[derive(Debug, Clone)]
-pub struct Recipient {
-    /// The CSV line number where the record starts.
-    pub row: u64,
-    /// Identity for the journal and the Message-ID: the `key` column, or the case-folded envelope address.
-    pub key: String,
-    pub mailbox: Mailbox,
-    /// Every cell, in header order.
-    pub fields: Vec<String>,
-    /// The header row these fields belong to (shared by all rows).
-    pub columns: Arc<Columns>,
-}
-
-/// What each CSV row becomes.
-#[derive(Debug, Clone)]
-pub enum Entry {
-    Recipient(Recipient),
-    /// The same address again: a warning; only the first row is sent.
-    Duplicate {
-        row: u64,
-        first_row: u64,
-        address: String,
-    },
-}
-
-/// A problem with one row; the rest of the file is still read.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("row {row}{}: {kind}", column.as_ref().map(|c| format!(", column `{c}`")).unwrap_or_default())]
-pub struct RowError {
-    pub row: u64,
-    pub column: Option<String>,
-    pub kind: RowErrorKind,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RowErrorKind {
-    #[error("not valid UTF-8")]
-    NotUtf8,
-    #[error("{found} fields where the header has {expected}")]
-    Ragged { expected: u64, found: u64 },
-    #[error("invalid address {:?}: {error}", short(value))]
-    Address { value: String, error: AddressError },
-    #[error("the cell's display name {:?} differs from the name column's {:?}", short(cell), short(column))]
-    NameConflict { cell: String, column: String },
-    #[error("control characters (CR, LF, …) are not allowed in a name (header injection)")]
-    ControlInName,
-    #[error("the key is empty")]
-    EmptyKey,
-    #[error("the key {:?} was already used by row {first_row} for another address", short(key))]
-    DuplicateKey { key: String, first_row: u64 },
-    #[error("the cell is {bytes} bytes, more than [limits] cell_bytes ({limit})")]
-    CellTooLong { bytes: u64, limit: u64 },
-    /// Reading stopped here: the record did not end within `row_bytes`.
-    #[error("the row is longer than [limits] row_bytes ({limit} bytes); nothing after it was read")]
-    RowTooLong { limit: u64 },
-    /// Reading stopped here (I/O error); nothing after this row was read.
-    #[error("cannot read further: {0}")]
-    Read(String),
-}
 
 /// Problems with the file as a whole: it cannot be opened, or its header row does not fit the job.
 #[derive(Debug, thiserror::Error)]
@@ -170,7 +110,7 @@ impl<R: Read> RecipientReader<R> {
             column: Some(column),
             kind: RowErrorKind::NotUtf8,
         })?;
-        let recipient = Columns::recipient(&self.columns, row, fields)?;
+        let recipient = Recipient::from_fields(&self.columns, row, fields)?;
         self.seen.admit(recipient)
     }
 

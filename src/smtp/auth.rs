@@ -36,7 +36,7 @@ pub enum AuthError {
     Failed { reply: Reply },
     /// An OAuth2 access token refused: `status` is the server's decoded JSON (`{"status":"401",…}`).
     #[error("the server refused the OAuth2 access token for {username} (AUTH {}): {status}; it said {reply}", mechanism.name())]
-    TokenRefused { username: String, mechanism: Mechanism, status: String, reply: Reply },
+    TokenRejected { username: String, mechanism: Mechanism, status: String, reply: Reply },
     #[error("unexpected reply during AUTH {}: {reply}", mechanism.name())]
     Unexpected { mechanism: Mechanism, reply: Reply },
     #[error("the username, password or token contains a NUL or ^A byte, which AUTH cannot carry")]
@@ -52,8 +52,8 @@ impl AuthError {
     }
 
     /// An OAuth2 token was refused (expired, revoked): a fresh token may pass where this one did not.
-    pub fn is_token_refused(&self) -> bool {
-        matches!(self, AuthError::TokenRefused { .. })
+    pub fn is_token_rejected(&self) -> bool {
+        matches!(self, AuthError::TokenRejected { .. })
     }
 }
 
@@ -110,7 +110,7 @@ where
         (Severity::Positive, _) => Ok(AuthOutcome { mechanism, reply }),
         (Severity::Intermediate, _) => Err(AuthError::Unexpected { mechanism, reply }),
         (_, Some(status)) => {
-            Err(AuthError::TokenRefused { username: creds.username.clone(), mechanism, status, reply })
+            Err(AuthError::TokenRejected { username: creds.username.clone(), mechanism, status, reply })
         }
         (_, None) => Err(refused(&creds.username, reply)),
     }

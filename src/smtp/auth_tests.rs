@@ -69,7 +69,7 @@ async fn xoauth2_failure_is_ended_with_an_empty_line() {
     .await;
     // The 334's JSON is the reason: decoded into the error, so the caller can tell a token to refresh.
     let err = result.unwrap_err();
-    assert!(err.is_token_refused() && err.to_string().contains(r#"{"status":"401"}"#), "{err}");
+    assert!(err.is_token_rejected() && err.to_string().contains(r#"{"status":"401"}"#), "{err}");
 }
 
 #[tokio::test]
@@ -89,7 +89,7 @@ async fn oauthbearer_sends_the_gs2_message_and_answers_a_failure_with_ctrl_a() {
     )
     .await;
     let err = refused.unwrap_err();
-    assert!(err.is_token_refused() && err.to_string().contains("invalid_token"), "{err}");
+    assert!(err.is_token_rejected() && err.to_string().contains("invalid_token"), "{err}");
     assert!(!err.to_string().contains("s3cret"), "{err}");
 }
 

@@ -62,7 +62,7 @@ pub enum ConnectError {
     #[error("STARTTLS is required but the server does not offer it")]
     StartTlsNotOffered,
     #[error("STARTTLS is required but the server refused it: {reply}")]
-    StartTlsRefused { reply: Reply },
+    StartTlsRejected { reply: Reply },
     #[error("{bytes} bytes arrived after the server's 220 to STARTTLS, before TLS (response injection); aborted")]
     StartTlsInjection { bytes: usize },
     #[error("login failed: {0}")]
@@ -316,7 +316,7 @@ where
     match reply.code() {
         220 => {}
         421 => return Err(ConnectError::ServiceClosing { reply }),
-        _ => return Err(ConnectError::StartTlsRefused { reply }),
+        _ => return Err(ConnectError::StartTlsRejected { reply }),
     }
     if conn.buffered() > 0 {
         return Err(ConnectError::StartTlsInjection { bytes: conn.buffered() });

@@ -35,7 +35,7 @@ impl Sink for Count {
 
 /// Where the machine is within a line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum State {
+enum LinePosition {
     /// At the start of a line (also the start of the body): a dot here gets doubled.
     LineStart,
     /// Inside a line.
@@ -46,7 +46,7 @@ enum State {
 
 #[derive(Debug, Clone)]
 pub struct DotStuffer {
-    state: State,
+    state: LinePosition,
 }
 
 impl Default for DotStuffer {
@@ -57,14 +57,14 @@ impl Default for DotStuffer {
 
 impl DotStuffer {
     pub fn new() -> Self {
-        DotStuffer { state: State::LineStart }
+        DotStuffer { state: LinePosition::LineStart }
     }
 
     /// Appends the wire form of `input` to `out`.
     pub fn push(&mut self, input: &[u8], out: &mut impl Sink) {
         let mut rest = input;
         while !rest.is_empty() {
-            if self.state == State::MidLine {
+            if self.state == LinePosition::MidLine {
                 // Fast path: copy up to the next CR or LF in one go.
                 let span = rest.iter().position(|b| matches!(b, b'\r' | b'\n')).unwrap_or(rest.len());
                 out.put(&rest[..span]);
@@ -80,7 +80,7 @@ impl DotStuffer {
 
     /// Ends the body: the last line gets its CRLF if it lacks one, then `.` CRLF.
     pub fn finish(self, out: &mut impl Sink) {
-        if self.state != State::LineStart {
+        if self.state != LinePosition::LineStart {
             out.put(b"\r\n");
         }
         out.put(b".\r\n");
@@ -88,26 +88,26 @@ impl DotStuffer {
 
     /// One byte outside the fast path (or a CR/LF inside a line).
     fn byte(&mut self, byte: u8, out: &mut impl Sink) {
-        if self.state == State::AfterCr {
+        if self.state == LinePosition::AfterCr {
             out.put(b"\r\n");
-            self.state = State::LineStart;
+            self.state = LinePosition::LineStart;
             if byte == b'\n' {
                 return;
             }
         }
         self.state = match (byte, self.state) {
-            (b'\r', _) => State::AfterCr,
+            (b'\r', _) => LinePosition::AfterCr,
             (b'\n', _) => {
                 out.put(b"\r\n");
-                State::LineStart
+                LinePosition::LineStart
             }
-            (b'.', State::LineStart) => {
+            (b'.', LinePosition::LineStart) => {
                 out.put(b"..");
-                State::MidLine
+                LinePosition::MidLine
             }
             (other, _) => {
                 out.put(&[other]);
-                State::MidLine
+                LinePosition::MidLine
             }
         };
     }

@@ -10,11 +10,14 @@
 //! ```text
 //! connect ─► TCP ─► [TLS] ─► 220 ─► EHLO ─► [STARTTLS ─► TLS ─► EHLO] ─► [AUTH] ─► Session
 //! Session: open(message) ─► MAIL RCPT DATA ─► 354 ─► commit(body, next) ─► . [RSET MAIL RCPT DATA] ─► …
+//!          each message ─► Delivery: Accepted | Rejected{stage, reply} (RSET, go on) | Refused (never offered)
+//!                       or SessionError (the session is gone; uncertain if it went after the final dot)
 //! ```
 //!
-//! Dependencies point one way: `credentials`, `phase`, `reply`, `command`, `data` at the bottom;
-//! `capabilities`, `tls`, then `transcript` (its [`Learned`] facts are replies, TLS parameters and
-//! capabilities); `config` and `connection` above them; `auth`, `transaction`, `outcome`; `session`;
+//! Dependencies point one way (`scripts/import-cycles` finds no circle): `credentials`, `phase`, `reply`,
+//! `command`, `data`, `envelope`, `stream` at the bottom; `capabilities`, `tls`, then `transcript` (its
+//! [`Learned`] facts are replies, TLS parameters and capabilities); `config` and `connection` above them;
+//! `auth` and `delivery`, then `transaction` (its plans end in a delivery's `Stage` or `Refusal`); `session`;
 //! `connector`.
 //!
 //! ```no_run
@@ -40,8 +43,8 @@ pub mod connection;
 pub mod connector;
 pub mod credentials;
 pub mod data;
+pub mod delivery;
 pub mod envelope;
-pub mod outcome;
 pub mod phase;
 pub mod reply;
 pub mod session;
@@ -60,8 +63,8 @@ pub use config::{ClientConfig, Pipelining, Security};
 pub use connection::ConnectionError;
 pub use connector::{ConnectError, Connector, TcpSession, connect, establish};
 pub use credentials::{Credentials, Mechanism, Secret};
+pub use delivery::{Committed, Delivery, Opened, Ready, Refusal, SessionError, Stage, Trial};
 pub use envelope::{Envelope, EnvelopeError};
-pub use outcome::{Committed, Delivery, Opened, Ready, Refusal, SessionError, Stage, Trial};
 pub use phase::{Phase, Timeouts};
 pub use reply::{EnhancedCode, Reply, Severity};
 pub use session::{ServerInfo, Session};

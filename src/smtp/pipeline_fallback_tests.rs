@@ -33,7 +33,7 @@ async fn commands_refused_behind_the_dot_are_sent_again_after_it_and_never_behin
     let mut committed = s.commit(ready(opened), &bodies[0], ok(), m(&b, 1)).await;
     accepted(&committed.current, "A1");
     assert_eq!(s.pipelining(), Pipelining::Envelope);
-    assert_eq!(s.pipelining_refused().map(|r| r.code()), Some(503));
+    assert_eq!(s.pipelining_rejected().map(|r| r.code()), Some(503));
     let mut committed_b = s.commit(ready(next(&mut committed)), &bodies[1], ok(), m(&c, 2)).await;
     accepted(&committed_b.current, "B2");
     let committed_c = s.commit(ready(next(&mut committed_b)), &bodies[2], ok(), None).await;
@@ -74,7 +74,7 @@ async fn a_mail_refused_as_pipelined_behind_the_dot_is_recognised() {
     accepted(&committed.current, "A1");
     ready(next(&mut committed));
     assert_eq!(s.pipelining(), Pipelining::Envelope);
-    assert!(s.pipelining_refused().is_some_and(|r| r.code() == 550));
+    assert!(s.pipelining_rejected().is_some_and(|r| r.code() == 550));
     let writes = groups(s, writes, server).await;
     assert_eq!(writes.len(), 4, "{writes:?}");
 }
@@ -100,7 +100,7 @@ async fn an_ordinary_refusal_behind_the_dot_keeps_full_pipelining() {
         matches!(&refused, Ok(crate::smtp::Opened::Done(crate::smtp::Delivery::Rejected { reply, .. })) if reply.code() == 550),
         "{refused:?}"
     );
-    assert_eq!((s.pipelining(), s.pipelining_refused()), (Pipelining::Full, None));
+    assert_eq!((s.pipelining(), s.pipelining_rejected()), (Pipelining::Full, None));
     drop(groups(s, writes, server).await);
 }
 

@@ -5,7 +5,7 @@ use std::io;
 
 use super::pipeline_tests::*;
 use crate::smtp::connection::ConnectionError;
-use crate::smtp::outcome::{SessionError, Stage};
+use crate::smtp::delivery::{SessionError, Stage};
 use crate::smtp::testing::{Step, expect};
 use crate::smtp::transaction::Message;
 

@@ -6,7 +6,7 @@ use tokio::task::JoinHandle;
 use super::*;
 use crate::smtp::config::{ClientConfig, Pipelining, Security};
 use crate::smtp::connector::establish;
-use crate::smtp::outcome::Committed;
+use crate::smtp::delivery::Committed;
 use crate::smtp::stream::MaybeTls;
 use crate::smtp::testing::{Recorded, Step, Tap, expect, peer, quick_timeouts, send};
 
@@ -271,8 +271,8 @@ fn replies_are_judged_by_stage() {
     let reply = |wire: &str| crate::smtp::reply::parse(wire.as_bytes()).unwrap().unwrap().0;
     let cases = [
         (Stage::Mail, "250 Ok\r\n", Judgement::Wanted),
-        (Stage::Rcpt, "550 No\r\n", Judgement::Refused),
-        (Stage::Rcpt, "452 Later\r\n", Judgement::Refused),
+        (Stage::Rcpt, "550 No\r\n", Judgement::Rejected),
+        (Stage::Rcpt, "452 Later\r\n", Judgement::Rejected),
         (Stage::Data, "354 Go\r\n", Judgement::Wanted),
         (Stage::Data, "250 Ok\r\n", Judgement::Unexpected),
         (Stage::Mail, "354 Go\r\n", Judgement::Unexpected),

@@ -30,7 +30,7 @@
 //! command `503 5.5.0 Bad sequence of commands - pipelined after end of DATA`, an SMTP-smuggling defence).
 //! A session that sees this switches itself to [`Pipelining::Envelope`] (nothing after a dot before its
 //! reply; MAIL/RCPT/DATA still grouped), resets, and opens the refused transaction again at once: the caller
-//! just gets that transaction's opening, and learns of the switch from [`Session::pipelining_refused`].
+//! just gets that transaction's opening, and learns of the switch from [`Session::pipelining_rejected`].
 //!
 //! Every reply of a group is checked and mapped to its own message (§3.1 "MUST check ALL statuses"):
 //! - a 4xx/5xx to one command refuses only its transaction; the later replies of that transaction (e.g. the
@@ -93,12 +93,12 @@ use super::capabilities::Capabilities;
 use super::command::{Command, MailParams};
 use super::config::Pipelining;
 use super::connection::{Connection, ConnectionError, WriteError};
+use super::delivery::{Committed, Delivery, Opened, Ready, Refusal, SessionError, Stage, Trial};
 use super::envelope::Envelope;
-use super::outcome::{Committed, Delivery, Opened, Ready, Refusal, SessionError, Stage, Trial};
 use super::phase::Phase;
 use super::reply::Reply;
 use super::tls::TlsInfo;
-use super::transaction::{Judgement, Message, Plan, commands, judge, refuses_pipelining};
+use super::transaction::{Judgement, Message, TransactionPlan, commands, judge, rejects_pipelining};
 
 /// What the handshake learned, for `probe` and for deciding MAIL parameters.
 #[derive(Debug, Clone)]
@@ -113,7 +113,7 @@ pub struct ServerInfo {
 
 /// Where the conversation stands between calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum State {
+enum SessionState {
     /// No transaction, or a refused one whose clean-up waits in [`Cleanup`].
     Idle,
     /// The server said `354` and reads message data: only `commit` may follow.
@@ -145,14 +145,14 @@ impl From<Rejection> for Delivery {
 pub struct Session<S> {
     conn: Connection<S>,
     info: ServerInfo,
-    state: State,
+    state: SessionState,
     cleanup: Cleanup,
     /// Ties a [`Ready`] to the session that issued it.
     id: u64,
     /// What the server offers and the configuration allows; lowered to `Envelope` by a post-dot refusal.
     pipelining: Pipelining,
     /// The server's reply that refused commands pipelined behind a final dot, once seen.
-    pipelining_refused: Option<Reply>,
+    pipelining_rejected: Option<Reply>,
 }
 
 impl<S> std::fmt::Debug for Session<S> {
@@ -169,7 +169,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let id = IDS.fetch_add(1, Ordering::Relaxed);
         let pipelining = if info.capabilities.pipelining { pipelining } else { Pipelining::Off };
         let cleanup = Cleanup::default();
-        Session { conn, info, state: State::Idle, cleanup, id, pipelining, pipelining_refused: None }
+        Session { conn, info, state: SessionState::Idle, cleanup, id, pipelining, pipelining_rejected: None }
     }
 
     pub fn info(&self) -> &ServerInfo {
@@ -198,13 +198,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
 
     /// The reply with which the server refused commands written behind a final dot, if it did: the session
     /// then went on with [`Pipelining::Envelope`], and so should any later session to this server.
-    pub fn pipelining_refused(&self) -> Option<&Reply> {
-        self.pipelining_refused.as_ref()
+    pub fn pipelining_rejected(&self) -> Option<&Reply> {
+        self.pipelining_rejected.as_ref()
     }
 
     /// False once an error ended the session (or a RSET after a rejection failed).
     pub fn is_open(&self) -> bool {
-        self.state != State::Closed
+        self.state != SessionState::Closed
     }
 
     /// Sends one message (`body` is the message as built, any line ends; it is canonicalised here).
@@ -240,7 +240,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         };
         let result = self.start(message.envelope, &plan).await;
         if result.is_err() {
-            self.state = State::Closed;
+            self.state = SessionState::Closed;
         }
         result
     }
@@ -259,7 +259,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         G: Future<Output = Result<(), E>>,
         E: Into<Box<dyn StdError + Send + Sync>>,
     {
-        if self.state != State::Data || ready.session != self.id {
+        if self.state != SessionState::Data || ready.session != self.id {
             return self.end(SessionError::Closed, next.map(|m| self.plan(m)));
         }
         let plan = next.map(|m| self.plan(m));
@@ -280,13 +280,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             let lost = if handed >= dot_end { SessionError::Uncertain { source } } else { data_lost(source) };
             return self.end(lost, plan);
         }
-        self.state = State::Idle;
+        self.state = SessionState::Idle;
         let current = self.end_of_data(matches!(behind_dot, Some(Ok(_)))).await;
         let next = match (plan, next, &current) {
             (None, ..) | (_, None, _) => None,
             (Some(Err(refusal)), ..) => Some(Ok(Opened::Done(Delivery::Refused(refusal)))),
             (Some(Ok(_)), _, Err(e)) => Some(Err(e.for_next())),
-            (Some(Ok(_)), ..) if self.state == State::Closed => Some(Err(SessionError::Closed)),
+            (Some(Ok(_)), ..) if self.state == SessionState::Closed => Some(Err(SessionError::Closed)),
             (Some(Ok(plan)), Some(m), Ok(_)) => Some(self.continue_opening(m.envelope, &plan, behind_dot).await),
         };
         Committed { current, next }
@@ -297,7 +297,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         self.check_idle()?;
         let result = self.trial(envelope).await;
         if result.is_err() {
-            self.state = State::Closed;
+            self.state = SessionState::Closed;
         }
         result
     }
@@ -306,7 +306,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     /// the server still reads data; in the middle of a transaction's data (a `Ready` never committed) there
     /// is no clean way out, and the connection is just closed.
     pub async fn quit(mut self) -> Result<Reply, ConnectionError> {
-        if self.state == State::Data {
+        if self.state == SessionState::Data {
             self.conn.shutdown().await;
             return Err(ConnectionError::Closed { phase: Phase::Command });
         }
@@ -321,20 +321,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     /// was dropped) can only end: the server reads everything as message data until a dot.
     fn check_idle(&mut self) -> Result<(), SessionError> {
         match self.state {
-            State::Idle => Ok(()),
-            State::Data | State::Closed => {
-                self.state = State::Closed;
+            SessionState::Idle => Ok(()),
+            SessionState::Data | SessionState::Closed => {
+                self.state = SessionState::Closed;
                 Err(SessionError::Closed)
             }
         }
     }
 
-    fn plan(&self, message: Message<'_>) -> Result<Plan, Refusal> {
-        Plan::new(message, &self.info.capabilities, self.is_pipelining())
+    fn plan(&self, message: Message<'_>) -> Result<TransactionPlan, Refusal> {
+        TransactionPlan::new(message, &self.info.capabilities, self.is_pipelining())
     }
 
     /// A transaction from scratch: grouped when pipelining, else lock-step.
-    async fn start(&mut self, env: &Envelope, plan: &Plan) -> Result<Opened, SessionError> {
+    async fn start(&mut self, env: &Envelope, plan: &TransactionPlan) -> Result<Opened, SessionError> {
         if !self.is_pipelining() {
             return self.open_lock_step(env, plan).await;
         }
@@ -349,7 +349,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
 
     /// Queues the pending clean-up and the transaction's commands; returns the clean-up that was queued.
     /// A refused argument queues nothing (the envelope validated its addresses, so this is a last guard).
-    fn queue_opening(&mut self, env: &Envelope, plan: &Plan) -> Result<Cleanup, SessionError> {
+    fn queue_opening(&mut self, env: &Envelope, plan: &TransactionPlan) -> Result<Cleanup, SessionError> {
         let mark = self.conn.queued();
         let cleanup = self.queue_cleanup();
         for (stage, command, _) in commands(env, plan.params, plan.grouped_data) {
@@ -376,7 +376,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
 
     /// The clean-up's replies. They decide nothing about any message, but a `421` or a refused RSET ends
     /// the session before the transaction behind them began, unless the RSET was written behind a dot and
-    /// refused for that: then the refusal is returned (see [`pipelining_refused`](Self::pipelining_refused)).
+    /// refused for that: then the refusal is returned (see [`pipelining_rejected`](Self::pipelining_rejected)).
     async fn read_cleanup(&mut self, cleanup: Cleanup, behind_dot: bool) -> Result<Option<Reply>, SessionError> {
         let lost = |source| SessionError::Connection { stage: Stage::Mail, source };
         if cleanup.dot {
@@ -387,14 +387,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         }
         if cleanup.rset {
             let reply = self.conn.read_reply(Phase::Command).await.map_err(lost)?;
-            if behind_dot && refuses_pipelining(&reply) {
+            if behind_dot && rejects_pipelining(&reply) {
                 return Ok(Some(reply));
             }
             if reply.code() == 421 {
                 return Err(SessionError::ServiceClosing { stage: Stage::Mail, reply });
             }
             if !reply.is_positive() {
-                return Err(SessionError::ResetRefused { reply });
+                return Err(SessionError::ResetRejected { reply });
             }
         }
         Ok(None)
@@ -405,7 +405,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     async fn read_opening(
         &mut self,
         env: &Envelope,
-        plan: &Plan,
+        plan: &TransactionPlan,
         cleanup: Cleanup,
         behind_dot: bool,
     ) -> Result<Opened, SessionError> {
@@ -419,14 +419,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             };
             match judge(stage, &reply) {
                 Judgement::Wanted => (in_data, accepted) = (stage == Stage::Data, accepted || stage == Stage::Rcpt),
-                Judgement::Refused if first.is_none() => first = Some(Rejection { stage, reply }),
-                Judgement::Refused => {} // e.g. 503 to RCPT after a refused MAIL: the first refusal says why
+                Judgement::Rejected if first.is_none() => first = Some(Rejection { stage, reply }),
+                Judgement::Rejected => {} // e.g. 503 to RCPT after a refused MAIL: the first refusal says why
                 Judgement::Closing => return self.ended(first, SessionError::ServiceClosing { stage, reply }),
                 Judgement::Unexpected => return self.ended(first, SessionError::Protocol { stage, reply }),
             }
         }
         if behind_dot && refused_pipelining.is_none() {
-            refused_pipelining = first.as_ref().filter(|r| refuses_pipelining(&r.reply)).map(|r| r.reply.clone());
+            refused_pipelining = first.as_ref().filter(|r| rejects_pipelining(&r.reply)).map(|r| r.reply.clone());
         }
         if let Some(reply) = refused_pipelining {
             return self.reopen_without_pipelining_past_dot(env, plan, reply, in_data).await;
@@ -451,19 +451,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     async fn reopen_without_pipelining_past_dot(
         &mut self,
         env: &Envelope,
-        plan: &Plan,
+        plan: &TransactionPlan,
         reply: Reply,
         in_data: bool,
     ) -> Result<Opened, SessionError> {
         self.pipelining = Pipelining::Envelope;
-        self.pipelining_refused.get_or_insert(reply);
+        self.pipelining_rejected.get_or_insert(reply);
         self.cleanup = Cleanup::default();
         if in_data {
-            self.state = State::Closed;
+            self.state = SessionState::Closed;
             return Err(SessionError::Closed);
         }
         self.reset().await;
-        if self.state == State::Closed {
+        if self.state == SessionState::Closed {
             return Err(SessionError::Closed);
         }
         Box::pin(self.start(env, plan)).await
@@ -472,7 +472,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     /// The session ended in the middle of a group's replies. A refusal already read still stands (the
     /// message was answered), though the session is closed; otherwise the message gets the error.
     fn ended(&mut self, first: Option<Rejection>, error: SessionError) -> Result<Opened, SessionError> {
-        self.state = State::Closed;
+        self.state = SessionState::Closed;
         match first {
             Some(rejection) => Ok(Opened::Done(rejection.into())),
             None => Err(error),
@@ -480,14 +480,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     }
 
     /// Without PIPELINING: each command, then its reply; the first refusal stops and is followed by RSET.
-    async fn open_lock_step(&mut self, env: &Envelope, plan: &Plan) -> Result<Opened, SessionError> {
+    async fn open_lock_step(&mut self, env: &Envelope, plan: &TransactionPlan) -> Result<Opened, SessionError> {
         for (stage, command, phase) in commands(env, plan.params, true) {
             let reply = self.conn.command(&command, phase).await;
             let reply = reply.map_err(|source| SessionError::Connection { stage, source })?;
             match judge(stage, &reply) {
                 Judgement::Wanted => {}
-                Judgement::Refused => {
-                    self.after_refusal(false).await;
+                Judgement::Rejected => {
+                    self.after_rejection(false).await;
                     return Ok(Opened::Done(Rejection { stage, reply }.into()));
                 }
                 Judgement::Closing => return Err(SessionError::ServiceClosing { stage, reply }),
@@ -498,14 +498,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     }
 
     /// DATA on its own, after every RCPT of a several-recipient envelope was accepted (pipelining).
-    async fn data_step(&mut self, plan: &Plan) -> Result<Opened, SessionError> {
+    async fn data_step(&mut self, plan: &TransactionPlan) -> Result<Opened, SessionError> {
         let stage = Stage::Data;
         let reply = self.conn.command(&Command::Data, Phase::Data).await;
         let reply = reply.map_err(|source| SessionError::Connection { stage, source })?;
         match judge(stage, &reply) {
             Judgement::Wanted => Ok(self.ready(plan)),
-            Judgement::Refused => {
-                self.after_refusal(false).await;
+            Judgement::Rejected => {
+                self.after_rejection(false).await;
                 Ok(Opened::Done(Rejection { stage, reply }.into()))
             }
             Judgement::Closing => Err(SessionError::ServiceClosing { stage, reply }),
@@ -514,16 +514,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     }
 
     /// Idle → Data.
-    fn ready(&mut self, plan: &Plan) -> Opened {
-        self.state = State::Data;
+    fn ready(&mut self, plan: &TransactionPlan) -> Opened {
+        self.state = SessionState::Data;
         Opened::Ready(Ready { session: self.id, wire_len: plan.wire_len })
     }
 
     // ── Transitions out of Data ─────────────────────────────────────────────────────────────────────────
 
     /// The session is gone before the current dot's reply; `next` (if any) gets a retryable error.
-    fn end(&mut self, error: SessionError, next: Option<Result<Plan, Refusal>>) -> Committed {
-        self.state = State::Closed;
+    fn end(&mut self, error: SessionError, next: Option<Result<TransactionPlan, Refusal>>) -> Committed {
+        self.state = SessionState::Closed;
         let next = next.map(|plan| match plan {
             Ok(_) => Err(error.for_next()),
             Err(refusal) => Ok(Opened::Done(Delivery::Refused(refusal))),
@@ -540,8 +540,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             Err(source) => Err(SessionError::Uncertain { source }),
             Ok(reply) => match judge(Stage::DataEnd, &reply) {
                 Judgement::Wanted => Ok(Delivery::Accepted(reply)),
-                Judgement::Refused => {
-                    self.after_refusal(rset_queued).await;
+                Judgement::Rejected => {
+                    self.after_rejection(rset_queued).await;
                     Ok(Delivery::Rejected { stage: Stage::DataEnd, reply })
                 }
                 Judgement::Closing => Err(SessionError::ServiceClosing { stage: Stage::DataEnd, reply }),
@@ -549,7 +549,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             },
         };
         if result.is_err() {
-            self.state = State::Closed;
+            self.state = SessionState::Closed;
         }
         result
     }
@@ -558,7 +558,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     async fn continue_opening(
         &mut self,
         env: &Envelope,
-        plan: &Plan,
+        plan: &TransactionPlan,
         behind_dot: Option<Result<Cleanup, SessionError>>,
     ) -> Result<Opened, SessionError> {
         let result = match behind_dot {
@@ -567,7 +567,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             None => self.start(env, plan).await,
         };
         if result.is_err() {
-            self.state = State::Closed;
+            self.state = SessionState::Closed;
         }
         result
     }
@@ -575,7 +575,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     // ── Clean-up and the lock-step exchanges ────────────────────────────────────────────────────────────
 
     /// RSET after a refusal: pending for the next group when pipelining, at once in lock-step.
-    async fn after_refusal(&mut self, rset_queued: bool) {
+    async fn after_rejection(&mut self, rset_queued: bool) {
         if rset_queued {
             return;
         }
@@ -600,7 +600,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     async fn reset(&mut self) {
         match self.conn.command(&Command::Rset, Phase::Command).await {
             Ok(reply) if reply.is_positive() => {}
-            _ => self.state = State::Closed,
+            _ => self.state = SessionState::Closed,
         }
     }
 
@@ -615,7 +615,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             match judge(stage, &reply) {
                 Judgement::Wanted if stage == Stage::Mail => mail = Some(reply),
                 Judgement::Wanted => rcpt.push(reply),
-                Judgement::Refused => {
+                Judgement::Rejected => {
                     trial = Some(Trial::Rejected { stage, reply });
                     break;
                 }

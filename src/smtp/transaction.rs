@@ -5,8 +5,8 @@
 use super::capabilities::Capabilities;
 use super::command::{Command, MailParams};
 use super::data;
+use super::delivery::{Refusal, Stage};
 use super::envelope::Envelope;
-use super::outcome::{Refusal, Stage};
 use super::phase::Phase;
 use super::reply::{Reply, Severity};
 
@@ -23,7 +23,7 @@ pub(super) enum Judgement {
     /// 2xx (354 to DATA): go on.
     Wanted,
     /// 4xx/5xx: this transaction is refused, the session lives.
-    Refused,
+    Rejected,
     /// 421: the server is closing the session.
     Closing,
     /// Anything else (a 3xx to MAIL, a 2xx to DATA): the session cannot be trusted any more.
@@ -35,7 +35,7 @@ pub(super) fn judge(stage: Stage, reply: &Reply) -> Judgement {
     match reply.severity() {
         _ if wanted => Judgement::Wanted,
         _ if reply.code() == 421 => Judgement::Closing,
-        Severity::Transient | Severity::Permanent => Judgement::Refused,
+        Severity::Transient | Severity::Permanent => Judgement::Rejected,
         Severity::Positive | Severity::Intermediate => Judgement::Unexpected,
     }
 }
@@ -43,7 +43,7 @@ pub(super) fn judge(stage: Stage, reply: &Reply) -> Judgement {
 /// A refusal of a command that was written behind a final dot, before the dot's reply, meaning "don't do
 /// that": Haraka answers `503 5.5.0 Bad sequence of commands - pipelined after end of DATA` to each one (an
 /// SMTP-smuggling defence). Right after a dot and a RSET nothing else explains a 503.
-pub(super) fn refuses_pipelining(reply: &Reply) -> bool {
+pub(super) fn rejects_pipelining(reply: &Reply) -> bool {
     let says_so = || reply.lines().iter().any(|l| l.to_ascii_lowercase().contains("pipelin"));
     reply.severity() == Severity::Permanent && (reply.code() == 503 || says_so())
 }
@@ -60,14 +60,14 @@ pub(super) fn commands(
 }
 
 /// What is decided about a message before any of its commands is written.
-pub(super) struct Plan {
+pub(super) struct TransactionPlan {
     pub params: MailParams,
     pub wire_len: usize,
     /// DATA goes in the same group as MAIL and RCPT (pipelining, one recipient).
     pub grouped_data: bool,
 }
 
-impl Plan {
+impl TransactionPlan {
     /// Size, 8-bit and SMTPUTF8 checks against what the server offered (RFC 1870 §6, RFC 6152 §3,
     /// RFC 6531 §3.4), and the MAIL parameters. `pipelining`: commands are grouped on this session.
     ///
@@ -78,7 +78,7 @@ impl Plan {
         Message { envelope, body }: Message<'_>,
         caps: &Capabilities,
         pipelining: bool,
-    ) -> Result<Plan, Refusal> {
+    ) -> Result<TransactionPlan, Refusal> {
         let wire_len = data::wire_len(body);
         let size = (wire_len as u64).saturating_sub(3); // RFC 1870 counts the data without `.` CRLF
         let eight_bit = data::is_eight_bit(body);
@@ -90,6 +90,6 @@ impl Plan {
         }
         let params = MailParams { size: caps.size.map(|_| size), eight_bit, smtputf8: envelope.smtputf8() };
         let grouped_data = pipelining && envelope.to().len() == 1;
-        Ok(Plan { params, wire_len, grouped_data })
+        Ok(TransactionPlan { params, wire_len, grouped_data })
     }
 }

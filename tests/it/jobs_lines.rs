@@ -51,7 +51,7 @@ fn the_report_and_status_failed_name_the_same_lines_for_crlf() {
         "recipients.csv",
         format!("email,name,code,note\r\n{a},A,1,\r\n\r\n{b},B,2,\"two\r\nlines\"\r\n{c},C,3,\r\n"),
     );
-    server.refuse(c, "550 5.1.1 No such user", u32::MAX);
+    server.reject(c, "550 5.1.1 No such user", u32::MAX);
     job.send(&["--yes"]).expect(1);
     let report = job.last_report().by_email();
     assert_eq!([report[a].row, report[b].row, report[c].row], [2, 4, 6], "{report:?}");

@@ -60,7 +60,7 @@ fn send_refuses_a_bad_number_before_anything_is_sent() {
     let server = MailServer::start();
     let tag = unique_tag("numbers");
     let job = SendJob::new(&tag, &Smtp::scripted(&server), addresses(&tag, 3), "[retry]\nmax_delay = 1e300\n");
-    server.refuse(&job.recipients[0], "450 4.2.0 Busy", 1);
+    server.reject(&job.recipients[0], "450 4.2.0 Busy", 1);
     job.send(&["--yes"]).expect(2).line_with(&["[retry] max_delay = 1e300"]);
     assert_eq!(server.connections().0, 0, "nothing may be sent");
 

@@ -20,7 +20,7 @@ fn committed(job: &SendJob) -> usize {
 /// Keys with a committing record and no later outcome: what the next run will call uncertain, read through
 /// the run's own fold (a torn last line, the kill, is ignored as the next run ignores it).
 fn uncertain_in_journal(job: &SendJob) -> usize {
-    job.replayed().map_or(0, |r| r.count(mailshot::job::journal::State::Uncertain))
+    job.replayed().map_or(0, |r| r.count(mailshot::job::journal::JournalState::Uncertain))
 }
 
 /// Starts a run and kills it with -9: the first time at a random moment of its start-up, later once it has

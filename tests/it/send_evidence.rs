@@ -29,7 +29,7 @@ fn a_carried_outcome_under_an_address_corrected_in_the_csv_does_not_stop_later_r
     let server = MailServer::start();
     let job = job(&server, "rekey", 3, "[retry]\nattempts = 1\n");
     edit(&job, "job.toml", "name = \"name\"\n", "name = \"name\"\nkey = \"code\"\n");
-    server.refuse(&job.recipients[1], "550 5.1.1 No such user", 1);
+    server.reject(&job.recipients[1], "550 5.1.1 No such user", 1);
     job.send(&["--yes"]).expect(1);
     let fixed = format!("fixed-{}", job.recipients[1]);
     edit(&job, "recipients.csv", &job.recipients[1], &fixed);
@@ -79,7 +79,7 @@ fn a_recipient_the_journal_knows_only_as_deferred_while_a_report_says_delivered_
     let server = MailServer::start();
     let job = job(&server, "deferlost", 1, "");
     let x = job.recipients[0].clone();
-    server.refuse(&x, "451 4.3.0 Try again later", 1);
+    server.reject(&x, "451 4.3.0 Try again later", 1);
     job.send(&["--yes"]).expect(0);
     assert_eq!(server.accepted().get(&x).copied(), Some(1));
     assert_eq!(job.last_report().count("delivered"), 1);

@@ -15,10 +15,10 @@ fn mailshot_date_is_the_messages_date_in_every_run() {
     let mut job = SendJob::new(&tag, &Smtp::scripted(&server), addresses(&tag, 2), "[retry]\nattempts = 1\n");
     job.write("templates/body.txt", "Hello {{ name }}, sent {{ mailshot.date }}.\n");
     let deferred = job.recipients[1].clone();
-    server.refuse(&deferred, "450 4.2.0 Busy", u32::MAX);
+    server.reject(&deferred, "450 4.2.0 Busy", u32::MAX);
     job.set_env("MAILSHOT_NOW", "2026-11-02T09:00:00Z");
     job.send(&["--yes"]).expect(1);
-    server.refuse(&deferred, "450 4.2.0 Busy", 0);
+    server.reject(&deferred, "450 4.2.0 Busy", 0);
     job.set_env("MAILSHOT_NOW", "2026-11-05T12:00:00Z");
     job.send(&["--yes"]).expect(0);
 

@@ -61,7 +61,7 @@ fn a_signal_finishes_the_messages_in_flight_writes_the_report_and_a_rerun_sends_
     assert_eq!(server.commands("QUIT"), server.connections().0, "every session ends with QUIT");
     let end = job.journal().into_iter().rfind(|r| r["t"] == "run_end").expect("a run_end record");
     assert_eq!(end["exit_code"], code, "{end}");
-    let uncertain = job.replayed().expect("a journal").count(mailshot::job::journal::State::Uncertain);
+    let uncertain = job.replayed().expect("a journal").count(mailshot::job::journal::JournalState::Uncertain);
     assert_eq!(uncertain, 0, "a clean stop leaves nothing uncertain");
 
     let report = job.last_report();
@@ -106,7 +106,7 @@ fn ctrl_c_does_not_wait_for_a_retry_that_is_due_later() {
     let tag = unique_tag("sigint3");
     let job = SendJob::new(&tag, &Smtp::scripted(&server), addresses(&tag, 3), "[retry]\ninitial_delay = 60\n");
     let busy = job.recipients[1].clone();
-    server.refuse(&busy, "450 4.2.0 Mailbox busy", 1);
+    server.reject(&busy, "450 4.2.0 Mailbox busy", 1);
 
     let child = job.spawn(&["--yes"]);
     server.wait_until(Duration::from_secs(10), "the other two", |s| s.accepted_total() == 2);

@@ -90,7 +90,7 @@ fn deferred_recipients_are_retried_on_the_next_run() {
     let server = MailServer::start();
     let job = job(&server, "deferred", 5, "[retry]\nattempts = 2\ninitial_delay = 0.1\n");
     let busy = job.recipients[1].clone();
-    server.refuse(&busy, "450 4.2.0 Mailbox busy", 3);
+    server.reject(&busy, "450 4.2.0 Mailbox busy", 3);
 
     job.send(&["--yes"]).expect(1);
     let row = &job.last_report().by_email()[&busy];
@@ -109,7 +109,7 @@ fn a_torn_last_journal_record_is_ignored_and_cut_off() {
     let server = MailServer::start();
     let job = job(&server, "torn", 6, "[retry]\nattempts = 1\n");
     let busy = job.recipients[4].clone();
-    server.refuse(&busy, "450 4.2.0 Mailbox busy", 1);
+    server.reject(&busy, "450 4.2.0 Mailbox busy", 1);
     job.send(&["--yes"]).expect(1);
 
     // Power lost in the middle of the next record.
@@ -128,7 +128,7 @@ fn a_torn_last_journal_record_is_ignored_and_cut_off() {
 fn a_damaged_record_before_the_last_line_stops_the_run_naming_the_line() {
     let server = MailServer::start();
     let job = job(&server, "damaged", 3, "[retry]\nattempts = 1\n");
-    server.refuse(&job.recipients[0], "450 4.2.0 Mailbox busy", 1);
+    server.reject(&job.recipients[0], "450 4.2.0 Mailbox busy", 1);
     job.send(&["--yes"]).expect(1);
     let text = std::fs::read_to_string(job.journal_path()).unwrap();
     let (first, rest) = text.split_once('\n').unwrap();
@@ -178,7 +178,7 @@ fn a_changed_template_or_message_setting_stops_a_resume_unless_accepted() {
         let server = MailServer::start();
         let job = job(&server, "changed", 4, "");
         let rest = job.recipients[3].clone();
-        server.refuse(&rest, "450 4.2.0 Mailbox busy", 3);
+        server.reject(&rest, "450 4.2.0 Mailbox busy", 3);
         job.send(&["--yes"]).expect(1);
         edit(&job);
         let mails = server.commands("MAIL");
@@ -270,7 +270,7 @@ fn the_journal_the_kept_journal_and_the_report_have_their_folders_synced() {
 fn a_journal_that_lost_records_is_refused_while_reports_say_more_and_repair_takes_them_back() {
     let server = MailServer::start();
     let job = job(&server, "lost", 6, "[retry]\nattempts = 1\n");
-    server.refuse(&job.recipients[5], "550 5.1.1 No such user", 1);
+    server.reject(&job.recipients[5], "550 5.1.1 No such user", 1);
     job.send(&["--yes"]).expect(1);
     let mails = server.commands("MAIL");
     let text = std::fs::read_to_string(job.journal_path()).unwrap();

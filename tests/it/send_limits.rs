@@ -32,7 +32,7 @@ fn a_cap_of_one_session_with_a_slow_greeting_does_not_stop_the_job() {
     let job = SendJob::new(&tag, &smtp, addresses(&tag, 500), "");
 
     let run = job.send(&["--yes"]);
-    assert!(server.refused_sessions() > 0, "the cap was never met: the test proves nothing");
+    assert!(server.rejected_sessions() > 0, "the cap was never met: the test proves nothing");
     run.expect(0);
     assert_eq!(job.last_report().count("delivered"), 500);
     assert_accepted_once(&server, &job);
@@ -47,7 +47,7 @@ fn a_sender_refused_at_every_mail_is_not_taken_for_a_limit_per_session() {
     let server = MailServer::start();
     let tag = unique_tag("mail-451");
     let job = SendJob::new(&tag, &Smtp::scripted(&server).with("connections = 1"), addresses(&tag, 5), "");
-    server.refuse(&job.from, "451 4.3.0 Sender address rejected: Sender temporarily refused", u32::MAX);
+    server.reject(&job.from, "451 4.3.0 Sender address rejected: Sender temporarily refused", u32::MAX);
 
     let run = job.send(&["--yes"]);
     run.expect(1);
@@ -69,7 +69,7 @@ fn a_sender_refused_at_every_mail_is_not_taken_for_a_limit_per_session() {
 #[test]
 fn one_451_at_mail_does_not_make_every_later_session_carry_fewer_messages() {
     let server = MailServer::start();
-    server.refuse_nth_mail(3, "451 4.3.0 Temporary lookup failure");
+    server.reject_nth_mail(3, "451 4.3.0 Temporary lookup failure");
     let tag = unique_tag("one-451");
     let job = SendJob::new(&tag, &Smtp::scripted(&server).with("connections = 1"), addresses(&tag, 100), "");
 
@@ -118,7 +118,7 @@ fn waiting_for_room_under_a_session_cap_does_not_eat_the_pace() {
     let run = job.send(&["--yes", "--rate", "4"]);
     let elapsed = started.elapsed();
     run.expect(0);
-    assert!(server.refused_sessions() > 0, "the cap was never met: the test proves nothing");
+    assert!(server.rejected_sessions() > 0, "the cap was never met: the test proves nothing");
     assert_accepted_once(&server, &job);
     // 40 messages at 4/s: ~10 s (a burst of 2 and the first wave's backoff come on top).
     assert!(elapsed < Duration::from_secs(14), "40 messages at --rate 4 took {elapsed:?}");

@@ -64,7 +64,7 @@ fn without_a_terminal_there_is_no_bar_and_each_verbosity_prints_what_it_promises
         let server = MailServer::start();
         let tag = unique_tag("out");
         let job = SendJob::new(&tag, &Smtp::scripted(&server).with("connections = 2"), addresses(&tag, 12), "");
-        server.refuse(&job.recipients[2], "550 5.1.1 No such user", u32::MAX);
+        server.reject(&job.recipients[2], "550 5.1.1 No such user", u32::MAX);
         let run = job.send(args);
         run.expect(1);
         for (name, text) in [("stdout", &run.stdout), ("stderr", &run.stderr)] {
@@ -83,7 +83,7 @@ fn quiet_names_the_undelivered_recipients_up_to_fifty() {
     let tag = unique_tag("quiet-list");
     let job = SendJob::new(&tag, &Smtp::scripted(&server).with("connections = 2"), addresses(&tag, 60), "");
     for rcpt in &job.recipients[..55] {
-        server.refuse(rcpt, "550 5.1.1 No such user", u32::MAX);
+        server.reject(rcpt, "550 5.1.1 No such user", u32::MAX);
     }
     let run = job.send(&["--yes", "-q"]);
     run.expect(1);

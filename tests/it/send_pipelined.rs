@@ -66,13 +66,13 @@ fn send_pipelines_each_envelope_and_the_next_one_behind_the_dot() {
     for flight in behind {
         assert_eq!(flight[..], [".", "RSET", "MAIL", "RCPT", "DATA"], "{flights:?}");
     }
-    assert_eq!(server.refused_behind_dot(), 0);
+    assert_eq!(server.rejected_behind_dot(), 0);
 }
 
 #[test]
 fn a_server_refusing_commands_behind_the_dot_gets_envelope_pipelining_for_the_rest_of_the_run() {
     let server = pipelining_server();
-    server.refuse_behind_dot();
+    server.reject_behind_dot();
     let job = job(&server, "haraka", 12);
     let run = job.send(&["--yes"]);
     run.expect(0);
@@ -82,13 +82,13 @@ fn a_server_refusing_commands_behind_the_dot_gets_envelope_pipelining_for_the_re
     let behind: Vec<_> = flights.iter().filter(|f| behind_a_dot(f)).collect();
     assert_eq!(behind.len(), 1, "pipelined past the dot once, then never again: {flights:?}");
     let refused = behind[0].len() - 1;
-    assert_eq!(server.refused_behind_dot() as usize, refused, "each command behind that dot was refused");
+    assert_eq!(server.rejected_behind_dot() as usize, refused, "each command behind that dot was refused");
     // The refused envelope went again after the dot's reply, so 12 messages took 12 accepted MAILs and the
     // refused one.
     assert_eq!(server.commands("MAIL"), 13, "{flights:?}");
-    let after_refusal: Vec<Vec<String>> = flights.iter().skip_while(|f| !behind_a_dot(f)).skip(1).cloned().collect();
-    assert!(after_refusal.iter().any(|f| f[..] == ["MAIL", "RCPT", "DATA"]), "{flights:?}");
-    assert_envelopes_grouped(&after_refusal);
+    let after_rejection: Vec<Vec<String>> = flights.iter().skip_while(|f| !behind_a_dot(f)).skip(1).cloned().collect();
+    assert!(after_rejection.iter().any(|f| f[..] == ["MAIL", "RCPT", "DATA"]), "{flights:?}");
+    assert_envelopes_grouped(&after_rejection);
     let switch: Vec<_> = run.stderr.lines().filter(|l| l.contains("pipelined after end of DATA")).collect();
     assert_eq!(switch.len(), 1, "the switch is logged once, with the server's reply:\n{}", run.stderr);
 }

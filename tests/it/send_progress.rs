@@ -93,8 +93,8 @@ fn a_retry_and_a_failure_are_logged_with_their_times() {
     let server = MailServer::start();
     let tag = unique_tag("prog");
     let job = job_with(&server, &tag, "[retry]\ninitial_delay = 1\nmax_delay = 2\nattempts = 3\n");
-    server.refuse(&job.recipients[3], "451 4.7.1 Try again later", 1);
-    server.refuse(&job.recipients[5], "550 5.1.1 No such user", u32::MAX);
+    server.reject(&job.recipients[3], "451 4.7.1 Try again later", 1);
+    server.reject(&job.recipients[5], "550 5.1.1 No such user", u32::MAX);
     let run = job.send(&["--yes"]);
     run.expect(1);
     let lines = stamped_lines(&run);

@@ -67,8 +67,8 @@ fn server_text_is_escaped_on_the_terminal_and_report_cells_cannot_be_formulas() 
     let mut recipients = addresses(&tag, 3);
     recipients.push(format!("=1+1-{tag}@example.test"));
     let job = SendJob::new(&tag, &Smtp::scripted(&server), recipients.clone(), "[retry]\nattempts = 1\n");
-    server.refuse(&recipients[1], HOSTILE_REPLY, u32::MAX);
-    server.refuse(&recipients[3], "450 4.2.0 =cmd|' /C calc'!A0 \x1b[31mred", u32::MAX);
+    server.reject(&recipients[1], HOSTILE_REPLY, u32::MAX);
+    server.reject(&recipients[3], "450 4.2.0 =cmd|' /C calc'!A0 \x1b[31mred", u32::MAX);
     let run = job.send(&["--yes", "-v"]);
     run.expect(1);
     let status = crate::send_status::status(&job, &["--failed"]);

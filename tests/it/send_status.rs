@@ -22,7 +22,7 @@ fn status_counts_states_and_failed_rows_feed_a_new_job() {
     let job = SendJob::new(&tag, &Smtp::scripted(&server), addresses(&tag, 5), "[rate]\nmax_per_day = 100\n");
     status(&job, &[]).expect(2).line_with(&["no journal yet"]);
     let refused = job.recipients[1].clone();
-    server.refuse(&refused, "550 5.1.1 No such user", u32::MAX);
+    server.reject(&refused, "550 5.1.1 No such user", u32::MAX);
     job.send(&["--yes"]).expect(1);
 
     let text = status(&job, &[]);
@@ -51,7 +51,7 @@ fn status_counts_states_and_failed_rows_feed_a_new_job() {
     let toml = std::fs::read_to_string(job.path().join("job.toml")).unwrap();
     job.write("job.toml", toml.replace("csv = \"recipients.csv\"", "csv = \"failed.csv\""));
     job.write("failed.csv", &failed);
-    server.refuse(&refused, "550 5.1.1 No such user", 0);
+    server.reject(&refused, "550 5.1.1 No such user", 0);
     job.send(&["--yes", "--fresh"]).expect(0);
     assert_eq!(server.accepted().get(&refused), Some(&1), "the failed row was sent again, once");
     assert_eq!(server.accepted_total(), 5);
@@ -69,7 +69,7 @@ fn status_lists_the_deferred_and_counts_messages_not_attempts() {
     let job = SendJob::new(&tag, &Smtp::scripted(&server), addresses(&tag, 5), "[rate]\nmax_per_day = 100\n");
     let (retried, deferred) = (job.recipients[0].clone(), job.recipients[4].clone());
     server.reply_after_dot(&retried, "451 4.3.0 Try again later", 1);
-    server.refuse(&deferred, "450 4.2.0 Mailbox busy", u32::MAX);
+    server.reject(&deferred, "450 4.2.0 Mailbox busy", u32::MAX);
     job.send(&["--yes"]).expect(1);
     assert_eq!(server.accepted().get(&retried), Some(&1));
 

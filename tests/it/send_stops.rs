@@ -8,7 +8,7 @@ use crate::common::unique_tag;
 
 /// A job whose every login the scripted server refuses.
 fn refused_login(server: &MailServer, connections: u32) -> SendJob {
-    server.refuse_logins();
+    server.reject_logins();
     let tag = unique_tag("stop-auth");
     let smtp = Smtp::scripted(server)
         .with(&format!("connections = {connections}"))
@@ -40,7 +40,7 @@ fn after_a_job_stopping_reply_nothing_new_is_started() {
         let server = MailServer::start();
         let tag = unique_tag("stop-mail");
         let job = SendJob::new(&tag, &Smtp::scripted(&server).with("connections = 1"), addresses(&tag, 50), "");
-        server.refuse(&job.from, "553 5.7.1 Sender address rejected", u32::MAX);
+        server.reject(&job.from, "553 5.7.1 Sender address rejected", u32::MAX);
         job.send(&["--yes"]).expect(3).line_with(&["the job stopped", "553"]);
         assert_eq!(server.commands("MAIL"), 1, "MAIL commands from one connection");
     }

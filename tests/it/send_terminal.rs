@@ -20,7 +20,7 @@ fn the_display_fits_a_narrow_terminal_and_shows_a_waiting_retry() {
     let retry = "[retry]\ninitial_delay = 2\nmax_delay = 4\nattempts = 3\n";
     let mut job = SendJob::new(&tag, &Smtp::scripted(&server), addresses(&tag, 12), retry);
     job.set_env("TERM", "xterm");
-    server.refuse(&job.recipients[3], "451 4.7.1 Try again later, the queue is full", 1);
+    server.reject(&job.recipients[3], "451 4.7.1 Try again later, the queue is full", 1);
     let run = run_on_terminal(job.command(&["--yes"]), 40, 60);
     assert_eq!(run.code, 0, "{}", run.raw());
 

@@ -22,8 +22,8 @@ fn the_prompt_says_a_run_resumes_and_what_earlier_runs_settled() {
     assert!(shown.contains("not confirmed; nothing was sent"), "{shown}");
     assert!(!job.journal_path().exists(), "no journal before a yes");
 
-    server.refuse(&job.recipients[0], "550 5.1.1 No such user", u32::MAX);
-    server.refuse(&job.recipients[1], "450 4.2.0 Mailbox busy", u32::MAX);
+    server.reject(&job.recipients[0], "550 5.1.1 No such user", u32::MAX);
+    server.reject(&job.recipients[1], "450 4.2.0 Mailbox busy", u32::MAX);
     server.close_after_dot(&job.recipients[3], 1);
     job.send(&["--yes", "--limit", "4"]).expect(1);
     let mails = server.commands("MAIL");
@@ -70,7 +70,7 @@ fn the_prompt_offers_no_more_than_the_limit_or_the_daily_budget_allows() {
 
 /// A job whose every login the fake server refuses.
 fn refused_login(server: &MailServer, n: usize) -> SendJob {
-    server.refuse_logins();
+    server.reject_logins();
     let tag = unique_tag("truth-auth");
     let smtp = Smtp::scripted(server)
         .with("connections = 2")

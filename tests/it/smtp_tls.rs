@@ -80,7 +80,7 @@ async fn starttls_not_offered_aborts_before_any_credential_is_sent() {
 async fn starttls_refused_aborts() {
     let refused = vec![expect("STARTTLS"), send("454 4.7.0 TLS not available due to local problem\r\n"), Step::Drain];
     let (err, received) = starttls_failure(refused, &["STARTTLS"]).await;
-    assert!(matches!(&err, ConnectError::StartTlsRefused { reply } if reply.code() == 454), "{err}");
+    assert!(matches!(&err, ConnectError::StartTlsRejected { reply } if reply.code() == 454), "{err}");
     assert!(err.to_string().contains("TLS not available"), "{err}");
     assert!(!received.contains("AUTH"), "{received:?}");
 }

@@ -25,7 +25,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
 pub use record::{Record, Settled};
-pub use replay::{Detail, Entry, KeyId, LastRun, Replayed, State, UNCERTAIN_REPLY, key_id};
+pub use replay::{Detail, JournalEntry, JournalState, KeyId, LastRun, Replayed, UNCERTAIN_REPLY, key_id};
 
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
@@ -53,7 +53,7 @@ impl JournalError {
 }
 
 /// The longest a written record waits for its sync when nobody is waiting for it. Longer means fewer syncs
-/// (each costs ~150 µs of kernel work here) and needs a deeper queue ahead of the workers (run::queue_depth).
+/// (each costs ~150 µs of kernel work here) and needs a deeper queue ahead of the workers (producer::queue_depth).
 pub const SYNC_DELAY: Duration = Duration::from_millis(5);
 
 enum Command {
@@ -171,6 +171,8 @@ impl JournalWriter {
 /// Group commit: write records as they come; sync when asked or [`SYNC_DELAY`] after the first unsynced
 /// write, whichever is first, then publish how far the file is durable. Ends, synced, when every handle
 /// is gone.
+/// One function on purpose: `written`, `synced` and the deadline are the group commit's whole state, and
+/// the invariant (publish only what was synced) reads in one place.
 fn write_loop(
     file: File,
     path: &Path,

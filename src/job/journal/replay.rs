@@ -13,15 +13,16 @@ use super::record::{Record, Settled};
 
 /// What the journal knows about one recipient.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Entry {
-    pub state: State,
+pub struct JournalEntry {
+    pub state: JournalState,
     /// Date header (unix seconds) of the last attempt: a retry reuses it.
     pub date: i64,
     pub attempts: u32,
 }
 
+/// Where a recipient stands in the journal (what the next run does with it follows from this).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum State {
+pub enum JournalState {
     /// The final dot may have gone out and no verdict was recorded: maybe delivered.
     Uncertain,
     /// Taken and then given back unsent: pending, to be sent with the recorded Date.
@@ -50,7 +51,7 @@ pub fn key_id(key: &str) -> KeyId {
 
 #[derive(Debug, Default)]
 pub struct Replayed {
-    pub entries: HashMap<KeyId, Entry>,
+    pub entries: HashMap<KeyId, JournalEntry>,
     pub last_run: Option<LastRun>,
     /// Messages whose final dot went out in the 24 hours before `now` (the rolling daily budget).
     pub sent_last_24h: u64,
@@ -66,7 +67,7 @@ pub struct Replayed {
     emails: HashMap<KeyId, KeyId>,
 }
 
-/// What a person needs to know about a recipient's last record (`status`), beyond its [`Entry`].
+/// What a person needs to know about a recipient's last record (`status`), beyond its [`JournalEntry`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Detail {
     pub row: u64,
@@ -137,7 +138,7 @@ impl Replayed {
                     self.sent_last_24h += 1;
                 }
                 let id = key_id(&key);
-                self.entries.insert(id, Entry { state: State::Uncertain, date, attempts: attempt });
+                self.entries.insert(id, JournalEntry { state: JournalState::Uncertain, date, attempts: attempt });
                 self.detail(id, row, email, None, UNCERTAIN_REPLY.to_owned());
             }
             Record::Outcome { key, row, email, status, code, reply, attempt, date, at, .. } => {
@@ -146,7 +147,7 @@ impl Replayed {
                     self.delivered_last_24h += 1;
                 }
                 let id = key_id(&key);
-                self.entries.insert(id, Entry { state: State::Settled(status), date, attempts: attempt });
+                self.entries.insert(id, JournalEntry { state: JournalState::Settled(status), date, attempts: attempt });
                 self.detail(id, row, email, code, reply);
             }
             Record::Released { key, date, at } => {
@@ -155,7 +156,7 @@ impl Replayed {
                 }
                 // Pending again, keeping its Date so that the message sent later is the same bytes.
                 let attempts = self.entries.get(&key_id(&key)).map_or(0, |e| e.attempts.saturating_sub(1));
-                self.entries.insert(key_id(&key), Entry { state: State::Released, date, attempts });
+                self.entries.insert(key_id(&key), JournalEntry { state: JournalState::Released, date, attempts });
             }
             Record::RunEnd { run, ended, exit_code, summary } => {
                 if let Some(last) = self.last_run.as_mut().filter(|l| l.run == run) {
@@ -172,16 +173,16 @@ impl Replayed {
     }
 
     /// What the journal last recorded for the recipient sent to this envelope address, if it names it.
-    pub fn state_of_email(&self, email: &str) -> Option<State> {
+    pub fn state_of_email(&self, email: &str) -> Option<JournalState> {
         let key = self.emails.get(&key_id(&email.to_ascii_lowercase()))?;
         self.entries.get(key).map(|e| e.state)
     }
 
-    pub fn get(&self, key: &str) -> Option<&Entry> {
+    pub fn get(&self, key: &str) -> Option<&JournalEntry> {
         self.entries.get(&key_id(key))
     }
 
-    pub fn count(&self, state: State) -> usize {
+    pub fn count(&self, state: JournalState) -> usize {
         self.entries.values().filter(|e| e.state == state).count()
     }
 }

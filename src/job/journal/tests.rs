@@ -50,9 +50,9 @@ async fn records_survive_a_reopen_and_settle_state() {
     writer.close().unwrap();
 
     let (_, _, replayed) = Journal::open(&path, now()).unwrap();
-    assert_eq!(replayed.get("a@x").unwrap().state, State::Settled(Settled::Delivered));
-    assert_eq!(replayed.get("b@x").unwrap().state, State::Uncertain, "committing without outcome");
-    assert_eq!(replayed.get("c@x").unwrap().state, State::Settled(Settled::Deferred));
+    assert_eq!(replayed.get("a@x").unwrap().state, JournalState::Settled(Settled::Delivered));
+    assert_eq!(replayed.get("b@x").unwrap().state, JournalState::Uncertain, "committing without outcome");
+    assert_eq!(replayed.get("c@x").unwrap().state, JournalState::Settled(Settled::Deferred));
     assert_eq!(replayed.get("d@x"), None);
     assert_eq!(replayed.sent_last_24h, 2);
     let last = replayed.last_run.unwrap();
@@ -75,14 +75,14 @@ async fn a_torn_last_line_is_ignored_and_cut_off() {
 
     let (journal, writer, replayed) = Journal::open(&path, now()).unwrap();
     assert!(replayed.torn_tail);
-    assert_eq!(replayed.get("a@x").unwrap().state, State::Uncertain);
+    assert_eq!(replayed.get("a@x").unwrap().state, JournalState::Uncertain);
     assert_eq!(std::fs::metadata(&path).unwrap().len(), intact, "torn bytes cut off");
     journal.commit(outcome("a@x", Settled::Delivered)).await.unwrap();
     drop(journal);
     writer.close().unwrap();
     let (_, _, replayed) = Journal::open(&path, now()).unwrap();
     assert!(!replayed.torn_tail);
-    assert_eq!(replayed.get("a@x").unwrap().state, State::Settled(Settled::Delivered));
+    assert_eq!(replayed.get("a@x").unwrap().state, JournalState::Settled(Settled::Delivered));
 }
 
 #[test]
@@ -154,7 +154,7 @@ fn details_follow_the_same_fold_as_a_resume() {
     assert_eq!(plain.entries, detailed.entries);
     assert!(plain.details.is_none());
     assert_eq!((detailed.sent_last_24h, detailed.delivered_last_24h), (3, 1));
-    assert_eq!(detailed.get("b@x").unwrap().state, State::Released);
+    assert_eq!(detailed.get("b@x").unwrap().state, JournalState::Released);
     let details = detailed.details.unwrap();
     assert_eq!(details[&key_id("a@x")].reply, "250 2.0.0 Ok: queued as ABC");
     assert_eq!(details[&key_id("c@x")].reply, UNCERTAIN_REPLY);

@@ -131,7 +131,7 @@ fn session_error(error: &SessionError) -> Verdict {
 pub fn connect_failure(error: &ConnectError, ever_connected: bool) -> ConnectVerdict {
     let transient = match error {
         ConnectError::ServiceClosing { .. } => true,
-        ConnectError::Greeting { reply } | ConnectError::Ehlo { reply } | ConnectError::StartTlsRefused { reply } => {
+        ConnectError::Greeting { reply } | ConnectError::Ehlo { reply } | ConnectError::StartTlsRejected { reply } => {
             reply.severity() == Severity::Transient
         }
         ConnectError::Auth(AuthError::Temporary { .. }) => true,
@@ -158,7 +158,7 @@ pub fn connect_failure(error: &ConnectError, ever_connected: bool) -> ConnectVer
 /// A failure to open a session that says "no more sessions for you now" rather than "try again": refused
 /// or reset before the greeting, a 4xx greeting, a `421`, or words such as "too many connections". Only
 /// these teach the pool a cap on concurrent sessions; a 4xx to EHLO or AUTH is a mere hiccup.
-pub fn refuses_more_sessions(error: &ConnectError) -> bool {
+pub fn rejects_more_sessions(error: &ConnectError) -> bool {
     let says_so = |reply: &Reply| {
         let text = reply.lines().join(" ").to_ascii_lowercase();
         ["too many", "connection limit", "connections"].iter().any(|p| text.contains(p))

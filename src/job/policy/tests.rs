@@ -194,7 +194,10 @@ mod setup_failures {
         );
         assert_eq!(verdict(ConnectError::Greeting { reply: reply("450 4.3.2 Busy\r\n") }), BACKOFF);
         assert_eq!(verdict(ConnectError::Ehlo { reply: reply("451 4.3.2 Try later\r\n") }), BACKOFF);
-        assert_eq!(verdict(ConnectError::StartTlsRefused { reply: reply("454 4.7.0 TLS not available\r\n") }), BACKOFF);
+        assert_eq!(
+            verdict(ConnectError::StartTlsRejected { reply: reply("454 4.7.0 TLS not available\r\n") }),
+            BACKOFF
+        );
         assert_eq!(verdict(handshake(HandshakeCause::Io)), BACKOFF);
     }
 
@@ -226,23 +229,23 @@ mod setup_failures {
     #[test]
     fn only_refusals_about_capacity_teach_a_session_cap() {
         let greeting_reset = ConnectionError::Closed { phase: Phase::Greeting };
-        assert!(refuses_more_sessions(&ConnectError::Connection(greeting_reset)));
-        assert!(refuses_more_sessions(&ConnectError::ServiceClosing { reply: reply("421 4.7.0 Busy\r\n") }));
-        assert!(refuses_more_sessions(&ConnectError::Greeting { reply: reply("450 4.7.0 Later\r\n") }));
+        assert!(rejects_more_sessions(&ConnectError::Connection(greeting_reset)));
+        assert!(rejects_more_sessions(&ConnectError::ServiceClosing { reply: reply("421 4.7.0 Busy\r\n") }));
+        assert!(rejects_more_sessions(&ConnectError::Greeting { reply: reply("450 4.7.0 Later\r\n") }));
         let many = reply("451 4.7.0 Too many connections from your host\r\n");
-        assert!(refuses_more_sessions(&ConnectError::Ehlo { reply: many }));
-        assert!(!refuses_more_sessions(&ConnectError::Ehlo { reply: reply("451 4.3.2 Try again later\r\n") }));
+        assert!(rejects_more_sessions(&ConnectError::Ehlo { reply: many }));
+        assert!(!rejects_more_sessions(&ConnectError::Ehlo { reply: reply("451 4.3.2 Try again later\r\n") }));
         let at_auth = AuthError::Temporary { reply: reply("454 4.7.0 Temporary authentication failure\r\n") };
-        assert!(!refuses_more_sessions(&ConnectError::Auth(at_auth)));
+        assert!(!rejects_more_sessions(&ConnectError::Auth(at_auth)));
         let reset_at_auth = ConnectionError::Closed { phase: Phase::Command };
-        assert!(!refuses_more_sessions(&ConnectError::Connection(reset_at_auth)));
+        assert!(!rejects_more_sessions(&ConnectError::Connection(reset_at_auth)));
     }
 
     #[test]
     fn permanent_refusals_and_certificate_errors_are_final_at_once() {
         assert_eq!(verdict(ConnectError::Greeting { reply: reply("554 5.7.1 No SMTP service here\r\n") }), ABORT);
         assert_eq!(verdict(ConnectError::Ehlo { reply: reply("550 5.7.1 Go away\r\n") }), ABORT);
-        assert_eq!(verdict(ConnectError::StartTlsRefused { reply: reply("502 5.5.1 No\r\n") }), ABORT);
+        assert_eq!(verdict(ConnectError::StartTlsRejected { reply: reply("502 5.5.1 No\r\n") }), ABORT);
         assert_eq!(verdict(ConnectError::StartTlsNotOffered), ABORT);
         let rejected = AuthError::Rejected { username: "u".into(), reply: reply("535 5.7.8 Bad credentials\r\n") };
         assert_eq!(verdict(ConnectError::Auth(rejected)), ABORT);

@@ -11,7 +11,7 @@ use std::time::Duration;
 /// for a retry included; `attempts` counts transactions that ended in this run (settled, or deferred for a
 /// retry), so that a run busy with retries does not look faster than it is.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Work {
+pub struct EtaInputs {
     pub remaining: u64,
     pub attempts: u64,
     pub elapsed: Duration,
@@ -22,7 +22,7 @@ pub struct Work {
 }
 
 /// The estimate, or `None` while there is nothing to base one on (no transaction ended yet, no rate).
-pub fn eta(work: Work) -> Option<Duration> {
+pub fn eta(work: EtaInputs) -> Option<Duration> {
     if work.remaining == 0 {
         return Some(Duration::ZERO);
     }
@@ -50,8 +50,8 @@ pub fn human(d: Duration) -> String {
 mod tests {
     use super::*;
 
-    fn work(remaining: u64, attempts: u64, elapsed: u64) -> Work {
-        Work { remaining, attempts, elapsed: Duration::from_secs(elapsed), rate: None, last_retry_in: None }
+    fn work(remaining: u64, attempts: u64, elapsed: u64) -> EtaInputs {
+        EtaInputs { remaining, attempts, elapsed: Duration::from_secs(elapsed), rate: None, last_retry_in: None }
     }
 
     #[test]
@@ -63,23 +63,23 @@ mod tests {
     #[test]
     fn a_rate_limit_slower_than_the_pace_wins() {
         // The first messages went out in a burst (10 in 1 s), but [rate] allows one a second: 54 left.
-        let limited = Work { rate: Some(1.0), ..work(54, 10, 1) };
+        let limited = EtaInputs { rate: Some(1.0), ..work(54, 10, 1) };
         assert_eq!(eta(limited), Some(Duration::from_secs(54)));
         // A generous rate does not make a slow server faster.
-        let generous = Work { rate: Some(100.0), ..work(54, 10, 10) };
+        let generous = EtaInputs { rate: Some(100.0), ..work(54, 10, 10) };
         assert_eq!(eta(generous), Some(Duration::from_secs(54)));
     }
 
     #[test]
     fn a_rate_alone_is_enough_before_the_first_reply() {
         assert_eq!(eta(work(30, 0, 0)), None);
-        assert_eq!(eta(Work { rate: Some(0.5), ..work(30, 0, 0) }), Some(Duration::from_secs(60)));
+        assert_eq!(eta(EtaInputs { rate: Some(0.5), ..work(30, 0, 0) }), Some(Duration::from_secs(60)));
     }
 
     #[test]
     fn the_run_lasts_at_least_until_the_last_retry_is_due() {
         // Two left, both waiting 90 s for their retry: the pace (fast) says 1 s.
-        let waiting = Work { last_retry_in: Some(Duration::from_secs(90)), ..work(2, 58, 29) };
+        let waiting = EtaInputs { last_retry_in: Some(Duration::from_secs(90)), ..work(2, 58, 29) };
         assert_eq!(eta(waiting), Some(Duration::from_secs(90)));
     }
 

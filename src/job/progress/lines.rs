@@ -8,7 +8,7 @@ use chrono::{DateTime, FixedOffset, Utc};
 use super::eta::human;
 use super::fit::fit;
 use super::view::{Retry, View};
-use crate::job::outcome::Tally;
+use crate::job::settlement::Tally;
 use crate::output::escape_controls;
 
 /// Connection lines shown on a terminal; the rest are summed up in one line.

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 
 use super::eta;
 use crate::config::rate::Pace;
-use crate::job::outcome::{Outcome, Status, Tally};
+use crate::job::settlement::{Settlement, Status, Tally};
 use crate::jobdef::Job;
 
 /// The facts of a run known before it starts, for the first log line and the ETA.
@@ -103,15 +103,15 @@ impl View {
         }
     }
 
-    pub fn settled(&mut self, outcome: &Outcome, carried: bool) {
-        self.retries.remove(&outcome.row);
+    pub fn settled(&mut self, settlement: &Settlement, carried: bool) {
+        self.retries.remove(&settlement.row);
         if carried {
             self.carried += 1;
             self.carried_uncertain += u64::from(outcome.status == Status::Uncertain);
             return;
         }
-        self.run.add(outcome.status);
-        if outcome.status != Status::Skipped {
+        self.run.add(settlement.status);
+        if settlement.status != Status::Skipped {
             self.attempts += 1;
         }
     }
@@ -154,7 +154,7 @@ impl View {
 
     pub fn eta(&self, now: DateTime<Utc>) -> Option<Duration> {
         let last_retry_in = self.waiting(now).last().and_then(|r| (r.due - now).to_std().ok());
-        eta::eta(eta::Work {
+        eta::eta(eta::EtaInputs {
             remaining: self.to_send().saturating_sub(self.sent()),
             attempts: self.attempts,
             elapsed: self.elapsed(now),

@@ -8,9 +8,9 @@ use super::start::Kept;
 use crate::exit_codes;
 use crate::job::clock::now;
 use crate::job::journal::Record;
-use crate::job::outcome::Tally;
 use crate::job::progress::log_line;
 use crate::job::recorder::Recorded;
+use crate::job::settlement::Tally;
 use crate::output::out_line;
 
 /// Closes the run and returns its exit code.

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::{JobPaths, StartError};
 use crate::cli::SendArgs;
-use crate::job::journal::{Replayed, Settled, State};
+use crate::job::journal::{JournalState, Replayed, Settled};
 use crate::jobdef::Job;
 use crate::recipients::Entry;
 
@@ -33,10 +33,10 @@ impl Standing {
             let Entry::Recipient(r) = entry else { continue };
             standing.total += 1;
             match replayed.get(&r.key).map(|e| e.state) {
-                Some(State::Settled(Settled::Delivered | Settled::Failed)) => standing.settled += 1,
-                Some(State::Settled(Settled::Deferred)) => standing.deferred += 1,
-                Some(State::Uncertain) => standing.uncertain += 1,
-                Some(State::Released) | None => {}
+                Some(JournalState::Settled(Settled::Delivered | Settled::Failed)) => standing.settled += 1,
+                Some(JournalState::Settled(Settled::Deferred)) => standing.deferred += 1,
+                Some(JournalState::Uncertain) => standing.uncertain += 1,
+                Some(JournalState::Released) | None => {}
             }
         }
         standing

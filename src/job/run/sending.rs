@@ -9,18 +9,18 @@ use tokio::task::JoinSet;
 
 use super::start::{Kept, Started, Tokens};
 use crate::cli::SendArgs;
-use crate::job::outcome::Status;
 use crate::job::pool::Pool;
-use crate::job::producer::{self, Plan, Produced};
+use crate::job::producer::{self, Produced, ProducerPlan};
 use crate::job::progress::log_line;
 use crate::job::progress::{Mode, Progress, Start};
 use crate::job::queue::WorkQueue;
 use crate::job::recorder::{self, Recorded};
 use crate::job::report::ReportError;
+use crate::job::settlement::Status;
 use crate::job::signals::Signals;
 use crate::job::throttle::Throttle;
 use crate::job::work::{Event, Work};
-use crate::job::worker::{self, Shared, Stop};
+use crate::job::worker::{self, Stop, WorkerContext};
 use crate::jobdef::Job;
 use crate::smtp::{self, Connector};
 
@@ -53,7 +53,7 @@ pub async fn send(args: &SendArgs, started: Started, signals: Signals, now: chro
         Progress::new(mode, args.verbosity.verbose > 0, start, total, connections).with_sessions(pool.open_counter());
     let recorder = tokio::spawn(recorder::record(events_rx, progress, report));
     let (work_tx, work_rx) = mpsc::channel::<Work>(producer::queue_capacity(&job, connections));
-    let shared = Arc::new(Shared {
+    let shared = Arc::new(WorkerContext {
         queue: WorkQueue::new(work_rx),
         throttle: Throttle::new(pace),
         events: events_tx.clone(),
@@ -65,7 +65,8 @@ pub async fn send(args: &SendArgs, started: Started, signals: Signals, now: chro
         lost: Arc::default(),
     });
     let resend_uncertain = args.resend_uncertain;
-    let plan = Plan { job: Arc::new(job), journal: Some(Arc::new(replayed)), resend_uncertain, limit, by_budget, now };
+    let plan =
+        ProducerPlan { job: Arc::new(job), journal: Some(Arc::new(replayed)), resend_uncertain, limit, by_budget, now };
     let producer = producer::spawn(plan, work_tx, events_tx.clone(), shared.clone());
     let interrupted: Arc<AtomicU8> = signals.received();
     let watcher = tokio::spawn(signals.watch(shared.clone(), kept.journal.clone()));
@@ -127,7 +128,7 @@ async fn lead_with(mode: Mode, events: &mpsc::Sender<Event>, reason: &str) {
 /// Waits for every worker. One that panicked (a bug) stops the run as a fatal error would: the others
 /// finish what they hold, and the message it held is reported from [`Lost`](crate::job::work::Lost). Returns
 /// the first such error.
-async fn join_workers(mut workers: JoinSet<()>, shared: &Shared) -> Option<String> {
+async fn join_workers(mut workers: JoinSet<()>, shared: &WorkerContext) -> Option<String> {
     let mut internal = None;
     while let Some(joined) = workers.join_next().await {
         if let Err(e) = joined {
@@ -158,22 +159,22 @@ fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
 
 /// After the workers stopped: what never went out is reported as not sent, the producer is joined, and the
 /// messages whose holder panicked are reported (`Err` when the producer itself panicked).
-async fn wind_down(shared: &Shared, producer: std::thread::JoinHandle<Produced>) -> Result<Produced, String> {
+async fn wind_down(shared: &WorkerContext, producer: std::thread::JoinHandle<Produced>) -> Result<Produced, String> {
     for mut work in shared.queue.stop() {
         // Refused for now, and the run ends before its retry: deferred, as the journal says.
         let last = work.last.take();
-        let outcome =
-            last.unwrap_or_else(|| work.outcome(Status::NotSent, "not sent: the run stopped before its retry"));
-        let _ = shared.events.send(Event::Settled { outcome, carried: false }).await;
+        let settlement =
+            last.unwrap_or_else(|| work.settlement(Status::NotSent, "not sent: the run stopped before its retry"));
+        let _ = shared.events.send(Event::Settled { settlement, carried: false }).await;
     }
     while let Some(work) = shared.queue.leftover().await {
         // Rendered but never taken: no journal record, pending for the next run.
-        let outcome = work.outcome(Status::NotSent, "not sent: the run stopped");
-        let _ = shared.events.send(Event::Settled { outcome, carried: false }).await;
+        let settlement = work.settlement(Status::NotSent, "not sent: the run stopped");
+        let _ = shared.events.send(Event::Settled { settlement, carried: false }).await;
     }
     let joined = tokio::task::spawn_blocking(move || producer.join()).await.expect("joined");
-    for outcome in shared.lost.take() {
-        let _ = shared.events.send(Event::Settled { outcome, carried: false }).await;
+    for settlement in shared.lost.take() {
+        let _ = shared.events.send(Event::Settled { settlement, carried: false }).await;
     }
     joined.map_err(|payload| {
         let cause = panic_text(payload.as_ref());

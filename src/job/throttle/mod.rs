@@ -33,12 +33,12 @@ type Limiter<C> = RateLimiter<NotKeyed, InMemoryState, C, NoOpMiddleware<<C as C
 pub struct Throttle<C: Clock + Clone = DefaultClock> {
     clock: C,
     configured: Option<Pace>,
-    state: Arc<Mutex<State<C>>>,
+    state: Arc<Mutex<ThrottleState<C>>>,
     /// Requests to the pacer thread: each is answered when its message may go.
     pacer: Mutex<Option<mpsc::Sender<oneshot::Sender<()>>>>,
 }
 
-struct State<C: Clock> {
+struct ThrottleState<C: Clock> {
     current: Option<Pace>,
     limiter: Option<Limiter<C>>,
     throttled_streak: u32,
@@ -98,7 +98,7 @@ impl Throttle<DefaultClock> {
 }
 
 /// One message through now, or how long until one may go.
-fn try_acquire<C: Clock + Clone>(state: &Mutex<State<C>>, clock: &C) -> Result<(), Duration> {
+fn try_acquire<C: Clock + Clone>(state: &Mutex<ThrottleState<C>>, clock: &C) -> Result<(), Duration> {
     let mut state = state.lock().expect("throttle lock");
     if let Some(limiter) = &state.limiter {
         limiter.check().map_err(|not_until| not_until.wait_time_from(clock.now()))?;
@@ -109,7 +109,7 @@ fn try_acquire<C: Clock + Clone>(state: &Mutex<State<C>>, clock: &C) -> Result<(
 
 impl<C: Clock + Clone> Throttle<C> {
     pub fn with_clock(pace: Option<Pace>, clock: C) -> Self {
-        let state = State {
+        let state = ThrottleState {
             current: pace,
             limiter: pace.map(|p| limiter(p, &clock)),
             throttled_streak: 0,
@@ -177,7 +177,7 @@ impl<C: Clock + Clone> Throttle<C> {
     }
 }
 
-impl<C: Clock + Clone> State<C> {
+impl<C: Clock + Clone> ThrottleState<C> {
     fn set(&mut self, pace: Option<Pace>, clock: &C) {
         self.current = pace;
         self.limiter = pace.map(|p| limiter(p, clock));

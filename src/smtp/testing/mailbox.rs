@@ -19,7 +19,7 @@ pub const PIPELINED_AFTER_DOT: &str = "503 5.5.0 Bad sequence of commands - pipe
 #[derive(Debug, Clone)]
 enum Fault {
     /// This reply to MAIL FROM or RCPT TO.
-    Refuse(String),
+    Reject(String),
     /// No reply to the final dot: the connection is closed instead.
     CloseAfterDot,
     /// This reply to the final dot instead of 250 (a `421` then closes the connection).
@@ -30,18 +30,18 @@ enum Fault {
 type DotCheck = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 
 #[derive(Default)]
-struct State {
+struct MailboxState {
     delay: Duration,
     pipelining: bool,
-    refuse_behind_dot: bool,
+    reject_behind_dot: bool,
     faults: HashMap<String, (Fault, u32)>,
     /// Offer AUTH and refuse every login with 535.
-    refuse_auth: bool,
+    reject_auth: bool,
     /// Commands received, by verb (`MAIL`, `AUTH`, …).
     verbs: HashMap<String, u32>,
     /// The verbs of each flight (what one read brought), `.` for a final dot.
     flights: Vec<Vec<String>>,
-    refused_behind_dot: u32,
+    rejected_behind_dot: u32,
     /// Every message body whose final dot arrived, per recipient (accepted or not).
     dots: HashMap<String, Vec<Vec<u8>>>,
     /// Messages answered with 250 after the dot, per recipient.
@@ -56,7 +56,7 @@ struct State {
     session_cap: Option<u32>,
     /// Admitted sessions are greeted after this long (a busy or tarpitting server).
     greeting_delay: Duration,
-    refused_sessions: u32,
+    rejected_sessions: u32,
     /// MAIL FROM commands so far, over all connections, and (number, reply): that one MAIL gets the reply.
     mails: u32,
     nth_mail: Option<(u32, String)>,
@@ -65,7 +65,7 @@ struct State {
 /// The rules and counts shared by every connection it serves; clones share them too.
 #[derive(Clone, Default)]
 pub struct Mailbox {
-    state: Arc<Mutex<State>>,
+    state: Arc<Mutex<MailboxState>>,
 }
 
 impl Mailbox {
@@ -76,9 +76,9 @@ impl Mailbox {
 
     /// Advertise PIPELINING, but answer every command that arrived behind a final dot, before its reply,
     /// with [`PIPELINED_AFTER_DOT`] and do nothing else with it, as Haraka does.
-    pub fn refuse_behind_dot(&self) {
+    pub fn reject_behind_dot(&self) {
         let mut s = self.state();
-        (s.pipelining, s.refuse_behind_dot) = (true, true);
+        (s.pipelining, s.reject_behind_dot) = (true, true);
     }
 
     /// Every flight of replies (greeting included) waits this long first: in lock-step, every reply.
@@ -87,8 +87,8 @@ impl Mailbox {
     }
 
     /// RCPT TO (or MAIL FROM) `address` is answered with `reply` (e.g. `450 4.2.0 Busy`) the next `times` times.
-    pub fn refuse(&self, address: &str, reply: &str, times: u32) {
-        self.state().faults.insert(address.to_owned(), (Fault::Refuse(reply.to_owned()), times));
+    pub fn reject(&self, address: &str, reply: &str, times: u32) {
+        self.state().faults.insert(address.to_owned(), (Fault::Reject(reply.to_owned()), times));
     }
 
     /// At most `cap` sessions at once: one more is greeted `421 4.7.0 Too many concurrent connections` at
@@ -99,12 +99,12 @@ impl Mailbox {
     }
 
     /// Sessions the cap refused so far.
-    pub fn refused_sessions(&self) -> u32 {
-        self.state().refused_sessions
+    pub fn rejected_sessions(&self) -> u32 {
+        self.state().rejected_sessions
     }
 
     /// The `n`-th MAIL FROM over all connections (1-based) is answered `reply`; every other one as usual.
-    pub fn refuse_nth_mail(&self, n: u32, reply: &str) {
+    pub fn reject_nth_mail(&self, n: u32, reply: &str) {
         self.state().nth_mail = Some((n, reply.to_owned()));
     }
 
@@ -119,8 +119,8 @@ impl Mailbox {
     }
 
     /// Offer AUTH PLAIN LOGIN and answer every AUTH with `535 5.7.8`.
-    pub fn refuse_logins(&self) {
-        self.state().refuse_auth = true;
+    pub fn reject_logins(&self) {
+        self.state().reject_auth = true;
     }
 
     /// From now on, at each final dot, call `check` with each recipient (e.g. "is its committing record
@@ -145,8 +145,8 @@ impl Mailbox {
     }
 
     /// Commands answered with [`PIPELINED_AFTER_DOT`].
-    pub fn refused_behind_dot(&self) -> u32 {
-        self.state().refused_behind_dot
+    pub fn rejected_behind_dot(&self) -> u32 {
+        self.state().rejected_behind_dot
     }
 
     /// Messages accepted (250 after the dot) per recipient.
@@ -183,7 +183,7 @@ impl Mailbox {
         }
     }
 
-    fn state(&self) -> MutexGuard<'_, State> {
+    fn state(&self) -> MutexGuard<'_, MailboxState> {
         self.state.lock().unwrap()
     }
 
@@ -199,8 +199,8 @@ impl Mailbox {
     pub(super) fn count(&self, verb: &str, behind_dot: bool) -> bool {
         let mut s = self.state();
         *s.verbs.entry(verb.to_owned()).or_default() += 1;
-        let refuse = behind_dot && s.refuse_behind_dot;
-        s.refused_behind_dot += u32::from(refuse);
+        let refuse = behind_dot && s.reject_behind_dot;
+        s.rejected_behind_dot += u32::from(refuse);
         refuse
     }
 
@@ -210,7 +210,7 @@ impl Mailbox {
 
     pub(super) fn ehlo_reply(&self) -> String {
         let s = self.state();
-        let auth = if s.refuse_auth { "250-AUTH PLAIN LOGIN\r\n" } else { "" };
+        let auth = if s.reject_auth { "250-AUTH PLAIN LOGIN\r\n" } else { "" };
         let pipelining = if s.pipelining { "250-PIPELINING\r\n" } else { "" };
         format!("250-fake.test\r\n{auth}{pipelining}250-8BITMIME\r\n250-SMTPUTF8\r\n250 ENHANCEDSTATUSCODES\r\n")
     }
@@ -220,19 +220,19 @@ impl Mailbox {
         let mut s = self.state();
         s.mails += 1;
         let fault = match &s.nth_mail {
-            Some((n, reply)) if *n == s.mails => Some(Fault::Refuse(reply.clone())),
+            Some((n, reply)) if *n == s.mails => Some(Fault::Reject(reply.clone())),
             _ => take_fault(&mut s, from, false),
         };
         match fault {
-            Some(Fault::Refuse(reply)) => format!("{reply}\r\n"),
+            Some(Fault::Reject(reply)) => format!("{reply}\r\n"),
             _ => "250 2.1.0 Ok\r\n".to_owned(),
         }
     }
 
     /// The reply to RCPT TO `rcpt`, or `None` when it is accepted.
-    pub(super) fn rcpt_refusal(&self, rcpt: &str) -> Option<String> {
+    pub(super) fn rcpt_rejection(&self, rcpt: &str) -> Option<String> {
         match take_fault(&mut self.state(), rcpt, false) {
-            Some(Fault::Refuse(reply)) => Some(format!("{reply}\r\n")),
+            Some(Fault::Reject(reply)) => Some(format!("{reply}\r\n")),
             _ => None,
         }
     }
@@ -272,7 +272,7 @@ impl Mailbox {
     pub(super) fn admit(&self) -> Option<Admitted<'_>> {
         let mut s = self.state();
         if s.session_cap.is_some_and(|cap| s.open >= cap) {
-            s.refused_sessions += 1;
+            s.rejected_sessions += 1;
             return None;
         }
         s.connections += 1;
@@ -293,7 +293,7 @@ impl Drop for Admitted<'_> {
 
 /// The fault for `address` at this stage (`at_dot`: after the final dot, else at MAIL or RCPT), if one is
 /// still armed; counts it down.
-fn take_fault(s: &mut State, address: &str, at_dot: bool) -> Option<Fault> {
+fn take_fault(s: &mut MailboxState, address: &str, at_dot: bool) -> Option<Fault> {
     let (fault, times) = s.faults.get_mut(address)?;
     if *times == 0 || matches!(fault, Fault::CloseAfterDot | Fault::ReplyAfterDot(_)) != at_dot {
         return None;

@@ -14,6 +14,7 @@
 //! tiers share one copy instead of keeping their own. It lives under `smtp` because it speaks only SMTP and
 //! would move with that module into a crate of its own.
 
+mod conn;
 mod mailbox;
 mod recorded;
 mod script;
@@ -23,9 +24,10 @@ mod tcp;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+pub use conn::Io;
 pub use mailbox::{Mailbox, PIPELINED_AFTER_DOT};
 pub use recorded::{Recorded, Tap};
-pub use script::{Io, Record, Step, accept_message, ehlo_reply, expect, expect_prefix, greet, peer, run, send};
+pub use script::{Record, Step, accept_message, ehlo_reply, expect, expect_prefix, greet, peer, run, send};
 pub use tcp::{MailServer, ScriptServer};
 
 use super::phase::Timeouts;

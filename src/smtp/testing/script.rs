@@ -8,9 +8,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream, duplex};
+use tokio::io::{DuplexStream, duplex};
 use tokio::task::JoinHandle;
 
+use super::conn::{Conn, Io};
 use super::mailbox::Mailbox;
 use super::serve::serve;
 
@@ -95,26 +96,23 @@ impl Record {
     }
 }
 
-/// A stream the interpreter can own, whatever it is (a pipe, TCP, TLS over either).
-pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
-
 /// Runs `script` on `io` to its end or its first failure.
 pub async fn run(io: impl Io + 'static, script: Vec<Step>) -> Record {
-    let mut conn = Conn { io: Box::new(io), buf: Vec::new(), received: Vec::new() };
+    let mut conn = Conn::new(Box::new(io));
     let mut error = None;
     for step in script {
         let result = match step {
             Step::Close => break,
             Step::StartTls(config) => conn.start_tls(config).await,
-            other => conn.step(other).await,
+            other => take_step(&mut conn, other).await,
         };
         if let Err(e) = result {
             error = Some(e);
             break;
         }
     }
-    Record { received: String::from_utf8_lossy(&conn.received).into_owned(), bytes: conn.received, error }
+    let received = conn.into_received();
+    Record { received: String::from_utf8_lossy(&received).into_owned(), bytes: received, error }
 }
 
 /// Runs `script` against the client end of an in-memory pipe (tier 2); the handle yields every byte the
@@ -124,90 +122,26 @@ pub fn peer(script: Vec<Step>) -> (DuplexStream, JoinHandle<Vec<u8>>) {
     (client, tokio::spawn(async move { run(server, script).await.ok().bytes }))
 }
 
-/// The server's end of one connection: the stream, bytes read but not yet taken, and the record.
-pub(super) struct Conn {
-    io: Box<dyn Io>,
-    buf: Vec<u8>,
-    received: Vec<u8>,
-}
-
-impl Conn {
-    async fn step(&mut self, step: Step) -> Result<(), String> {
-        match step {
-            Step::Send(bytes) => self.write(bytes.as_bytes()).await,
-            Step::Expect(want) => check(&self.line().await?, |l| l == format!("{want}\r\n"), &want),
-            Step::ExpectPrefix(want) => check(&self.line().await?, |l| l.starts_with(&want), &want),
-            Step::Data => {
-                while self.line().await? != ".\r\n" {}
-                Ok(())
-            }
-            Step::Sleep(d) => {
-                tokio::time::sleep(d).await;
-                Ok(())
-            }
-            Step::Serve(mailbox) => serve(self, &mailbox).await,
-            Step::Drain => {
-                self.received.append(&mut self.buf);
-                let _ = self.io.read_to_end(&mut self.received).await;
-                Ok(())
-            }
-            Step::Close | Step::StartTls(_) => unreachable!("handled by run"),
+/// One exact step (or the rest of the connection, for [`Step::Serve`]).
+async fn take_step(conn: &mut Conn, step: Step) -> Result<(), String> {
+    match step {
+        Step::Send(bytes) => conn.write(bytes.as_bytes()).await,
+        Step::Expect(want) => check(&conn.line().await?, |l| l == format!("{want}\r\n"), &want),
+        Step::ExpectPrefix(want) => check(&conn.line().await?, |l| l.starts_with(&want), &want),
+        Step::Data => {
+            while conn.line().await? != ".\r\n" {}
+            Ok(())
         }
-    }
-
-    /// The server side of a TLS handshake on this connection.
-    async fn start_tls(&mut self, config: Arc<rustls::ServerConfig>) -> Result<(), String> {
-        if !self.buf.is_empty() {
-            return Err("the client sent bytes before the TLS handshake".into());
+        Step::Sleep(d) => {
+            tokio::time::sleep(d).await;
+            Ok(())
         }
-        let plain = std::mem::replace(&mut self.io, Box::new(tokio::io::empty()));
-        let tls = tokio_rustls::TlsAcceptor::from(config).accept(plain).await.map_err(|e| format!("TLS: {e}"))?;
-        self.io = Box::new(tls);
-        Ok(())
-    }
-
-    pub(super) async fn write(&mut self, bytes: &[u8]) -> Result<(), String> {
-        self.io.write_all(bytes).await.map_err(|e| format!("write: {e}"))?;
-        self.io.flush().await.map_err(|e| format!("flush: {e}"))
-    }
-
-    /// One line, CRLF included, lossily as text; EOF is an error.
-    async fn line(&mut self) -> Result<String, String> {
-        loop {
-            if let Some(end) = self.buf.iter().position(|&b| b == b'\n') {
-                let line: Vec<u8> = self.buf.drain(..=end).collect();
-                self.received.extend_from_slice(&line);
-                return Ok(String::from_utf8_lossy(&line).into_owned());
-            }
-            if !self.fill().await? {
-                return Err("the client closed the connection".into());
-            }
+        Step::Serve(mailbox) => serve(conn, &mailbox).await,
+        Step::Drain => {
+            conn.drain().await;
+            Ok(())
         }
-    }
-
-    /// Every whole line that has arrived, after reading once more if none had (RFC 2920: what the client
-    /// sent in one flight, answered together); `None` when the client closed between lines.
-    pub(super) async fn flight(&mut self) -> Result<Option<Vec<Vec<u8>>>, String> {
-        while !self.buf.contains(&b'\n') {
-            if !self.fill().await? {
-                return match self.buf.is_empty() {
-                    true => Ok(None),
-                    false => Err("the client closed the connection in the middle of a line".into()),
-                };
-            }
-        }
-        let end = self.buf.iter().rposition(|&b| b == b'\n').expect("a whole line") + 1;
-        let lines: Vec<u8> = self.buf.drain(..end).collect();
-        self.received.extend_from_slice(&lines);
-        Ok(Some(lines.split_inclusive(|&b| b == b'\n').map(<[u8]>::to_vec).collect()))
-    }
-
-    /// Reads what is there; false at EOF.
-    async fn fill(&mut self) -> Result<bool, String> {
-        let mut chunk = [0u8; 8192];
-        let n = self.io.read(&mut chunk).await.map_err(|e| format!("read: {e}"))?;
-        self.buf.extend_from_slice(&chunk[..n]);
-        Ok(n > 0)
+        Step::Close | Step::StartTls(_) => unreachable!("handled by run"),
     }
 }
 

@@ -5,8 +5,8 @@
 //! gets one round trip per group and a lock-step one a round trip per command. Commands that came in the
 //! same flight behind a final dot are what a Haraka-like mailbox refuses.
 
+use super::conn::Conn;
 use super::mailbox::Mailbox;
-use super::script::Conn;
 
 /// One connection: greeting, then flight after flight until QUIT, EOF or a fault closes it.
 pub(super) async fn serve(conn: &mut Conn, mailbox: &Mailbox) -> Result<(), String> {
@@ -82,7 +82,7 @@ impl Session<'_> {
             self.mailbox.mail_reply(&address(line))
         } else if upper.starts_with("RCPT TO:") {
             let rcpt = address(line);
-            let refusal = self.mailbox.rcpt_refusal(&rcpt);
+            let refusal = self.mailbox.rcpt_rejection(&rcpt);
             refusal.unwrap_or_else(|| {
                 self.rcpts.push(rcpt);
                 "250 2.1.5 Ok\r\n".to_owned()

@@ -6,8 +6,8 @@ use chrono::{DateTime, FixedOffset, TimeDelta, Utc};
 use unicode_width::UnicodeWidthStr;
 
 use super::*;
-use crate::job::outcome::{Outcome, Status};
 use crate::job::progress::view::{Planned, Retry, Start, View};
+use crate::job::settlement::{Settlement, Status};
 
 fn t0() -> DateTime<Utc> {
     "2026-12-02T22:40:00Z".parse().unwrap()
@@ -21,8 +21,8 @@ fn utc() -> FixedOffset {
     FixedOffset::east_opt(0).unwrap()
 }
 
-fn outcome(row: u64, status: Status) -> Outcome {
-    Outcome {
+fn settlement(row: u64, status: Status) -> Settlement {
+    Settlement {
         row,
         email: format!("r{row}@example.test"),
         status,
@@ -53,14 +53,14 @@ fn resumed(rate: Option<f64>) -> View {
     let mut view = View::new(start, 60, 2);
     view.planned = Some(Planned { recipients: 60, to_send: 34, settled_earlier: 26, uncertain_earlier: 0 });
     for row in 2..28 {
-        view.settled(&outcome(row, Status::Delivered), true);
+        view.settled(&settlement(row, Status::Delivered), true);
     }
     view.sessions_open = Some(2);
     view
 }
 
 fn send(view: &mut View, rows: std::ops::Range<u64>, status: Status) {
-    rows.for_each(|row| view.settled(&outcome(row, status), false));
+    rows.for_each(|row| view.settled(&settlement(row, status), false));
 }
 
 #[test]
@@ -119,7 +119,7 @@ fn waiting_retries_replace_stale_lines_and_count_down() {
     // The first one is due: back in line, no longer waiting.
     assert_eq!(terminal(&view, at(61), zone, 200)[3], "  waiting to retry 1 until 23:41:30 (in 29s)");
     // Settled: gone from the list.
-    view.settled(&outcome(61, Status::Delivered), false);
+    view.settled(&settlement(61, Status::Delivered), false);
     assert_eq!(terminal(&view, at(45), zone, 200).len(), 5, "only row 60 waits");
 }
 

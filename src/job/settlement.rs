@@ -1,4 +1,6 @@
-//! What happened to one recipient: the record the report, the progress display and the journal share.
+//! What became of one recipient in a run (its [`Settlement`]: a [`Status`] word and the reply that decided it):
+//! the record the report, the progress display and the summary share. The journal keeps its own, smaller
+//! form ([`super::journal::Record::Outcome`]), which older journals also hold.
 
 use std::fmt;
 
@@ -41,9 +43,9 @@ impl fmt::Display for Status {
     }
 }
 
-/// One recipient's final outcome in a run.
+/// One recipient's settlement in a run: its status and what decided it.
 #[derive(Debug, Clone)]
-pub struct Outcome {
+pub struct Settlement {
     /// The CSV line number the recipient came from.
     pub row: u64,
     pub email: String,

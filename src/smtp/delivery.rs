@@ -86,7 +86,7 @@ pub enum SessionError {
     /// A RSET (cleaning up after an earlier message's refusal) was refused: the session ended before this
     /// message's transaction began.
     #[error("the server refused RSET: {reply}")]
-    ResetRefused { reply: Reply },
+    ResetRejected { reply: Reply },
     #[error("the session is closed")]
     Closed,
 }
@@ -124,7 +124,7 @@ impl SessionError {
         match self {
             SessionError::ServiceClosing { reply, .. }
             | SessionError::Protocol { reply, .. }
-            | SessionError::ResetRefused { reply } => Some(reply),
+            | SessionError::ResetRejected { reply } => Some(reply),
             _ => None,
         }
     }
