@@ -18,8 +18,6 @@ mod prompt;
 mod sending;
 mod start;
 
-pub use start::{delivered_last_24h, sent_last_24h};
-
 use std::path::{Path, PathBuf};
 
 use chrono::SubsecRound;

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::clock::now;
+use super::journal::last_day::LastDay;
 use super::journal::{Detail, JournalEntry, JournalError, JournalState, KeyId, Replayed, Settled, key_id};
 use super::run::JobPaths;
 use crate::cli::StatusArgs;
@@ -148,6 +149,8 @@ fn summarise(job_file: &Path, paths: &JobPaths, latest: &HashMap<KeyId, Latest>,
         summary: l.ended.as_ref().map(|e| e.2.clone()),
     });
     let not_sent = not_sent(job_file, latest);
+    // As the run counts them: the journals `--fresh` set aside spend the same provider's budget.
+    let day = LastDay::of(&paths.journal, replayed, now());
     StatusSummary {
         journal: paths.journal.display().to_string(),
         delivered: count("delivered"),
@@ -158,9 +161,8 @@ fn summarise(job_file: &Path, paths: &JobPaths, latest: &HashMap<KeyId, Latest>,
         pending: not_sent,
         last_run,
         max_per_day,
-        // As the run counts them: the journals `--fresh` set aside spend the same provider's budget.
-        sent_last_24h: super::run::delivered_last_24h(paths, replayed, now()),
-        budget_left: max_per_day.map(|m| m.saturating_sub(super::run::sent_last_24h(paths, replayed, now()))),
+        sent_last_24h: day.delivered,
+        budget_left: max_per_day.map(|m| m.saturating_sub(day.sent)),
     }
 }
 

@@ -43,3 +43,4 @@ mod smtp_pipeline;
 mod smtp_pki;
 mod smtp_probe;
 mod smtp_tls;
+mod source_tree;

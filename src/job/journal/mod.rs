@@ -10,6 +10,7 @@
 //! outcome in a crash turns a settled recipient into an uncertain one, which is never resent without the
 //! user asking: safe.
 
+pub mod last_day;
 pub mod record;
 pub mod replay;
 

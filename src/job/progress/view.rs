@@ -107,7 +107,7 @@ impl View {
         self.retries.remove(&settlement.row);
         if carried {
             self.carried += 1;
-            self.carried_uncertain += u64::from(outcome.status == Status::Uncertain);
+            self.carried_uncertain += u64::from(settlement.status == Status::Uncertain);
             return;
         }
         self.run.add(settlement.status);

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::{JobPaths, StartError};
 use crate::cli::SendArgs;
+use crate::job::journal::last_day::LastDay;
 use crate::job::journal::{JournalState, Replayed, Settled};
 use crate::jobdef::Job;
 use crate::recipients::Entry;
@@ -126,7 +127,7 @@ pub fn confirm(
         _ => None,
     };
     let budget_left = job.rate.max_per_day.map(|max| {
-        let sent = super::sent_last_24h(&paths, replayed.as_ref().unwrap_or(&Replayed::default()), now);
+        let sent = LastDay::of(&paths.journal, replayed.as_ref().unwrap_or(&Replayed::default()), now).sent;
         max.saturating_sub(sent)
     });
     let mut stderr = std::io::stderr().lock();

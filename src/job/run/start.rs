@@ -11,6 +11,7 @@ use crate::cli::SendArgs;
 use crate::config::numbers;
 use crate::config::rate::Pace;
 use crate::job::clock::now;
+use crate::job::journal::last_day::LastDay;
 use crate::job::journal::{Journal, JournalWriter, Record, Replayed, set_aside_names, sync_dir};
 use crate::job::lock::{self, RunLock};
 use crate::job::progress::log_line;
@@ -54,7 +55,7 @@ pub async fn start(args: &SendArgs, started: DateTime<Utc>) -> Result<Started, S
     prompt::confirm(args, &job, total, connections, started)?;
     let (kept, replayed) = open_campaign(args, started).await?;
     let sent = match job.rate.max_per_day {
-        Some(_) => sent_last_24h(&JobPaths::of(&args.job), &replayed, started),
+        Some(_) => LastDay::of(&JobPaths::of(&args.job).journal, &replayed, started).sent,
         None => 0,
     };
     let (limit, by_budget) = limit(args, &job, sent);
@@ -190,29 +191,6 @@ fn limit(args: &SendArgs, job: &Job, sent_last_24h: u64) -> (Option<u64>, bool) 
         (None, Some(left)) => (Some(left), true),
         (None, None) => (None, false),
     }
-}
-
-/// Messages sent in the last 24 hours by this job: this journal and the ones `--fresh` set aside (a new
-/// campaign does not reset the provider's daily limit). `status` tells the budget left by it too.
-pub fn sent_last_24h(paths: &JobPaths, replayed: &Replayed, now: DateTime<Utc>) -> u64 {
-    replayed.sent_last_24h + set_aside_journals(paths, now).map(|r| r.sent_last_24h).sum::<u64>()
-}
-
-/// As [`sent_last_24h`], the messages delivered (recipients, not attempts): what `status` says was sent.
-pub fn delivered_last_24h(paths: &JobPaths, replayed: &Replayed, now: DateTime<Utc>) -> u64 {
-    replayed.delivered_last_24h + set_aside_journals(paths, now).map(|r| r.delivered_last_24h).sum::<u64>()
-}
-
-/// The journals `--fresh` kept beside this one, replayed.
-fn set_aside_journals(paths: &JobPaths, now: DateTime<Utc>) -> impl Iterator<Item = Replayed> {
-    let current = paths.journal.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let prefix = current.trim_end_matches("jsonl").to_owned();
-    let kept = std::fs::read_dir(&paths.dir).into_iter().flatten().flatten().filter(move |entry| {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        name != current && name.starts_with(&prefix) && name.ends_with(".jsonl")
-    });
-    kept.filter_map(|entry| std::fs::File::open(entry.path()).ok().map(|f| (entry.path(), f)))
-        .filter_map(move |(path, file)| Replayed::read(file, now, &path).ok())
 }
 
 fn pace(args: &SendArgs, job: &Job) -> Result<Option<Pace>, StartError> {

@@ -197,8 +197,8 @@ fn uncertain_recipients_from_earlier_runs_are_not_counted_as_settled() {
         "{}",
         header(&view)
     );
-    (2..7).for_each(|row| view.settled(&outcome(row, Status::Delivered), true));
-    (7..11).for_each(|row| view.settled(&outcome(row, Status::Uncertain), true));
+    (2..7).for_each(|row| view.settled(&settlement(row, Status::Delivered), true));
+    (7..11).for_each(|row| view.settled(&settlement(row, Status::Uncertain), true));
     let line = plain(&view, at(1));
     assert!(line.contains(" · 5 settled earlier · 4 uncertain earlier"), "{line}");
 }
