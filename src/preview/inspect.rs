@@ -32,7 +32,8 @@ pub struct Inspected {
 pub fn inspect(bytes: &[u8]) -> Inspected {
     let Some(head) = MessageParser::default().parse_headers(bytes) else { return Inspected::default() };
     let mixed = head.content_type().is_some_and(|t| {
-        t.c_type.eq_ignore_ascii_case("multipart") && t.c_subtype.as_deref().is_some_and(|s| s.eq_ignore_ascii_case("mixed"))
+        t.c_type.eq_ignore_ascii_case("multipart")
+            && t.c_subtype.as_deref().is_some_and(|s| s.eq_ignore_ascii_case("mixed"))
     });
     let parsed = if mixed { MessageParser::default().parse(bytes) } else { None };
     let message = parsed.as_ref().unwrap_or(&head);

@@ -199,7 +199,8 @@ fn prepare(dir: &Path) -> Result<Aside, PreviewError> {
 /// A name an earlier preview wrote: `index.html`, `row-….eml`, `row-….html` or `row-….attN-…`.
 fn is_ours(name: &str) -> bool {
     let attachment = name.split_once(".att").is_some_and(|(_, n)| n.starts_with(|c: char| c.is_ascii_digit()));
-    name == "index.html" || (name.starts_with("row-") && (name.ends_with(".eml") || name.ends_with(".html") || attachment))
+    name == "index.html"
+        || (name.starts_with("row-") && (name.ends_with(".eml") || name.ends_with(".html") || attachment))
 }
 
 /// `preview/` → `.preview.old-PID` beside it; `None` where that can't be done (then files go one by one).
