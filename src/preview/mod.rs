@@ -183,12 +183,13 @@ fn prepare(dir: &Path) -> Result<Aside, PreviewError> {
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
         if is_ours(name) { ours.push(path) } else { others = true }
     }
-    if !others && !ours.is_empty() {
-        if let Some(aside) = rename_aside(dir) {
-            let aside = Aside(Some(aside));
-            fs::create_dir(dir).map_err(io_error(dir))?;
-            return Ok(aside);
-        }
+    if !others
+        && !ours.is_empty()
+        && let Some(aside) = rename_aside(dir)
+    {
+        let aside = Aside(Some(aside));
+        fs::create_dir(dir).map_err(io_error(dir))?;
+        return Ok(aside);
     }
     for path in ours {
         fs::remove_file(&path).map_err(io_error(&path))?;
