@@ -205,7 +205,11 @@ fn is_ours(name: &str) -> bool {
 }
 
 /// `preview/` → `.preview.old-PID` beside it; `None` where that can't be done (then files go one by one).
+/// A symlinked folder is not renamed: that would replace the user's link with a folder.
 fn rename_aside(dir: &Path) -> Option<PathBuf> {
+    if !fs::symlink_metadata(dir).ok()?.is_dir() {
+        return None;
+    }
     let name = dir.file_name()?.to_str()?;
     let aside = dir.with_file_name(format!(".{name}.old-{}", std::process::id()));
     fs::rename(dir, &aside).ok().map(|()| aside)

@@ -79,6 +79,17 @@ fn a_rerun_replaces_a_folder_of_only_preview_files_and_leaves_nothing_aside() {
 }
 
 #[test]
+fn a_rerun_through_a_symlinked_folder_keeps_the_link() {
+    let job = JobDir::new();
+    std::fs::create_dir(job.path().join("elsewhere")).unwrap();
+    std::os::unix::fs::symlink("elsewhere", job.path().join("preview")).unwrap();
+    job.run(&["preview", "job.toml"]).expect(0);
+    job.run(&["preview", "job.toml", "--limit", "1"]).expect(0);
+    assert!(std::fs::symlink_metadata(job.path().join("preview")).unwrap().file_type().is_symlink());
+    assert_eq!(files(&job.path().join("elsewhere"), ""), ["index.html", "row-000002-ann@example.com.eml"]);
+}
+
+#[test]
 fn a_broken_job_is_refused_with_its_problems() {
     let job = JobDir::new();
     job.write("t/mail.txt", "{{ name");
