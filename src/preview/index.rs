@@ -10,6 +10,7 @@
 //! escaped (so `</script>` in a cell cannot close it), the page's script puts values in with
 //! `textContent`, and the Content-Security-Policy allows only that one script, by its hash.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
@@ -62,7 +63,7 @@ struct Detail<'a> {
     headers: &'a [(String, String)],
     text: Option<&'a str>,
     html: Option<&'a str>,
-    raw: String,
+    raw: Cow<'a, str>,
     attachments: Vec<AttachmentLine<'a>>,
 }
 
@@ -88,8 +89,10 @@ struct Summary {
 
 pub struct Page<W: Write> {
     out: W,
-    rows: Vec<serde_json::Value>,
+    /// The current chunk's list rows and details, as JSON arrays being written.
+    rows: Vec<u8>,
     details: Vec<u8>,
+    in_chunk: usize,
     summary: Summary,
 }
 
@@ -112,13 +115,17 @@ impl<W: Write> Page<W> {
             "job": job.job, "campaign": job.campaign, "columns": job.columns, "meanings": meanings,
         });
         json_element(&mut out, "id=\"job-data\"", &info)?;
-        Ok(Page { out, rows: Vec::with_capacity(CHUNK), details: Vec::new(), summary: Summary::default() })
+        Ok(Page { out, rows: Vec::new(), details: Vec::new(), in_chunk: 0, summary: Summary::default() })
     }
 
     pub fn add(&mut self, m: &Message) -> io::Result<()> {
         self.count(m);
         let codes: Vec<&str> = m.warnings.iter().map(|w| w.code()).collect();
-        self.rows.push(serde_json::json!([m.row, m.recipient, m.subject, m.size, codes, m.fields, m.eml]));
+        let row = (m.row, &m.recipient, &m.subject, m.size, codes, &m.fields, &m.eml);
+        self.in_chunk += 1;
+        let opening = if self.in_chunk == 1 { b'[' } else { b',' };
+        self.rows.push(opening);
+        serde_json::to_writer(&mut self.rows, &row).map_err(io::Error::other)?;
         let detail = Detail {
             headers: &m.headers,
             text: m.text.as_deref(),
@@ -128,9 +135,9 @@ impl<W: Write> Page<W> {
                 .map(|(a, file)| AttachmentLine { name: &a.name, mime: &a.mime, size: a.size, file })
                 .collect(),
         };
-        self.details.push(if self.rows.len() == 1 { b'[' } else { b',' });
+        self.details.push(opening);
         serde_json::to_writer(&mut self.details, &detail).map_err(io::Error::other)?;
-        if self.rows.len() == CHUNK { self.flush_chunk() } else { Ok(()) }
+        if self.in_chunk == CHUNK { self.flush_chunk() } else { Ok(()) }
     }
 
     /// A row that is not in the list (unusable, a duplicate, or not rendered): counted and named.
@@ -163,10 +170,14 @@ impl<W: Write> Page<W> {
     }
 
     fn flush_chunk(&mut self) -> io::Result<()> {
-        if self.rows.is_empty() {
+        if self.in_chunk == 0 {
             return Ok(());
         }
-        json_element(&mut self.out, "class=\"rows\"", &serde_json::Value::Array(std::mem::take(&mut self.rows)))?;
+        self.in_chunk = 0;
+        self.rows.push(b']');
+        let rows = std::str::from_utf8(&self.rows).map_err(io::Error::other)?;
+        writeln!(self.out, "<script type=\"application/json\" class=\"rows\">{}</script>", script_safe(rows))?;
+        self.rows.clear();
         self.details.push(b']');
         let mut gzip = GzEncoder::new(Vec::new(), Compression::fast());
         gzip.write_all(&self.details)?;
@@ -177,12 +188,15 @@ impl<W: Write> Page<W> {
 }
 
 /// The message as text, cut at [`RAW_SOURCE_BYTES`] with a note naming the file that has all of it.
-fn raw_source(raw: &[u8], eml: &str) -> String {
+fn raw_source<'a>(raw: &'a [u8], eml: &str) -> Cow<'a, str> {
     if raw.len() <= RAW_SOURCE_BYTES {
-        return String::from_utf8_lossy(raw).into_owned();
+        return String::from_utf8_lossy(raw);
     }
     let more = raw.len() - RAW_SOURCE_BYTES;
-    format!("{}\n… {more} more bytes: the whole message is {eml}", String::from_utf8_lossy(&raw[..RAW_SOURCE_BYTES]))
+    Cow::Owned(format!(
+        "{}\n… {more} more bytes: the whole message is {eml}",
+        String::from_utf8_lossy(&raw[..RAW_SOURCE_BYTES])
+    ))
 }
 
 /// `<script type="application/json">` holding `value`, safe to embed whatever its strings contain.

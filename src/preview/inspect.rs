@@ -27,8 +27,16 @@ pub struct Inspected {
 }
 
 /// Parses `bytes` back; a message that does not parse shows no headers (its raw source still shows).
+/// Only a `multipart/mixed` message can carry attachments (see `message::Draft`): any other is parsed no
+/// further than its header section, which is most of a preview's CPU time saved.
 pub fn inspect(bytes: &[u8]) -> Inspected {
-    let Some(message) = MessageParser::default().parse(bytes) else { return Inspected::default() };
+    let Some(head) = MessageParser::default().parse_headers(bytes) else { return Inspected::default() };
+    let mixed = head.content_type().is_some_and(|t| {
+        t.c_type.eq_ignore_ascii_case("multipart")
+            && t.c_subtype.as_deref().is_some_and(|s| s.eq_ignore_ascii_case("mixed"))
+    });
+    let parsed = if mixed { MessageParser::default().parse(bytes) } else { None };
+    let message = parsed.as_ref().unwrap_or(&head);
     let mut headers: Vec<(String, String)> = message
         .headers()
         .iter()
@@ -116,6 +124,16 @@ mod tests {
         assert_eq!(inspected.headers[0].1, "Café <a@example.com>");
         assert_eq!(inspected.headers[4].1, "<1@example.com>", "unfolded");
         assert_eq!(inspected.headers[5].1, "<https://u/1>");
+    }
+
+    #[test]
+    fn a_message_without_attachments_is_read_from_its_headers_alone() {
+        let plain = "From: a@example.com\r\nSubject: =?utf-8?q?Gr=C3=BC=C3=9Fe?=\r\nContent-Type: multipart/alternative; \
+            boundary=\"b\"\r\n\r\n--b\r\nContent-Type: application/pdf\r\n\
+            Content-Disposition: attachment; filename=\"t.pdf\"\r\n\r\nx\r\n--b--\r\n";
+        let inspected = inspect(plain.as_bytes());
+        assert_eq!(inspected.headers, [("From".into(), "a@example.com".into()), ("Subject".into(), "Grüße".into())]);
+        assert_eq!(inspected.attachments, [], "only multipart/mixed is read for attachments, as Draft builds them");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! plus `index.html`, the page a person reviews the mailing on (see `index`).
 //! `--row N` prints one message to stdout instead. No network, no journal; `send --dry-run` calls this.
 
+mod folder;
 mod index;
 mod inspect;
 mod open;
@@ -77,7 +78,7 @@ pub fn write_all<W: Write>(
         problems.into_iter().for_each(|p| reporter.report(p));
         return Err(PreviewError::Variables(count));
     }
-    prepare(&dir)?;
+    let aside = folder::prepare(&dir)?;
     let index_path = dir.join("index.html");
     let file = BufWriter::new(File::create(&index_path).map_err(io_error(&index_path))?);
     let columns = reader.columns().names.clone();
@@ -126,6 +127,7 @@ pub fn write_all<W: Write>(
     }
     let mut file = page.finish().map_err(io_error(&index_path))?;
     file.flush().map_err(io_error(&index_path))?;
+    aside.remove()?;
     Ok(written)
 }
 
@@ -167,21 +169,6 @@ pub fn one_row(job: &Job, row: u64, date: DateTime<Utc>) -> Result<Vec<u8>, Prev
 
 fn joined(problems: &[Problem]) -> String {
     problems.iter().map(|p| p.message.as_str()).collect::<Vec<_>>().join("\n")
-}
-
-/// Creates the folder and removes what an earlier preview wrote there (only our own file names).
-fn prepare(dir: &Path) -> Result<(), PreviewError> {
-    fs::create_dir_all(dir).map_err(io_error(dir))?;
-    for entry in fs::read_dir(dir).map_err(io_error(dir))? {
-        let path = entry.map_err(io_error(dir))?.path();
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        let attachment = name.split_once(".att").is_some_and(|(_, n)| n.starts_with(|c: char| c.is_ascii_digit()));
-        let ours = name.ends_with(".eml") || name.ends_with(".html") || attachment;
-        if name == "index.html" || (name.starts_with("row-") && ours) {
-            fs::remove_file(&path).map_err(io_error(&path))?;
-        }
-    }
-    Ok(())
 }
 
 /// Writes `row-000002-ann_example.com.eml` and its attachments (`….att1-ticket.pdf`); returns the page's view.

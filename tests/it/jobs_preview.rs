@@ -61,6 +61,34 @@ fn limit_and_rerun_leave_only_the_current_files() {
     assert!(job.path().join("preview/notes.txt").exists(), "files preview did not write are left alone");
 }
 
+/// A folder of only our files is replaced whole (renamed aside, deleted after): nothing of it is left, not
+/// even the renamed folder; one with a file of the user's is cleared file by file (the test above).
+#[test]
+fn a_rerun_replaces_a_folder_of_only_preview_files_and_leaves_nothing_aside() {
+    use std::os::unix::fs::MetadataExt;
+    let job = JobDir::new();
+    let preview = job.path().join("preview");
+    job.run(&["preview", "job.toml"]).expect(0);
+    let before = std::fs::metadata(&preview).unwrap().ino();
+    job.run(&["preview", "job.toml", "--limit", "1"]).expect(0).line_with(&["wrote 1 messages"]);
+    assert_eq!(files(&preview, ""), ["index.html", "row-000002-ann@example.com.eml"]);
+    assert_ne!(std::fs::metadata(&preview).unwrap().ino(), before, "a new folder, not the old one emptied");
+    let mut names = files(job.path(), "");
+    names.retain(|n| n.starts_with('.'));
+    assert_eq!(names, Vec::<String>::new(), "the earlier preview is deleted, not left beside the job");
+}
+
+#[test]
+fn a_rerun_through_a_symlinked_folder_keeps_the_link() {
+    let job = JobDir::new();
+    std::fs::create_dir(job.path().join("elsewhere")).unwrap();
+    std::os::unix::fs::symlink("elsewhere", job.path().join("preview")).unwrap();
+    job.run(&["preview", "job.toml"]).expect(0);
+    job.run(&["preview", "job.toml", "--limit", "1"]).expect(0);
+    assert!(std::fs::symlink_metadata(job.path().join("preview")).unwrap().file_type().is_symlink());
+    assert_eq!(files(&job.path().join("elsewhere"), ""), ["index.html", "row-000002-ann@example.com.eml"]);
+}
+
 #[test]
 fn a_broken_job_is_refused_with_its_problems() {
     let job = JobDir::new();
