@@ -18,7 +18,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Init(args) => init(args),
         // A dry run is a preview: the exact messages, written to files; nothing is sent, no journal.
         Command::Send(args) if args.dry_run => {
-            preview(&PreviewArgs { job: args.job.clone(), out: None, limit: args.limit, row: None, open: false })
+            let limit = args.limit;
+            preview(&PreviewArgs { job: args.job.clone(), out: None, limit, row: None, open: false, eml: false })
         }
         Command::Send(args) => ExitCode::from(crate::job::run::send(args)),
         Command::Status(args) => ExitCode::from(crate::job::status::run(args)),
@@ -85,7 +86,7 @@ fn preview_row(job: &Job, row: u64) -> ExitCode {
 }
 
 fn preview_all(job: &Job, args: &PreviewArgs) -> ExitCode {
-    let options = preview::Options { out: args.out.clone(), limit: args.limit };
+    let options = preview::Options { out: args.out.clone(), limit: args.limit, eml: args.eml };
     let mut reporter = Reporter::new(io::stderr().lock());
     let result = preview::write_all(job, &options, Utc::now(), &mut reporter);
     let errors = reporter.errors;

@@ -16,7 +16,7 @@ pub struct Cli {
 pub enum Command {
     /// Read the whole job without touching the network and report every problem at once.
     Check(CheckArgs),
-    /// Render every message to .eml files (the exact bytes `send` would submit) plus an index.html.
+    /// Render every message into a review page (index.html) and messages.mbox; --eml adds one .eml each.
     Preview(PreviewArgs),
     /// Send the job's messages through the configured SMTP server.
     Send(SendArgs),
@@ -47,12 +47,15 @@ pub struct PreviewArgs {
     /// The job file (job.toml), or the folder that holds it.
     #[arg(value_parser = job_file)]
     pub job: PathBuf,
-    /// Where to write the .eml files and index.html (default: <job folder>/preview).
+    /// Where to write index.html, messages.mbox and the rest (default: <job folder>/preview).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Render at most N messages.
     #[arg(long)]
     pub limit: Option<u64>,
+    /// Also write each message as its own .eml file (the exact bytes `send` would submit).
+    #[arg(long, conflicts_with = "row")]
+    pub eml: bool,
     /// Print only the message of this CSV row (its line number) to stdout.
     #[arg(long, conflicts_with = "open")]
     pub row: Option<u64>,

@@ -33,10 +33,11 @@ pub(super) fn prepare(dir: &Path) -> Result<Aside, PreviewError> {
     Ok(Aside(None))
 }
 
-/// A name an earlier preview wrote: `index.html`, `row-….eml`, `row-….html` or `row-….attN-…`.
+/// A name an earlier preview wrote: `index.html`, `messages.mbox`, `row-….eml`, `row-….html` or `row-….attN-…`.
 fn is_ours(name: &str) -> bool {
     let attachment = name.split_once(".att").is_some_and(|(_, n)| n.starts_with(|c: char| c.is_ascii_digit()));
     name == "index.html"
+        || name == super::mbox::FILE
         || (name.starts_with("row-") && (name.ends_with(".eml") || name.ends_with(".html") || attachment))
 }
 

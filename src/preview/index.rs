@@ -24,7 +24,7 @@ use super::warnings::Warning;
 
 /// Rows per chunk: small enough that a selection inflates little, large enough that chunks are few.
 pub const CHUNK: usize = 256;
-/// The raw source embedded per message; the rest is in the `.eml` next to the page.
+/// The raw source embedded per message; the rest is in `messages.mbox` (and the `.eml`, with `--eml`).
 pub const RAW_SOURCE_BYTES: usize = 256 * 1024;
 /// Rows not in the list that the summary names (all are counted).
 const LISTED_SKIPPED: usize = 1000;
@@ -49,7 +49,8 @@ pub struct Message {
     pub size: usize,
     pub warnings: Vec<Warning>,
     pub fields: Vec<String>,
-    pub eml: String,
+    /// The `.eml` file next to the page, when `--eml` wrote one.
+    pub eml: Option<String>,
     pub headers: Vec<(String, String)>,
     pub text: Option<String>,
     pub html: Option<String>,
@@ -64,6 +65,8 @@ struct Detail<'a> {
     text: Option<&'a str>,
     html: Option<&'a str>,
     raw: Cow<'a, str>,
+    /// `raw` is all of the message (the page can then save it as `.eml`).
+    whole: bool,
     attachments: Vec<AttachmentLine<'a>>,
 }
 
@@ -130,7 +133,8 @@ impl<W: Write> Page<W> {
             headers: &m.headers,
             text: m.text.as_deref(),
             html: m.html.as_deref(),
-            raw: raw_source(&m.raw, &m.eml),
+            raw: raw_source(&m.raw, m.eml.as_deref(), self.summary.messages),
+            whole: m.raw.len() <= RAW_SOURCE_BYTES,
             attachments: (m.attachments.iter())
                 .map(|(a, file)| AttachmentLine { name: &a.name, mime: &a.mime, size: a.size, file })
                 .collect(),
@@ -187,14 +191,19 @@ impl<W: Write> Page<W> {
     }
 }
 
-/// The message as text, cut at [`RAW_SOURCE_BYTES`] with a note naming the file that has all of it.
-fn raw_source<'a>(raw: &'a [u8], eml: &str) -> Cow<'a, str> {
+/// The message as text, cut at [`RAW_SOURCE_BYTES`] with a note naming where all of it is: the `.eml`, or
+/// the `nth` message of `messages.mbox`.
+fn raw_source<'a>(raw: &'a [u8], eml: Option<&str>, nth: u64) -> Cow<'a, str> {
     if raw.len() <= RAW_SOURCE_BYTES {
         return String::from_utf8_lossy(raw);
     }
     let more = raw.len() - RAW_SOURCE_BYTES;
+    let whole = match eml {
+        Some(eml) => eml.to_owned(),
+        None => format!("message {nth} of {}", super::mbox::FILE),
+    };
     Cow::Owned(format!(
-        "{}\n… {more} more bytes: the whole message is {eml}",
+        "{}\n… {more} more bytes: the whole message is {whole}",
         String::from_utf8_lossy(&raw[..RAW_SOURCE_BYTES])
     ))
 }

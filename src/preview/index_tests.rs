@@ -10,7 +10,7 @@ fn message(row: u64, text: &str) -> Message {
         size: 10 + row as usize,
         warnings: vec![Warning::HttpLinks],
         fields: vec![HOSTILE.to_owned()],
-        eml: format!("row-{row}.eml"),
+        eml: Some(format!("row-{row}.eml")),
         headers: vec![("Subject".to_owned(), HOSTILE.to_owned())],
         text: Some(text.to_owned()),
         html: Some(HOSTILE.to_owned()),
@@ -87,6 +87,10 @@ fn the_summary_counts_sizes_warnings_and_skipped_rows() {
 #[test]
 fn a_long_source_is_cut_and_names_its_file() {
     let raw = vec![b'a'; RAW_SOURCE_BYTES + 5];
-    let shown = raw_source(&raw, "row-2.eml");
+    let shown = raw_source(&raw, Some("row-2.eml"), 7);
     assert!(shown.ends_with("… 5 more bytes: the whole message is row-2.eml"), "{}", &shown[shown.len() - 60..]);
+    let shown = raw_source(&raw, None, 7);
+    let end = "… 5 more bytes: the whole message is message 7 of messages.mbox";
+    assert!(shown.ends_with(end), "{}", &shown[shown.len() - 70..]);
+    assert_eq!(raw_source(&raw[..RAW_SOURCE_BYTES], None, 7).len(), RAW_SOURCE_BYTES, "a source that fits is whole");
 }

@@ -1,10 +1,12 @@
-//! `mailshot preview`: every message written as the `.eml` that `send` would submit (attachments beside it),
-//! plus `index.html`, the page a person reviews the mailing on (see `index`).
+//! `mailshot preview`: `index.html`, the page a person reviews the mailing on (see `index`), with every
+//! message `send` would submit embedded; `messages.mbox` with all of them for mail tools (see `mbox`); each
+//! attachment as a file beside them; and with `--eml` one `.eml` per message too.
 //! `--row N` prints one message to stdout instead. No network, no journal; `send --dry-run` calls this.
 
 mod folder;
 mod index;
 mod inspect;
+mod mbox;
 mod open;
 mod warnings;
 
@@ -26,6 +28,8 @@ pub struct Options {
     /// Default: `preview/` in the job's folder.
     pub out: Option<PathBuf>,
     pub limit: Option<u64>,
+    /// Also one `.eml` file per message (one file per message costs the kernel more than rendering).
+    pub eml: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -61,7 +65,7 @@ pub fn default_dir(job: &Job) -> PathBuf {
     job.path.parent().unwrap_or(Path::new("")).join("preview")
 }
 
-/// Writes one `.eml` per recipient (and its attachments beside it), and `index.html`.
+/// Writes `index.html`, `messages.mbox`, the attachments, and with `options.eml` one `.eml` per recipient.
 /// Row problems go to `reporter` and to the page's summary; the other rows are still written.
 pub fn write_all<W: Write>(
     job: &Job,
@@ -85,6 +89,9 @@ pub fn write_all<W: Write>(
     let info =
         index::JobInfo { job: &job.path.display().to_string(), campaign: job.campaign.as_deref(), columns: &columns };
     let mut page = index::Page::start(file, &info).map_err(io_error(&index_path))?;
+    let mbox_path = dir.join(mbox::FILE);
+    let mbox_file = BufWriter::new(File::create(&mbox_path).map_err(io_error(&mbox_path))?);
+    let mut mbox = mbox::Mbox::new(mbox_file, &job.from.envelope(), date);
     let mut written = Written { dir: dir.clone(), ..Written::default() };
     let csv = job.csv.display().to_string();
     let is_list = is_list(job);
@@ -113,7 +120,8 @@ pub fn write_all<W: Write>(
                     previous: previous.as_ref(),
                 };
                 let found = warnings::of(&rendered, &context);
-                let shown = write_message(&dir, &recipient, message.bytes, &rendered, found)?;
+                mbox.add(&message.bytes).map_err(io_error(&mbox_path))?;
+                let shown = write_message(&dir, &recipient, message.bytes, &rendered, found, options.eml)?;
                 page.add(&shown).map_err(io_error(&index_path))?;
                 written.messages += 1;
                 written.bytes += shown.size as u64;
@@ -127,6 +135,7 @@ pub fn write_all<W: Write>(
     }
     let mut file = page.finish().map_err(io_error(&index_path))?;
     file.flush().map_err(io_error(&index_path))?;
+    mbox.finish().flush().map_err(io_error(&mbox_path))?;
     aside.remove()?;
     Ok(written)
 }
@@ -171,17 +180,21 @@ fn joined(problems: &[Problem]) -> String {
     problems.iter().map(|p| p.message.as_str()).collect::<Vec<_>>().join("\n")
 }
 
-/// Writes `row-000002-ann_example.com.eml` and its attachments (`….att1-ticket.pdf`); returns the page's view.
+/// Writes the message's attachments (`row-000002-ann_example.com.att1-ticket.pdf`) and, when asked, the
+/// message itself (`row-000002-ann_example.com.eml`); returns the page's view.
 fn write_message(
     dir: &Path,
     r: &Recipient,
     bytes: Vec<u8>,
     rendered: &Rendered,
     warnings: Vec<warnings::Warning>,
+    eml: bool,
 ) -> Result<index::Message, PreviewError> {
     let stem = format!("row-{:06}-{}", r.row, safe(&r.mailbox.envelope()));
-    let eml = format!("{stem}.eml");
-    fs::write(dir.join(&eml), &bytes).map_err(io_error(&dir.join(&eml)))?;
+    let eml = eml.then(|| format!("{stem}.eml"));
+    if let Some(eml) = &eml {
+        fs::write(dir.join(eml), &bytes).map_err(io_error(&dir.join(eml)))?;
+    }
     let inspected = inspect::inspect(&bytes);
     let mut attachments = Vec::with_capacity(inspected.attachments.len());
     for (i, attachment) in inspected.attachments.into_iter().enumerate() {

@@ -8,7 +8,7 @@
   const job = parse($("job-data"));
   const summary = parse($("summary-data"));
   const detailEls = document.querySelectorAll("script.details");
-  // rows[i] = [row, recipient, subject, size, warning codes, CSV fields, eml file]
+  // rows[i] = [row, recipient, subject, size, warning codes, CSV fields, eml file or null (written by --eml)]
   const rows = [];
   const chunkStart = [];
   for (const el of document.querySelectorAll("script.rows")) {
@@ -144,6 +144,7 @@
     warnings.replaceChildren(...r[4].map((code) => el("li", job.meanings[code] || code)));
     $("text").textContent = d.text === null ? "This message has no text part." : d.text;
     $("source").textContent = d.raw;
+    saveLink(r, d);
     $("attachments-tab").textContent = "Attachments (" + d.attachments.length + ")";
     const table = $("attachments");
     table.replaceChildren();
@@ -157,6 +158,18 @@
       table.append(tr);
     }
     showHtml();
+  }
+
+  // The message as a file a mail client opens: the `.eml` that --eml wrote, or else the embedded source
+  // (all of it, where it was not cut), as the UTF-8 bytes it was read from.
+  function saveLink(r, d) {
+    const save = $("save-eml");
+    if (save.href.startsWith("blob:")) URL.revokeObjectURL(save.href);
+    save.removeAttribute("href");
+    save.hidden = !(r[6] || d.whole);
+    if (save.hidden) return;
+    save.download = r[6] || "row-" + String(r[0]).padStart(6, "0") + ".eml";
+    save.href = r[6] || URL.createObjectURL(new Blob([d.raw], { type: "message/rfc822" }));
   }
 
   // Remote images stay blocked by a policy that the frame's own document carries, until the reader asks.

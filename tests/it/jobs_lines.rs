@@ -23,7 +23,7 @@ fn check_preview_and_row_name_the_same_lines_for_lf_and_crlf() {
         let job = JobDir::new();
         job.write("r.csv", rows(eol));
         job.run(&["check", "job.toml"]).expect(2).line_with(&["r.csv:3: column `email`", "not-an-address"]);
-        job.run(&["preview", "job.toml"]).expect(2).line_with(&["r.csv:3: column `email`"]);
+        job.run(&["preview", "job.toml", "--eml"]).expect(2).line_with(&["r.csv:3: column `email`"]);
         let mut names: Vec<String> = std::fs::read_dir(job.path().join("preview"))
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -73,7 +73,7 @@ fn bare_cr_line_ends_give_lines_or_are_refused_never_line_1_for_every_row() {
     let check = job.run(&["check", "job.toml"]);
     check.expect(2);
     assert!(!check.stdout.contains("r.csv:1: column `email`"), "a row at line 1:\n{}", check.stdout);
-    job.run(&["preview", "job.toml"]);
+    job.run(&["preview", "job.toml", "--eml"]);
     let names: Vec<String> = std::fs::read_dir(job.path().join("preview"))
         .into_iter()
         .flatten()

@@ -1,6 +1,7 @@
 //! `mailshot preview` and `mailshot init`, run as a binary in a fresh temp dir.
 
 use mail_parser::MessageParser;
+use mail_parser::mailbox::mbox::MessageIterator;
 
 use mailshot::smtp::testing::assert_wire_clean;
 
@@ -16,19 +17,51 @@ fn files(dir: &std::path::Path, suffix: &str) -> Vec<String> {
     names
 }
 
+/// The messages of a preview's `messages.mbox`, as a reader gives them back (quoting undone), with CRLF.
+pub(crate) fn mbox_messages(dir: &std::path::Path) -> Vec<Vec<u8>> {
+    let bytes = std::fs::read(dir.join("messages.mbox")).unwrap();
+    let crlf = |m: Vec<u8>| String::from_utf8(m).unwrap().trim_end().replace('\n', "\r\n").into_bytes();
+    MessageIterator::new(&bytes[..]).map(|m| crlf(m.unwrap().unwrap_contents())).collect()
+}
+
 /// The bytes without the Date header, which is the one thing that differs between two runs.
 fn without_date(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).split("\r\n").filter(|l| !l.starts_with("Date: ")).collect::<Vec<_>>().join("\r\n")
 }
 
+/// One file for the page and one for all messages, whatever the number of rows (issue 14's 2× of `check`).
 #[test]
-fn writes_one_eml_per_recipient_and_an_index() {
+fn writes_an_index_and_one_mbox_of_every_message() {
     let job = JobDir::new();
     job.write("r.csv", "email,name\nann@example.com,<i>Ann</i>\nbad,Bad\nann@example.com,Ann\nbob@example.com,Bob\n");
     let run = job.run(&["preview", "job.toml", "--out", "out"]);
     run.expect(2).line_with(&["r.csv:3: column `email`"]).line_with(&["wrote 2 messages"]);
     let out = job.path().join("out");
+    assert_eq!(files(&out, ""), ["index.html", "messages.mbox"]);
+    let messages = mbox_messages(&out);
+    assert_eq!(messages.len(), 2);
+    for (message, row) in messages.iter().zip(["2", "5"]) {
+        assert_wire_clean(message);
+        let alone = job.run(&["preview", "job.toml", "--row", row]).expect(0).raw_stdout.clone();
+        assert_eq!(without_date(message), without_date(alone.trim_ascii_end()), "row {row}");
+    }
+    let mbox = std::fs::read_to_string(out.join("messages.mbox")).unwrap();
+    assert!(mbox.starts_with("From "), "{mbox}");
+}
+
+#[test]
+fn eml_writes_one_file_per_recipient_and_an_index() {
+    let job = JobDir::new();
+    job.write("r.csv", "email,name\nann@example.com,<i>Ann</i>\nbad,Bad\nann@example.com,Ann\nbob@example.com,Bob\n");
+    let run = job.run(&["preview", "job.toml", "--out", "out", "--eml"]);
+    run.expect(2).line_with(&["r.csv:3: column `email`"]).line_with(&["wrote 2 messages"]);
+    let out = job.path().join("out");
     assert_eq!(files(&out, ".eml"), ["row-000002-ann@example.com.eml", "row-000005-bob@example.com.eml"]);
+    let from_mbox = mbox_messages(&out);
+    for (eml, message) in files(&out, ".eml").iter().zip(&from_mbox) {
+        let bytes = std::fs::read(out.join(eml)).unwrap();
+        assert_eq!(bytes.trim_ascii_end(), &message[..], "{eml}: the same bytes in both files");
+    }
     let index = std::fs::read_to_string(out.join("index.html")).unwrap();
     assert!(index.contains(r#""Hello \u003ci\u003eAnn\u003c/i\u003e""#) && !index.contains("<i>Ann"), "{index}");
     assert!(index.contains(r#"<iframe id="html-frame" sandbox="" "#), "{index}");
@@ -43,7 +76,7 @@ fn writes_one_eml_per_recipient_and_an_index() {
 #[test]
 fn row_prints_the_same_bytes_as_the_eml() {
     let job = JobDir::new();
-    job.run(&["preview", "job.toml"]).expect(0);
+    job.run(&["preview", "job.toml", "--eml"]).expect(0);
     let eml = std::fs::read(job.path().join("preview/row-000003-bob@example.com.eml")).unwrap();
     let run = job.run(&["preview", "job.toml", "--row", "3"]);
     run.expect(0);
@@ -54,10 +87,13 @@ fn row_prints_the_same_bytes_as_the_eml() {
 #[test]
 fn limit_and_rerun_leave_only_the_current_files() {
     let job = JobDir::new();
-    job.run(&["preview", "job.toml"]).expect(0);
+    job.run(&["preview", "job.toml", "--eml"]).expect(0);
     job.write("preview/notes.txt", "mine");
-    job.run(&["preview", "job.toml", "--limit", "1"]).expect(0).line_with(&["wrote 1 messages"]);
+    job.run(&["preview", "job.toml", "--limit", "1", "--eml"]).expect(0).line_with(&["wrote 1 messages"]);
     assert_eq!(files(&job.path().join("preview"), ".eml"), ["row-000002-ann@example.com.eml"]);
+    assert_eq!(mbox_messages(&job.path().join("preview")).len(), 1);
+    job.run(&["preview", "job.toml", "--limit", "1"]).expect(0);
+    assert_eq!(files(&job.path().join("preview"), ".eml"), Vec::<String>::new(), "without --eml, none is left");
     assert!(job.path().join("preview/notes.txt").exists(), "files preview did not write are left alone");
 }
 
@@ -68,10 +104,10 @@ fn a_rerun_replaces_a_folder_of_only_preview_files_and_leaves_nothing_aside() {
     use std::os::unix::fs::MetadataExt;
     let job = JobDir::new();
     let preview = job.path().join("preview");
-    job.run(&["preview", "job.toml"]).expect(0);
+    job.run(&["preview", "job.toml", "--eml"]).expect(0);
     let before = std::fs::metadata(&preview).unwrap().ino();
-    job.run(&["preview", "job.toml", "--limit", "1"]).expect(0).line_with(&["wrote 1 messages"]);
-    assert_eq!(files(&preview, ""), ["index.html", "row-000002-ann@example.com.eml"]);
+    job.run(&["preview", "job.toml", "--limit", "1", "--eml"]).expect(0).line_with(&["wrote 1 messages"]);
+    assert_eq!(files(&preview, ""), ["index.html", "messages.mbox", "row-000002-ann@example.com.eml"]);
     assert_ne!(std::fs::metadata(&preview).unwrap().ino(), before, "a new folder, not the old one emptied");
     let mut names = files(job.path(), "");
     names.retain(|n| n.starts_with('.'));
@@ -83,10 +119,11 @@ fn a_rerun_through_a_symlinked_folder_keeps_the_link() {
     let job = JobDir::new();
     std::fs::create_dir(job.path().join("elsewhere")).unwrap();
     std::os::unix::fs::symlink("elsewhere", job.path().join("preview")).unwrap();
-    job.run(&["preview", "job.toml"]).expect(0);
-    job.run(&["preview", "job.toml", "--limit", "1"]).expect(0);
+    job.run(&["preview", "job.toml", "--eml"]).expect(0);
+    job.run(&["preview", "job.toml", "--limit", "1", "--eml"]).expect(0);
     assert!(std::fs::symlink_metadata(job.path().join("preview")).unwrap().file_type().is_symlink());
-    assert_eq!(files(&job.path().join("elsewhere"), ""), ["index.html", "row-000002-ann@example.com.eml"]);
+    let written = files(&job.path().join("elsewhere"), "");
+    assert_eq!(written, ["index.html", "messages.mbox", "row-000002-ann@example.com.eml"]);
 }
 
 #[test]
@@ -118,7 +155,8 @@ fn the_sample_previews_into_its_ignored_folder() {
     copy_dir(sample_job().parent().unwrap(), copy.path());
     run_in(copy.path(), &["preview", "job.toml"]).expect(0).line_with(&["wrote 12 messages", "preview/index.html"]);
     let preview = copy.path().join("preview");
-    assert_eq!(files(&preview, ".eml").len(), 12);
+    assert_eq!(mbox_messages(&preview).len(), 12);
+    assert_eq!(files(&preview, ".eml").len(), 0, "one file per message only with --eml");
     let tickets = files(&preview, ".pdf");
     assert_eq!(tickets.len(), 12, "each message's attachment is written next to it");
     assert_eq!(tickets[0], "row-000002-ann.lee@example.com.att1-ticket-1001.pdf");

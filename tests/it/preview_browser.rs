@@ -11,7 +11,7 @@ use std::time::Duration;
 use fantoccini::Locator;
 
 use crate::common::browser::{Browser, browser, page_of};
-use crate::jobs_preview::copy_dir;
+use crate::jobs_preview::{copy_dir, mbox_messages};
 use crate::jobs_support::{JobDir, run_in, sample_job};
 
 /// The sample job, copied to a temp dir and previewed.
@@ -101,6 +101,41 @@ async fn the_sample_preview_searches_selects_and_shows_a_message_as_a_mail_clien
     let console = b.console().await;
     assert!(console.is_empty(), "console messages: {console:#?}");
     screenshot(&b, job.path()).await;
+    b.close().await;
+}
+
+/// "Save as .eml" gives a mail client the message's exact bytes (CRLF, as `send` submits them): from the
+/// embedded source, or the file `--eml` wrote.
+#[tokio::test(flavor = "current_thread")]
+async fn save_as_eml_downloads_the_exact_message() {
+    let Some(b) = browser("save_as_eml_downloads_the_exact_message").await else { return };
+    let job = sample_preview();
+    b.open(&page_of(job.path())).await;
+    select_row(&b, 3).await;
+    tab(&b, "source").await;
+    let save = b.client.find(Locator::Css("#save-eml")).await.unwrap();
+    assert_eq!(save.attr("download").await.unwrap().as_deref(), Some("row-000003.eml"));
+    save.click().await.unwrap();
+    let saved = b.downloads.path().join("row-000003.eml");
+    let started = std::time::Instant::now();
+    while !saved.exists() {
+        assert!(started.elapsed() < Duration::from_secs(20), "no download in {:?}", b.downloads.path());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let bytes = std::fs::read(&saved).unwrap();
+    let second = &mbox_messages(&job.path().join("preview"))[1];
+    assert!(bytes.windows(2).any(|w| w == b"\r\n") && bytes.len() > 1000, "{} bytes", bytes.len());
+    assert_eq!(bytes.trim_ascii_end(), &second[..], "the download is row 3's message, byte for byte");
+
+    run_in(job.path(), &["preview", "job.toml", "--eml"]).expect(0);
+    b.open(&page_of(job.path())).await;
+    select_row(&b, 3).await;
+    tab(&b, "source").await;
+    let href = b.client.find(Locator::Css("#save-eml")).await.unwrap().attr("href").await.unwrap().unwrap();
+    assert_eq!(href, "row-000003-bob@example.org.eml");
+    assert!(job.path().join("preview").join(&href).exists(), "{href}");
+    let console = b.console().await;
+    assert!(console.is_empty(), "console messages: {console:#?}");
     b.close().await;
 }
 

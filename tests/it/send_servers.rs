@@ -69,7 +69,7 @@ fn an_ordinary_lock_step_server_stores_every_message_as_previewed() {
         "templates/body.txt",
         "Hello {{ name }},\n.a line that starts with a dot\nyour code is {{ code }}.\nGrüße\n",
     );
-    run_in(job.path(), &["preview", "job.toml"]).expect(0);
+    run_in(job.path(), &["preview", "job.toml", "--eml"]).expect(0);
 
     job.send(&["--yes"]).expect(0);
     let copies = assert_delivered_once_first_time(&job, &store);

@@ -34,6 +34,8 @@ pub struct Browser {
     pub client: Client,
     driver: Child,
     _profile: tempfile::TempDir,
+    /// Where the browser saves downloads, without asking.
+    pub downloads: tempfile::TempDir,
 }
 
 /// The browser, or `None` after printing why `test` is skipped; a panic under `MAILSHOT_REQUIRE_LAB=1`.
@@ -63,8 +65,13 @@ impl Browser {
         let profile = tempfile::tempdir().unwrap();
         let mut args: Vec<String> = FLAGS.iter().map(|f| f.to_string()).collect();
         args.push(format!("--user-data-dir={}", profile.path().display()));
+        let downloads = tempfile::tempdir().unwrap();
+        let prefs = json!({
+            "download.default_directory": downloads.path(),
+            "download.prompt_for_download": false,
+        });
         let capabilities = json!({
-            "goog:chromeOptions": { "binary": CHROMIUM, "args": args },
+            "goog:chromeOptions": { "binary": CHROMIUM, "args": args, "prefs": prefs },
             "goog:loggingPrefs": { "browser": "ALL" },
         });
         let Value::Object(capabilities) = capabilities else { unreachable!() };
@@ -73,7 +80,7 @@ impl Browser {
             .connect(&format!("http://127.0.0.1:{port}"))
             .await
             .expect("a WebDriver session");
-        Browser { client, driver, _profile: profile }
+        Browser { client, driver, _profile: profile, downloads }
     }
 
     pub async fn open(&self, page: &Path) {
