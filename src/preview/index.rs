@@ -51,7 +51,6 @@ pub struct Message {
     pub fields: Vec<String>,
     /// The `.eml` file next to the page, when `--eml` wrote one.
     pub eml: Option<String>,
-    pub headers: Vec<(String, String)>,
     pub text: Option<String>,
     pub html: Option<String>,
     pub raw: Vec<u8>,
@@ -61,7 +60,6 @@ pub struct Message {
 
 #[derive(Serialize)]
 struct Detail<'a> {
-    headers: &'a [(String, String)],
     text: Option<&'a str>,
     html: Option<&'a str>,
     raw: Cow<'a, str>,
@@ -130,7 +128,6 @@ impl<W: Write> Page<W> {
         self.rows.push(opening);
         serde_json::to_writer(&mut self.rows, &row).map_err(io::Error::other)?;
         let detail = Detail {
-            headers: &m.headers,
             text: m.text.as_deref(),
             html: m.html.as_deref(),
             raw: raw_source(&m.raw, m.eml.as_deref(), self.summary.messages),

@@ -11,7 +11,6 @@ fn message(row: u64, text: &str) -> Message {
         warnings: vec![Warning::HttpLinks],
         fields: vec![HOSTILE.to_owned()],
         eml: Some(format!("row-{row}.eml")),
-        headers: vec![("Subject".to_owned(), HOSTILE.to_owned())],
         text: Some(text.to_owned()),
         html: Some(HOSTILE.to_owned()),
         raw: HOSTILE.as_bytes().to_vec(),

@@ -8,20 +8,21 @@ mod index;
 mod inspect;
 mod mbox;
 mod open;
+mod shown;
 mod warnings;
+mod writer;
 
 pub use open::open_in_browser;
 
-use std::fs::{self, File};
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, SyncSender};
 
 use chrono::{DateTime, Utc};
 
 use crate::check::{self, Reporter};
 use crate::jobdef::{Job, Problem};
-use crate::recipients::{Entry, Recipient};
-use crate::render::Rendered;
+use crate::recipients::Entry;
 
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -66,7 +67,8 @@ pub fn default_dir(job: &Job) -> PathBuf {
 }
 
 /// Writes `index.html`, `messages.mbox`, the attachments, and with `options.eml` one `.eml` per recipient.
-/// Row problems go to `reporter` and to the page's summary; the other rows are still written.
+/// Row problems go to `reporter` and to the page's summary; the other rows are still written. This thread
+/// renders and reads back (`shown`); `writer` writes, beside it.
 pub fn write_all<W: Write>(
     job: &Job,
     options: &Options,
@@ -83,67 +85,93 @@ pub fn write_all<W: Write>(
         return Err(PreviewError::Variables(count));
     }
     let aside = folder::prepare(&dir)?;
-    let index_path = dir.join("index.html");
-    let file = BufWriter::new(File::create(&index_path).map_err(io_error(&index_path))?);
     let columns = reader.columns().names.clone();
-    let info =
-        index::JobInfo { job: &job.path.display().to_string(), campaign: job.campaign.as_deref(), columns: &columns };
-    let mut page = index::Page::start(file, &info).map_err(io_error(&index_path))?;
-    let mbox_path = dir.join(mbox::FILE);
-    let mbox_file = BufWriter::new(File::create(&mbox_path).map_err(io_error(&mbox_path))?);
-    let mut mbox = mbox::Mbox::new(mbox_file, &job.from.envelope(), date);
-    let mut written = Written { dir: dir.clone(), ..Written::default() };
-    let csv = job.csv.display().to_string();
-    let is_list = is_list(job);
-    let mut previous = None;
-    for item in reader {
-        let recipient = match item {
-            Ok(Entry::Recipient(r)) => r,
-            Ok(Entry::Duplicate { row, first_row, address }) => {
-                skip(&mut page, reporter, row, check::duplicate_problem(&csv, row, first_row, &address));
-                continue;
-            }
-            Err(e) => {
-                skip(&mut page, reporter, e.row, check::row_problem(&csv, &e));
-                continue;
-            }
-        };
-        if options.limit.is_some_and(|limit| written.messages >= limit) {
-            break;
-        }
-        match job.render_parts(&recipient, date) {
-            Ok((message, rendered)) => {
-                let context = warnings::Context {
-                    size: message.bytes.len(),
-                    size_limit: job.limits.message_bytes,
-                    is_list,
-                    previous: previous.as_ref(),
-                };
-                let found = warnings::of(&rendered, &context);
-                mbox.add(&message.bytes).map_err(io_error(&mbox_path))?;
-                let shown = write_message(&dir, &recipient, message.bytes, &rendered, found, options.eml)?;
-                page.add(&shown).map_err(io_error(&index_path))?;
-                written.messages += 1;
-                written.bytes += shown.size as u64;
-                previous = Some(rendered);
-            }
-            Err(e) => {
-                written.errors += 1;
-                skip(&mut page, reporter, recipient.row, check::failure_problem(&csv, recipient.row, &e));
-            }
-        }
-    }
-    let mut file = page.finish().map_err(io_error(&index_path))?;
-    file.flush().map_err(io_error(&index_path))?;
-    mbox.finish().flush().map_err(io_error(&mbox_path))?;
+    let job_name = job.path.display().to_string();
+    let target = writer::Target {
+        dir: &dir,
+        job: index::JobInfo { job: &job_name, campaign: job.campaign.as_deref(), columns: &columns },
+        sender: job.from.envelope(),
+        date,
+    };
+    let (items, received) = mpsc::sync_channel(IN_FLIGHT);
+    let (spent, written) = mpsc::channel();
+    let (errors, totals) = std::thread::scope(|scope| {
+        let writing = scope.spawn(|| writer::write(&target, received, spent));
+        // Stops early only when the writer has (it failed: its error is the one to report).
+        let errors = render_all(job, options, date, reader, reporter, (&items, &written));
+        drop(items);
+        (errors, writing.join().expect("the preview writer does not panic"))
+    });
+    let totals = totals?;
     aside.remove()?;
-    Ok(written)
+    Ok(Written { dir, messages: totals.messages, bytes: totals.bytes, errors })
 }
 
-/// A row that is not in the list: reported, and named in the page's summary.
-fn skip<F: Write, W: Write>(page: &mut index::Page<F>, reporter: &mut Reporter<W>, row: u64, problem: Problem) {
-    page.skipped(row, problem.message.clone());
+/// Rendered messages go to the writer in batches (one wake-up each, not one per message) …
+const BATCH: usize = 64;
+/// … of which this many may wait: enough to ride out its gzip of a chunk.
+const IN_FLIGHT: usize = 8;
+
+/// Renders every row in order and hands it to the writer; returns the rows that could not be rendered.
+fn render_all<W: Write>(
+    job: &Job,
+    options: &Options,
+    date: DateTime<Utc>,
+    reader: impl Iterator<Item = Result<Entry, crate::recipients::RowError>>,
+    reporter: &mut Reporter<W>,
+    (items, written): (&SyncSender<Vec<writer::Item>>, &Receiver<Vec<writer::Item>>),
+) -> u64 {
+    let csv = job.csv.display().to_string();
+    let (mut rendered, mut errors) = (0u64, 0u64);
+    let is_list = is_list(job);
+    let mut previous = None;
+    let mut batch = Vec::with_capacity(BATCH);
+    for entry in reader {
+        let item = match entry {
+            Ok(Entry::Recipient(recipient)) => {
+                if options.limit.is_some_and(|limit| rendered >= limit) {
+                    break;
+                }
+                match job.render_parts(&recipient, date) {
+                    Ok((message, parts)) => {
+                        rendered += 1;
+                        let context = warnings::Context {
+                            size: message.bytes.len(),
+                            size_limit: job.limits.message_bytes,
+                            is_list,
+                            previous: previous.as_ref(),
+                        };
+                        let found = warnings::of(&parts, &context);
+                        let shown = shown::shown(&recipient, message.bytes, &parts, found, options.eml);
+                        previous = Some(parts);
+                        writer::Item::Message(shown)
+                    }
+                    Err(e) => {
+                        errors += 1;
+                        skipped(reporter, check::failure_problem(&csv, recipient.row, &e), recipient.row)
+                    }
+                }
+            }
+            Ok(Entry::Duplicate { row, first_row, address }) => {
+                skipped(reporter, check::duplicate_problem(&csv, row, first_row, &address), row)
+            }
+            Err(e) => skipped(reporter, check::row_problem(&csv, &e), e.row),
+        };
+        batch.push(item);
+        written.try_iter().for_each(drop);
+        if batch.len() == BATCH && items.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))).is_err() {
+            return errors;
+        }
+    }
+    let _ = items.send(batch);
+    errors
+}
+
+/// A row left out: reported now, and named in the page's summary.
+fn skipped<W: Write>(reporter: &mut Reporter<W>, problem: Problem, row: u64) -> writer::Item {
+    let item = writer::Item::Skipped { row, problem: problem.message.clone() };
     reporter.report(problem);
+    item
 }
 
 /// More than one recipient: a mailing list, which should carry List-Unsubscribe (RFC 8058).
@@ -178,54 +206,4 @@ pub fn one_row(job: &Job, row: u64, date: DateTime<Utc>) -> Result<Vec<u8>, Prev
 
 fn joined(problems: &[Problem]) -> String {
     problems.iter().map(|p| p.message.as_str()).collect::<Vec<_>>().join("\n")
-}
-
-/// Writes the message's attachments (`row-000002-ann_example.com.att1-ticket.pdf`) and, when asked, the
-/// message itself (`row-000002-ann_example.com.eml`); returns the page's view.
-fn write_message(
-    dir: &Path,
-    r: &Recipient,
-    bytes: Vec<u8>,
-    rendered: &Rendered,
-    warnings: Vec<warnings::Warning>,
-    eml: bool,
-) -> Result<index::Message, PreviewError> {
-    let stem = format!("row-{:06}-{}", r.row, safe(&r.mailbox.envelope()));
-    let eml = eml.then(|| format!("{stem}.eml"));
-    if let Some(eml) = &eml {
-        fs::write(dir.join(eml), &bytes).map_err(io_error(&dir.join(eml)))?;
-    }
-    let inspected = inspect::inspect(&bytes);
-    let mut attachments = Vec::with_capacity(inspected.attachments.len());
-    for (i, attachment) in inspected.attachments.into_iter().enumerate() {
-        let file = format!("{stem}.att{}-{}", i + 1, safe(&attachment.name));
-        fs::write(dir.join(&file), &attachment.bytes).map_err(io_error(&dir.join(&file)))?;
-        attachments.push((attachment, file));
-    }
-    Ok(index::Message {
-        row: r.row,
-        recipient: display(r),
-        subject: rendered.subject.clone(),
-        size: bytes.len(),
-        warnings,
-        fields: r.fields.clone(),
-        eml,
-        headers: inspected.headers,
-        text: rendered.text.clone(),
-        html: rendered.html.clone(),
-        raw: bytes,
-        attachments,
-    })
-}
-
-/// A file-name-safe form of an address: ASCII letters, digits, `@`, `.`, `-`; anything else `_`.
-fn safe(address: &str) -> String {
-    address.chars().take(80).map(|c| if c.is_ascii_alphanumeric() || "@.-".contains(c) { c } else { '_' }).collect()
-}
-
-fn display(r: &Recipient) -> String {
-    match &r.mailbox.name {
-        Some(name) => format!("{name} <{}>", r.mailbox.header_address()),
-        None => r.mailbox.header_address(),
-    }
 }

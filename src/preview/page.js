@@ -132,7 +132,7 @@
     $("subject").textContent = r[2] || "(no subject)";
     const headers = $("headers");
     headers.replaceChildren();
-    for (const [name, value] of d.headers) {
+    for (const [name, value] of headersOf(d.raw)) {
       const tr = el("tr");
       tr.append(el("th", name + ":"), el("td", value));
       headers.append(tr);
@@ -158,6 +158,76 @@
       table.append(tr);
     }
     showHtml();
+  }
+
+  // --- the headers, read from the message's own bytes as a mail client reads them ---
+  // Unfolded (RFC 5322 §2.2.3), encoded words decoded (RFC 2047; adjacent ones of one charset joined before
+  // decoding, the space between them dropped), MIME plumbing left out, what a reader looks at first first.
+  const FIRST = ["from", "to", "cc", "reply-to", "subject", "date", "message-id", "list-unsubscribe", "list-unsubscribe-post"];
+  const HIDDEN = ["mime-version", "content-type", "content-transfer-encoding"];
+  const ADDRESSES = ["from", "sender", "to", "cc", "reply-to"];
+  function headersOf(raw) {
+    const end = raw.search(/\r?\n\r?\n/);
+    const section = (end < 0 ? raw : raw.slice(0, end)).replace(/\r?\n(?=[ \t])/g, "");
+    const headers = [];
+    for (const line of section.split(/\r?\n/)) {
+      const colon = line.indexOf(":");
+      const name = line.slice(0, colon);
+      if (colon <= 0 || HIDDEN.includes(name.toLowerCase())) continue;
+      let value = line.slice(colon + 1).trim();
+      // A display name is shown without the quotes that protect it: "Support, EU" <s@x> → Support, EU <s@x>.
+      if (ADDRESSES.includes(name.toLowerCase())) value = value.replace(/"((?:[^"\\]|\\.)*)"/g, (_, q) => q.replace(/\\(.)/g, "$1"));
+      headers.push([name, decodeWords(value)]);
+    }
+    const rank = (name) => {
+      const i = FIRST.indexOf(name.toLowerCase());
+      return i < 0 ? FIRST.length : i;
+    };
+    return headers.sort((a, b) => rank(a[0]) - rank(b[0]));
+  }
+  const WORD = /=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=/g;
+  function decodeWords(value) {
+    let out = "", last = 0, pending = null; // pending: { charset, bytes } of the words being joined
+    const flush = () => {
+      if (pending) out += charsetDecode(pending.charset, pending.bytes);
+      pending = null;
+    };
+    for (const m of value.matchAll(WORD)) {
+      const between = value.slice(last, m.index);
+      last = m.index + m[0].length;
+      if (!(pending && /^\s*$/.test(between))) {
+        flush();
+        out += between;
+      }
+      const charset = m[1].split("*")[0].toLowerCase(), bytes = wordBytes(m[2], m[3]);
+      if (bytes === null) {
+        flush();
+        out += m[0];
+      } else if (pending && pending.charset === charset) {
+        pending.bytes.push(...bytes);
+      } else {
+        flush();
+        pending = { charset, bytes: [...bytes] };
+      }
+    }
+    flush();
+    return out + value.slice(last);
+  }
+  function wordBytes(encoding, text) {
+    try {
+      const binary = encoding.toUpperCase() === "B" ? atob(text)
+        : text.replace(/_/g, " ").replace(/=([0-9A-Fa-f]{2})/g, (_, hex) => String.fromCharCode(parseInt(hex, 16)));
+      return Array.from(binary, (c) => c.charCodeAt(0));
+    } catch {
+      return null;
+    }
+  }
+  function charsetDecode(charset, bytes) {
+    try {
+      return new TextDecoder(charset).decode(new Uint8Array(bytes));
+    } catch {
+      return new TextDecoder("utf-8").decode(new Uint8Array(bytes));
+    }
   }
 
   // The message as a file a mail client opens: the `.eml` that --eml wrote, or else the embedded source

@@ -86,6 +86,13 @@ async fn the_sample_preview_searches_selects_and_shows_a_message_as_a_mail_clien
     for name in ["Date: ", "Message-ID: <"] {
         assert!(headers.lines().any(|l| l.starts_with(name)), "{name:?} in:\n{headers}");
     }
+    // Read back by the page from the bytes, where both are RFC 2047 encoded words.
+    select_row(&b, 3).await;
+    let headers = b.text("#headers").await;
+    for line in ["To: Bob Müller <bob@example.org>", "Subject: Bob Müller, your ticket for the Zürich launch"] {
+        assert!(headers.lines().any(|l| l == line), "{line:?} in:\n{headers}");
+    }
+    select_row(&b, 2).await;
     tab(&b, "text").await;
     assert!(b.text("#text").await.starts_with("Dear Ann Lee,"));
     tab(&b, "source").await;
