@@ -682,3 +682,7 @@ mod pipeline_fault_tests;
 #[cfg(test)]
 #[path = "pipeline_fallback_tests.rs"]
 mod pipeline_fallback_tests;
+
+#[cfg(test)]
+#[path = "copies_tests.rs"]
+mod copies_tests;
