@@ -423,7 +423,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 Judgement::Wanted => (in_data, accepted) = (stage == Stage::Data, accepted || stage == Stage::Rcpt),
                 // Every reply of the group is read before deciding: a copy's rejection is noted and the
                 // transaction goes on, unless the main recipient (or MAIL) was rejected too.
-                Judgement::Rejected if first.is_none() && let Some(address) = copy => {
+                Judgement::Rejected
+                    if first.is_none()
+                        && let Some(address) = copy =>
+                {
                     rejected_copies.push(RejectedCopy { address: address.to_owned(), reply })
                 }
                 Judgement::Rejected if first.is_none() => first = Some(Rejection { stage, reply }),

@@ -14,7 +14,8 @@ fn rejected(stage: Stage, wire: &str) -> Disposition {
 
 #[test]
 fn accepted_is_delivered_with_the_full_reply() {
-    let v = classify(&Ok(Delivery::Accepted { reply: reply("250 2.0.0 Ok: queued as 4ABC\r\n"), rejected_copies: vec![] }));
+    let v =
+        classify(&Ok(Delivery::Accepted { reply: reply("250 2.0.0 Ok: queued as 4ABC\r\n"), rejected_copies: vec![] }));
     assert_eq!(v.disposition, Disposition::Delivered);
     assert_eq!((v.code, v.enhanced.as_deref()), (Some(250), Some("2.0.0")));
     assert_eq!(v.text, "250 2.0.0 Ok: queued as 4ABC");
