@@ -222,5 +222,6 @@ fn bare(row: u64, email: &str, status: Status, reply: impl Into<String>) -> Sett
         message_id: String::new(),
         first_attempt: None,
         last_attempt: None,
+        copies: String::new(),
     }
 }

@@ -56,6 +56,7 @@ mod tests {
             message_id: String::new(),
             first_attempt: None,
             last_attempt: None,
+            copies: String::new(),
         }
     }
 

@@ -254,6 +254,8 @@ pub struct Row {
     pub reply: String,
     pub attempts: u32,
     pub message_id: String,
+    /// The copies (Cc/Bcc) the server rejected although the message went out.
+    pub copies: String,
 }
 
 #[derive(Debug)]
@@ -263,7 +265,7 @@ pub struct Report {
 }
 
 pub const REPORT_HEADER: &str =
-    "row,email,status,code,enhanced_code,reply,attempts,message_id,first_attempt,last_attempt";
+    "row,email,status,code,enhanced_code,reply,attempts,message_id,first_attempt,last_attempt,copies";
 
 impl Report {
     pub fn read(path: &Path) -> Report {
@@ -282,6 +284,7 @@ impl Report {
                     reply: r[5].to_owned(),
                     attempts: r[6].parse().unwrap(),
                     message_id: r[7].to_owned(),
+                    copies: r[10].to_owned(),
                 }
             })
             .collect();
