@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 
 use crate::check::{self, Reporter};
 use crate::jobdef::{Job, Problem};
-use crate::recipients::{Entry, Recipient};
+use crate::recipients::{CopyKind, Entry, Recipient};
 use crate::render::Rendered;
 
 #[derive(Debug, Clone, Default)]
@@ -198,11 +198,21 @@ fn write_message(
         fields: r.fields.clone(),
         eml,
         headers: inspected.headers,
+        envelope: envelope(r),
         text: rendered.text.clone(),
         html: rendered.html.clone(),
         raw: bytes,
         attachments,
     })
+}
+
+/// The row's envelope recipients as the page lists them, hidden copies marked.
+fn envelope(r: &Recipient) -> Vec<String> {
+    let copies = r.copies.iter().map(|c| match c.kind {
+        CopyKind::Cc => c.mailbox.envelope(),
+        CopyKind::Bcc => format!("{} (Bcc)", c.mailbox.envelope()),
+    });
+    std::iter::once(r.mailbox.envelope()).chain(copies).collect()
 }
 
 /// A file-name-safe form of an address: ASCII letters, digits, `@`, `.`, `-`; anything else `_`.
