@@ -17,6 +17,7 @@ mod lab_servers;
 mod parser_properties;
 mod preview_browser;
 mod send_budget;
+mod send_copies;
 mod send_crash;
 mod send_evidence;
 mod send_hostile;

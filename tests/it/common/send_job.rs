@@ -134,6 +134,15 @@ impl SendJob {
         self.write("recipients.csv", writer.into_inner().unwrap());
     }
 
+    /// More `key = value` lines at the top of `[table]` (`message` or `recipients`) in `job.toml`.
+    pub fn add_settings(&self, table: &str, lines: &str) {
+        let path = self.path().join("job.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let head = format!("[{table}]\n");
+        assert!(text.contains(&head), "no [{table}] in {text}");
+        self.write("job.toml", text.replacen(&head, &format!("{head}{lines}\n"), 1));
+    }
+
     /// Sets a variable for every later run (e.g. `MAILSHOT_NOW`).
     pub fn set_env(&mut self, name: &str, value: &str) {
         self.env.retain(|(n, _)| n != name);
