@@ -45,7 +45,9 @@ pub enum Delivery {
     /// A 4xx/5xx reply at `stage`; nothing was delivered to anyone. Before the data, the session resets the
     /// transaction (RSET, at the front of the next command group when pipelining); after the final dot there
     /// is nothing to reset (RFC 5321 §4.1.1.4). With several recipients the first refused one stops the
-    /// transaction, so delivery is all or nothing.
+    /// transaction, so delivery is all or nothing; an envelope's copies
+    /// ([`Envelope::with_copies`](super::Envelope::with_copies)) are the exception: only the main recipient's
+    /// rejection (or MAIL's, DATA's, the dot's) is a `Rejected`.
     Rejected { stage: Stage, reply: Reply },
     /// Refused here before MAIL, nothing sent: the server could not take this message.
     Refused(Refusal),

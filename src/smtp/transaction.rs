@@ -97,7 +97,8 @@ impl TransactionPlan {
     ///
     /// Envelopes with several recipients keep `DATA` out of the group: once `DATA` got `354` the only way
     /// out is a dot, which would deliver an empty message to the recipients that were accepted, so `DATA`
-    /// waits until every `RCPT` was (one more round trip, and delivery stays all or nothing).
+    /// waits until every `RCPT` was answered (one more round trip): all or nothing for decisive recipients,
+    /// and a copy's rejection is known before the data goes out.
     pub fn new(
         Message { envelope, body }: Message<'_>,
         caps: &Capabilities,

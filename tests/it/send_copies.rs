@@ -56,7 +56,7 @@ fn cc_and_bcc_deliver_one_copy_each_and_no_bcc_header(pipelining: &str) {
         1 => format!("Account Manager <am{i}-{tag}@example.test>"),
         _ => format!("\"Smith, J.\" <cc{i}a-{tag}@example.test>, cc{i}b-{tag}@example.test"),
     };
-    let bcc = |i: usize| if i % 2 == 0 { format!("bcc{i}-{tag}@example.test") } else { String::new() };
+    let bcc = |i: usize| if i.is_multiple_of(2) { format!("bcc{i}-{tag}@example.test") } else { String::new() };
     let archive = format!("archive-{tag}@example.test");
     let job = job_with_copies(&lab, &tag, pipelining, addresses(&tag, rows), cc, bcc, Some(&archive));
 
@@ -79,7 +79,7 @@ fn cc_and_bcc_deliver_one_copy_each_and_no_bcc_header(pipelining: &str) {
             _ => vec![format!("cc{i}a-{tag}@example.test"), format!("cc{i}b-{tag}@example.test")],
         };
         wanted.extend(cc_addresses.into_iter().map(|a| (a, 1)));
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             wanted.insert(format!("bcc{i}-{tag}@example.test"), 1);
             hidden.push(format!("bcc{i}-{tag}@example.test"));
         }
