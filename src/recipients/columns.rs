@@ -4,7 +4,7 @@
 /// The name templates find mailshot's own values under (`mailshot.date`); no column may have it.
 pub const RESERVED_COLUMN: &str = "mailshot";
 
-use super::copies::CopyRules;
+use super::copies::{CopyColumns, CopyRules};
 
 /// The column names the job file asks for (`[recipients] email`, `name`, `key`, `cc`, `bcc`), and the rules
 /// for copies.
@@ -33,9 +33,8 @@ pub struct Columns {
     pub email: usize,
     pub name: Option<usize>,
     pub key: Option<usize>,
-    pub cc: Option<usize>,
-    pub bcc: Option<usize>,
-    pub copy_rules: CopyRules,
+    /// The `cc` and `bcc` columns and the rules for copies.
+    pub copies: CopyColumns,
 }
 
 impl Columns {

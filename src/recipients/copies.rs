@@ -10,8 +10,6 @@
 //! ([`Mailbox::dedup_key`]). Copies are not checked across rows: one account manager on many rows is normal.
 
 use super::address::{AddressError, Mailbox};
-use super::columns::Columns;
-use super::row::{RowError, RowErrorKind};
 
 /// `[recipients] max_copies` when not set.
 pub const DEFAULT_MAX_COPIES: usize = 10;
@@ -34,6 +32,14 @@ impl Default for CopyRules {
     }
 }
 
+/// Where a row's copies come from: the header's `cc` and `bcc` columns (by index) and the rules.
+#[derive(Debug, Clone, Default)]
+pub struct CopyColumns {
+    pub cc: Option<usize>,
+    pub bcc: Option<usize>,
+    pub rules: CopyRules,
+}
+
 /// Whether a copy's address is in the `Cc` header or only in the envelope.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CopyKind {
@@ -48,64 +54,87 @@ pub struct CopyRecipient {
     pub mailbox: Mailbox,
 }
 
-/// Reads a row's copies: Cc first, then the Bcc column, then the fixed Bcc (the order of `RCPT TO`).
-pub(super) fn copies_of(
-    columns: &Columns,
-    row: u64,
-    fields: &[String],
-    own: &Mailbox,
-) -> Result<Vec<CopyRecipient>, RowError> {
-    let mut copies: Vec<(CopyRecipient, Option<usize>)> = Vec::new();
-    for (kind, column) in [(CopyKind::Cc, columns.cc), (CopyKind::Bcc, columns.bcc)] {
-        let Some(column) = column else { continue };
-        let error = |kind| RowError { row, column: Some(columns.names[column].clone()), kind };
-        for item in split(&fields[column]) {
-            let mailbox = Mailbox::parse(item).map_err(|e| error(item_error(item, e)))?;
-            copies.push((CopyRecipient { kind, mailbox }, Some(column)));
+/// A row's copies that cannot be sent; `column` is the index of the cell at fault, if one is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyError {
+    pub column: Option<usize>,
+    pub kind: CopyErrorKind,
+}
+
+/// What is wrong (worded by the row's error, `RowErrorKind`, which the reader reports).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CopyErrorKind {
+    Address {
+        value: String,
+        error: AddressError,
+    },
+    /// `;` between addresses.
+    Separator {
+        value: String,
+    },
+    /// `fixed`: the copy is `[message] bcc`.
+    OwnAddress {
+        address: String,
+        fixed: bool,
+    },
+    Duplicate {
+        address: String,
+    },
+    TooMany {
+        count: usize,
+        limit: usize,
+    },
+}
+
+impl CopyColumns {
+    /// Reads a row's copies: Cc first, then the Bcc column, then the fixed Bcc (the order of `RCPT TO`).
+    /// `own` is the row's address, in column `email` (where a clash with the fixed Bcc is reported).
+    pub fn copies_of(&self, fields: &[String], own: &Mailbox, email: usize) -> Result<Vec<CopyRecipient>, CopyError> {
+        let mut copies: Vec<(CopyRecipient, usize)> = Vec::new();
+        for (kind, column) in [(CopyKind::Cc, self.cc), (CopyKind::Bcc, self.bcc)] {
+            let Some(column) = column else { continue };
+            for item in split(&fields[column]) {
+                let kind_error = |e| CopyError { column: Some(column), kind: item_error(item, e) };
+                let mailbox = Mailbox::parse(item).map_err(kind_error)?;
+                copies.push((CopyRecipient { kind, mailbox }, column));
+            }
+        }
+        if let Some(mailbox) = &self.rules.fixed_bcc {
+            copies.push((CopyRecipient { kind: CopyKind::Bcc, mailbox: mailbox.clone() }, email));
+        }
+        self.check(&copies, own, email)?;
+        Ok(copies.into_iter().map(|(copy, _)| copy).collect())
+    }
+
+    /// The row's own address among its copies, an address twice, or too many copies.
+    fn check(&self, copies: &[(CopyRecipient, usize)], own: &Mailbox, email: usize) -> Result<(), CopyError> {
+        let own_key = own.dedup_key();
+        let mut seen = std::collections::HashSet::with_capacity(copies.len());
+        for (copy, column) in copies {
+            let key = copy.mailbox.dedup_key();
+            let kind = if key == own_key {
+                // The fixed Bcc has no column of its own: it is reported at the row's address column.
+                CopyErrorKind::OwnAddress { address: copy.mailbox.envelope(), fixed: *column == email }
+            } else if !seen.insert(key) {
+                CopyErrorKind::Duplicate { address: copy.mailbox.envelope() }
+            } else {
+                continue;
+            };
+            return Err(CopyError { column: Some(*column), kind });
+        }
+        let limit = self.rules.max;
+        match copies.len() {
+            count if count > limit => Err(CopyError { column: None, kind: CopyErrorKind::TooMany { count, limit } }),
+            _ => Ok(()),
         }
     }
-    if let Some(mailbox) = &columns.copy_rules.fixed_bcc {
-        copies.push((CopyRecipient { kind: CopyKind::Bcc, mailbox: mailbox.clone() }, None));
-    }
-    check(columns, row, &copies, own)?;
-    Ok(copies.into_iter().map(|(copy, _)| copy).collect())
 }
 
-fn item_error(item: &str, error: AddressError) -> RowErrorKind {
+fn item_error(item: &str, error: AddressError) -> CopyErrorKind {
     match error {
-        AddressError::Several => RowErrorKind::CopySeparator { value: item.to_owned() },
-        error => RowErrorKind::Address { value: item.to_owned(), error },
+        AddressError::Several => CopyErrorKind::Separator { value: item.to_owned() },
+        error => CopyErrorKind::Address { value: item.to_owned(), error },
     }
-}
-
-/// The row's own address among its copies, an address twice, or too many copies.
-fn check(
-    columns: &Columns,
-    row: u64,
-    copies: &[(CopyRecipient, Option<usize>)],
-    own: &Mailbox,
-) -> Result<(), RowError> {
-    let name = |column: Option<usize>| column.map(|c: usize| columns.names[c].clone());
-    let own_key = own.dedup_key();
-    let mut seen = std::collections::HashSet::with_capacity(copies.len());
-    for (copy, column) in copies {
-        let (key, column) = (copy.mailbox.dedup_key(), *column);
-        // The fixed Bcc has no column of its own: the row's address column is where the clash is.
-        let (fixed, column) = (column.is_none(), name(column.or(Some(columns.email))));
-        let kind = if key == own_key {
-            RowErrorKind::CopyIsOwnAddress { address: copy.mailbox.envelope(), fixed }
-        } else if !seen.insert(key) {
-            RowErrorKind::DuplicateCopy { address: copy.mailbox.envelope() }
-        } else {
-            continue;
-        };
-        return Err(RowError { row, column, kind });
-    }
-    let limit = columns.copy_rules.max;
-    if copies.len() > limit {
-        return Err(RowError { row, column: None, kind: RowErrorKind::TooManyCopies { count: copies.len(), limit } });
-    }
-    Ok(())
 }
 
 /// The cell's items between commas outside double quotes, trimmed, empty ones left out.

@@ -6,6 +6,7 @@
 use std::collections::HashSet;
 
 use super::columns::{ColumnSpec, Columns, RESERVED_COLUMN};
+use super::copies::CopyColumns;
 use super::row::short;
 
 /// How many column names a message lists at most.
@@ -46,9 +47,9 @@ impl Columns {
         let key = spec.key.as_ref().and_then(|c| find("key", c));
         let cc = spec.cc.as_ref().and_then(|c| find("Cc", c));
         let bcc = spec.bcc.as_ref().and_then(|c| find("Bcc", c));
-        let copy_rules = spec.copy_rules.clone();
+        let copies = CopyColumns { cc, bcc, rules: spec.copy_rules.clone() };
         match email {
-            Some(email) if problems.is_empty() => Ok(Columns { names, email, name, key, cc, bcc, copy_rules }),
+            Some(email) if problems.is_empty() => Ok(Columns { names, email, name, key, copies }),
             _ => Err(problems),
         }
     }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::address::{AddressError, Mailbox};
 use super::columns::Columns;
-use super::copies::{CopyRecipient, copies_of};
+use super::copies::{CopyError, CopyErrorKind, CopyRecipient};
 
 /// How much of one cell or name a message quotes.
 const QUOTED_CHARS: usize = 60;
@@ -41,7 +41,10 @@ impl Recipient {
             Some(column) => fields[column].trim().to_owned(),
             None => mailbox.dedup_key(),
         };
-        let copies = copies_of(columns, row, &fields, &mailbox)?;
+        let copies =
+            (columns.copies.copies_of(&fields, &mailbox, columns.email)).map_err(|CopyError { column, kind }| {
+                RowError { row, column: column.map(|c| columns.names[c].clone()), kind: kind.into() }
+            })?;
         Ok(Recipient { row, key, mailbox, copies, fields, columns: Arc::clone(columns) })
     }
 
@@ -114,6 +117,18 @@ pub enum RowErrorKind {
     /// Reading stopped here (I/O error); nothing after this row was read.
     #[error("cannot read further: {0}")]
     Read(String),
+}
+
+impl From<CopyErrorKind> for RowErrorKind {
+    fn from(kind: CopyErrorKind) -> RowErrorKind {
+        match kind {
+            CopyErrorKind::Address { value, error } => RowErrorKind::Address { value, error },
+            CopyErrorKind::Separator { value } => RowErrorKind::CopySeparator { value },
+            CopyErrorKind::OwnAddress { address, fixed } => RowErrorKind::CopyIsOwnAddress { address, fixed },
+            CopyErrorKind::Duplicate { address } => RowErrorKind::DuplicateCopy { address },
+            CopyErrorKind::TooMany { count, limit } => RowErrorKind::TooManyCopies { count, limit },
+        }
+    }
 }
 
 /// A name or cell as a message quotes it: at most 60 characters, then `…` and the full length.

@@ -35,9 +35,7 @@ fn context(pairs: &[(&str, &str)]) -> Context {
         email: 0,
         name: None,
         key: None,
-        cc: None,
-        bcc: None,
-        copy_rules: Default::default(),
+        copies: Default::default(),
     };
     let fields: Vec<String> = pairs.iter().map(|(_, v)| v.to_string()).collect();
     let templates = Templates::compile(sources()).unwrap();
@@ -208,9 +206,7 @@ fn job_values_are_variables_in_every_template() {
         email: 0,
         name: None,
         key: None,
-        cc: None,
-        bcc: None,
-        copy_rules: Default::default(),
+        copies: Default::default(),
     };
     let context = templates.context(&columns, &["Ann".into(), "1".into()], chrono::Utc::now());
     assert_eq!(templates.render(&context, LIMIT).unwrap().text.as_deref(), Some("spring/Ann"));

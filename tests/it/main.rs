@@ -19,6 +19,7 @@ mod parser_properties;
 mod preview_browser;
 mod send_budget;
 mod send_copies;
+mod send_copies_scripted;
 mod send_crash;
 mod send_evidence;
 mod send_hostile;
