@@ -38,7 +38,8 @@ fn a_copy_refused_for_now_and_a_refused_main_recipient(pipelining: &str) {
     server.reject(&cc0, "450 4.2.0 Mailbox busy", 100);
     server.reject(&job.recipients[1], "550 5.1.1 No such user", 100);
 
-    job.send(&["--yes"]).expect(1);
+    let run = job.send(&["--yes"]);
+    run.expect(1).line_with(&[" delivered 250 ", &format!("; copies not delivered: {cc0}: 450 4.2.0 Mailbox busy")]);
     let report = job.last_report().by_email();
     let row0 = &report[&job.recipients[0]];
     assert_eq!((row0.status.as_str(), row0.attempts), ("delivered", 1), "{row0:?}");
