@@ -52,7 +52,7 @@ async fn run(session: &mut smtp::TcpSession, messages: &[(Envelope, Vec<u8>)]) -
         let Opened::Ready(ready) = opened else { panic!("message {i} refused: {opened:?}") };
         let gate = std::future::ready(Ok::<(), std::io::Error>(()));
         let committed = session.commit(ready, &messages[i].1, gate, message(i + 1)).await;
-        accepted += usize::from(matches!(committed.current?, Delivery::Accepted(_)));
+        accepted += usize::from(matches!(committed.current?, Delivery::Accepted { .. }));
         i += 1;
         match committed.next {
             Some(next) => opened = next?,

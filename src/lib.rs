@@ -21,6 +21,9 @@
 //! - **outcome**: the journal record of a settled attempt (`{"t":"outcome"}`, [`job::journal::Record::Outcome`]);
 //!   its `status` is [`job::journal::Settled`]. A committing record with no outcome after it is *uncertain*.
 //!   What the journal says of a recipient is its [`job::journal::JournalState`].
+//! - **copy**: a Cc or Bcc recipient of a row's message ([`recipients::CopyRecipient`]): one more `RCPT TO`
+//!   in the row's one transaction. The row's own address decides its status; a *rejected copy* is noted
+//!   ([`smtp::RejectedCopy`], the report's `copies` column) and never retried on its own.
 //! - **plan**: what is decided before acting: [`job::producer::ProducerPlan`] (which rows to send),
 //!   `smtp::transaction::TransactionPlan` (a message's MAIL parameters and grouping).
 

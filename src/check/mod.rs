@@ -16,7 +16,7 @@ pub use report::{Reporter, SHOWN_PER_CLASS};
 use crate::config::{self, JobFile, smtp::SmtpConfigError};
 use crate::jobdef::{self, Job, MessageFailure, Problem};
 use crate::message::AttachmentError;
-use crate::recipients::{Entry, RecipientReader, RowError, RowErrorKind};
+use crate::recipients::{CopyKind, Entry, Recipient, RecipientReader, RowError, RowErrorKind};
 use crate::render::RenderError;
 
 /// What `check` counts. `valid` rows are first-seen recipients whose message could be built.
@@ -29,6 +29,9 @@ pub struct Summary {
     pub warnings: u64,
     /// The total size of the valid messages, as they would be submitted.
     pub bytes: u64,
+    /// The valid rows' copies (`[recipients] cc`, `bcc`, `[message] bcc`): more envelope recipients.
+    pub cc: u64,
+    pub bcc: u64,
     pub built: Built,
 }
 
@@ -46,6 +49,13 @@ pub enum Built {
 impl Summary {
     pub fn is_clean(&self) -> bool {
         self.errors == 0
+    }
+
+    fn count_valid(&mut self, r: &Recipient) {
+        self.valid += 1;
+        let cc = r.copies.iter().filter(|c| c.kind == CopyKind::Cc).count() as u64;
+        self.cc += cc;
+        self.bcc += r.copies.len() as u64 - cc;
     }
 }
 
@@ -174,9 +184,9 @@ where
                 rep.report(duplicate_problem(&csv, row, first_row, &address));
             }
             Ok(Entry::Recipient(r)) => match job.map(|job| job.render(&r, date)) {
-                None => s.valid += 1,
+                None => s.count_valid(&r),
                 Some(Ok(message)) => {
-                    s.valid += 1;
+                    s.count_valid(&r);
                     s.bytes += message.bytes.len() as u64;
                 }
                 Some(Err(e)) => rep.report(failure_problem(&csv, r.row, &e)),
@@ -221,6 +231,10 @@ fn row_class(e: &RowError) -> String {
         RowErrorKind::Ragged { expected, .. } => format!("rows without {expected} fields"),
         RowErrorKind::NameConflict { .. } => format!("column `{column}`: display name conflicts"),
         RowErrorKind::DuplicateKey { .. } => "key used twice".into(),
+        RowErrorKind::CopySeparator { .. } => format!("column `{column}`: copies not separated by `,`"),
+        RowErrorKind::CopyIsOwnAddress { .. } => format!("column `{column}`: a copy to the row's own address"),
+        RowErrorKind::DuplicateCopy { .. } => format!("column `{column}`: an address twice among the copies"),
+        RowErrorKind::TooManyCopies { limit, .. } => format!("more copies than [recipients] max_copies ({limit})"),
         kind => format!("column `{column}`: {kind}"),
     }
 }
@@ -242,8 +256,12 @@ fn failure_class(e: &MessageFailure) -> String {
 }
 
 pub fn summary_line(s: &Summary) -> String {
+    let copies = match s.cc + s.bcc {
+        0 => String::new(),
+        n => format!(" ({n} copies: {} Cc, {} Bcc)", s.cc, s.bcc),
+    };
     let counts = format!(
-        "{} rows: {} valid, {} duplicates, {} errors, {} warnings",
+        "{} rows: {} valid{copies}, {} duplicates, {} errors, {} warnings",
         s.rows, s.valid, s.duplicates, s.errors, s.warnings
     );
     match s.built {

@@ -17,6 +17,8 @@ pub struct MessageSection {
     pub from: Spanned<String>,
     /// Optional `Reply-To`, same syntax as `from`.
     pub reply_to: Option<Spanned<String>>,
+    /// Optional fixed Bcc on every message (an archive mailbox): in the envelope only, never in a header.
+    pub bcc: Option<Spanned<String>>,
     /// Inline Tera template, not autoescaped.
     pub subject: Spanned<String>,
     /// Tera file for the `text/plain` part, relative to the job file.

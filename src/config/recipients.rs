@@ -16,6 +16,12 @@ pub struct RecipientsSection {
     pub name: Option<Spanned<String>>,
     /// An optional column that identifies a recipient for the journal and the Message-ID; default the address.
     pub key: Option<Spanned<String>>,
+    /// An optional column of Cc addresses (zero or more per row, comma-separated): a `Cc` header and `RCPT TO`.
+    pub cc: Option<Spanned<String>>,
+    /// An optional column of Bcc addresses: `RCPT TO` only, never in a header.
+    pub bcc: Option<Spanned<String>>,
+    /// The most copies one row may have (Cc, Bcc and `[message] bcc` together); default 10, at most 99.
+    pub max_copies: Option<Spanned<u64>>,
 }
 
 impl RecipientsSection {

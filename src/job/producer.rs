@@ -202,7 +202,9 @@ fn decide(plan: &ProducerPlan, recipient: &Recipient) -> Decision {
 fn render(job: &Job, recipient: &Recipient, date: DateTime<Utc>, lost: &Arc<Lost>) -> Result<Work, String> {
     let message = job.render(recipient, date).map_err(|e| format!("not sent: {e}"))?;
     let e = &message.envelope;
-    let envelope = smtp::Envelope::new(e.from.clone(), e.to.iter().cloned()).map_err(|e| format!("not sent: {e}"))?;
+    let to = e.to.first().cloned().unwrap_or_default();
+    let copies = e.copies.iter().map(|c| c.address.clone());
+    let envelope = smtp::Envelope::with_copies(e.from.clone(), to, copies).map_err(|e| format!("not sent: {e}"))?;
     let envelope = if e.smtputf8 { envelope.with_smtputf8() } else { envelope };
     let (attempts, first_attempt, last, committing, lost, charge) = (0, None, None, false, lost.clone(), None);
     Ok(Work { message, envelope, date, attempts, first_attempt, last, committing, lost, charge })
@@ -220,5 +222,6 @@ fn bare(row: u64, email: &str, status: Status, reply: impl Into<String>) -> Sett
         message_id: String::new(),
         first_attempt: None,
         last_attempt: None,
+        copies: String::new(),
     }
 }

@@ -121,7 +121,8 @@ impl Progress {
     pub fn settled(&mut self, settlement: &Settlement) {
         self.tally.add(settlement.status);
         self.view.settled(settlement, false);
-        let noteworthy = matches!(settlement.status, Status::Failed | Status::Deferred | Status::Uncertain);
+        let noteworthy = matches!(settlement.status, Status::Failed | Status::Deferred | Status::Uncertain)
+            || !settlement.copies.is_empty();
         if self.verbose || noteworthy {
             self.log(&describe(settlement));
         }
@@ -224,7 +225,11 @@ fn bar() -> ProgressBar {
 
 fn describe(o: &Settlement) -> String {
     let code = o.code.map(|c| format!(" {c}")).unwrap_or_default();
-    format!("row {} {} {}{code} {}", o.row, o.email, o.status, o.reply)
+    let copies = match o.copies.as_str() {
+        "" => String::new(),
+        copies => format!("; copies not delivered: {copies}"),
+    };
+    format!("row {} {} {}{code} {}{copies}", o.row, o.email, o.status, o.reply)
 }
 
 /// The end-of-run table: counts, elapsed time, average rate. `carried`: the recipients earlier runs dealt

@@ -203,6 +203,7 @@ fn record_from_report(key: &str, row: u64, report: &Path, r: &Unknown, now: Date
         reply: format!("{} (taken back from reports/{source})", r.reply),
         attempt: r.attempts.max(1),
         date: now.timestamp(),
+        copies: String::new(),
         at: now,
     }
 }

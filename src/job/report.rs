@@ -11,7 +11,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use super::settlement::Settlement;
 use crate::output::spreadsheet_cell;
 
-pub const HEADER: [&str; 10] = [
+/// `copies` last, so that a reader of older reports (by column position) reads newer ones too.
+pub const HEADER: [&str; 11] = [
     "row",
     "email",
     "status",
@@ -22,6 +23,7 @@ pub const HEADER: [&str; 10] = [
     "message_id",
     "first_attempt",
     "last_attempt",
+    "copies",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -81,6 +83,7 @@ impl Report {
             &o.message_id,
             &time(o.first_attempt),
             &time(o.last_attempt),
+            &o.copies,
         ];
         self.writer.write_record(record.map(safe_cell)).map_err(|e| self.error(e))
     }
@@ -120,6 +123,7 @@ mod tests {
             message_id: "<a@b>".into(),
             first_attempt: Some(started),
             last_attempt: None,
+            copies: "cc@example.test: 550 5.1.1 No such user".into(),
         };
         report.write(&settlement).unwrap();
         let path = report.finish().unwrap();
@@ -134,6 +138,7 @@ mod tests {
         assert_eq!(&rows[0][5], settlement.reply);
         assert_eq!(&rows[0][8], "2026-11-25T10:00:00.123Z");
         assert_eq!(&rows[0][9], "");
+        assert_eq!(&rows[0][10], "cc@example.test: 550 5.1.1 No such user");
     }
 
     #[test]
@@ -151,6 +156,7 @@ mod tests {
             message_id: "-<a@b>".into(),
             first_attempt: None,
             last_attempt: None,
+            copies: String::new(),
         };
         report.write(&settlement).unwrap();
         let path = report.finish().unwrap();

@@ -60,6 +60,8 @@ pub struct Settlement {
     pub message_id: String,
     pub first_attempt: Option<DateTime<Utc>>,
     pub last_attempt: Option<DateTime<Utc>>,
+    /// The row's copies (Cc/Bcc) the server rejected although its message went out (`address: reply; …`).
+    pub copies: String,
 }
 
 /// Counts by status, for the progress display and the summary.

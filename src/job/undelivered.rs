@@ -1,5 +1,6 @@
 //! The recipients a run did not deliver, for `-q` (cron): each named on one line, at most [`SHOWN`] of them,
-//! then how many more the report holds. Kept by the recorder as outcomes settle, so memory stays bounded.
+//! then how many more the report holds; then, the same way, the delivered rows some of whose copies (Cc/Bcc)
+//! were rejected. Kept by the recorder as outcomes settle, so memory stays bounded.
 
 use super::settlement::{Settlement, Status};
 
@@ -10,32 +11,43 @@ pub const SHOWN: usize = 50;
 pub struct Undelivered {
     shown: Vec<Settlement>,
     more: u64,
+    /// Delivered rows with rejected copies.
+    copies: Vec<Settlement>,
+    more_copies: u64,
 }
 
 impl Undelivered {
     /// Notes an outcome settled in this run; delivered ones and duplicates (sent once, from their first row)
     /// are not news.
     pub fn note(&mut self, settlement: &Settlement) {
-        if matches!(settlement.status, Status::Delivered | Status::Skipped) {
-            return;
-        }
-        match self.shown.len() < SHOWN {
-            true => self.shown.push(settlement.clone()),
-            false => self.more += 1,
+        let (shown, more) = match settlement.status {
+            Status::Delivered if !settlement.copies.is_empty() => (&mut self.copies, &mut self.more_copies),
+            Status::Delivered | Status::Skipped => return,
+            _ => (&mut self.shown, &mut self.more),
+        };
+        match shown.len() < SHOWN {
+            true => shown.push(settlement.clone()),
+            false => *more += 1,
         }
     }
 
     /// A heading, one line per recipient (`address  state  reply`), then `… and N more (see REPORT)`;
     /// nothing when every recipient was delivered.
     pub fn lines(&self, report: &std::path::Path) -> Vec<String> {
-        if self.shown.is_empty() {
-            return Vec::new();
-        }
-        let mut lines = vec![String::new(), "not delivered".to_owned()];
-        lines.extend(self.shown.iter().map(|o| format!("  {}  {}  {}", o.email, o.status, o.reply)));
-        if self.more > 0 {
-            lines.push(format!("  … and {} more (see {})", self.more, report.display()));
-        }
+        let mut lines = Vec::new();
+        let mut section = |heading: &str, rows: &[Settlement], more: u64, line: fn(&Settlement) -> String| {
+            if rows.is_empty() {
+                return;
+            }
+            lines.extend([String::new(), heading.to_owned()]);
+            lines.extend(rows.iter().map(line));
+            if more > 0 {
+                lines.push(format!("  … and {more} more (see {})", report.display()));
+            }
+        };
+        section("not delivered", &self.shown, self.more, |o| format!("  {}  {}  {}", o.email, o.status, o.reply));
+        let copies = |o: &Settlement| format!("  {}  delivered, but not to: {}", o.email, o.copies);
+        section("copies not delivered", &self.copies, self.more_copies, copies);
         lines
     }
 }
@@ -56,6 +68,7 @@ mod tests {
             message_id: String::new(),
             first_attempt: None,
             last_attempt: None,
+            copies: String::new(),
         }
     }
 
@@ -70,5 +83,22 @@ mod tests {
         assert_eq!(lines[2], "  r0@example.test  not sent  not sent: the run stopped");
         assert_eq!(lines[52], "  … and 3 more (see reports/x.csv)");
         assert!(Undelivered::default().lines(std::path::Path::new("r.csv")).is_empty());
+    }
+
+    #[test]
+    fn delivered_rows_with_rejected_copies_have_their_own_section() {
+        let mut list = Undelivered::default();
+        let copies = "cc@example.test: 550 5.1.1 No such user".to_owned();
+        list.note(&Settlement { copies: copies.clone(), ..settlement(0, Status::Delivered) });
+        list.note(&settlement(1, Status::Delivered));
+        let lines = list.lines(std::path::Path::new("reports/x.csv"));
+        let want = [
+            "",
+            "copies not delivered",
+            "  r0@example.test  delivered, but not to: cc@example.test: 550 5.1.1 No such user",
+        ];
+        assert_eq!(lines, want);
+        list.note(&settlement(2, Status::Failed));
+        assert_eq!(list.lines(std::path::Path::new("reports/x.csv"))[1], "not delivered");
     }
 }

@@ -80,6 +80,7 @@ impl Work {
             message_id: self.message.message_id.clone(),
             first_attempt: self.first_attempt,
             last_attempt: self.first_attempt.map(|_| now()),
+            copies: String::new(),
         }
     }
 }

@@ -9,7 +9,8 @@ use super::{Job, JobValue, Problem, RecipientsSource};
 use crate::config::message::DEFAULT_ATTACHMENTS_DIR;
 use crate::config::{self, JobFile, MessageSection, RecipientsSection};
 use crate::message::{AttachmentDir, MessageIds, headers};
-use crate::recipients::{ColumnSpec, Mailbox};
+use crate::recipients::copies::{DEFAULT_MAX_COPIES, MAX_TRANSACTION_RECIPIENTS};
+use crate::recipients::{ColumnSpec, CopyRules, Mailbox};
 use crate::render::{Origin, Source, Sources, Templates};
 
 /// The job file's path and text, to turn spans into `file:line` places.
@@ -58,6 +59,7 @@ pub(super) fn build(src: &JobText<'_>, file: JobFile, problems: &mut Vec<Problem
     let (Some(message), Some(recipients)) = (file.message, file.recipients) else { return None };
     let from = mailbox(src, &message.from, "[message] from", problems);
     let reply_to = message.reply_to.as_ref().map(|r| mailbox(src, r, "[message] reply_to", problems));
+    let copy_rules = copy_rules(src, &message, &recipients, problems);
     let sources = sources(src, &dir, &message, limits.message_bytes, problems);
     let own = super::own::own_files(src.path, &message, &recipients, &file.smtp);
     let attachments = attachment_dir(src, &dir, &message, own, problems);
@@ -81,7 +83,7 @@ pub(super) fn build(src: &JobText<'_>, file: JobFile, problems: &mut Vec<Problem
         path: src.path.to_owned(),
         campaign: message.campaign.as_ref().map(|c| c.get_ref().clone()),
         csv: dir.join(recipients.csv.get_ref()),
-        columns: columns(&recipients),
+        columns: columns(&recipients, copy_rules),
         attachment_origins: message.attachments.iter().map(|a| src.origin(a, "[message] attachments")).collect(),
         smtp: file.smtp,
         rate: file.rate,
@@ -196,14 +198,41 @@ fn sources(
 pub(super) fn recipients_of(path: &Path, file: &JobFile) -> Option<RecipientsSource> {
     let r = file.recipients.as_ref()?;
     let csv = path.parent().unwrap_or(Path::new("")).join(r.csv.get_ref());
-    Some(RecipientsSource { csv, columns: columns(r), limits: file.limits.check().unwrap_or_default() })
+    let fixed_bcc = file.message.as_ref().and_then(|m| Mailbox::parse(m.bcc.as_ref()?.get_ref()).ok());
+    let max = r.max_copies.as_ref().map_or(DEFAULT_MAX_COPIES, |m| *m.get_ref() as usize);
+    let columns = columns(r, CopyRules { fixed_bcc, max });
+    Some(RecipientsSource { csv, columns, limits: file.limits.check().unwrap_or_default() })
 }
 
-fn columns(r: &RecipientsSection) -> ColumnSpec {
+/// `[message] bcc` and `[recipients] max_copies`, each checked; the default in place of a bad value.
+fn copy_rules(src: &JobText<'_>, m: &MessageSection, r: &RecipientsSection, problems: &mut Vec<Problem>) -> CopyRules {
+    let fixed_bcc = m.bcc.as_ref().and_then(|b| mailbox(src, b, "[message] bcc", problems));
+    let most = (MAX_TRANSACTION_RECIPIENTS - 1) as u64;
+    let max = match &r.max_copies {
+        None => DEFAULT_MAX_COPIES,
+        Some(max) if *max.get_ref() <= most => *max.get_ref() as usize,
+        Some(max) => {
+            problems.push(Problem::once(format!(
+                "{}: [recipients] max_copies = {}: must be at most {most} (with the row's own address, at most \
+                 {MAX_TRANSACTION_RECIPIENTS} recipients in one transaction, the common provider limit)",
+                src.place(max),
+                max.get_ref()
+            )));
+            DEFAULT_MAX_COPIES
+        }
+    };
+    CopyRules { fixed_bcc, max }
+}
+
+fn columns(r: &RecipientsSection, copy_rules: CopyRules) -> ColumnSpec {
+    let column = |c: &Option<Spanned<String>>| c.as_ref().map(|c| c.get_ref().clone());
     ColumnSpec {
         email: r.email_column().to_owned(),
-        name: r.name.as_ref().map(|c| c.get_ref().clone()),
-        key: r.key.as_ref().map(|c| c.get_ref().clone()),
+        name: column(&r.name),
+        key: column(&r.key),
+        cc: column(&r.cc),
+        bcc: column(&r.bcc),
+        copy_rules,
     }
 }
 

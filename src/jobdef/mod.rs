@@ -131,6 +131,7 @@ impl Job {
             from: &self.from,
             reply_to: self.reply_to.as_ref(),
             to: &recipient.mailbox,
+            copies: &recipient.copies,
             rendered: &rendered,
             attachments,
             message_id: &message_id,
@@ -140,7 +141,7 @@ impl Job {
         if bytes.len() as u64 > limit {
             return Err(MessageFailure::TooLarge { bytes: bytes.len() as u64, limit });
         }
-        let envelope = message::envelope(&self.from, &recipient.mailbox, &bytes);
+        let envelope = message::envelope(&self.from, &recipient.mailbox, &recipient.copies, &bytes);
         let message = OutgoingMessage { row: recipient.row, key: recipient.key.clone(), envelope, bytes, message_id };
         Ok((message, rendered))
     }

@@ -3,7 +3,8 @@
 //! mail-builder does the encoding (RFC 2047 words for names and subjects, RFC 2231 for file names,
 //! quoted-printable or base64 so no line exceeds 78/998 octets). We build the part tree ourselves only to
 //! give each multipart a deterministic boundary (see `ids`). Structure: text → `text/plain`; text + html →
-//! `multipart/alternative`; with attachments → `multipart/mixed` around it. No `Bcc` header is ever written.
+//! `multipart/alternative`; with attachments → `multipart/mixed` around it. A row's Cc copies go in one `Cc`
+//! header; its Bcc copies only in the envelope: no `Bcc` header is ever written.
 
 pub mod attachment;
 pub mod headers;
@@ -24,18 +25,28 @@ use mail_builder::mime::{BodyPart, MimePart};
 pub use attachment::{Attachment, AttachmentDir, AttachmentError, OwnFiles};
 pub use ids::MessageIds;
 
-use crate::recipients::Mailbox;
+use crate::recipients::{CopyKind, CopyRecipient, Mailbox};
 use crate::render::Rendered;
 
 /// What `MAIL FROM`/`RCPT TO` need: ASCII (A-label) addresses unless SMTPUTF8 is needed anyway.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Envelope {
     pub from: String,
+    /// The row's own address: it alone decides whether the message goes out.
     pub to: Vec<String>,
+    /// Copies, `RCPT TO` after `to` in this order: Cc (also in the header), then Bcc (only here).
+    pub copies: Vec<EnvelopeCopy>,
     /// A non-ASCII local part in `from` or `to`: the server must offer SMTPUTF8 (RFC 6531).
     pub smtputf8: bool,
     /// The bytes contain octets ≥ 0x80 (only with SMTPUTF8 headers): `BODY=8BITMIME` is needed (RFC 6152).
     pub eight_bit: bool,
+}
+
+/// One copy's envelope address, and whether the headers show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvelopeCopy {
+    pub kind: CopyKind,
+    pub address: String,
 }
 
 /// One message ready for a session: the envelope and the exact bytes, deterministic for a given Date.
@@ -64,6 +75,8 @@ pub struct Draft<'a> {
     pub from: &'a Mailbox,
     pub reply_to: Option<&'a Mailbox>,
     pub to: &'a Mailbox,
+    /// The row's copies: the Cc ones are written in a `Cc` header, the Bcc ones nowhere.
+    pub copies: &'a [CopyRecipient],
     pub rendered: &'a Rendered,
     pub attachments: Vec<Attachment>,
     pub message_id: &'a str,
@@ -80,6 +93,11 @@ impl Draft<'_> {
             .subject(Text::new(r.subject.as_str()))
             .date(Date::new(self.date.timestamp()))
             .message_id(self.message_id);
+        let cc: Vec<Address<'static>> =
+            self.copies.iter().filter(|c| c.kind == CopyKind::Cc).map(|c| address(&c.mailbox)).collect();
+        if !cc.is_empty() {
+            builder = builder.cc(Address::new_list(cc));
+        }
         if let Some(reply_to) = self.reply_to {
             builder = builder.reply_to(address(reply_to));
         }
@@ -97,12 +115,14 @@ impl Draft<'_> {
     }
 }
 
-/// The envelope for a message from `from` to `to` whose bytes are `bytes`.
-pub fn envelope(from: &Mailbox, to: &Mailbox, bytes: &[u8]) -> Envelope {
+/// The envelope for a message from `from` to `to` and its `copies`, whose bytes are `bytes`.
+pub fn envelope(from: &Mailbox, to: &Mailbox, copies: &[CopyRecipient], bytes: &[u8]) -> Envelope {
+    let copy = |c: &CopyRecipient| EnvelopeCopy { kind: c.kind, address: c.mailbox.envelope() };
     Envelope {
         from: from.envelope(),
         to: vec![to.envelope()],
-        smtputf8: from.needs_smtputf8() || to.needs_smtputf8(),
+        copies: copies.iter().map(copy).collect(),
+        smtputf8: from.needs_smtputf8() || to.needs_smtputf8() || copies.iter().any(|c| c.mailbox.needs_smtputf8()),
         eight_bit: !bytes.is_ascii(),
     }
 }

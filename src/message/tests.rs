@@ -24,8 +24,16 @@ fn rendered(text: Option<&str>, html: Option<&str>) -> Rendered {
 fn build(r: &Rendered, to: &Mailbox, attachments: Vec<Attachment>) -> Vec<u8> {
     let from = mailbox("Ännouncements <news@example.com>");
     let date = Utc.with_ymd_and_hms(2026, 11, 2, 9, 30, 0).unwrap();
-    let draft =
-        Draft { from: &from, reply_to: None, to, rendered: r, attachments, message_id: "id1@example.com", date };
+    let draft = Draft {
+        from: &from,
+        reply_to: None,
+        to,
+        copies: &[],
+        rendered: r,
+        attachments,
+        message_id: "id1@example.com",
+        date,
+    };
     draft.build().unwrap()
 }
 
@@ -89,10 +97,10 @@ fn smtputf8_only_for_a_non_ascii_local_part() {
     let from = mailbox("news@example.com");
     let plain = mailbox("Zoë <zoe@bücher.example>");
     let utf8 = mailbox("zoë@bücher.example");
-    let e = envelope(&from, &plain, b"x");
+    let e = envelope(&from, &plain, &[], b"x");
     assert_eq!((e.to[0].as_str(), e.smtputf8, e.eight_bit), ("zoe@xn--bcher-kva.example", false, false));
     let bytes = build(&rendered(Some("hi"), None), &utf8, vec![]);
-    let e = envelope(&from, &utf8, &bytes);
+    let e = envelope(&from, &utf8, &[], &bytes);
     assert_eq!((e.to[0].as_str(), e.smtputf8, e.eight_bit), ("zoë@xn--bcher-kva.example", true, true));
 }
 
@@ -103,7 +111,55 @@ fn a_bad_unsubscribe_url_is_refused() {
     let from = mailbox("news@example.com");
     let to = mailbox("a@example.com");
     let date = Utc::now();
-    let draft =
-        Draft { from: &from, reply_to: None, to: &to, rendered: &r, attachments: vec![], message_id: "i@x.y", date };
+    let draft = Draft {
+        from: &from,
+        reply_to: None,
+        to: &to,
+        copies: &[],
+        rendered: &r,
+        attachments: vec![],
+        message_id: "i@x.y",
+        date,
+    };
     assert!(matches!(draft.build(), Err(MessageError::Unsubscribe(_))));
+}
+
+#[test]
+fn cc_copies_are_in_a_cc_header_and_bcc_copies_in_no_header() {
+    let copy = |kind, cell| CopyRecipient { kind, mailbox: mailbox(cell) };
+    let copies = [
+        copy(CopyKind::Cc, "\"Smith, J.\" <j@example.com>"),
+        copy(CopyKind::Cc, "k@bücher.example"),
+        copy(CopyKind::Bcc, "hidden@example.com"),
+    ];
+    let (from, to, r) = (mailbox("news@example.com"), mailbox("a@example.com"), rendered(Some("hi"), None));
+    let date = Utc.with_ymd_and_hms(2026, 11, 2, 9, 30, 0).unwrap();
+    let draft = Draft {
+        from: &from,
+        reply_to: None,
+        to: &to,
+        copies: &copies,
+        rendered: &r,
+        attachments: vec![],
+        message_id: "i@x.y",
+        date,
+    };
+    let bytes = draft.build().unwrap();
+    assert_wire_clean(&bytes);
+    let m = MessageParser::new().parse(&bytes).unwrap();
+    let cc: Vec<(Option<&str>, Option<&str>)> = m.cc().unwrap().iter().map(|a| (a.name(), a.address())).collect();
+    assert_eq!(cc, [(Some("Smith, J."), Some("j@example.com")), (None, Some("k@xn--bcher-kva.example"))]);
+    let text = String::from_utf8(bytes.clone()).unwrap().to_ascii_lowercase();
+    assert!(!text.contains("bcc") && !text.contains("hidden@"), "{text}");
+    let e = envelope(&from, &to, &copies, &bytes);
+    let listed: Vec<(CopyKind, &str)> = e.copies.iter().map(|c| (c.kind, c.address.as_str())).collect();
+    assert_eq!(
+        listed,
+        [
+            (CopyKind::Cc, "j@example.com"),
+            (CopyKind::Cc, "k@xn--bcher-kva.example"),
+            (CopyKind::Bcc, "hidden@example.com")
+        ]
+    );
+    assert!(!e.smtputf8);
 }

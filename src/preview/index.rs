@@ -51,6 +51,9 @@ pub struct Message {
     pub fields: Vec<String>,
     /// The `.eml` file next to the page, when `--eml` wrote one.
     pub eml: Option<String>,
+    /// The `RCPT TO` addresses in order (the row's own, then its copies), a Bcc one followed by ` (Bcc)`:
+    /// the only place a Bcc copy shows, since no header names it.
+    pub envelope: Vec<String>,
     pub text: Option<String>,
     pub html: Option<String>,
     pub raw: Vec<u8>,
@@ -60,6 +63,7 @@ pub struct Message {
 
 #[derive(Serialize)]
 struct Detail<'a> {
+    envelope: &'a [String],
     text: Option<&'a str>,
     html: Option<&'a str>,
     raw: Cow<'a, str>,
@@ -128,6 +132,7 @@ impl<W: Write> Page<W> {
         self.rows.push(opening);
         serde_json::to_writer(&mut self.rows, &row).map_err(io::Error::other)?;
         let detail = Detail {
+            envelope: &m.envelope,
             text: m.text.as_deref(),
             html: m.html.as_deref(),
             raw: raw_source(&m.raw, m.eml.as_deref(), self.summary.messages),

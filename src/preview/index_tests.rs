@@ -11,6 +11,7 @@ fn message(row: u64, text: &str) -> Message {
         warnings: vec![Warning::HttpLinks],
         fields: vec![HOSTILE.to_owned()],
         eml: Some(format!("row-{row}.eml")),
+        envelope: vec![format!("r{row}@example.test"), "archive@example.test (Bcc)".to_owned()],
         text: Some(text.to_owned()),
         html: Some(HOSTILE.to_owned()),
         raw: HOSTILE.as_bytes().to_vec(),
@@ -68,6 +69,7 @@ fn details_are_chunked_gzip_json_in_row_order() {
     let details: serde_json::Value = serde_json::from_str(&json).unwrap();
     let texts: Vec<&str> = details.as_array().unwrap().iter().map(|d| d["text"].as_str().unwrap()).collect();
     assert_eq!(texts, ["text 256", "text 257", "text 258"]);
+    assert_eq!(details[0]["envelope"], serde_json::json!(["r258@example.test", "archive@example.test (Bcc)"]));
     assert_eq!(html.matches("class=\"rows\"").count(), 2);
 }
 

@@ -144,7 +144,7 @@ fn render_all<W: Write>(
                         let found = warnings::of(&parts, &context);
                         let shown = shown::shown(&recipient, message.bytes, &parts, found, options.eml);
                         previous = Some(parts);
-                        writer::Item::Message(shown)
+                        writer::Item::Message(Box::new(shown))
                     }
                     Err(e) => {
                         errors += 1;

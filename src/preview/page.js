@@ -137,6 +137,9 @@
       tr.append(el("th", name + ":"), el("td", value));
       headers.append(tr);
     }
+    const envelope = el("tr");
+    envelope.append(el("th", "Envelope recipients:"), el("td", d.envelope.join(", ")));
+    headers.append(envelope);
     const fields = el("tr");
     fields.append(el("th", "CSV row " + r[0] + ":"), el("td", job.columns.map((c, k) => c + "=" + r[5][k]).join(", ")));
     headers.append(fields);

@@ -3,7 +3,7 @@
 //! page.
 
 use super::{index, inspect, warnings};
-use crate::recipients::Recipient;
+use crate::recipients::{CopyKind, Recipient};
 use crate::render::Rendered;
 
 /// The page's view of `r`'s message; `eml` names its `.eml` file (written with `--eml`).
@@ -32,11 +32,21 @@ pub fn shown(
         warnings,
         fields: r.fields.clone(),
         eml: eml.then(|| format!("{stem}.eml")),
+        envelope: envelope(r),
         text: rendered.text.clone(),
         html: rendered.html.clone(),
         raw: bytes,
         attachments,
     }
+}
+
+/// The row's envelope recipients as the page lists them, hidden copies marked.
+fn envelope(r: &Recipient) -> Vec<String> {
+    let copies = r.copies.iter().map(|c| match c.kind {
+        CopyKind::Cc => c.mailbox.envelope(),
+        CopyKind::Bcc => format!("{} (Bcc)", c.mailbox.envelope()),
+    });
+    std::iter::once(r.mailbox.envelope()).chain(copies).collect()
 }
 
 /// A file-name-safe form of an address: ASCII letters, digits, `@`, `.`, `-`; anything else `_`.

@@ -14,7 +14,7 @@ use super::{PreviewError, index, io_error, mbox};
 
 /// What the rendering half hands over, in row order.
 pub enum Item {
-    Message(index::Message),
+    Message(Box<index::Message>),
     /// A row left out of the list, with the problem `check` would report.
     Skipped {
         row: u64,

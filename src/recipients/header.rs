@@ -6,6 +6,7 @@
 use std::collections::HashSet;
 
 use super::columns::{ColumnSpec, Columns, RESERVED_COLUMN};
+use super::copies::CopyColumns;
 use super::row::short;
 
 /// How many column names a message lists at most.
@@ -44,8 +45,11 @@ impl Columns {
         let email = find("address", &spec.email);
         let name = spec.name.as_ref().and_then(|c| find("name", c));
         let key = spec.key.as_ref().and_then(|c| find("key", c));
+        let cc = spec.cc.as_ref().and_then(|c| find("Cc", c));
+        let bcc = spec.bcc.as_ref().and_then(|c| find("Bcc", c));
+        let copies = CopyColumns { cc, bcc, rules: spec.copy_rules.clone() };
         match email {
-            Some(email) if problems.is_empty() => Ok(Columns { names, email, name, key }),
+            Some(email) if problems.is_empty() => Ok(Columns { names, email, name, key, copies }),
             _ => Err(problems),
         }
     }
@@ -102,7 +106,7 @@ mod tests {
     use super::*;
 
     fn spec() -> ColumnSpec {
-        ColumnSpec { email: "email".into(), name: None, key: None }
+        ColumnSpec::email("email")
     }
 
     fn header(names: &[String]) -> csv::ByteRecord {

@@ -7,6 +7,7 @@
 
 pub mod address;
 mod columns;
+pub mod copies;
 mod dedup;
 mod header;
 mod lines;
@@ -19,6 +20,7 @@ use std::sync::Arc;
 
 pub use address::{AddressError, Mailbox};
 pub use columns::{ColumnSpec, Columns, RESERVED_COLUMN};
+pub use copies::{CopyKind, CopyRecipient, CopyRules};
 use dedup::Seen;
 use lines::LineCounter;
 pub use row::{Entry, Recipient, RowError, RowErrorKind};

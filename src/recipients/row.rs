@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::address::{AddressError, Mailbox};
 use super::columns::Columns;
+use super::copies::{CopyError, CopyErrorKind, CopyRecipient};
 
 /// How much of one cell or name a message quotes.
 const QUOTED_CHARS: usize = 60;
@@ -17,6 +18,8 @@ pub struct Recipient {
     /// Identity for the journal and the Message-ID: the `key` column, or the case-folded envelope address.
     pub key: String,
     pub mailbox: Mailbox,
+    /// Cc, then Bcc copies (`[recipients] cc`, `bcc`, `[message] bcc`), in the order of `RCPT TO`.
+    pub copies: Vec<CopyRecipient>,
     /// Every cell, in header order.
     pub fields: Vec<String>,
     /// The header row these fields belong to (shared by all rows).
@@ -38,7 +41,11 @@ impl Recipient {
             Some(column) => fields[column].trim().to_owned(),
             None => mailbox.dedup_key(),
         };
-        Ok(Recipient { row, key, mailbox, fields, columns: Arc::clone(columns) })
+        let copies =
+            (columns.copies.copies_of(&fields, &mailbox, columns.email)).map_err(|CopyError { column, kind }| {
+                RowError { row, column: column.map(|c| columns.names[c].clone()), kind: kind.into() }
+            })?;
+        Ok(Recipient { row, key, mailbox, copies, fields, columns: Arc::clone(columns) })
     }
 
     /// A name in the address cell and a different one in the name column is ambiguous: refuse, never pick one.
@@ -94,6 +101,14 @@ pub enum RowErrorKind {
     EmptyKey,
     #[error("the key {:?} was already used by row {first_row} for another address", short(key))]
     DuplicateKey { key: String, first_row: u64 },
+    #[error("{:?}: separate the addresses of a copy with `,`", short(value))]
+    CopySeparator { value: String },
+    #[error("{address} is the row's own address{}", if *fixed { " and also [message] bcc" } else { "; it cannot be a copy too" })]
+    CopyIsOwnAddress { address: String, fixed: bool },
+    #[error("{address} is given twice among the row's copies (Cc and Bcc)")]
+    DuplicateCopy { address: String },
+    #[error("{count} copies (Cc and Bcc, [message] bcc included), more than [recipients] max_copies ({limit})")]
+    TooManyCopies { count: usize, limit: usize },
     #[error("the cell is {bytes} bytes, more than [limits] cell_bytes ({limit})")]
     CellTooLong { bytes: u64, limit: u64 },
     /// Reading stopped here: the record did not end within `row_bytes`.
@@ -102,6 +117,18 @@ pub enum RowErrorKind {
     /// Reading stopped here (I/O error); nothing after this row was read.
     #[error("cannot read further: {0}")]
     Read(String),
+}
+
+impl From<CopyErrorKind> for RowErrorKind {
+    fn from(kind: CopyErrorKind) -> RowErrorKind {
+        match kind {
+            CopyErrorKind::Address { value, error } => RowErrorKind::Address { value, error },
+            CopyErrorKind::Separator { value } => RowErrorKind::CopySeparator { value },
+            CopyErrorKind::OwnAddress { address, fixed } => RowErrorKind::CopyIsOwnAddress { address, fixed },
+            CopyErrorKind::Duplicate { address } => RowErrorKind::DuplicateCopy { address },
+            CopyErrorKind::TooMany { count, limit } => RowErrorKind::TooManyCopies { count, limit },
+        }
+    }
 }
 
 /// A name or cell as a message quotes it: at most 60 characters, then `…` and the full length.

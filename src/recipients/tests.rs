@@ -5,7 +5,7 @@ use std::path::Path;
 use super::*;
 
 fn spec() -> ColumnSpec {
-    ColumnSpec { email: "email".into(), name: Some("name".into()), key: None }
+    ColumnSpec { name: Some("name".into()), ..ColumnSpec::email("email") }
 }
 
 fn read(csv: &[u8], spec: &ColumnSpec) -> Vec<Result<Entry, RowError>> {
@@ -65,7 +65,7 @@ fn every_bad_row_is_reported_and_reading_goes_on() {
 
 #[test]
 fn key_column_is_the_identity_and_must_be_unique() {
-    let spec = ColumnSpec { email: "email".into(), name: None, key: Some("id".into()) };
+    let spec = ColumnSpec { key: Some("id".into()), ..ColumnSpec::email("email") };
     let csv = b"id,email\n7,a@example.com\n7,b@example.com\n,c@example.com\n8,d@example.com\n";
     let items = read(csv, &spec);
     assert_eq!(
@@ -83,7 +83,7 @@ fn key_column_is_the_identity_and_must_be_unique() {
 
 #[test]
 fn without_a_key_column_the_key_is_the_folded_address() {
-    let spec = ColumnSpec { email: "mail".into(), name: None, key: None };
+    let spec = ColumnSpec::email("mail");
     let items = read(b"mail\nAnn@Example.COM\n", &spec);
     let Ok(Entry::Recipient(r)) = &items[0] else { panic!() };
     assert_eq!(r.key, "ann@example.com");
@@ -91,7 +91,7 @@ fn without_a_key_column_the_key_is_the_folded_address() {
 
 #[test]
 fn header_problems_are_all_reported_on_line_1() {
-    let spec = ColumnSpec { email: "email".into(), name: Some("name".into()), key: Some("id".into()) };
+    let spec = ColumnSpec { name: Some("name".into()), key: Some("id".into()), ..ColumnSpec::email("email") };
     let Err(problems) = RecipientReader::from_reader(&b"mail,x,x\n"[..], Path::new("r.csv"), &spec, limits()) else {
         panic!("header accepted")
     };
@@ -104,7 +104,7 @@ fn header_problems_are_all_reported_on_line_1() {
 
 #[test]
 fn rows_are_the_lines_an_editor_shows_with_crlf_and_blank_lines() {
-    let spec = ColumnSpec { email: "email".into(), name: None, key: None };
+    let spec = ColumnSpec::email("email");
     let csv = b"email,note\r\na@example.com,\r\n\r\nbad,\r\nb@example.com,\"x\r\ny\"\r\nc@example.com,\r\n";
     let got = rows(&read(csv, &spec));
     assert_eq!(
@@ -171,5 +171,69 @@ fn more_columns_than_allowed_is_a_header_problem() {
 }
 
 fn spec_email_only() -> ColumnSpec {
-    ColumnSpec { email: "email".into(), name: None, key: None }
+    ColumnSpec::email("email")
+}
+
+fn copies_spec(max: usize, fixed_bcc: Option<&str>) -> ColumnSpec {
+    let fixed_bcc = fixed_bcc.map(|b| Mailbox::parse(b).unwrap());
+    ColumnSpec {
+        cc: Some("cc".into()),
+        bcc: Some("bcc".into()),
+        copy_rules: CopyRules { fixed_bcc, max },
+        ..ColumnSpec::email("email")
+    }
+}
+
+fn copies(item: &Result<Entry, RowError>) -> Vec<String> {
+    let Ok(Entry::Recipient(r)) = item else { panic!("{item:?}") };
+    r.copies.iter().map(|c| format!("{:?} {}", c.kind, c.mailbox.envelope())).collect()
+}
+
+#[test]
+fn cc_and_bcc_cells_hold_zero_or_more_addresses_then_the_fixed_bcc() {
+    let csv = "email,cc,bcc\n\
+        a@example.com,\"\"\"Smith, J.\"\" <j@example.com>, k@bücher.example\",b1@example.com\n\
+        b@example.com,,\n";
+    let items = read(csv.as_bytes(), &copies_spec(10, Some("archive@example.com")));
+    assert_eq!(
+        copies(&items[0]),
+        ["Cc j@example.com", "Cc k@xn--bcher-kva.example", "Bcc b1@example.com", "Bcc archive@example.com"]
+    );
+    let Ok(Entry::Recipient(a)) = &items[0] else { panic!() };
+    assert_eq!(a.copies[0].mailbox.name.as_deref(), Some("Smith, J."));
+    assert_eq!(copies(&items[1]), ["Bcc archive@example.com"]);
+}
+
+#[test]
+fn bad_copies_are_row_errors_naming_the_column() {
+    let csv = "email,cc,bcc\n\
+        a@example.com,not an address,\n\
+        b@example.com,B@Example.com,\n\
+        c@example.com,x@example.com,X@example.com\n\
+        d@example.com,x@example.com; y@example.com,\n\
+        e@example.com,\"x@example.com,y@example.com\",z@example.com\n\
+        f@example.com,x@example.com,x@example.com\n";
+    let items = read(csv.as_bytes(), &copies_spec(2, None));
+    let errors: Vec<String> =
+        items.iter().map(|i| i.as_ref().map(|_| "ok".into()).unwrap_or_else(|e| e.to_string())).collect();
+    assert!(errors[0].starts_with("row 2, column `cc`: invalid address \"not an address\""), "{}", errors[0]);
+    assert_eq!(errors[1], "row 3, column `cc`: B@example.com is the row's own address; it cannot be a copy too");
+    assert_eq!(errors[2], "row 4, column `bcc`: X@example.com is given twice among the row's copies (Cc and Bcc)");
+    assert_eq!(
+        errors[3],
+        "row 5, column `cc`: \"x@example.com; y@example.com\": separate the addresses of a copy with `,`"
+    );
+    assert_eq!(
+        errors[4],
+        "row 6: 3 copies (Cc and Bcc, [message] bcc included), more than [recipients] max_copies (2)"
+    );
+    assert_eq!(errors[5], "row 7, column `bcc`: x@example.com is given twice among the row's copies (Cc and Bcc)");
+}
+
+#[test]
+fn the_fixed_bcc_may_not_be_a_rows_own_address() {
+    let csv = "email,cc,bcc\narchive@example.com,,\n";
+    let items = read(csv.as_bytes(), &copies_spec(10, Some("Archive@example.com")));
+    let error = items[0].as_ref().unwrap_err().to_string();
+    assert_eq!(error, "row 2, column `email`: Archive@example.com is the row's own address and also [message] bcc");
 }

@@ -30,8 +30,13 @@ fn sources() -> Sources {
 }
 
 fn context(pairs: &[(&str, &str)]) -> Context {
-    let columns =
-        Columns { names: pairs.iter().map(|(k, _)| k.to_string()).collect(), email: 0, name: None, key: None };
+    let columns = Columns {
+        names: pairs.iter().map(|(k, _)| k.to_string()).collect(),
+        email: 0,
+        name: None,
+        key: None,
+        copies: Default::default(),
+    };
     let fields: Vec<String> = pairs.iter().map(|(_, v)| v.to_string()).collect();
     let templates = Templates::compile(sources()).unwrap();
     templates.context(&columns, &fields, chrono::Utc.with_ymd_and_hms(2026, 11, 2, 9, 30, 0).unwrap())
@@ -196,7 +201,13 @@ fn job_values_are_variables_in_every_template() {
     let mut s = sources();
     s.text = Some(file("t/mail.txt", "{{ campaign }}/{{ name }}"));
     let templates = Templates::compile(s).unwrap().with_job_values(vec![("campaign".into(), "spring".into())]);
-    let columns = Columns { names: vec!["name".into(), "id".into()], email: 0, name: None, key: None };
+    let columns = Columns {
+        names: vec!["name".into(), "id".into()],
+        email: 0,
+        name: None,
+        key: None,
+        copies: Default::default(),
+    };
     let context = templates.context(&columns, &["Ann".into(), "1".into()], chrono::Utc::now());
     assert_eq!(templates.render(&context, LIMIT).unwrap().text.as_deref(), Some("spring/Ann"));
 }

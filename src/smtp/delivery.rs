@@ -38,15 +38,32 @@ impl fmt::Display for Stage {
 /// What became of one message when the session survived.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Delivery {
-    /// The final reply (`250 2.0.0 Ok: queued as …`), every line.
-    Accepted(Reply),
+    /// The final reply (`250 2.0.0 Ok: queued as …`), every line, and the copies (see
+    /// [`Envelope::with_copies`](super::Envelope::with_copies)) the server rejected at `RCPT TO`: the message
+    /// went to the main recipient and every other copy, not to these.
+    Accepted { reply: Reply, rejected_copies: Vec<RejectedCopy> },
     /// A 4xx/5xx reply at `stage`; nothing was delivered to anyone. Before the data, the session resets the
     /// transaction (RSET, at the front of the next command group when pipelining); after the final dot there
     /// is nothing to reset (RFC 5321 §4.1.1.4). With several recipients the first refused one stops the
-    /// transaction, so delivery is all or nothing.
+    /// transaction, so delivery is all or nothing; an envelope's copies
+    /// ([`Envelope::with_copies`](super::Envelope::with_copies)) are the exception: only the main recipient's
+    /// rejection (or MAIL's, DATA's, the dot's) is a `Rejected`.
     Rejected { stage: Stage, reply: Reply },
     /// Refused here before MAIL, nothing sent: the server could not take this message.
     Refused(Refusal),
+}
+
+/// A copy's address and the server's negative reply to its `RCPT TO`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RejectedCopy {
+    pub address: String,
+    pub reply: Reply,
+}
+
+impl fmt::Display for RejectedCopy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.address, self.reply)
+    }
 }
 
 /// Why a message was not even offered to the server. A value, not an error: the session is fine.
@@ -153,6 +170,8 @@ pub struct Ready {
     pub(super) session: u64,
     /// The wire size the `MAIL FROM` announced, to catch a different body being committed.
     pub(super) wire_len: usize,
+    /// Copies the server rejected while the main recipient was accepted, for the delivery's report.
+    pub(super) rejected_copies: Vec<RejectedCopy>,
 }
 
 /// What one [`Session::commit`](super::Session::commit) round trip settled.

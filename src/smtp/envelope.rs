@@ -20,10 +20,15 @@ pub enum EnvelopeError {
 }
 
 /// A sender and one or more recipients, each checked safe for the wire.
+///
+/// The first `decisive` recipients must all be accepted for the message to go out (all or nothing); the
+/// ones after them are *copies* (Cc/Bcc of a mail merge row), whose rejection is reported and does not stop
+/// the transaction: the main recipient's message is not held back, nor ever sent twice, for a copy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Envelope {
     from: String,
     to: Vec<String>,
+    decisive: usize,
     smtputf8: bool,
 }
 
@@ -47,7 +52,19 @@ impl Envelope {
             check_address(rcpt)?;
         }
         let smtputf8 = !from.is_ascii() || to.iter().any(|a| !a.is_ascii());
-        Ok(Envelope { from, to, smtputf8 })
+        let decisive = to.len();
+        Ok(Envelope { from, to, decisive, smtputf8 })
+    }
+
+    /// One main recipient, who alone decides whether the message goes out, and copies after it (`RCPT TO`
+    /// in this order), which the server may reject one by one without stopping the transaction.
+    pub fn with_copies<I, S>(from: impl Into<String>, main: impl Into<String>, copies: I) -> Result<Self, EnvelopeError>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let to = std::iter::once(main.into()).chain(copies.into_iter().map(Into::into));
+        Ok(Envelope { decisive: 1, ..Envelope::new(from, to)? })
     }
 
     /// Asks for SMTPUTF8 even with ASCII addresses, e.g. for a message with UTF-8 headers (RFC 6532).
@@ -62,6 +79,11 @@ impl Envelope {
 
     pub fn to(&self) -> &[String] {
         &self.to
+    }
+
+    /// True for a recipient (by its index in [`to`](Self::to)) whose rejection does not stop the transaction.
+    pub fn is_copy(&self, index: usize) -> bool {
+        index >= self.decisive
     }
 
     /// True when an address is not ASCII or the caller asked for it: `MAIL FROM` then carries `SMTPUTF8`.
@@ -100,6 +122,17 @@ mod tests {
         assert!(!env.smtputf8());
         assert!(Envelope::new("news@example.test", ["jöran@exämple.test"]).unwrap().smtputf8());
         assert!(Envelope::new("", ["a@b"]).unwrap().with_smtputf8().smtputf8());
+    }
+
+    #[test]
+    fn only_the_main_recipient_decides_when_there_are_copies() {
+        let all = Envelope::new("news@example.test", ["ann@example.test", "bob@example.test"]).unwrap();
+        assert!(!all.is_copy(0) && !all.is_copy(1));
+        let copies = Envelope::with_copies("news@example.test", "ann@example.test", ["cc@example.test"]).unwrap();
+        assert_eq!(copies.to(), ["ann@example.test", "cc@example.test"]);
+        assert!(!copies.is_copy(0) && copies.is_copy(1));
+        let bad = Envelope::with_copies("news@example.test", "ann@example.test", ["c c@example.test"]);
+        assert!(matches!(bad, Err(EnvelopeError::Forbidden { .. })));
     }
 
     #[test]

@@ -28,7 +28,7 @@
 //! let mut session = smtp::connect(&config).await?;
 //! let envelope = Envelope::new("me@example.com", ["you@example.org"])?;
 //! match session.send(&envelope, b"Subject: hi\r\n\r\nhello\r\n").await? {
-//!     Delivery::Accepted(reply) => println!("queued: {reply}"),
+//!     Delivery::Accepted { reply, .. } => println!("queued: {reply}"),
 //!     other => println!("not delivered: {other:?}"),
 //! }
 //! session.quit().await?;
@@ -63,7 +63,7 @@ pub use config::{ClientConfig, Pipelining, Security};
 pub use connection::ConnectionError;
 pub use connector::{ConnectError, Connector, TcpSession, connect, establish};
 pub use credentials::{Credentials, Mechanism, Secret};
-pub use delivery::{Committed, Delivery, Opened, Ready, Refusal, SessionError, Stage, Trial};
+pub use delivery::{Committed, Delivery, Opened, Ready, Refusal, RejectedCopy, SessionError, Stage, Trial};
 pub use envelope::{Envelope, EnvelopeError};
 pub use phase::{Phase, Timeouts};
 pub use reply::{EnhancedCode, Reply, Severity};

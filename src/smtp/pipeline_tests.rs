@@ -76,7 +76,10 @@ pub(super) fn next(committed: &mut Committed) -> Result<Opened, SessionError> {
 }
 
 pub(super) fn accepted(result: &Result<Delivery, SessionError>, queue_id: &str) {
-    assert!(matches!(result, Ok(Delivery::Accepted(r)) if r.to_string().ends_with(queue_id)), "{result:?}");
+    assert!(
+        matches!(result, Ok(Delivery::Accepted { reply: r, .. }) if r.to_string().ends_with(queue_id)),
+        "{result:?}"
+    );
 }
 
 /// Three messages: the first costs two groups, each later one a single group that carries the previous

@@ -93,12 +93,12 @@ use super::capabilities::Capabilities;
 use super::command::{Command, MailParams};
 use super::config::Pipelining;
 use super::connection::{Connection, ConnectionError, WriteError};
-use super::delivery::{Committed, Delivery, Opened, Ready, Refusal, SessionError, Stage, Trial};
+use super::delivery::{Committed, Delivery, Opened, Ready, Refusal, RejectedCopy, SessionError, Stage, Trial};
 use super::envelope::Envelope;
 use super::phase::Phase;
 use super::reply::Reply;
 use super::tls::TlsInfo;
-use super::transaction::{Judgement, Message, TransactionPlan, commands, judge, rejects_pipelining};
+use super::transaction::{Copies, Judgement, Message, TransactionPlan, commands, judge, rejects_pipelining};
 
 /// What the handshake learned, for `probe` and for deciding MAIL parameters.
 #[derive(Debug, Clone)]
@@ -281,7 +281,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             return self.end(lost, plan);
         }
         self.state = SessionState::Idle;
-        let current = self.end_of_data(matches!(behind_dot, Some(Ok(_)))).await;
+        let current = self.end_of_data(matches!(behind_dot, Some(Ok(_))), ready.rejected_copies).await;
         let next = match (plan, next, &current) {
             (None, ..) | (_, None, _) => None,
             (Some(Err(refusal)), ..) => Some(Ok(Opened::Done(Delivery::Refused(refusal)))),
@@ -412,13 +412,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let mut refused_pipelining = self.read_cleanup(cleanup, behind_dot).await?;
         let mut first: Option<Rejection> = None;
         let (mut in_data, mut accepted) = (false, false);
+        let (mut recipients, mut rejected_copies) = (Copies::of(env), Vec::new());
         for (stage, _, phase) in commands(env, plan.params, plan.grouped_data) {
+            let copy = recipients.copy_at(stage);
             let reply = match self.conn.read_reply(phase).await {
                 Ok(reply) => reply,
                 Err(source) => return self.ended(first, SessionError::Connection { stage, source }),
             };
             match judge(stage, &reply) {
                 Judgement::Wanted => (in_data, accepted) = (stage == Stage::Data, accepted || stage == Stage::Rcpt),
+                // Every reply of the group is read before deciding: a copy's rejection is noted and the
+                // transaction goes on, unless the main recipient (or MAIL) was rejected too.
+                Judgement::Rejected
+                    if first.is_none()
+                        && let Some(address) = copy =>
+                {
+                    rejected_copies.push(RejectedCopy { address: address.to_owned(), reply })
+                }
                 Judgement::Rejected if first.is_none() => first = Some(Rejection { stage, reply }),
                 Judgement::Rejected => {} // e.g. 503 to RCPT after a refused MAIL: the first refusal says why
                 Judgement::Closing => return self.ended(first, SessionError::ServiceClosing { stage, reply }),
@@ -439,8 +449,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 self.cleanup = Cleanup { dot: in_data, rset: true };
                 Ok(Opened::Done(rejection.into()))
             }
-            None if plan.grouped_data => Ok(self.ready(plan)),
-            None => self.data_step(plan).await,
+            None if plan.grouped_data => Ok(self.ready(plan, rejected_copies)),
+            None => self.data_step(plan, rejected_copies).await,
         }
     }
 
@@ -479,13 +489,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         }
     }
 
-    /// Without PIPELINING: each command, then its reply; the first refusal stops and is followed by RSET.
+    /// Without PIPELINING: each command, then its reply; the first refusal stops and is followed by RSET,
+    /// except a copy's, which is noted (the main recipient's `RCPT` went first and was accepted).
     async fn open_lock_step(&mut self, env: &Envelope, plan: &TransactionPlan) -> Result<Opened, SessionError> {
+        let (mut recipients, mut rejected_copies) = (Copies::of(env), Vec::new());
         for (stage, command, phase) in commands(env, plan.params, true) {
+            let copy = recipients.copy_at(stage);
             let reply = self.conn.command(&command, phase).await;
             let reply = reply.map_err(|source| SessionError::Connection { stage, source })?;
             match judge(stage, &reply) {
                 Judgement::Wanted => {}
+                Judgement::Rejected if let Some(address) = copy => {
+                    rejected_copies.push(RejectedCopy { address: address.to_owned(), reply })
+                }
                 Judgement::Rejected => {
                     self.after_rejection(false).await;
                     return Ok(Opened::Done(Rejection { stage, reply }.into()));
@@ -494,16 +510,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 Judgement::Unexpected => return Err(SessionError::Protocol { stage, reply }),
             }
         }
-        Ok(self.ready(plan))
+        Ok(self.ready(plan, rejected_copies))
     }
 
     /// DATA on its own, after every RCPT of a several-recipient envelope was accepted (pipelining).
-    async fn data_step(&mut self, plan: &TransactionPlan) -> Result<Opened, SessionError> {
+    async fn data_step(
+        &mut self,
+        plan: &TransactionPlan,
+        rejected_copies: Vec<RejectedCopy>,
+    ) -> Result<Opened, SessionError> {
         let stage = Stage::Data;
         let reply = self.conn.command(&Command::Data, Phase::Data).await;
         let reply = reply.map_err(|source| SessionError::Connection { stage, source })?;
         match judge(stage, &reply) {
-            Judgement::Wanted => Ok(self.ready(plan)),
+            Judgement::Wanted => Ok(self.ready(plan, rejected_copies)),
             Judgement::Rejected => {
                 self.after_rejection(false).await;
                 Ok(Opened::Done(Rejection { stage, reply }.into()))
@@ -514,9 +534,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     }
 
     /// Idle → Data.
-    fn ready(&mut self, plan: &TransactionPlan) -> Opened {
+    fn ready(&mut self, plan: &TransactionPlan, rejected_copies: Vec<RejectedCopy>) -> Opened {
         self.state = SessionState::Data;
-        Opened::Ready(Ready { session: self.id, wire_len: plan.wire_len })
+        Opened::Ready(Ready { session: self.id, wire_len: plan.wire_len, rejected_copies })
     }
 
     // ── Transitions out of Data ─────────────────────────────────────────────────────────────────────────
@@ -535,11 +555,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     /// refusal is still followed by RSET: RFC 5321 says the server cleared its buffers, yet Postfix keeps the
     /// sender after its end-of-data restrictions refuse (the next MAIL gets `503 nested MAIL command`).
     /// `rset_queued`: a RSET already went out behind the dot (pipelining), so none is needed.
-    async fn end_of_data(&mut self, rset_queued: bool) -> Result<Delivery, SessionError> {
+    async fn end_of_data(
+        &mut self,
+        rset_queued: bool,
+        rejected_copies: Vec<RejectedCopy>,
+    ) -> Result<Delivery, SessionError> {
         let result = match self.conn.read_reply(Phase::DataEnd).await {
             Err(source) => Err(SessionError::Uncertain { source }),
             Ok(reply) => match judge(Stage::DataEnd, &reply) {
-                Judgement::Wanted => Ok(Delivery::Accepted(reply)),
+                Judgement::Wanted => Ok(Delivery::Accepted { reply, rejected_copies }),
                 Judgement::Rejected => {
                     self.after_rejection(rset_queued).await;
                     Ok(Delivery::Rejected { stage: Stage::DataEnd, reply })
@@ -661,3 +685,7 @@ mod pipeline_fault_tests;
 #[cfg(test)]
 #[path = "pipeline_fallback_tests.rs"]
 mod pipeline_fallback_tests;
+
+#[cfg(test)]
+#[path = "copies_tests.rs"]
+mod copies_tests;

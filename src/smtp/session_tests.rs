@@ -63,7 +63,7 @@ fn accept_one() -> Vec<Step> {
 async fn a_message_goes_out_with_exact_bytes_and_the_full_final_reply() {
     let (mut s, server) = session(EHLO, accept_one()).await;
     let delivery = s.send(&envelope(), b"Subject: x\n\n.hi").await.unwrap();
-    let Delivery::Accepted(reply) = delivery else { panic!("{delivery:?}") };
+    let Delivery::Accepted { reply, .. } = delivery else { panic!("{delivery:?}") };
     assert_eq!(reply.lines(), ["2.0.0 Ok:", "2.0.0 queued as 4F2A1"]);
     drop(s);
     let want = "MAIL FROM:<news@example.test> SIZE=20\r\nRCPT TO:<ann@example.test>\r\nDATA\r\n\
@@ -87,7 +87,7 @@ async fn a_refused_recipient_is_a_value_and_the_next_message_uses_the_same_sessi
     let Delivery::Rejected { stage: Stage::Rcpt, reply } = first else { panic!("{first:?}") };
     assert_eq!((reply.code(), reply.enhanced().map(|e| e.to_string())), (550, Some("5.1.1".into())));
     assert!(s.is_open());
-    assert!(matches!(s.send(&envelope(), b"Subject: x\n\n.hi").await.unwrap(), Delivery::Accepted(_)));
+    assert!(matches!(s.send(&envelope(), b"Subject: x\n\n.hi").await.unwrap(), Delivery::Accepted { .. }));
     finish(s, server).await;
 }
 
@@ -124,7 +124,7 @@ async fn rejections_at_each_stage_are_values_followed_by_rset() {
             "{got:?}"
         );
         assert!(s.is_open(), "{stage}");
-        assert!(matches!(s.send(&envelope(), b"hi\r\n").await.unwrap(), Delivery::Accepted(_)), "{stage}");
+        assert!(matches!(s.send(&envelope(), b"hi\r\n").await.unwrap(), Delivery::Accepted { .. }), "{stage}");
         finish(s, server).await;
     }
 }
@@ -197,7 +197,7 @@ async fn the_gate_runs_after_354_and_before_the_body() {
         sink(Direction::Client, "GATE");
         Ok::<(), io::Error>(())
     };
-    assert!(matches!(s.send_gated(&envelope(), b"Subject: x\n\n.hi", gate).await, Ok(Delivery::Accepted(_))));
+    assert!(matches!(s.send_gated(&envelope(), b"Subject: x\n\n.hi", gate).await, Ok(Delivery::Accepted { .. })));
     drop(s);
     server.await.unwrap();
     let lines = lines.lock().unwrap().clone();
@@ -250,7 +250,7 @@ async fn utf8_and_8bit_messages_carry_their_parameters() {
     ];
     let (mut s, server) = session(EHLO, script).await;
     let env = Envelope::new("news@example.test", ["jöran@example.test"]).unwrap();
-    assert!(matches!(s.send(&env, "é".as_bytes()).await.unwrap(), Delivery::Accepted(_)));
+    assert!(matches!(s.send(&env, "é".as_bytes()).await.unwrap(), Delivery::Accepted { .. }));
     finish(s, server).await;
 }
 

@@ -59,6 +59,30 @@ pub(super) fn commands(
     std::iter::once(mail).chain(rcpt).chain(data.then_some((Stage::Data, Command::Data, Phase::Data)))
 }
 
+/// Walks alongside [`commands`]: which `RCPT TO` is for a copy (see [`Envelope::with_copies`]), whose
+/// rejection is noted instead of ending the transaction.
+pub(super) struct Copies<'a> {
+    envelope: &'a Envelope,
+    next: usize,
+}
+
+impl<'a> Copies<'a> {
+    pub fn of(envelope: &'a Envelope) -> Self {
+        Copies { envelope, next: 0 }
+    }
+
+    /// Called once per command, in order: the copy's address when this command is a copy's `RCPT TO`.
+    pub fn copy_at(&mut self, stage: Stage) -> Option<&'a str> {
+        if stage != Stage::Rcpt {
+            return None;
+        }
+        let index = self.next;
+        self.next += 1;
+        let envelope = self.envelope;
+        envelope.is_copy(index).then(|| envelope.to()[index].as_str())
+    }
+}
+
 /// What is decided about a message before any of its commands is written.
 pub(super) struct TransactionPlan {
     pub params: MailParams,
@@ -73,7 +97,8 @@ impl TransactionPlan {
     ///
     /// Envelopes with several recipients keep `DATA` out of the group: once `DATA` got `354` the only way
     /// out is a dot, which would deliver an empty message to the recipients that were accepted, so `DATA`
-    /// waits until every `RCPT` was (one more round trip, and delivery stays all or nothing).
+    /// waits until every `RCPT` was answered (one more round trip): all or nothing for decisive recipients,
+    /// and a copy's rejection is known before the data goes out.
     pub fn new(
         Message { envelope, body }: Message<'_>,
         caps: &Capabilities,

@@ -269,9 +269,9 @@ proptest! {
         small in any::<bool>(),
     ) {
         let spec = ColumnSpec {
-            email: "email".into(),
             name: Some("name".into()),
             key: keyed.then(|| "key".into()),
+            ..ColumnSpec::email("email")
         };
         // The default [limits], or small ones that these inputs reach.
         let limits = match small {

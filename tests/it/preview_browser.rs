@@ -80,6 +80,7 @@ async fn the_sample_preview_searches_selects_and_shows_a_message_as_a_mail_clien
         "Subject: Ann Lee, your ticket for the Lisbon launch",
         "List-Unsubscribe: <https://example.com/unsubscribe/t-8f3a1c>",
         "X-Campaign: launch-2026-11",
+        "Envelope recipients: ann.lee@example.com",
     ] {
         assert!(headers.lines().any(|l| l == line), "{line:?} in:\n{headers}");
     }

@@ -36,7 +36,7 @@ async fn a_550_on_rcpt_then_the_next_message_on_the_same_session() {
     let first = session.send(&envelope("gone@example.test"), b"Subject: 1\r\n\r\nhi\r\n").await.unwrap();
     assert!(matches!(&first, Delivery::Rejected { stage: Stage::Rcpt, reply } if reply.code() == 550), "{first:?}");
     let second = session.send(&envelope("ann@example.test"), b"Subject: 2\r\n\r\nhi\r\n").await.unwrap();
-    let Delivery::Accepted(reply) = second else { panic!("{second:?}") };
+    let Delivery::Accepted { reply, .. } = second else { panic!("{second:?}") };
     assert_eq!(reply.to_string(), "250 2.0.0 Ok: queued as AB12");
     session.quit().await.unwrap();
     let record = server.finish().await.ok();

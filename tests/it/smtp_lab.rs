@@ -42,7 +42,7 @@ async fn send_one(config: &ClientConfig, lab: &Lab, tag: &str) -> (smtp::TcpSess
     let mut session = smtp::connect(config).await.unwrap();
     let to = format!("{}@example.test", unique_tag(tag));
     let delivery = session.send(&Envelope::new(FROM, [to.as_str()]).unwrap(), &message(&to, tag)).await.unwrap();
-    let Delivery::Accepted(reply) = delivery else { panic!("{delivery:?}") };
+    let Delivery::Accepted { reply, .. } = delivery else { panic!("{delivery:?}") };
     assert!(reply.to_string().contains("queued as"), "{reply}");
     let text = maildir.first(&to);
     let parsed = mail_parser::MessageParser::default().parse(text.as_bytes()).unwrap();
@@ -115,7 +115,7 @@ async fn utf8_addresses_and_8bit_bodies_pass_a_strict_postfix() {
     let to = format!("{}@example.test", unique_tag("jöran"));
     let body = format!("From: {FROM}\r\nTo: {to}\r\nSubject: utf8\r\n\r\nGrüße, Jöran\r\n");
     let delivery = session.send(&Envelope::new(FROM, [to.as_str()]).unwrap(), body.as_bytes()).await.unwrap();
-    assert!(matches!(delivery, Delivery::Accepted(_)), "{delivery:?}");
+    assert!(matches!(delivery, Delivery::Accepted { .. }), "{delivery:?}");
     assert!(maildir.first(&to).contains("Grüße, Jöran"));
 }
 
@@ -150,7 +150,7 @@ async fn send_after_faults(session: &mut smtp::TcpSession, lab: &Lab) {
     let mut maildir = Maildir::mark(lab);
     let to = format!("{}@example.test", unique_tag("after-faults"));
     let got = session.send(&Envelope::new(FROM, [to.as_str()]).unwrap(), &message(&to, "after")).await.unwrap();
-    assert!(matches!(got, Delivery::Accepted(_)), "{got:?}");
+    assert!(matches!(got, Delivery::Accepted { .. }), "{got:?}");
     maildir.first(&to);
 }
 

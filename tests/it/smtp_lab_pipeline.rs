@@ -37,7 +37,7 @@ fn case(run: &str, i: usize) -> (Envelope, Vec<u8>, Want) {
 
 fn got(outcome: &Outcome) -> Want {
     match outcome {
-        Ok(Delivery::Accepted(_)) => Want::Delivered,
+        Ok(Delivery::Accepted { .. }) => Want::Delivered,
         Ok(Delivery::Rejected { stage, reply }) => Want::Rejected(*stage, reply.code()),
         other => panic!("{other:?}"),
     }

@@ -80,7 +80,7 @@ async fn round_trips(n: usize, offered: bool, allowed: bool) -> (u128, u32) {
     let start = Instant::now();
     let outcomes = send_all(&mut session, &messages(n, "rtt")).await;
     let elapsed = start.elapsed();
-    assert!(outcomes.iter().all(|o| matches!(o, Ok(Delivery::Accepted(_)))), "{outcomes:?}");
+    assert!(outcomes.iter().all(|o| matches!(o, Ok(Delivery::Accepted { .. }))), "{outcomes:?}");
     session.quit().await.unwrap();
     server.await.unwrap();
     (elapsed.as_millis() / rtt.as_millis(), mailbox.accepted_total())
@@ -116,7 +116,7 @@ async fn each_reply_of_a_group_goes_to_its_own_message_over_tcp() {
 
     let outcomes = send_all(&mut session, &messages(6, "map")).await;
     let code = |o: &Outcome| match o {
-        Ok(Delivery::Accepted(reply)) => (None, reply.to_string()),
+        Ok(Delivery::Accepted { reply, .. }) => (None, reply.to_string()),
         Ok(Delivery::Rejected { stage, reply }) => (Some(*stage), reply.code().to_string()),
         other => panic!("{other:?}"),
     };

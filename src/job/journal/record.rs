@@ -53,6 +53,10 @@ pub enum Record {
         /// The message's Date (unix seconds), so that a later retry renders byte-identically.
         date: i64,
         at: DateTime<Utc>,
+        /// The copies the server rejected while the message went out (absent when none, and in journals
+        /// before 2026-12).
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        copies: String,
     },
     /// A message taken (and committed ahead) was not sent after all: it is pending again, with this Date.
     Released { key: String, date: i64, at: DateTime<Utc> },

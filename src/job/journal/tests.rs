@@ -32,7 +32,24 @@ fn outcome(key: &str, status: Settled) -> Record {
         attempt: 1,
         date: 1_790_000_000,
         at: now(),
+        copies: String::new(),
     }
+}
+
+/// `copies` is written only when a copy was rejected, and a line without it (an older journal) still reads.
+#[test]
+fn an_outcome_keeps_its_rejected_copies_and_older_lines_still_parse() {
+    let plain = outcome("a@example.test", Settled::Delivered);
+    let line = serde_json::to_string(&plain).unwrap();
+    assert!(!line.contains("copies"), "{line}");
+    assert_eq!(serde_json::from_str::<Record>(&line).unwrap(), plain);
+    let mut with_copies = outcome("b@example.test", Settled::Delivered);
+    if let Record::Outcome { copies, .. } = &mut with_copies {
+        *copies = "cc@example.test: 550 5.1.1 No such user".into();
+    }
+    let line = serde_json::to_string(&with_copies).unwrap();
+    assert!(line.contains(r#""copies":"cc@example.test: 550 5.1.1 No such user""#), "{line}");
+    assert_eq!(serde_json::from_str::<Record>(&line).unwrap(), with_copies);
 }
 
 #[tokio::test]

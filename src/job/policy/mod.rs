@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use crate::smtp::{AuthError, ConnectError, ConnectionError, Delivery, EnhancedCode, HandshakeCause, Reply};
-use crate::smtp::{Phase, SessionError, Severity, Stage, TlsError};
+use crate::smtp::{Phase, RejectedCopy, SessionError, Severity, Stage, TlsError};
 
 /// What happens next for one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +36,9 @@ pub struct Verdict {
     pub enhanced: Option<String>,
     /// The full reply (every line) or the error, in one line.
     pub text: String,
+    /// The copies (Cc/Bcc) the server rejected although the message went out, as `address: reply`, joined
+    /// with `; ` (the report's `copies` column); empty when every copy was accepted or nothing was sent.
+    pub copies: String,
 }
 
 impl Verdict {
@@ -45,6 +48,7 @@ impl Verdict {
             code: reply.map(Reply::code),
             enhanced: reply.and_then(Reply::enhanced).map(|e| e.to_string()),
             text,
+            copies: String::new(),
         }
     }
 }
@@ -52,7 +56,10 @@ impl Verdict {
 /// Classifies the result of one `Session::send`.
 pub fn classify(result: &Result<Delivery, SessionError>) -> Verdict {
     match result {
-        Ok(Delivery::Accepted(reply)) => Verdict::new(Disposition::Delivered, Some(reply), one_line(reply)),
+        Ok(Delivery::Accepted { reply, rejected_copies }) => Verdict {
+            copies: copies(rejected_copies),
+            ..Verdict::new(Disposition::Delivered, Some(reply), one_line(reply))
+        },
         Ok(Delivery::Rejected { stage, reply }) => rejected(*stage, reply),
         // Refused locally before MAIL (too large for SIZE, no SMTPUTF8/8BITMIME): this server never takes it.
         Ok(Delivery::Refused(refusal)) => Verdict::new(Disposition::Failed, None, refusal.to_string()),
@@ -238,6 +245,14 @@ pub fn backoff(attempt: u32, initial: Duration, max: Duration) -> Duration {
 }
 
 /// A reply on one line for reports and logs: every line kept, joined with " / ".
+/// The report's `copies` cell: each rejected copy as `address: reply` (the reply in one line), `; ` between.
+/// A copy's rejection never retries the row: its main recipient has the message, and a retry would send
+/// it twice (a 4xx to a copy is reported like a 5xx).
+fn copies(rejected: &[RejectedCopy]) -> String {
+    let each: Vec<String> = rejected.iter().map(|c| format!("{}: {}", c.address, one_line(&c.reply))).collect();
+    each.join("; ")
+}
+
 pub fn one_line(reply: &Reply) -> String {
     let lines: Vec<&str> = reply.lines().iter().map(String::as_str).filter(|l| !l.is_empty()).collect();
     format!("{} {}", reply.code(), lines.join(" / "))

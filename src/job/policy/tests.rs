@@ -14,10 +14,23 @@ fn rejected(stage: Stage, wire: &str) -> Disposition {
 
 #[test]
 fn accepted_is_delivered_with_the_full_reply() {
-    let v = classify(&Ok(Delivery::Accepted(reply("250 2.0.0 Ok: queued as 4ABC\r\n"))));
+    let v =
+        classify(&Ok(Delivery::Accepted { reply: reply("250 2.0.0 Ok: queued as 4ABC\r\n"), rejected_copies: vec![] }));
     assert_eq!(v.disposition, Disposition::Delivered);
     assert_eq!((v.code, v.enhanced.as_deref()), (Some(250), Some("2.0.0")));
     assert_eq!(v.text, "250 2.0.0 Ok: queued as 4ABC");
+    assert_eq!(v.copies, "");
+}
+
+#[test]
+fn rejected_copies_leave_the_row_delivered_and_are_listed() {
+    let rejected_copies = vec![
+        RejectedCopy { address: "cc@example.test".into(), reply: reply("550 5.1.1 No such user\r\n") },
+        RejectedCopy { address: "bcc@example.test".into(), reply: reply("450-4.2.0 Try\r\n450 4.2.0 later\r\n") },
+    ];
+    let v = classify(&Ok(Delivery::Accepted { reply: reply("250 2.0.0 Ok\r\n"), rejected_copies }));
+    assert_eq!(v.disposition, Disposition::Delivered);
+    assert_eq!(v.copies, "cc@example.test: 550 5.1.1 No such user; bcc@example.test: 450 4.2.0 Try / 4.2.0 later");
 }
 
 #[test]

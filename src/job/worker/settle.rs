@@ -110,6 +110,7 @@ fn outcome_record(work: &Work, status: Settled, verdict: &Verdict) -> Record {
         attempt: work.attempts,
         date: work.date.timestamp(),
         at: now(),
+        copies: verdict.copies.clone(),
     }
 }
 
@@ -118,6 +119,7 @@ fn settlement(work: &Work, status: Status, verdict: &Verdict) -> Settlement {
         code: verdict.code,
         enhanced: verdict.enhanced.clone(),
         last_attempt: Some(now()),
+        copies: verdict.copies.clone(),
         ..work.settlement(status, verdict.text.clone())
     }
 }

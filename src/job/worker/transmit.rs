@@ -114,7 +114,7 @@ impl Worker {
         let following = next.map(|p| message(&p.work));
         let committed = session.commit(ready, &current.work.message.bytes, gate, following).await;
         let lesson = session.pipelining_rejected().and_then(|reply| shared.pool.learn_past_dot(reply));
-        if matches!(committed.current, Ok(Delivery::Accepted(_))) {
+        if matches!(committed.current, Ok(Delivery::Accepted { .. })) {
             self.delivered_on_session += 1;
         }
         if committed.current.is_err() || !session.is_open() {

@@ -134,6 +134,15 @@ impl SendJob {
         self.write("recipients.csv", writer.into_inner().unwrap());
     }
 
+    /// More `key = value` lines at the top of `[table]` (`message` or `recipients`) in `job.toml`.
+    pub fn add_settings(&self, table: &str, lines: &str) {
+        let path = self.path().join("job.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let head = format!("[{table}]\n");
+        assert!(text.contains(&head), "no [{table}] in {text}");
+        self.write("job.toml", text.replacen(&head, &format!("{head}{lines}\n"), 1));
+    }
+
     /// Sets a variable for every later run (e.g. `MAILSHOT_NOW`).
     pub fn set_env(&mut self, name: &str, value: &str) {
         self.env.retain(|(n, _)| n != name);
@@ -254,6 +263,8 @@ pub struct Row {
     pub reply: String,
     pub attempts: u32,
     pub message_id: String,
+    /// The copies (Cc/Bcc) the server rejected although the message went out.
+    pub copies: String,
 }
 
 #[derive(Debug)]
@@ -263,7 +274,7 @@ pub struct Report {
 }
 
 pub const REPORT_HEADER: &str =
-    "row,email,status,code,enhanced_code,reply,attempts,message_id,first_attempt,last_attempt";
+    "row,email,status,code,enhanced_code,reply,attempts,message_id,first_attempt,last_attempt,copies";
 
 impl Report {
     pub fn read(path: &Path) -> Report {
@@ -282,6 +293,7 @@ impl Report {
                     reply: r[5].to_owned(),
                     attempts: r[6].parse().unwrap(),
                     message_id: r[7].to_owned(),
+                    copies: r[10].to_owned(),
                 }
             })
             .collect();

@@ -33,6 +33,7 @@ fn settlement(row: u64, status: Status) -> Settlement {
         message_id: String::new(),
         first_attempt: None,
         last_attempt: None,
+        copies: String::new(),
     }
 }
 
