@@ -94,8 +94,8 @@ fn with_stdout_closed(dir: &Path, args: &[&str]) -> Run {
 #[test]
 fn a_closed_stdout_ends_preview_init_completions_and_man_normally() {
     let job = JobDir::new();
-    with_stdout_closed(job.path(), &["preview", "job.toml"]).expect(0);
-    assert_eq!(std::fs::read_dir(job.path().join("preview")).unwrap().count(), 4, "3 .eml and index.html");
+    with_stdout_closed(job.path(), &["preview", "job.toml", "--eml"]).expect(0);
+    assert_eq!(std::fs::read_dir(job.path().join("preview")).unwrap().count(), 5, "3 .eml, the mbox and the page");
     with_stdout_closed(job.path(), &["preview", "job.toml", "--row", "2"]).expect(0);
     with_stdout_closed(job.path(), &["send", "job.toml", "--dry-run"]).expect(0);
     with_stdout_closed(job.path(), &["init", "news"]).expect(0);
