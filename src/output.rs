@@ -25,11 +25,17 @@ pub fn err_line(line: &str) {
 /// Whether a terminal could obey `c`: C0 controls but tab (ESC, CR, BEL, backspace …), DEL, and the C1
 /// controls U+0080–U+009F (U+009B is a one-character CSI on terminals that honour C1).
 fn is_hazard(c: char) -> bool {
-    (c.is_control() && c != '\t') || ('\u{80}'..='\u{9f}').contains(&c)
+    (c.is_control() && c != '\t') || ('\u{80}'..='\u{9f}').contains(&c) || is_bidi_control(c)
+}
+
+/// Unicode's explicit direction controls (embeddings, overrides, isolates, marks): a terminal line that holds
+/// one can show its text in another order than it is (`moc.elpmaxe@` read as an address: "Trojan Source").
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 /// `text` with every control character but tab written as an escape: `\x1b` for C0 and DEL, `\u{9b}` for
-/// C1. Borrowed when there is nothing to escape (the usual case).
+/// C1, `\u{202e}` for a direction control. Borrowed when there is nothing to escape (the usual case).
 pub fn escape_controls(text: &str) -> Cow<'_, str> {
     if !text.chars().any(is_hazard) {
         return Cow::Borrowed(text);
@@ -72,6 +78,11 @@ mod tests {
             ("550 \x1b[2J\x1b]0;pwned\x07gone", "550 \\x1b[2J\\x1b]0;pwned\\x07gone"),
             ("a\rb\nc\x00d\x7f", "a\\x0db\\x0ac\\x00d\\x7f"),
             ("c1 \u{9b}31m \u{85} \u{80}", "c1 \\u{9b}31m \\u{85} \\u{80}"),
+            (
+                "bidi \u{202e}moc.elpmaxe\u{202c}@x \u{2067}i\u{2069}",
+                "bidi \\u{202e}moc.elpmaxe\\u{202c}@x \\u{2067}i\\u{2069}",
+            ),
+            ("עברית and العربية kept", "עברית and العربية kept"),
         ];
         for (input, shown) in cases {
             assert_eq!(escape_controls(input), shown, "{input:?}");

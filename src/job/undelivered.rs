@@ -45,7 +45,13 @@ impl Undelivered {
                 lines.push(format!("  … and {more} more (see {})", report.display()));
             }
         };
-        section("not delivered", &self.shown, self.more, |o| format!("  {}  {}  {}", o.email, o.status, o.reply));
+        // The state is said once: a reply written as "not sent: the run stopped" loses its first words.
+        let line = |o: &Settlement| {
+            let state = o.status.to_string();
+            let reply = o.reply.strip_prefix(state.as_str()).and_then(|r| r.strip_prefix(": ")).unwrap_or(&o.reply);
+            format!("  {}  {state}  {reply}", o.email)
+        };
+        section("not delivered", &self.shown, self.more, line);
         let copies = |o: &Settlement| format!("  {}  delivered, but not to: {}", o.email, o.copies);
         section("copies not delivered", &self.copies, self.more_copies, copies);
         lines
@@ -80,7 +86,7 @@ mod tests {
         (0..53).for_each(|n| list.note(&settlement(n, Status::NotSent)));
         let lines = list.lines(std::path::Path::new("reports/x.csv"));
         assert_eq!(lines.len(), 53);
-        assert_eq!(lines[2], "  r0@example.test  not sent  not sent: the run stopped");
+        assert_eq!(lines[2], "  r0@example.test  not sent  the run stopped", "the state said once");
         assert_eq!(lines[52], "  … and 3 more (see reports/x.csv)");
         assert!(Undelivered::default().lines(std::path::Path::new("r.csv")).is_empty());
     }
