@@ -139,6 +139,13 @@ fn man(args: &ManArgs) -> ExitCode {
             names.iter().for_each(|name| out_line(&dir.join(name).display().to_string()));
             status(true)
         }
+        Err(_) if dir.exists() && !dir.is_dir() => {
+            err_line(&format!(
+                "mailshot: {}: not a folder; --dir names the folder to write the pages into",
+                dir.display()
+            ));
+            status(false)
+        }
         Err(e) => {
             err_line(&format!("mailshot: {}: {e}", dir.display()));
             status(false)

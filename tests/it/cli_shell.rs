@@ -75,6 +75,16 @@ fn man_dir_writes_one_page_per_command() {
     assert!(send.contains(".TH mailshot-send 1") && send.contains("\\-\\-dry\\-run"), "{send}");
 }
 
+#[test]
+fn man_dir_naming_a_file_says_it_is_not_a_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("pages"), "mine").unwrap();
+    run_in(dir.path(), &["man", "--dir", "pages"])
+        .expect(2)
+        .line_with(&["pages: not a folder; --dir names the folder"]);
+    assert_eq!(std::fs::read_to_string(dir.path().join("pages")).unwrap(), "mine");
+}
+
 /// Starts `mailshot ARGS` in `dir` with stdout a pipe whose reading end is closed at once, so that every
 /// write the command makes meets a closed pipe.
 fn with_stdout_closed(dir: &Path, args: &[&str]) -> Run {
