@@ -16,6 +16,10 @@ pub struct RecipientsSection {
     pub name: Option<Spanned<String>>,
     /// An optional column that identifies a recipient for the journal and the Message-ID; default the address.
     pub key: Option<Spanned<String>>,
+    /// Suppression lists, relative to the job file: CSV files with an `email` column whose addresses are
+    /// never sent to (hard bounces from `mailshot bounces`, unsubscribes).
+    #[serde(default)]
+    pub exclude: Vec<Spanned<PathBuf>>,
 }
 
 impl RecipientsSection {

@@ -14,9 +14,9 @@ pub struct Undelivered {
 
 impl Undelivered {
     /// Notes an outcome settled in this run; delivered ones and duplicates (sent once, from their first row)
-    /// are not news.
+    /// are not news, nor are suppressed ones (the list said so).
     pub fn note(&mut self, settlement: &Settlement) {
-        if matches!(settlement.status, Status::Delivered | Status::Skipped) {
+        if matches!(settlement.status, Status::Delivered | Status::Skipped | Status::Suppressed) {
             return;
         }
         match self.shown.len() < SHOWN {

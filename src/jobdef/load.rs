@@ -2,6 +2,7 @@
 //! every problem on the way instead of stopping at the first.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use toml::Spanned;
 
@@ -9,7 +10,7 @@ use super::{Job, JobValue, Problem, RecipientsSource};
 use crate::config::message::DEFAULT_ATTACHMENTS_DIR;
 use crate::config::{self, JobFile, MessageSection, RecipientsSection};
 use crate::message::{AttachmentDir, MessageIds, headers};
-use crate::recipients::{ColumnSpec, Mailbox};
+use crate::recipients::{ColumnSpec, Mailbox, Suppression};
 use crate::render::{Origin, Source, Sources, Templates};
 
 /// The job file's path and text, to turn spans into `file:line` places.
@@ -56,6 +57,9 @@ pub(super) fn build(src: &JobText<'_>, file: JobFile, problems: &mut Vec<Problem
             crate::config::Limits::default()
         });
     let (Some(message), Some(recipients)) = (file.message, file.recipients) else { return None };
+    let suppression = Suppression::load(&exclude_paths(&dir, &recipients))
+        .map_err(|errors| problems.extend(errors.iter().map(|e| Problem::once(e.to_string()))))
+        .unwrap_or_default();
     let from = mailbox(src, &message.from, "[message] from", problems);
     let reply_to = message.reply_to.as_ref().map(|r| mailbox(src, r, "[message] reply_to", problems));
     let sources = sources(src, &dir, &message, limits.message_bytes, problems);
@@ -82,6 +86,7 @@ pub(super) fn build(src: &JobText<'_>, file: JobFile, problems: &mut Vec<Problem
         campaign: message.campaign.as_ref().map(|c| c.get_ref().clone()),
         csv: dir.join(recipients.csv.get_ref()),
         columns: columns(&recipients),
+        suppression: Arc::new(suppression),
         attachment_origins: message.attachments.iter().map(|a| src.origin(a, "[message] attachments")).collect(),
         smtp: file.smtp,
         rate: file.rate,
@@ -195,8 +200,15 @@ fn sources(
 /// Where the CSV is, which columns matter and the limits to read it under, as soon as `[recipients]` parsed.
 pub(super) fn recipients_of(path: &Path, file: &JobFile) -> Option<RecipientsSource> {
     let r = file.recipients.as_ref()?;
-    let csv = path.parent().unwrap_or(Path::new("")).join(r.csv.get_ref());
-    Some(RecipientsSource { csv, columns: columns(r), limits: file.limits.check().unwrap_or_default() })
+    let dir = path.parent().unwrap_or(Path::new(""));
+    let csv = dir.join(r.csv.get_ref());
+    let suppression = Arc::new(Suppression::load(&exclude_paths(dir, r)).unwrap_or_default());
+    Some(RecipientsSource { csv, columns: columns(r), limits: file.limits.check().unwrap_or_default(), suppression })
+}
+
+/// `[recipients] exclude`, each relative to the job's folder.
+fn exclude_paths(dir: &Path, r: &RecipientsSection) -> Vec<PathBuf> {
+    r.exclude.iter().map(|p| dir.join(p.get_ref())).collect()
 }
 
 fn columns(r: &RecipientsSection) -> ColumnSpec {

@@ -11,6 +11,7 @@ mod variables;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
@@ -19,7 +20,7 @@ pub use variables::JobValue;
 
 use crate::config::{JobFile, Limits, SmtpSection};
 use crate::message::{self, AttachmentDir, AttachmentError, Draft, MessageError, MessageIds, OutgoingMessage};
-use crate::recipients::{ColumnSpec, Mailbox, Recipient, RecipientReader};
+use crate::recipients::{ColumnSpec, Mailbox, Recipient, RecipientReader, Suppression};
 use crate::render::{Origin, RenderError, Rendered, Templates};
 
 /// A loaded job. Fields are public for reading; build one with `Job::load`.
@@ -38,6 +39,8 @@ pub struct Job {
     /// The CSV, relative to the current directory (job folder joined with `[recipients] csv`).
     pub csv: PathBuf,
     pub columns: ColumnSpec,
+    /// `[recipients] exclude`, read: the addresses never sent to.
+    pub suppression: Arc<Suppression>,
     attachments: AttachmentDir,
     templates: Templates,
     /// The job file's values templates read as variables (`campaign`), for `variable_problems`.
@@ -74,6 +77,8 @@ pub struct RecipientsSource {
     pub columns: ColumnSpec,
     /// `[limits]`, or the defaults when it has errors of its own.
     pub limits: Limits,
+    /// `[recipients] exclude`, or nothing when a list has errors (reported with the job file's).
+    pub suppression: Arc<Suppression>,
 }
 
 impl Job {
@@ -99,7 +104,12 @@ impl Job {
 
     /// Opens the CSV for streaming; header problems are reported as `file:1:` problems.
     pub fn recipients(&self) -> Result<RecipientReader<File>, Vec<Problem>> {
-        open_recipients(&RecipientsSource { csv: self.csv.clone(), columns: self.columns.clone(), limits: self.limits })
+        open_recipients(&RecipientsSource {
+            csv: self.csv.clone(),
+            columns: self.columns.clone(),
+            limits: self.limits,
+            suppression: Arc::clone(&self.suppression),
+        })
     }
 
     /// The message for one recipient: templates rendered, attachments read, MIME built.
@@ -149,5 +159,6 @@ impl Job {
 /// Opens a CSV for streaming; header problems become `file:1:` problems.
 pub fn open_recipients(source: &RecipientsSource) -> Result<RecipientReader<File>, Vec<Problem>> {
     RecipientReader::open(&source.csv, &source.columns, source.limits.csv())
+        .map(|reader| reader.excluding(Arc::clone(&source.suppression)))
         .map_err(|errors| errors.iter().map(|e| Problem::once(e.to_string())).collect())
 }

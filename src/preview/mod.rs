@@ -96,6 +96,10 @@ pub fn write_all<W: Write>(
                 skip(&mut page, reporter, row, check::duplicate_problem(&csv, row, first_row, &address));
                 continue;
             }
+            Ok(Entry::Suppressed { row, address, file }) => {
+                skip(&mut page, reporter, row, check::suppressed_problem(&csv, row, &address, &file));
+                continue;
+            }
             Err(e) => {
                 skip(&mut page, reporter, e.row, check::row_problem(&csv, &e));
                 continue;
@@ -158,6 +162,10 @@ pub fn one_row(job: &Job, row: u64, date: DateTime<Utc>) -> Result<Vec<u8>, Prev
             }
             Ok(Entry::Duplicate { row: r, first_row, .. }) if r == row => {
                 let reason = format!("a duplicate of row {first_row}, which is the one sent");
+                return Err(PreviewError::RowUnusable { row, reason });
+            }
+            Ok(Entry::Suppressed { row: r, file, .. }) if r == row => {
+                let reason = format!("suppressed by {}; it is not sent", file.display());
                 return Err(PreviewError::RowUnusable { row, reason });
             }
             Err(e) if e.row == row => return Err(PreviewError::RowUnusable { row, reason: e.to_string() }),

@@ -26,6 +26,9 @@ fn rows(items: &[Result<Entry, RowError>]) -> Vec<String> {
         .map(|item| match item {
             Ok(Entry::Recipient(r)) => format!("{} ok {}", r.row, r.mailbox.envelope()),
             Ok(Entry::Duplicate { row, first_row, .. }) => format!("{row} dup of {first_row}"),
+            Ok(Entry::Suppressed { row, address, file }) => {
+                format!("{row} suppressed {address} by {}", file.file_name().unwrap().to_string_lossy())
+            }
             Err(e) => e.to_string(),
         })
         .collect()
@@ -172,4 +175,24 @@ fn more_columns_than_allowed_is_a_header_problem() {
 
 fn spec_email_only() -> ColumnSpec {
     ColumnSpec { email: "email".into(), name: None, key: None }
+}
+
+#[test]
+fn rows_on_a_suppression_list_are_suppressed_before_duplicates_are_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("suppressed.csv");
+    std::fs::write(&list, "email,reason\nBOB@Bücher.example,bounced\n").unwrap();
+    let suppression = Arc::new(Suppression::load(&[list]).unwrap());
+    let csv = "email,name\nann@x.test,\nbob@xn--bcher-kva.example,\nBob@bücher.example,\nann@x.test,\n";
+    let reader = RecipientReader::from_reader(csv.as_bytes(), Path::new("r.csv"), &spec(), limits()).unwrap();
+    let items: Vec<_> = reader.excluding(suppression).collect();
+    assert_eq!(
+        rows(&items),
+        [
+            "2 ok ann@x.test",
+            "3 suppressed bob@xn--bcher-kva.example by suppressed.csv",
+            "4 suppressed bob@xn--bcher-kva.example by suppressed.csv",
+            "5 dup of 2",
+        ]
+    );
 }
