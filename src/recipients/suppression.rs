@@ -125,7 +125,8 @@ mod tests {
 
     #[test]
     fn addresses_match_as_duplicates_do_case_and_idna() {
-        let (dir, s) = load(&[("s.csv", Some("reason,Email\nbounced,Bob@Bücher.Example\nunsubscribed,<ann@x.test>\n"))]);
+        let (dir, s) =
+            load(&[("s.csv", Some("reason,Email\nbounced,Bob@Bücher.Example\nunsubscribed,<ann@x.test>\n"))]);
         let s = s.unwrap();
         assert_eq!(s.len(), 2);
         let bob = Mailbox::parse("bob@xn--bcher-kva.example").unwrap();

@@ -4,6 +4,7 @@ mod cli_job_folder;
 mod cli_shell;
 mod common;
 mod jobs_check;
+mod jobs_exclude;
 mod jobs_hostile;
 mod jobs_lines;
 mod jobs_messages;
