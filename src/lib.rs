@@ -25,6 +25,7 @@
 //!   `smtp::transaction::TransactionPlan` (a message's MAIL parameters and grouping).
 
 pub mod app;
+pub mod bounces;
 pub mod check;
 pub mod cli;
 pub mod config;

@@ -1,0 +1,2 @@
+//! `mailshot bounces`: delivery status notifications read back into what the job knows.
+pub mod dsn;
