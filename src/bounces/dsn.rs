@@ -10,6 +10,8 @@
 use mail_parser::{Message, MessageParser, MimeHeaders, PartType};
 use sha2::{Digest, Sha256};
 
+use crate::job::journal::BounceKind;
+
 /// What one message in the bounce mailbox is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Notice {
@@ -43,31 +45,14 @@ pub struct RecipientStatus {
     pub diagnostic: Option<String>,
 }
 
-/// A bounce's weight: hard (5.x.x: the address is dead) or soft (4.x.x or `delayed`: try again).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Kind {
-    Hard,
-    Soft,
-}
-
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Hard => "hard",
-            Kind::Soft => "soft",
-        }
-    }
-}
-
 impl RecipientStatus {
     /// Hard for a 5.x.x status, soft for 4.x.x or a delay; `None` for a success report (delivered, relayed,
     /// expanded), which is not a bounce.
-    pub fn kind(&self) -> Option<Kind> {
+    pub fn kind(&self) -> Option<BounceKind> {
         let class = self.status.as_deref().and_then(|s| s.chars().next());
         match (self.action.as_str(), class) {
-            ("delayed", _) | ("failed", Some('4')) => Some(Kind::Soft),
-            ("failed", _) => Some(Kind::Hard),
+            ("delayed", _) | ("failed", Some('4')) => Some(BounceKind::Soft),
+            ("failed", _) => Some(BounceKind::Hard),
             _ => None,
         }
     }

@@ -30,7 +30,7 @@ fn a_postfix_bounce_gives_the_recipient_status_and_the_original_message_id() {
             diagnostic: Some("X-Postfix; Mailbox does not exist (lab bounce)".into()),
         }]
     );
-    assert_eq!(dsn.recipients[0].kind(), Some(Kind::Hard));
+    assert_eq!(dsn.recipients[0].kind(), Some(BounceKind::Hard));
 }
 
 #[test]
@@ -41,7 +41,7 @@ fn a_delay_with_headers_only_is_soft_and_still_names_the_original() {
     assert_eq!((r.final_recipient.as_deref(), r.action.as_str()), (Some("Cy@Example.com"), "delayed"));
     assert_eq!(r.status.as_deref(), Some("4.4.7"));
     assert_eq!(r.diagnostic.as_deref(), Some("smtp; 452 4.2.2 Mailbox full, try later"), "unfolded");
-    assert_eq!(r.kind(), Some(Kind::Soft));
+    assert_eq!(r.kind(), Some(BounceKind::Soft));
 }
 
 #[test]
@@ -50,7 +50,7 @@ fn a_report_without_the_original_lists_every_recipient_and_only_failures_are_bou
     assert_eq!(dsn.original_message_id, None);
     assert!(dsn.id.starts_with("sha256:"), "no Message-ID: named by its bytes: {}", dsn.id);
     let got: Vec<_> = dsn.recipients.iter().map(|r| (r.final_recipient.as_deref().unwrap(), r.kind())).collect();
-    assert_eq!(got, [("BOB@example.com", Some(Kind::Hard)), ("ann@example.com", None)]);
+    assert_eq!(got, [("BOB@example.com", Some(BounceKind::Hard)), ("ann@example.com", None)]);
 }
 
 #[test]
@@ -76,10 +76,10 @@ fn statuses_are_classed_by_action_and_status() {
         }
         .kind()
     };
-    assert_eq!(status("failed", Some("5.7.1")), Some(Kind::Hard));
-    assert_eq!(status("failed", None), Some(Kind::Hard));
-    assert_eq!(status("failed", Some("4.4.7")), Some(Kind::Soft));
-    assert_eq!(status("delayed", Some("4.4.1")), Some(Kind::Soft));
+    assert_eq!(status("failed", Some("5.7.1")), Some(BounceKind::Hard));
+    assert_eq!(status("failed", None), Some(BounceKind::Hard));
+    assert_eq!(status("failed", Some("4.4.7")), Some(BounceKind::Soft));
+    assert_eq!(status("delayed", Some("4.4.1")), Some(BounceKind::Soft));
     assert_eq!(status("delivered", Some("2.0.0")), None);
     assert_eq!(status("relayed", None), None);
     assert!(is_status("5.1.1") && is_status("4.4.10") && !is_status("5.1") && !is_status("6.0.0") && !is_status("x"));

@@ -102,6 +102,12 @@ impl Job {
         self.ids = MessageIds::new(seed, self.from.domain_ascii.clone());
     }
 
+    /// The Message-ID (without angle brackets) this job gives a recipient's message: how a bounce report
+    /// that returns the message names its recipient exactly.
+    pub fn message_id(&self, recipient: &Recipient) -> String {
+        self.ids.for_key(&recipient.key)
+    }
+
     /// Opens the CSV for streaming; header problems are reported as `file:1:` problems.
     pub fn recipients(&self) -> Result<RecipientReader<File>, Vec<Problem>> {
         open_recipients(&RecipientsSource {

@@ -3,7 +3,8 @@
 //!
 //! Addresses are compared as duplicates are ([`Mailbox::dedup_key`]: the envelope address, case-folded, the
 //! domain IDNA-normalised), so `Bob@Bücher.example` in a list excludes `bob@xn--bcher-kva.example` in the CSV.
-//! The lists are small next to the CSV (thousands, not millions), so they are held whole.
+//! The lists are small next to the CSV (thousands, not millions), so they are held whole. Rows may have
+//! more or fewer cells than the header (lists are kept by hand and appended to): only `email` matters.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -52,7 +53,7 @@ impl Suppression {
 
     fn read(&mut self, file: &Arc<Path>, reader: impl std::io::Read, errors: &mut Vec<SuppressionError>) {
         let path = file.to_path_buf();
-        let mut csv = csv::ReaderBuilder::new().has_headers(true).from_reader(reader);
+        let mut csv = csv::ReaderBuilder::new().has_headers(true).flexible(true).from_reader(reader);
         let column = match csv.headers() {
             Ok(headers) => headers.iter().position(|h| h.trim().eq_ignore_ascii_case(EMAIL_COLUMN)),
             Err(e) => return errors.push(SuppressionError::File { path, reason: e.to_string() }),
@@ -154,7 +155,10 @@ mod tests {
         let errors: Vec<String> = s.unwrap_err().iter().map(ToString::to_string).collect();
         let bad = dir.path().join("bad.csv").display().to_string();
         assert!(errors[0].starts_with(&format!("{bad}:3: column `email`: invalid address \"not an address\"")));
-        assert!(errors[1].starts_with(&format!("{bad}:4: CSV error: ")), "{errors:?}");
+        assert!(
+            errors[1].starts_with(&format!("{bad}:4: column `email`: invalid address \"multi\\nline\"")),
+            "{errors:?}"
+        );
         let none = dir.path().join("none.csv").display().to_string();
         assert_eq!(errors[2], format!("{none}:1: no column named `email` (a suppression list needs one)"));
         let missing = dir.path().join("missing.csv").display().to_string();

@@ -57,7 +57,7 @@ fn close_journal(kept: Kept, code: u8, t: &Tally) {
         t.delivered, t.failed, t.deferred, t.uncertain, t.not_sent, t.skipped, t.suppressed
     );
     let Kept { lock, journal, writer, run_number: run } = kept;
-    let _ = journal.append(Record::RunEnd { run, ended: now(), exit_code: code, summary });
+    let _ = journal.append(Record::RunEnd { run, ended: now(), exit_code: code, summary, bounce: None });
     drop(journal);
     if let Err(e) = writer.close() {
         log_line(&format!("mailshot: {e}"));

@@ -1,0 +1,71 @@
+//! Where bounce reports are read from: a Maildir (`cur/` and `new/`) or an mbox file.
+//! Each yields the raw bytes of one message at a time.
+
+use std::io::BufReader;
+use std::path::PathBuf;
+
+use mail_parser::mailbox::{maildir, mbox};
+
+/// A `--from` argument, recognised by its form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Maildir(PathBuf),
+    Mbox(PathBuf),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("{path}: {reason}")]
+    Path { path: String, reason: String },
+}
+
+impl Source {
+    /// `imaps://…` is IMAP; a folder holding `cur/` and `new/` is a Maildir; a regular file is an mbox.
+    pub fn parse(arg: &str) -> Result<Source, SourceError> {
+        let bad = |reason: &str| SourceError::Path { path: arg.to_owned(), reason: reason.to_owned() };
+        if arg.contains("://") {
+            return Err(bad("reading a mailbox over the network is not supported yet; give a Maildir or an mbox file"));
+        }
+        let path = PathBuf::from(arg);
+        let metadata = std::fs::metadata(&path).map_err(|e| bad(&format!("cannot read: {e}")))?;
+        if metadata.is_dir() {
+            return match path.join("cur").is_dir() && path.join("new").is_dir() {
+                true => Ok(Source::Maildir(path)),
+                false => Err(bad("a folder without cur/ and new/ (not a Maildir)")),
+            };
+        }
+        match metadata.is_file() {
+            true => Ok(Source::Mbox(path)),
+            false => Err(bad("neither a Maildir folder nor an mbox file")),
+        }
+    }
+
+    /// What the summary calls it.
+    pub fn describe(&self) -> String {
+        match self {
+            Source::Maildir(p) | Source::Mbox(p) => p.display().to_string(),
+        }
+    }
+}
+
+/// The messages of a local mailbox, one at a time (a Maildir file is read whole; an mbox is streamed).
+pub fn local_messages(source: &Source) -> Result<Box<dyn Iterator<Item = Result<Vec<u8>, SourceError>>>, SourceError> {
+    let io = |path: &PathBuf| {
+        let path = path.display().to_string();
+        move |e: std::io::Error| SourceError::Path { path: path.clone(), reason: e.to_string() }
+    };
+    match source {
+        Source::Maildir(path) => {
+            let messages = maildir::MessageIterator::new(path).map_err(io(path))?;
+            let err = io(path);
+            Ok(Box::new(messages.map(move |m| m.map(maildir::Message::unwrap_contents).map_err(&err))))
+        }
+        Source::Mbox(path) => {
+            let file = crate::input::open(path)
+                .map_err(|e| SourceError::Path { path: path.display().to_string(), reason: e.to_string() })?;
+            let err = io(path);
+            let messages = mbox::MessageIterator::new(BufReader::new(file.0));
+            Ok(Box::new(messages.map(move |m| m.map(mbox::Message::unwrap_contents).map_err(&err))))
+        }
+    }
+}
