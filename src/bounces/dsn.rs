@@ -25,7 +25,8 @@ pub enum Notice {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dsn {
     /// Names this report, so that reading the same mailbox again adds nothing twice: its own Message-ID,
-    /// or a digest of its bytes when it has none.
+    /// or when it has none a digest of its status fields (line ends folded, so that the same report read
+    /// from a Maildir or an mbox has the same name).
     pub id: String,
     /// The Message-ID of the message that bounced, without angle brackets, when the report carries it.
     pub original_message_id: Option<String>,
@@ -61,13 +62,13 @@ impl RecipientStatus {
 /// Reads one message.
 pub fn read(raw: &[u8]) -> Notice {
     let Some(message) = MessageParser::default().parse(raw) else { return Notice::Other };
-    if let Some(dsn) = dsn(&message, raw) {
+    if let Some(dsn) = dsn(&message) {
         return Notice::Dsn(dsn);
     }
     if is_auto_reply(&message) { Notice::AutoReply } else { Notice::Other }
 }
 
-fn dsn(message: &Message<'_>, raw: &[u8]) -> Option<Dsn> {
+fn dsn(message: &Message<'_>) -> Option<Dsn> {
     let content_type = message.content_type()?;
     let report_type = content_type.attribute("report-type").unwrap_or("");
     let is_report = content_type.ctype().eq_ignore_ascii_case("multipart")
@@ -85,7 +86,7 @@ fn dsn(message: &Message<'_>, raw: &[u8]) -> Option<Dsn> {
     }
     let id = match message.message_id() {
         Some(id) => id.to_owned(),
-        None => format!("sha256:{}", hex(&Sha256::digest(raw)[..16])),
+        None => format!("sha256:{}", hex(&Sha256::digest(normalised(status.contents()))[..16])),
     };
     Some(Dsn { id, original_message_id: original_message_id(message), recipients })
 }
@@ -170,6 +171,11 @@ fn is_auto_reply(message: &Message<'_>) -> bool {
         || header("X-Autoreply").is_some()
         || header("X-Autorespond").is_some()
         || header("Precedence").is_some_and(|v| v == "auto_reply")
+}
+
+fn normalised(fields: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(fields);
+    text.lines().map(str::trim_end).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("\n").into_bytes()
 }
 
 fn hex(bytes: &[u8]) -> String {

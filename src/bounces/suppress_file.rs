@@ -40,11 +40,11 @@ pub fn append(path: &Path, entries: &[Entry]) -> Result<usize, SuppressFileError
     };
     let mut file = OpenOptions::new().append(true).create(true).open(path).map_err(io)?;
     let mut added = std::collections::HashSet::new();
-    let mut csv = csv::WriterBuilder::new().from_writer(Vec::new());
+    // A list edited by hand may not end its last line.
+    let line_break = existed && !ends_with_newline(path).map_err(io)?;
+    let mut csv = csv::WriterBuilder::new().from_writer(if line_break { b"\n".to_vec() } else { Vec::new() });
     if !existed {
         csv.write_record(HEADER).map_err(|e| io(e.into()))?;
-    } else if !ends_with_newline(path).map_err(io)? {
-        csv.write_record(None::<&[u8]>).map_err(|e| io(e.into()))?;
     }
     for e in entries {
         if on_list.contains(&e.email) || !added.insert(e.email.to_ascii_lowercase()) {
