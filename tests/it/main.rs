@@ -1,5 +1,6 @@
 //! One integration-test crate (one link step), one module per area.
 
+mod bounces;
 mod cli_job_folder;
 mod cli_shell;
 mod common;
