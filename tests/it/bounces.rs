@@ -31,9 +31,9 @@ pub fn dsn(id: Option<&str>, to: &str, recipient: &str, action: &str, status: &s
     let id = id.map(|id| format!("Message-ID: <{id}>\n")).unwrap_or_default();
     let original = match original {
         Original::Nothing => String::new(),
-        Original::Headers(mid) => format!(
-            "--B\nContent-Type: text/rfc822-headers\n\nFrom: {to}\nTo: {recipient}\nMessage-ID: <{mid}>\n\n"
-        ),
+        Original::Headers(mid) => {
+            format!("--B\nContent-Type: text/rfc822-headers\n\nFrom: {to}\nTo: {recipient}\nMessage-ID: <{mid}>\n\n")
+        }
         Original::Message(mid) => format!(
             "--B\nContent-Type: message/rfc822\n\nFrom: {to}\nTo: {recipient}\nSubject: Hi\nMessage-ID: <{mid}>\n\nHello\n\n"
         ),

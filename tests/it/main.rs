@@ -1,6 +1,7 @@
 //! One integration-test crate (one link step), one module per area.
 
 mod bounces;
+mod bounces_lab;
 mod cli_job_folder;
 mod cli_shell;
 mod common;

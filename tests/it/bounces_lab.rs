@@ -1,0 +1,60 @@
+//! `mailshot bounces` on real DSNs (issue 19): the lab's Postfix accepts mail for `bounce.example.test`,
+//! fails it at delivery and returns an RFC 3464 report to the sender's Maildir. The reports are copied into
+//! a Maildir of the test's own (the lab's is shared), read, and the next campaign excludes the addresses.
+
+use crate::bounces::{maildir, mailshot};
+use crate::common::lab_env::lab;
+use crate::common::lab_mail::{MailLog, Maildir};
+use crate::common::send_job::{SendJob, Smtp, addresses};
+use crate::common::unique_tag;
+
+#[test]
+fn postfix_bounces_are_recorded_and_the_next_campaign_sends_nothing_to_them() {
+    let Some(lab) = lab("postfix_bounces_are_recorded_and_the_next_campaign_sends_nothing_to_them") else { return };
+    let tag = unique_tag("dsn");
+    let mut lab_maildir = Maildir::mark(&lab);
+    let dead: Vec<String> = (0..2).map(|i| format!("gone{i}-{tag}@bounce.example.test")).collect();
+    let mut recipients = addresses(&tag, 3);
+    recipients.splice(1..1, dead.clone());
+    let smtp = Smtp::lab_tls(&lab, &lab.password);
+    let job = SendJob::new(&tag, &smtp, recipients.clone(), "");
+    // Accepted at the time (250 for all): the bounce comes later, as it does from a real recipient's server.
+    job.send(&["--yes"]).expect(0);
+
+    let reports = lab_maildir.settle(&[job.from.clone()], 2);
+    assert_eq!(reports.get(&job.from.to_ascii_lowercase()), Some(&2), "two DSNs to the sender");
+    let box_dir = maildir(&job.path().join("bounce-box"), &lab_maildir.messages(&job.from));
+    // The list is written before the journal: when it cannot be, nothing is recorded, so the next run
+    // records every bounce (none is "already recorded" without being on the list).
+    mailshot(&job, "bounces", &["--from", box_dir.to_str().unwrap(), "--suppress", "lists/dead.csv"])
+        .expect(2)
+        .line_with(&["lists/dead.csv"]);
+    std::fs::create_dir_all(job.path().join("lists")).unwrap();
+    mailshot(&job, "bounces", &["--from", box_dir.to_str().unwrap(), "--suppress", "lists/dead.csv"])
+        .expect(0)
+        .line_with(&["read 2 messages", "2 bounce reports, 0 auto-replies and 0 other messages skipped"])
+        .line_with(&["recorded 2 hard and 0 soft bounces"])
+        .line_with(&["added 2 addresses to lists/dead.csv"]);
+    let csv = mailshot(&job, "status", &["--bounced"]).expect(0).stdout.clone();
+    for (i, address) in dead.iter().enumerate() {
+        let line = format!("{},{address},hard,5.1.1,X-Postfix; Mailbox does not exist (lab bounce),", i + 3);
+        assert!(csv.contains(&line), "{line} in:\n{csv}");
+    }
+
+    // Next month: the same list, excluding what bounced.
+    let log = MailLog::mark(&lab);
+    let next = SendJob::new(&format!("{tag}-next"), &smtp, recipients.clone(), "");
+    let toml = std::fs::read_to_string(next.path().join("job.toml")).unwrap();
+    let list = job.path().join("lists/dead.csv");
+    let exclude = format!("name = \"name\"\nexclude = [\"{}\"]\n", list.display());
+    next.write("job.toml", toml.replace("name = \"name\"\n", &exclude));
+    next.send(&["--yes"]).expect(0);
+    let report = next.last_report().by_email();
+    for rcpt in &recipients {
+        let expected = if dead.contains(rcpt) { "suppressed" } else { "delivered" };
+        assert_eq!(report[rcpt].status, expected, "{rcpt}: {:?}", report[rcpt]);
+    }
+    let sessions = log.sessions_of(&next.from, 3);
+    let mails: u32 = sessions.iter().map(|s| s.mail.expect("a finished session")).sum();
+    assert_eq!(mails, 3, "MAIL FROM only for the three live addresses: {sessions:#?}");
+}
