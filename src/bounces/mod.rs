@@ -8,6 +8,7 @@
 //! suppressed and its bounce unrecorded, which the next run records; never the other way round.
 
 pub mod dsn;
+mod imap;
 mod source;
 pub mod suppress_file;
 mod targets;
@@ -82,8 +83,20 @@ fn bounces(args: &BouncesArgs) -> Result<Vec<String>, BouncesError> {
     let (journal, writer, replayed) = Journal::open(&paths.journal, started)?;
     let targets = Targets::of(&job, &replayed).map_err(|p| BouncesError::Input(joined(&p)))?;
     let mut findings = Findings::default();
-    for raw in source::local_messages(&source)? {
-        findings.read(&raw?, &targets, &replayed);
+    match &source {
+        Source::Imap(url) => {
+            let password = imap_password(args, &job, url)?;
+            let roots = job.smtp.connection_config(&paths.dir).map_err(|e| BouncesError::Input(e.to_string()))?;
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+            let read =
+                imap::read_all(url, &password, &roots.extra_roots, |raw| findings.read(raw, &targets, &replayed));
+            runtime.block_on(read).map_err(SourceError::from)?;
+        }
+        local => {
+            for raw in source::local_messages(local)? {
+                findings.read(&raw?, &targets, &replayed);
+            }
+        }
     }
     let suppress = args.suppress.clone().unwrap_or_else(|| paths.dir.join(DEFAULT_SUPPRESS_FILE));
     let added = suppress_file::append(&suppress, &findings.suppress_entries(started))?;
@@ -95,6 +108,34 @@ fn bounces(args: &BouncesArgs) -> Result<Vec<String>, BouncesError> {
     drop(journal);
     writer.close()?;
     Ok(findings.lines(&source, &paths.journal, &suppress, added))
+}
+
+/// The IMAP password: from `--password-env`/`--password-file`/`--password-command`, or else `[smtp]`'s
+/// when the mailbox's user is the job's SMTP user (the usual case: bounces come back to the sender).
+fn imap_password(args: &BouncesArgs, job: &Job, url: &imap::ImapUrl) -> Result<crate::smtp::Secret, BouncesError> {
+    use crate::config::smtp::PasswordSource;
+    let given = [
+        args.password_env.clone().map(PasswordSource::Env),
+        args.password_file.clone().map(PasswordSource::File),
+        args.password_command.clone().map(PasswordSource::Command),
+    ];
+    let source = match given.into_iter().flatten().next() {
+        Some(source) => source,
+        None if job.smtp.username.as_deref() == Some(url.user.as_str()) => {
+            job.smtp.password_source().map_err(BouncesError::Input)?.ok_or_else(no_password)?
+        }
+        None => return Err(no_password()),
+    };
+    let dir = args.job.parent().unwrap_or(Path::new(""));
+    source.load(dir).map_err(|e| BouncesError::Input(format!("the IMAP password: {e}")))
+}
+
+fn no_password() -> BouncesError {
+    BouncesError::Input(
+        "the IMAP password: give --password-env NAME, --password-file FILE or --password-command CMD \
+         (or use the job's [smtp] username, whose password is used then)"
+            .into(),
+    )
 }
 
 fn joined(problems: &[Problem]) -> String {

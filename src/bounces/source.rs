@@ -1,5 +1,5 @@
-//! Where bounce reports are read from: a Maildir (`cur/` and `new/`) or an mbox file.
-//! Each yields the raw bytes of one message at a time.
+//! Where bounce reports are read from: a Maildir (`cur/` and `new/`), an mbox file, or an IMAP folder
+//! (`imaps://user@host:port/INBOX`, read by `imap`). Each yields the raw bytes of one message at a time.
 
 use std::io::BufReader;
 use std::path::PathBuf;
@@ -11,12 +11,15 @@ use mail_parser::mailbox::{maildir, mbox};
 pub enum Source {
     Maildir(PathBuf),
     Mbox(PathBuf),
+    Imap(super::imap::ImapUrl),
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
     #[error("{path}: {reason}")]
     Path { path: String, reason: String },
+    #[error(transparent)]
+    Imap(#[from] super::imap::ImapError),
 }
 
 impl Source {
@@ -24,7 +27,7 @@ impl Source {
     pub fn parse(arg: &str) -> Result<Source, SourceError> {
         let bad = |reason: &str| SourceError::Path { path: arg.to_owned(), reason: reason.to_owned() };
         if arg.contains("://") {
-            return Err(bad("reading a mailbox over the network is not supported yet; give a Maildir or an mbox file"));
+            return Ok(Source::Imap(super::imap::ImapUrl::parse(arg)?));
         }
         let path = PathBuf::from(arg);
         let metadata = std::fs::metadata(&path).map_err(|e| bad(&format!("cannot read: {e}")))?;
@@ -40,10 +43,11 @@ impl Source {
         }
     }
 
-    /// What the summary calls it.
+    /// What the summary calls it (an IMAP URL holds no password).
     pub fn describe(&self) -> String {
         match self {
             Source::Maildir(p) | Source::Mbox(p) => p.display().to_string(),
+            Source::Imap(url) => url.to_string(),
         }
     }
 }
@@ -67,5 +71,6 @@ pub fn local_messages(source: &Source) -> Result<Box<dyn Iterator<Item = Result<
             let messages = mbox::MessageIterator::new(BufReader::new(file.0));
             Ok(Box::new(messages.map(move |m| m.map(mbox::Message::unwrap_contents).map_err(&err))))
         }
+        Source::Imap(_) => unreachable!("an IMAP folder is read by `imap::read_all`"),
     }
 }

@@ -3,9 +3,9 @@
 //! a Maildir of the test's own (the lab's is shared), read, and the next campaign excludes the addresses.
 
 use crate::bounces::{maildir, mailshot};
-use crate::common::lab_env::lab;
+use crate::common::lab_env::{lab, port, required};
 use crate::common::lab_mail::{MailLog, Maildir};
-use crate::common::send_job::{SendJob, Smtp, addresses};
+use crate::common::send_job::{PASSWORD_ENV, SendJob, Smtp, addresses};
 use crate::common::unique_tag;
 
 #[test]
@@ -57,4 +57,51 @@ fn postfix_bounces_are_recorded_and_the_next_campaign_sends_nothing_to_them() {
     let sessions = log.sessions_of(&next.from, 3);
     let mails: u32 = sessions.iter().map(|s| s.mail.expect("a finished session")).sum();
     assert_eq!(mails, 3, "MAIL FROM only for the three live addresses: {sessions:#?}");
+}
+
+/// `mailshot bounces` with the job's password variable set (as `send` has it), nothing else.
+fn bounces_with_password(job: &SendJob, password: &str, args: &[&str]) -> crate::jobs_support::Run {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_mailshot"));
+    command.arg("bounces").arg("job.toml").args(args).current_dir(job.path()).env_clear();
+    command.env(PASSWORD_ENV, password).stdin(std::process::Stdio::null());
+    crate::jobs_support::Run::from(command.output().unwrap())
+}
+
+#[test]
+fn bounces_are_read_over_imap_from_the_labs_dovecot_without_changing_the_mailbox() {
+    let test = "bounces_are_read_over_imap_from_the_labs_dovecot_without_changing_the_mailbox";
+    let Some(lab) = lab(test) else { return };
+    let Some(port) = required(test, port("MAILSHOT_LAB_IMAPS_PORT")) else { return };
+    let tag = unique_tag("imap");
+    let mut lab_maildir = Maildir::mark(&lab);
+    let dead = format!("gone-{tag}@bounce.example.test");
+    let recipients = vec![format!("live-{tag}@example.test"), dead.clone()];
+    let job = SendJob::new(&tag, &Smtp::lab_tls(&lab, &lab.password), recipients, "");
+    job.send(&["--yes"]).expect(0);
+    lab_maildir.settle(&[job.from.clone()], 1);
+
+    let new_before = std::fs::read_dir(lab.maildir.join("new")).unwrap().count();
+    let user = lab.user.replace('@', "%40");
+    let url = format!("imaps://{user}@localhost:{port}/INBOX");
+    // The job's [smtp] user is the mailbox's: its password is used; TLS is verified with [smtp] ca_file.
+    let run = bounces_with_password(&job, &lab.password, &["--from", &url]);
+    run.expect(0)
+        .line_with(&["read ", &format!("messages from imaps://{}@localhost:{port}/INBOX", lab.user)])
+        .line_with(&["recorded 1 hard and 0 soft bounces"])
+        .line_with(&["added 1 addresses to", "suppressed.csv"]);
+    assert!(
+        !run.stdout.contains(&lab.password) && !run.stderr.contains(&lab.password),
+        "the password is never printed"
+    );
+    let list = std::fs::read_to_string(job.path().join("suppressed.csv")).unwrap();
+    assert_eq!(list.lines().skip(1).map(|l| l.split(',').next().unwrap()).collect::<Vec<_>>(), [dead.as_str()]);
+    // Read-only: Dovecot moved nothing out of new/ (where the other tests look).
+    assert!(std::fs::read_dir(lab.maildir.join("new")).unwrap().count() >= new_before);
+    assert!(std::fs::read_dir(lab.maildir.join("cur")).unwrap().next().is_none(), "nothing moved to cur/");
+
+    // Again: nothing twice. A wrong password is refused without being printed.
+    bounces_with_password(&job, &lab.password, &["--from", &url]).expect(0).line_with(&["recorded 0 hard"]);
+    let wrong = bounces_with_password(&job, "not-the-password", &["--from", &url]);
+    wrong.expect(2).line_with(&["LOGIN"]);
+    assert!(!wrong.stderr.contains("not-the-password"), "{}", wrong.stderr);
 }
