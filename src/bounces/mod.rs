@@ -14,7 +14,7 @@ pub mod suppress_file;
 mod targets;
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use chrono::{DateTime, Utc};
 
@@ -226,7 +226,7 @@ impl Findings {
         self.new.iter().filter(|b| b.kind == kind).count()
     }
 
-    fn lines(&self, source: &Source, journal: &Path, suppress: &PathBuf, added: usize) -> Vec<String> {
+    fn lines(&self, source: &Source, journal: &Path, suppress: &Path, added: usize) -> Vec<String> {
         let mut lines = vec![format!(
             "read {} messages from {}: {} bounce reports, {} auto-replies and {} other messages skipped",
             self.messages,

@@ -52,8 +52,11 @@ impl Source {
     }
 }
 
+/// Each message's bytes, or why one could not be read.
+pub type Messages = Box<dyn Iterator<Item = Result<Vec<u8>, SourceError>>>;
+
 /// The messages of a local mailbox, one at a time (a Maildir file is read whole; an mbox is streamed).
-pub fn local_messages(source: &Source) -> Result<Box<dyn Iterator<Item = Result<Vec<u8>, SourceError>>>, SourceError> {
+pub fn local_messages(source: &Source) -> Result<Messages, SourceError> {
     let io = |path: &PathBuf| {
         let path = path.display().to_string();
         move |e: std::io::Error| SourceError::Path { path: path.clone(), reason: e.to_string() }

@@ -21,7 +21,7 @@ fn postfix_bounces_are_recorded_and_the_next_campaign_sends_nothing_to_them() {
     // Accepted at the time (250 for all): the bounce comes later, as it does from a real recipient's server.
     job.send(&["--yes"]).expect(0);
 
-    let reports = lab_maildir.settle(&[job.from.clone()], 2);
+    let reports = lab_maildir.settle(std::slice::from_ref(&job.from), 2);
     assert_eq!(reports.get(&job.from.to_ascii_lowercase()), Some(&2), "two DSNs to the sender");
     let box_dir = maildir(&job.path().join("bounce-box"), &lab_maildir.messages(&job.from));
     // The list is written before the journal: when it cannot be, nothing is recorded, so the next run
@@ -78,7 +78,7 @@ fn bounces_are_read_over_imap_from_the_labs_dovecot_without_changing_the_mailbox
     let recipients = vec![format!("live-{tag}@example.test"), dead.clone()];
     let job = SendJob::new(&tag, &Smtp::lab_tls(&lab, &lab.password), recipients, "");
     job.send(&["--yes"]).expect(0);
-    lab_maildir.settle(&[job.from.clone()], 1);
+    lab_maildir.settle(std::slice::from_ref(&job.from), 1);
 
     let new_before = std::fs::read_dir(lab.maildir.join("new")).unwrap().count();
     let user = lab.user.replace('@', "%40");
