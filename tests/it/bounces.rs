@@ -148,3 +148,25 @@ fn a_journal_with_bounces_still_works_for_a_mailshot_from_before_them() {
     let run = Run::from(status.output().unwrap());
     run.expect(0).line_with(&["delivered  2"]).line_with(&["last run   #1", "exit 0"]);
 }
+
+#[test]
+fn a_job_never_sent_or_a_mailbox_that_is_not_one_is_an_input_error() {
+    let server = MailServer::start();
+    let tag = unique_tag("bounces-errors");
+    let job = SendJob::new(&tag, &Smtp::scripted(&server), addresses(&tag, 1), "");
+    let inbox = maildir(&job.path().join("box"), &[]);
+    mailshot(&job, "bounces", &["--from", inbox.to_str().unwrap()]).expect(2).line_with(&["no journal yet"]);
+    job.send(&["--yes"]).expect(0);
+    mailshot(&job, "bounces", &["--from", "missing"]).expect(2).line_with(&["missing: cannot read: "]);
+    std::fs::create_dir(job.path().join("plain")).unwrap();
+    mailshot(&job, "bounces", &["--from", "plain"]).expect(2).line_with(&["plain: a folder without cur/ and new/"]);
+    mailshot(&job, "bounces", &["--from", "imap://u@localhost/INBOX"]).expect(2).line_with(&["use `imaps://`"]);
+    // An IMAP user other than [smtp]'s (here none) needs a password source of its own.
+    mailshot(&job, "bounces", &["--from", "imaps://u@localhost:1/INBOX"]).expect(2).line_with(&["--password-env"]);
+    // An empty mailbox: nothing to do, and the default list is created for `exclude` to name.
+    mailshot(&job, "bounces", &["--from", inbox.to_str().unwrap()]).expect(0).line_with(&["read 0 messages"]);
+    assert_eq!(
+        std::fs::read_to_string(job.path().join("suppressed.csv")).unwrap(),
+        "email,reason,status,date,report\n"
+    );
+}
