@@ -30,6 +30,9 @@ pub struct Dsn {
     pub id: String,
     /// The Message-ID of the message that bounced, without angle brackets, when the report carries it.
     pub original_message_id: Option<String>,
+    /// Where the report itself was delivered (`X-Original-To`, `Delivered-To`, `To`): with VERP
+    /// (`[message] return_path`) the address names the recipient even when nothing else in the report does.
+    pub addressed_to: Vec<String>,
     pub recipients: Vec<RecipientStatus>,
 }
 
@@ -88,7 +91,13 @@ fn dsn(message: &Message<'_>) -> Option<Dsn> {
         Some(id) => id.to_owned(),
         None => format!("sha256:{}", hex(&Sha256::digest(normalised(status.contents()))[..16])),
     };
-    Some(Dsn { id, original_message_id: original_message_id(message), recipients })
+    let addressed_to = ["X-Original-To", "Delivered-To", "To"]
+        .iter()
+        .filter_map(|name| message.header_raw(*name))
+        .map(|value| address_of(unfold(value).rsplit(['<', ' ']).next().unwrap_or("")))
+        .filter(|a| !a.is_empty())
+        .collect();
+    Some(Dsn { id, original_message_id: original_message_id(message), addressed_to, recipients })
 }
 
 fn part_is(part: &mail_parser::MessagePart<'_>, ctype: &str, subtypes: &[&str]) -> bool {

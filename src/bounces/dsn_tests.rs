@@ -31,6 +31,7 @@ fn a_postfix_bounce_gives_the_recipient_status_and_the_original_message_id() {
         }]
     );
     assert_eq!(dsn.recipients[0].kind(), Some(BounceKind::Hard));
+    assert_eq!(dsn.addressed_to, ["probe-sender-xyz@example.test"; 3], "X-Original-To, Delivered-To, To");
 }
 
 #[test]

@@ -179,7 +179,7 @@ impl Findings {
     }
 
     /// One recipient of a report: by the original Message-ID when the report returns the message, else by
-    /// the final (or original) recipient's address.
+    /// the VERP address the report came to, else by the final (or original) recipient's address.
     fn recipient(&mut self, report: &dsn::Dsn, r: &dsn::RecipientStatus, targets: &Targets, journal: &Replayed) {
         let Some(kind) = r.kind() else {
             self.not_bounces += 1;
@@ -187,6 +187,7 @@ impl Findings {
         };
         let by_address = |a: &Option<String>| a.as_deref().and_then(|a| targets.by_address(a));
         let target = (report.original_message_id.as_deref().and_then(|id| targets.by_message_id(id)))
+            .or_else(|| report.addressed_to.iter().find_map(|a| targets.by_verp_address(a)))
             .or_else(|| by_address(&r.final_recipient))
             .or_else(|| by_address(&r.original_recipient));
         let Some(target) = target else {

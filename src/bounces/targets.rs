@@ -22,6 +22,8 @@ pub struct Targets {
     /// Digests of the Message-ID / the folded address → index into `all` (digests keep a million small).
     by_message_id: HashMap<KeyId, usize>,
     by_address: HashMap<KeyId, usize>,
+    /// The VERP token (`mailshot.recipient_token`: the Message-ID's left part) → index into `all`.
+    by_token: HashMap<KeyId, usize>,
 }
 
 impl Targets {
@@ -34,7 +36,9 @@ impl Targets {
                 continue;
             }
             let i = targets.all.len();
-            targets.by_message_id.insert(key_id(&job.message_id(&r)), i);
+            let message_id = job.message_id(&r);
+            targets.by_token.insert(key_id(crate::jobdef::recipient_token(&message_id)), i);
+            targets.by_message_id.insert(key_id(&message_id), i);
             targets.by_address.insert(key_id(&r.mailbox.dedup_key()), i);
             targets.all.push(Target { key: r.key, row: r.row, email: r.mailbox.envelope() });
         }
@@ -45,6 +49,14 @@ impl Targets {
     pub fn by_message_id(&self, id: &str) -> Option<&Target> {
         let id = id.trim().trim_start_matches('<').trim_end_matches('>');
         self.by_message_id.get(&key_id(id)).map(|&i| &self.all[i])
+    }
+
+    /// The recipient a VERP address names (`bounces+TOKEN@…`: the token after the last `+` or `-`).
+    pub fn by_verp_address(&self, address: &str) -> Option<&Target> {
+        let local = address.rsplit_once('@').map_or(address, |(local, _)| local);
+        let token = local.rsplit(['+', '-']).next()?.to_ascii_lowercase();
+        let is_token = token.len() >= 16 && token.chars().all(|c| c.is_ascii_hexdigit());
+        is_token.then(|| self.by_token.get(&key_id(&token)).map(|&i| &self.all[i]))?
     }
 
     /// The recipient with this address, in any form `Mailbox::parse` reads.

@@ -194,6 +194,7 @@ fn sources(
         attachments: m.attachments.iter().map(|a| src.inline(a, "[message] attachments")).collect(),
         headers: m.headers.iter().map(|(n, v)| (n.clone(), src.inline(v, &format!("[message] headers.{n}")))).collect(),
         list_unsubscribe: m.list_unsubscribe.as_ref().map(|u| src.inline(u, "[message] list_unsubscribe")),
+        return_path: m.return_path.as_ref().map(|u| src.inline(u, "[message] return_path")),
     })
 }
 

@@ -58,6 +58,8 @@ pub enum MessageFailure {
     Attachment { origin: Origin, error: AttachmentError },
     #[error("{0}")]
     Message(#[from] MessageError),
+    #[error("[message] return_path: invalid address {value:?}: {error}")]
+    ReturnPath { value: String, error: crate::recipients::AddressError },
     #[error("the message is {bytes} bytes, more than [limits] message_bytes ({limit})")]
     TooLarge { bytes: u64, limit: u64 },
 }
@@ -129,7 +131,8 @@ impl Job {
         recipient: &Recipient,
         date: DateTime<Utc>,
     ) -> Result<(OutgoingMessage, Rendered), MessageFailure> {
-        let context = self.templates.context(&recipient.columns, &recipient.fields, date);
+        let message_id = self.ids.for_key(&recipient.key);
+        let context = self.templates.context(&recipient.columns, &recipient.fields, date, recipient_token(&message_id));
         let limit = self.limits.message_bytes;
         let rendered = self.templates.render(&context, limit)?;
         // Each attachment may take what the message has left; the built message is checked once more below
@@ -142,7 +145,6 @@ impl Job {
             left = left.saturating_sub(attachment.bytes.len() as u64);
             attachments.push(attachment);
         }
-        let message_id = self.ids.for_key(&recipient.key);
         let draft = Draft {
             from: &self.from,
             reply_to: self.reply_to.as_ref(),
@@ -156,10 +158,21 @@ impl Job {
         if bytes.len() as u64 > limit {
             return Err(MessageFailure::TooLarge { bytes: bytes.len() as u64, limit });
         }
-        let envelope = message::envelope(&self.from, &recipient.mailbox, &bytes);
+        let return_path = match &rendered.return_path {
+            Some(value) => Some(
+                Mailbox::parse(value).map_err(|error| MessageFailure::ReturnPath { value: value.clone(), error })?,
+            ),
+            None => None,
+        };
+        let envelope = message::envelope(return_path.as_ref().unwrap_or(&self.from), &recipient.mailbox, &bytes);
         let message = OutgoingMessage { row: recipient.row, key: recipient.key.clone(), envelope, bytes, message_id };
         Ok((message, rendered))
     }
+}
+
+/// What names a recipient in a VERP address: the left part of its Message-ID (hex digits).
+pub fn recipient_token(message_id: &str) -> &str {
+    message_id.split('@').next().unwrap_or(message_id)
 }
 
 /// Opens a CSV for streaming; header problems become `file:1:` problems.

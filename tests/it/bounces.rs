@@ -170,3 +170,28 @@ fn a_job_never_sent_or_a_mailbox_that_is_not_one_is_an_input_error() {
         "email,reason,status,date,report\n"
     );
 }
+
+#[test]
+fn with_verp_a_report_that_names_nothing_else_is_matched_by_the_address_it_came_back_to() {
+    let server = MailServer::start();
+    let tag = unique_tag("verp");
+    let job = SendJob::new(&tag, &Smtp::scripted(&server), addresses(&tag, 3), "");
+    let toml = std::fs::read_to_string(job.path().join("job.toml")).unwrap();
+    let verp = "return_path = \"bounces+{{ mailshot.recipient_token }}@example.test\"\n[recipients]";
+    job.write("job.toml", toml.replacen("[recipients]", verp, 1));
+    job.send(&["--yes"]).expect(0);
+    let ids = job.last_report().by_email();
+    let token =
+        |i: usize| ids[&job.recipients[i]].message_id.trim_start_matches('<').split('@').next().unwrap().to_owned();
+    // (The envelope sender itself is checked against the lab's Postfix, in `bounces_lab`.)
+
+    // Forwarded, the original not returned: only the envelope address the report came back to names row 3.
+    let verp_address = format!("bounces+{}@example.test", token(1));
+    let report = dsn(Some("v1@mx"), &verp_address, "someone@forwarded.example", "failed", "5.1.1", Original::Nothing);
+    let inbox = maildir(&job.path().join("box"), &[report]);
+    mailshot(&job, "bounces", &["--from", inbox.to_str().unwrap()])
+        .expect(0)
+        .line_with(&["recorded 1 hard and 0 soft"]);
+    let csv = mailshot(&job, "status", &["--bounced"]).expect(0).stdout.clone();
+    assert!(csv.contains(&format!("\n3,{},hard,5.1.1,", job.recipients[1])), "{csv}");
+}

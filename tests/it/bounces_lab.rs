@@ -105,3 +105,28 @@ fn bounces_are_read_over_imap_from_the_labs_dovecot_without_changing_the_mailbox
     wrong.expect(2).line_with(&["LOGIN"]);
     assert!(!wrong.stderr.contains("not-the-password"), "{}", wrong.stderr);
 }
+
+#[test]
+fn with_verp_postfix_returns_each_bounce_to_its_recipients_own_envelope_sender() {
+    let Some(lab) = lab("with_verp_postfix_returns_each_bounce_to_its_recipients_own_envelope_sender") else { return };
+    let tag = unique_tag("verp-lab");
+    let mut lab_maildir = Maildir::mark(&lab);
+    let dead = format!("gone-{tag}@bounce.example.test");
+    let recipients = vec![format!("live-{tag}@example.test"), dead.clone()];
+    let job = SendJob::new(&tag, &Smtp::lab_tls(&lab, &lab.password), recipients, "");
+    let toml = std::fs::read_to_string(job.path().join("job.toml")).unwrap();
+    let verp = format!("return_path = \"{tag}+{{{{ mailshot.recipient_token }}}}@example.test\"\n[recipients]");
+    job.write("job.toml", toml.replacen("[recipients]", &verp, 1));
+    job.send(&["--yes"]).expect(0);
+    let id = job.last_report().by_email()[&dead].message_id.clone();
+    let token = id.trim_start_matches('<').split('@').next().unwrap();
+
+    // The bounce came back to the dead recipient's own envelope sender, so MAIL FROM was that address.
+    let verp_address = format!("{tag}+{token}@example.test");
+    let report = lab_maildir.first(&verp_address);
+    assert!(report.contains("Content-Type: message/delivery-status") && report.contains(&dead), "{report}");
+    let live_copy = lab_maildir.first(&format!("live-{tag}@example.test"));
+    assert!(live_copy.starts_with(&format!("Return-Path: <{tag}+")), "{live_copy}");
+    let box_dir = maildir(&job.path().join("bounce-box"), &[report]);
+    mailshot(&job, "bounces", &["--from", box_dir.to_str().unwrap()]).expect(0).line_with(&["recorded 1 hard"]);
+}
