@@ -25,6 +25,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Status(args) => ExitCode::from(crate::job::status::run(args)),
         Command::Repair(args) => ExitCode::from(crate::job::repair::run(&args.job, args.from_reports)),
         Command::Probe(args) => crate::probe::run(args),
+        Command::Bounces(args) => ExitCode::from(crate::bounces::run(args)),
         Command::Completions(args) => {
             shell::print(&shell::completions(args.shell));
             status(true)

@@ -25,6 +25,9 @@ pub enum Command {
     /// Cut a damaged journal at its first damaged line, keep the rest beside it, and mark every recipient
     /// named there as uncertain (so that nobody is sent twice).
     Repair(RepairArgs),
+    /// Read bounce reports (DSNs) from a Maildir, an mbox file or an IMAP folder, record them in the journal,
+    /// and put hard bounces on a suppression list for `[recipients] exclude`.
+    Bounces(BouncesArgs),
     /// Connect as the job would and show the server's banner, TLS, capabilities and the AUTH result.
     Probe(ProbeArgs),
     /// Create a new job folder from the bundled starter templates.
@@ -111,9 +114,35 @@ pub struct StatusArgs {
     /// Print the deferred recipients (refused for now; the next run retries them) as CSV.
     #[arg(long)]
     pub deferred: bool,
+    /// Print the recipients that bounced (recorded by `mailshot bounces`) as CSV.
+    #[arg(long, conflicts_with_all = ["failed", "uncertain", "deferred", "json"])]
+    pub bounced: bool,
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BouncesArgs {
+    /// The job file (job.toml), or the folder that holds it.
+    #[arg(value_parser = job_file)]
+    pub job: PathBuf,
+    /// Where the bounces are: a Maildir folder (with cur/ and new/), an mbox file, or an IMAP folder
+    /// (imaps://user@host[:port]/INBOX; TLS verified as for SMTP, with [smtp] ca_file).
+    #[arg(long, value_name = "SOURCE")]
+    pub from: String,
+    /// For IMAP: the environment variable holding the password (default: [smtp]'s, for its username).
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["password_file", "password_command"])]
+    pub password_env: Option<String>,
+    /// For IMAP: a file holding the password (relative to the job's folder).
+    #[arg(long, value_name = "FILE", conflicts_with = "password_command")]
+    pub password_file: Option<PathBuf>,
+    /// For IMAP: a command that prints the password (run with sh -c in the job's folder).
+    #[arg(long, value_name = "CMD")]
+    pub password_command: Option<String>,
+    /// The suppression list hard bounces are appended to (default: suppressed.csv beside the job).
+    #[arg(long, value_name = "FILE")]
+    pub suppress: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -16,7 +16,7 @@
 //! - **verdict** / **disposition**: the retry policy's reading of a delivery or error ([`job::policy`]):
 //!   delivered, retry, failed, uncertain, or abort the job.
 //! - **status**: a recipient's word for this run ([`job::settlement::Status`]: delivered, *failed* (for good),
-//!   deferred, uncertain, not sent, skipped), the report's column. A **settlement** is that status with the
+//!   deferred, uncertain, not sent, skipped, suppressed), the report's column. A **settlement** is that status with the
 //!   reply that decided it; `mailshot status` prints a [`job::status::StatusSummary`].
 //! - **outcome**: the journal record of a settled attempt (`{"t":"outcome"}`, [`job::journal::Record::Outcome`]);
 //!   its `status` is [`job::journal::Settled`]. A committing record with no outcome after it is *uncertain*.
@@ -24,10 +24,14 @@
 //! - **copy**: a Cc or Bcc recipient of a row's message ([`recipients::CopyRecipient`]): one more `RCPT TO`
 //!   in the row's one transaction. The row's own address decides its status; a *rejected copy* is noted
 //!   ([`smtp::RejectedCopy`], the report's `copies` column) and never retried on its own.
+//! - **suppressed**: on a suppression list (`[recipients] exclude`), so never sent
+//!   ([`recipients::Entry::Suppressed`]). A **bounce** is a delivery status notification (RFC 3464) about a
+//!   recipient, read by `mailshot bounces` ([`bounces`]): *hard* (5.x.x) or *soft* (4.x.x, delayed).
 //! - **plan**: what is decided before acting: [`job::producer::ProducerPlan`] (which rows to send),
 //!   `smtp::transaction::TransactionPlan` (a message's MAIL parameters and grouping).
 
 pub mod app;
+pub mod bounces;
 pub mod check;
 pub mod cli;
 pub mod config;

@@ -25,6 +25,8 @@ pub struct Summary {
     pub rows: u64,
     pub valid: u64,
     pub duplicates: u64,
+    /// Rows on a suppression list (`[recipients] exclude`): not sent.
+    pub suppressed: u64,
     pub errors: u64,
     pub warnings: u64,
     /// The total size of the valid messages, as they would be submitted.
@@ -183,6 +185,10 @@ where
                 s.duplicates += 1;
                 rep.report(duplicate_problem(&csv, row, first_row, &address));
             }
+            Ok(Entry::Suppressed { row, address, file }) => {
+                s.suppressed += 1;
+                rep.report(suppressed_problem(&csv, row, &address, &file));
+            }
             Ok(Entry::Recipient(r)) => match job.map(|job| job.render(&r, date)) {
                 None => s.count_valid(&r),
                 Some(Ok(message)) => {
@@ -209,6 +215,12 @@ pub fn row_problem(csv: &str, e: &RowError) -> Problem {
 pub fn duplicate_problem(csv: &str, row: u64, first_row: u64, address: &str) -> Problem {
     let message = format!("{csv}:{row}: duplicate of row {first_row} ({address}); it is sent once");
     Problem::warning(message, "duplicate address (sent once)")
+}
+
+/// A row on a suppression list: listed (the first few), not sent, not an error.
+pub fn suppressed_problem(csv: &str, row: u64, address: &str, file: &Path) -> Problem {
+    let message = format!("{csv}:{row}: {address} is suppressed by {}; it is not sent", file.display());
+    Problem::note(message, "suppressed (not sent)")
 }
 
 /// A row whose message could not be made.
@@ -260,8 +272,10 @@ pub fn summary_line(s: &Summary) -> String {
         0 => String::new(),
         n => format!(" ({n} copies: {} Cc, {} Bcc)", s.cc, s.bcc),
     };
+    // Suppressed rows only where a job has any, so that jobs without lists read as they always did.
+    let suppressed = if s.suppressed > 0 { format!(", {} suppressed", s.suppressed) } else { String::new() };
     let counts = format!(
-        "{} rows: {} valid{copies}, {} duplicates, {} errors, {} warnings",
+        "{} rows: {} valid{copies}, {} duplicates{suppressed}, {} errors, {} warnings",
         s.rows, s.valid, s.duplicates, s.errors, s.warnings
     );
     match s.built {

@@ -27,6 +27,7 @@ impl<W: Write> Reporter<W> {
         match problem.severity {
             Severity::Error => self.errors += 1,
             Severity::Warning => self.warnings += 1,
+            Severity::Note => {}
         }
         let seen = self.per_class.entry((problem.severity, problem.class.clone())).or_insert(0);
         *seen += 1;
@@ -42,7 +43,11 @@ impl<W: Write> Reporter<W> {
         let mut hidden: Vec<_> = self.per_class.iter().filter(|(_, n)| **n > SHOWN_PER_CLASS).collect();
         hidden.sort();
         for ((severity, class), n) in hidden {
-            let label = if *severity == Severity::Error { "errors" } else { "warnings" };
+            let label = match severity {
+                Severity::Error => "errors",
+                Severity::Warning => "warnings",
+                Severity::Note => "notes",
+            };
             let line = format!("… and {} more {label} like: {class}", n - SHOWN_PER_CLASS);
             let _ = writeln!(self.out, "{}", escape_controls(&line));
         }

@@ -36,6 +36,9 @@ pub struct MessageSection {
     pub headers: BTreeMap<String, Spanned<String>>,
     /// Inline Tera template giving an `https:` (one-click, RFC 8058) or `mailto:` URL.
     pub list_unsubscribe: Option<Spanned<String>>,
+    /// Inline Tera template giving a per-recipient envelope sender (VERP), e.g.
+    /// `bounces+{{ mailshot.recipient_token }}@example.com`; default the `from` address.
+    pub return_path: Option<Spanned<String>>,
     /// Seeds the Message-IDs; default: the job file's absolute path.
     pub campaign: Option<Spanned<String>>,
 }

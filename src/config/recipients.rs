@@ -22,6 +22,10 @@ pub struct RecipientsSection {
     pub bcc: Option<Spanned<String>>,
     /// The most copies one row may have (Cc, Bcc and `[message] bcc` together); default 10, at most 99.
     pub max_copies: Option<Spanned<u64>>,
+    /// Suppression lists, relative to the job file: CSV files with an `email` column whose addresses are
+    /// never sent to (hard bounces from `mailshot bounces`, unsubscribes).
+    #[serde(default)]
+    pub exclude: Vec<Spanned<PathBuf>>,
 }
 
 impl RecipientsSection {

@@ -5,7 +5,9 @@
 //! Two forms: one digest of everything (`fingerprint`, what journals have always kept, so an older journal
 //! still compares equal), and one digest per setting and file (`digests`), so that the refusal can say which
 //! input changed. The CSV's rows and the attachments' contents are in neither: a resume matches recipients by
-//! key, so fixing or adding rows is allowed.
+//! key, so fixing or adding rows is allowed. Nor is `[recipients] exclude`: a suppression list decides who is
+//! sent to, never what, so adding one to a running campaign (or `bounces` growing it) sends fewer messages,
+//! none different.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -25,7 +27,10 @@ const TEMPLATE: &str = "template ";
 
 pub fn of(job_file: &Path) -> Result<Inputs, String> {
     let text = crate::config::read_job_file(job_file).map_err(|e| e.to_string())?;
-    let table: toml::Table = toml::from_str(&text).map_err(|e| format!("{}: {e}", job_file.display()))?;
+    let mut table: toml::Table = toml::from_str(&text).map_err(|e| format!("{}: {e}", job_file.display()))?;
+    if let Some(recipients) = table.get_mut("recipients").and_then(toml::Value::as_table_mut) {
+        recipients.remove("exclude");
+    }
     let dir = job_file.parent().unwrap_or(Path::new("."));
     let mut hash = Sha256::new();
     let mut digests = BTreeMap::new();
@@ -117,5 +122,15 @@ mod tests {
         let mut fewer = before.digests.clone();
         fewer.remove("[recipients] name");
         assert_eq!(changed(&fewer, &before, &path), ["[recipients] name"], "a key added since");
+    }
+
+    #[test]
+    fn a_suppression_list_added_or_changed_is_not_a_change_of_the_messages() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = job(dir.path(), "Hi", "Hello\n");
+        let before = of(&path).unwrap();
+        let toml = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, toml.replace("name = \"name\"\n", "name = \"name\"\nexclude = [\"s.csv\"]\n")).unwrap();
+        assert_eq!(of(&path).unwrap(), before);
     }
 }

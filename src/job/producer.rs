@@ -125,6 +125,10 @@ impl Producer {
                 let text = format!("duplicate of row {first_row}, sent once");
                 return self.settle(bare(row, &address, Status::Skipped, text), false);
             }
+            Ok(Entry::Suppressed { row, address, file }) => {
+                let text = format!("suppressed by {}", file.display());
+                return self.settle(bare(row, &address, Status::Suppressed, text), false);
+            }
             Ok(Entry::Recipient(recipient)) => recipient,
         };
         let not_sent = |status, text: String| bare(recipient.row, &recipient.mailbox.envelope(), status, text);

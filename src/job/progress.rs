@@ -246,10 +246,12 @@ pub fn summary(t: &Tally, carried: (u64, u64), elapsed: Duration) -> String {
         ("uncertain", t.uncertain),
         ("not sent", t.not_sent),
         ("skipped", t.skipped),
+        ("suppressed", t.suppressed),
         ("total", t.done()),
     ];
     let mut s = String::from("\nsummary\n");
-    for (name, n) in rows {
+    // The suppressed row only for jobs with suppression lists, so that others read as they always did.
+    for (name, n) in rows.into_iter().filter(|&(name, n)| name != "suppressed" || n > 0) {
         s.push_str(&format!("  {name:<10} {n:>8}\n"));
     }
     let settled_earlier = carried - uncertain_earlier;
@@ -268,7 +270,7 @@ mod tests {
 
     #[test]
     fn summary_lists_every_count_and_the_rate() {
-        let t = Tally { delivered: 90, failed: 5, deferred: 3, uncertain: 2, not_sent: 0, skipped: 1 };
+        let t = Tally { delivered: 90, failed: 5, deferred: 3, uncertain: 2, not_sent: 0, skipped: 1, suppressed: 0 };
         let s = summary(&t, (0, 0), Duration::from_secs(10));
         assert!(s.contains("delivered        90\n"), "{s}");
         assert!(s.contains("skipped           1\n"), "{s}");

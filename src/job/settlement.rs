@@ -22,6 +22,8 @@ pub enum Status {
     NotSent,
     /// Never to be sent from this row: a duplicate of an earlier row, or a row that cannot be read.
     Skipped,
+    /// Never sent: the address is on a suppression list (`[recipients] exclude`); the reply names the list.
+    Suppressed,
 }
 
 impl Status {
@@ -33,6 +35,7 @@ impl Status {
             Status::Uncertain => "uncertain",
             Status::NotSent => "not sent",
             Status::Skipped => "skipped",
+            Status::Suppressed => "suppressed",
         }
     }
 }
@@ -73,6 +76,7 @@ pub struct Tally {
     pub uncertain: u64,
     pub not_sent: u64,
     pub skipped: u64,
+    pub suppressed: u64,
 }
 
 impl Tally {
@@ -84,10 +88,11 @@ impl Tally {
             Status::Uncertain => &mut self.uncertain,
             Status::NotSent => &mut self.not_sent,
             Status::Skipped => &mut self.skipped,
+            Status::Suppressed => &mut self.suppressed,
         } += 1;
     }
 
     pub fn done(&self) -> u64 {
-        self.delivered + self.failed + self.deferred + self.uncertain + self.not_sent + self.skipped
+        self.delivered + self.failed + self.deferred + self.uncertain + self.not_sent + self.skipped + self.suppressed
     }
 }

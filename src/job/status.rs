@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::clock::now;
 use super::journal::last_day::LastDay;
-use super::journal::{Detail, JournalEntry, JournalError, JournalState, KeyId, Replayed, Settled, key_id};
+use super::journal::{BounceKind, Detail, JournalEntry, JournalError, JournalState, KeyId, Replayed, Settled, key_id};
 use super::run::JobPaths;
 use crate::cli::StatusArgs;
 use crate::config::JobFile;
@@ -40,6 +40,9 @@ pub struct StatusSummary {
     pub failed: u64,
     pub deferred: u64,
     pub uncertain: u64,
+    /// Recipients a bounce report named (`mailshot bounces`), by the worse of their reports.
+    pub bounced_hard: u64,
+    pub bounced_soft: u64,
     /// In the CSV, not settled by the journal: never attempted (`None` when the job cannot be read now).
     pub not_sent: Option<u64>,
     /// The same as `not_sent`, under the name scripts may already read.
@@ -76,7 +79,9 @@ pub fn run(args: &StatusArgs) -> u8 {
     let latest = latest(&replayed);
     let out = std::io::stdout();
     let mut out = out.lock();
-    let result = if args.failed || args.uncertain || args.deferred {
+    let result = if args.bounced {
+        write_bounced(&mut out, &replayed)
+    } else if args.failed || args.uncertain || args.deferred {
         let wanted = |l: &Latest| {
             (args.failed && l.state == "failed")
                 || (args.uncertain && l.state == "uncertain")
@@ -140,6 +145,7 @@ fn latest(replayed: &Replayed) -> HashMap<KeyId, Latest> {
 
 fn summarise(job_file: &Path, paths: &JobPaths, latest: &HashMap<KeyId, Latest>, replayed: &Replayed) -> StatusSummary {
     let count = |state| latest.values().filter(|l| l.state == state).count() as u64;
+    let bounced = |kind| replayed.bounces.values().filter(|b| b.kind == kind).count() as u64;
     let max_per_day = JobFile::load(job_file).ok().and_then(|f| f.rate.max_per_day);
     let last_run = replayed.last_run.as_ref().map(|l| LastRunView {
         run: l.run,
@@ -157,6 +163,8 @@ fn summarise(job_file: &Path, paths: &JobPaths, latest: &HashMap<KeyId, Latest>,
         failed: count("failed"),
         deferred: count("deferred"),
         uncertain: count("uncertain"),
+        bounced_hard: bounced(BounceKind::Hard),
+        bounced_soft: bounced(BounceKind::Soft),
         not_sent,
         pending: not_sent,
         last_run,
@@ -218,6 +226,21 @@ fn write_csv(out: &mut impl Write, rows: &[&Latest]) -> std::io::Result<()> {
     csv.flush()
 }
 
+/// `row,email,bounce,status,diagnostic,report`, one line per bounced recipient (its worse report), by row.
+fn write_bounced(out: &mut impl Write, replayed: &Replayed) -> std::io::Result<()> {
+    let mut bounces: Vec<_> = replayed.bounces.values().collect();
+    bounces.sort_by_key(|b| b.row);
+    let mut csv = csv::Writer::from_writer(out);
+    csv.write_record(["row", "email", "bounce", "status", "diagnostic", "report"])?;
+    for b in bounces {
+        let status = b.status.as_deref().unwrap_or(&b.action);
+        let (row, diagnostic) = (b.row.to_string(), b.diagnostic.as_deref().unwrap_or(""));
+        let cells = [row.as_str(), &b.email, b.kind.as_str(), status, diagnostic, &b.report];
+        csv.write_record(cells.map(|c| spreadsheet_cell(c).into_owned()))?;
+    }
+    csv.flush()
+}
+
 fn write_json(out: &mut impl Write, status: &StatusSummary) -> std::io::Result<()> {
     serde_json::to_writer_pretty(&mut *out, status)?;
     writeln!(out)
@@ -230,6 +253,8 @@ fn write_text(out: &mut impl Write, s: &StatusSummary) -> std::io::Result<()> {
     {
         writeln!(out, "{name:<10} {n}")?;
     }
+    let bounced = s.bounced_hard + s.bounced_soft;
+    writeln!(out, "{:<10} {bounced} (hard {}, soft {})", "bounced", s.bounced_hard, s.bounced_soft)?;
     match s.not_sent {
         Some(n) => writeln!(out, "{:<10} {n}", "not sent")?,
         None => writeln!(out, "{:<10} unknown (the job cannot be read now)", "not sent")?,

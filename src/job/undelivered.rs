@@ -18,11 +18,11 @@ pub struct Undelivered {
 
 impl Undelivered {
     /// Notes an outcome settled in this run; delivered ones and duplicates (sent once, from their first row)
-    /// are not news.
+    /// are not news, nor are suppressed ones (the list said so).
     pub fn note(&mut self, settlement: &Settlement) {
         let (shown, more) = match settlement.status {
             Status::Delivered if !settlement.copies.is_empty() => (&mut self.copies, &mut self.more_copies),
-            Status::Delivered | Status::Skipped => return,
+            Status::Delivered | Status::Skipped | Status::Suppressed => return,
             _ => (&mut self.shown, &mut self.more),
         };
         match shown.len() < SHOWN {

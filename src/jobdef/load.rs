@@ -2,6 +2,7 @@
 //! every problem on the way instead of stopping at the first.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use toml::Spanned;
 
@@ -10,7 +11,7 @@ use crate::config::message::DEFAULT_ATTACHMENTS_DIR;
 use crate::config::{self, JobFile, MessageSection, RecipientsSection};
 use crate::message::{AttachmentDir, MessageIds, headers};
 use crate::recipients::copies::{DEFAULT_MAX_COPIES, MAX_TRANSACTION_RECIPIENTS};
-use crate::recipients::{ColumnSpec, CopyRules, Mailbox};
+use crate::recipients::{ColumnSpec, CopyRules, Mailbox, Suppression};
 use crate::render::{Origin, Source, Sources, Templates};
 
 /// The job file's path and text, to turn spans into `file:line` places.
@@ -57,6 +58,9 @@ pub(super) fn build(src: &JobText<'_>, file: JobFile, problems: &mut Vec<Problem
             crate::config::Limits::default()
         });
     let (Some(message), Some(recipients)) = (file.message, file.recipients) else { return None };
+    let suppression = Suppression::load(&exclude_paths(&dir, &recipients))
+        .map_err(|errors| problems.extend(errors.iter().map(|e| Problem::once(e.to_string()))))
+        .unwrap_or_default();
     let from = mailbox(src, &message.from, "[message] from", problems);
     let reply_to = message.reply_to.as_ref().map(|r| mailbox(src, r, "[message] reply_to", problems));
     let copy_rules = copy_rules(src, &message, &recipients, problems);
@@ -84,6 +88,7 @@ pub(super) fn build(src: &JobText<'_>, file: JobFile, problems: &mut Vec<Problem
         campaign: message.campaign.as_ref().map(|c| c.get_ref().clone()),
         csv: dir.join(recipients.csv.get_ref()),
         columns: columns(&recipients, copy_rules),
+        suppression: Arc::new(suppression),
         attachment_origins: message.attachments.iter().map(|a| src.origin(a, "[message] attachments")).collect(),
         smtp: file.smtp,
         rate: file.rate,
@@ -191,17 +196,25 @@ fn sources(
         attachments: m.attachments.iter().map(|a| src.inline(a, "[message] attachments")).collect(),
         headers: m.headers.iter().map(|(n, v)| (n.clone(), src.inline(v, &format!("[message] headers.{n}")))).collect(),
         list_unsubscribe: m.list_unsubscribe.as_ref().map(|u| src.inline(u, "[message] list_unsubscribe")),
+        return_path: m.return_path.as_ref().map(|u| src.inline(u, "[message] return_path")),
     })
 }
 
 /// Where the CSV is, which columns matter and the limits to read it under, as soon as `[recipients]` parsed.
 pub(super) fn recipients_of(path: &Path, file: &JobFile) -> Option<RecipientsSource> {
     let r = file.recipients.as_ref()?;
-    let csv = path.parent().unwrap_or(Path::new("")).join(r.csv.get_ref());
+    let dir = path.parent().unwrap_or(Path::new(""));
+    let csv = dir.join(r.csv.get_ref());
+    let suppression = Arc::new(Suppression::load(&exclude_paths(dir, r)).unwrap_or_default());
     let fixed_bcc = file.message.as_ref().and_then(|m| Mailbox::parse(m.bcc.as_ref()?.get_ref()).ok());
     let max = r.max_copies.as_ref().map_or(DEFAULT_MAX_COPIES, |m| *m.get_ref() as usize);
     let columns = columns(r, CopyRules { fixed_bcc, max });
-    Some(RecipientsSource { csv, columns, limits: file.limits.check().unwrap_or_default() })
+    Some(RecipientsSource { csv, columns, limits: file.limits.check().unwrap_or_default(), suppression })
+}
+
+/// `[recipients] exclude`, each relative to the job's folder.
+fn exclude_paths(dir: &Path, r: &RecipientsSection) -> Vec<PathBuf> {
+    r.exclude.iter().map(|p| dir.join(p.get_ref())).collect()
 }
 
 /// `[message] bcc` and `[recipients] max_copies`, each checked; the default in place of a bad value.

@@ -11,6 +11,7 @@ mod variables;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
@@ -19,7 +20,7 @@ pub use variables::JobValue;
 
 use crate::config::{JobFile, Limits, SmtpSection};
 use crate::message::{self, AttachmentDir, AttachmentError, Draft, MessageError, MessageIds, OutgoingMessage};
-use crate::recipients::{ColumnSpec, Mailbox, Recipient, RecipientReader};
+use crate::recipients::{ColumnSpec, Mailbox, Recipient, RecipientReader, Suppression};
 use crate::render::{Origin, RenderError, Rendered, Templates};
 
 /// A loaded job. Fields are public for reading; build one with `Job::load`.
@@ -38,6 +39,8 @@ pub struct Job {
     /// The CSV, relative to the current directory (job folder joined with `[recipients] csv`).
     pub csv: PathBuf,
     pub columns: ColumnSpec,
+    /// `[recipients] exclude`, read: the addresses never sent to.
+    pub suppression: Arc<Suppression>,
     attachments: AttachmentDir,
     templates: Templates,
     /// The job file's values templates read as variables (`campaign`), for `variable_problems`.
@@ -55,6 +58,8 @@ pub enum MessageFailure {
     Attachment { origin: Origin, error: AttachmentError },
     #[error("{0}")]
     Message(#[from] MessageError),
+    #[error("[message] return_path: invalid address {value:?}: {error}")]
+    ReturnPath { value: String, error: crate::recipients::AddressError },
     #[error("the message is {bytes} bytes, more than [limits] message_bytes ({limit})")]
     TooLarge { bytes: u64, limit: u64 },
 }
@@ -74,6 +79,8 @@ pub struct RecipientsSource {
     pub columns: ColumnSpec,
     /// `[limits]`, or the defaults when it has errors of its own.
     pub limits: Limits,
+    /// `[recipients] exclude`, or nothing when a list has errors (reported with the job file's).
+    pub suppression: Arc<Suppression>,
 }
 
 impl Job {
@@ -97,9 +104,20 @@ impl Job {
         self.ids = MessageIds::new(seed, self.from.domain_ascii.clone());
     }
 
+    /// The Message-ID (without angle brackets) this job gives a recipient's message: how a bounce report
+    /// that returns the message names its recipient exactly.
+    pub fn message_id(&self, recipient: &Recipient) -> String {
+        self.ids.for_key(&recipient.key)
+    }
+
     /// Opens the CSV for streaming; header problems are reported as `file:1:` problems.
     pub fn recipients(&self) -> Result<RecipientReader<File>, Vec<Problem>> {
-        open_recipients(&RecipientsSource { csv: self.csv.clone(), columns: self.columns.clone(), limits: self.limits })
+        open_recipients(&RecipientsSource {
+            csv: self.csv.clone(),
+            columns: self.columns.clone(),
+            limits: self.limits,
+            suppression: Arc::clone(&self.suppression),
+        })
     }
 
     /// The message for one recipient: templates rendered, attachments read, MIME built.
@@ -113,7 +131,8 @@ impl Job {
         recipient: &Recipient,
         date: DateTime<Utc>,
     ) -> Result<(OutgoingMessage, Rendered), MessageFailure> {
-        let context = self.templates.context(&recipient.columns, &recipient.fields, date);
+        let message_id = self.ids.for_key(&recipient.key);
+        let context = self.templates.context(&recipient.columns, &recipient.fields, date, recipient_token(&message_id));
         let limit = self.limits.message_bytes;
         let rendered = self.templates.render(&context, limit)?;
         // Each attachment may take what the message has left; the built message is checked once more below
@@ -126,7 +145,6 @@ impl Job {
             left = left.saturating_sub(attachment.bytes.len() as u64);
             attachments.push(attachment);
         }
-        let message_id = self.ids.for_key(&recipient.key);
         let draft = Draft {
             from: &self.from,
             reply_to: self.reply_to.as_ref(),
@@ -141,14 +159,31 @@ impl Job {
         if bytes.len() as u64 > limit {
             return Err(MessageFailure::TooLarge { bytes: bytes.len() as u64, limit });
         }
-        let envelope = message::envelope(&self.from, &recipient.mailbox, &recipient.copies, &bytes);
+        let return_path = match &rendered.return_path {
+            Some(value) => Some(
+                Mailbox::parse(value).map_err(|error| MessageFailure::ReturnPath { value: value.clone(), error })?,
+            ),
+            None => None,
+        };
+        let envelope = message::envelope(
+            return_path.as_ref().unwrap_or(&self.from),
+            &recipient.mailbox,
+            &recipient.copies,
+            &bytes,
+        );
         let message = OutgoingMessage { row: recipient.row, key: recipient.key.clone(), envelope, bytes, message_id };
         Ok((message, rendered))
     }
 }
 
+/// What names a recipient in a VERP address: the left part of its Message-ID (hex digits).
+pub fn recipient_token(message_id: &str) -> &str {
+    message_id.split('@').next().unwrap_or(message_id)
+}
+
 /// Opens a CSV for streaming; header problems become `file:1:` problems.
 pub fn open_recipients(source: &RecipientsSource) -> Result<RecipientReader<File>, Vec<Problem>> {
     RecipientReader::open(&source.csv, &source.columns, source.limits.csv())
+        .map(|reader| reader.excluding(Arc::clone(&source.suppression)))
         .map_err(|errors| errors.iter().map(|e| Problem::once(e.to_string())).collect())
 }

@@ -8,6 +8,8 @@ use std::fmt;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Severity {
+    /// Not a problem, a fact worth listing (a suppressed recipient): counted by neither errors nor warnings.
+    Note,
     Warning,
     Error,
 }
@@ -28,6 +30,10 @@ impl Problem {
         Problem { severity: Severity::Warning, message: message.into(), class: class.into() }
     }
 
+    pub fn note(message: impl Into<String>, class: impl Into<String>) -> Problem {
+        Problem { severity: Severity::Note, message: message.into(), class: class.into() }
+    }
+
     /// A job-level error whose message is its own class (it occurs once).
     pub fn once(message: impl Into<String>) -> Problem {
         let message = message.into();
@@ -40,6 +46,7 @@ impl fmt::Display for Problem {
         let label = match self.severity {
             Severity::Error => "error",
             Severity::Warning => "warning",
+            Severity::Note => "note",
         };
         write!(f, "{label}: {}", self.message)
     }

@@ -18,6 +18,7 @@ fn rendered(text: Option<&str>, html: Option<&str>) -> Rendered {
         attachments: vec![],
         headers: vec![("X-Campaign".into(), "2026-11".into())],
         list_unsubscribe: Some("https://example.com/u/abc".into()),
+        return_path: None,
     }
 }
 

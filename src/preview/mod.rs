@@ -155,6 +155,9 @@ fn render_all<W: Write>(
             Ok(Entry::Duplicate { row, first_row, address }) => {
                 skipped(reporter, check::duplicate_problem(&csv, row, first_row, &address), row)
             }
+            Ok(Entry::Suppressed { row, address, file }) => {
+                skipped(reporter, check::suppressed_problem(&csv, row, &address, &file), row)
+            }
             Err(e) => skipped(reporter, check::row_problem(&csv, &e), e.row),
         };
         batch.push(item);
@@ -195,6 +198,10 @@ pub fn one_row(job: &Job, row: u64, date: DateTime<Utc>) -> Result<Vec<u8>, Prev
             }
             Ok(Entry::Duplicate { row: r, first_row, .. }) if r == row => {
                 let reason = format!("a duplicate of row {first_row}, which is the one sent");
+                return Err(PreviewError::RowUnusable { row, reason });
+            }
+            Ok(Entry::Suppressed { row: r, file, .. }) if r == row => {
+                let reason = format!("suppressed by {}; it is not sent", file.display());
                 return Err(PreviewError::RowUnusable { row, reason });
             }
             Err(e) if e.row == row => return Err(PreviewError::RowUnusable { row, reason: e.to_string() }),

@@ -139,6 +139,7 @@ mod tests {
             attachments: vec![],
             headers: vec![],
             list_unsubscribe: Some("https://u".to_owned()),
+            return_path: None,
         }
     }
 

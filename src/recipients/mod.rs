@@ -12,6 +12,7 @@ mod dedup;
 mod header;
 mod lines;
 mod row;
+mod suppression;
 
 use std::fs::File;
 use std::io::Read;
@@ -24,6 +25,7 @@ pub use copies::{CopyKind, CopyRecipient, CopyRules};
 use dedup::Seen;
 use lines::LineCounter;
 pub use row::{Entry, Recipient, RowError, RowErrorKind};
+pub use suppression::{Suppression, SuppressionError};
 
 /// How much one CSV record may be (`[limits]`, see `config::limits` for the defaults and ceilings).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +54,7 @@ pub struct RecipientReader<R: Read> {
     columns: Arc<Columns>,
     record: csv::ByteRecord,
     seen: Seen,
+    suppression: Arc<Suppression>,
     limits: CsvLimits,
     done: bool,
 }
@@ -92,7 +95,13 @@ impl<R: Read> RecipientReader<R> {
             Columns::from_headers(&headers, spec).map_err(|ms| ms.into_iter().flat_map(header).collect::<Vec<_>>())?;
         let seen = Seen::new(columns.key.is_some());
         let record = csv::ByteRecord::new();
-        Ok(RecipientReader { csv, columns: Arc::new(columns), record, seen, limits, done: false })
+        let suppression = Arc::default();
+        Ok(RecipientReader { csv, columns: Arc::new(columns), record, seen, suppression, limits, done: false })
+    }
+
+    /// Rows whose address is on one of these lists become [`Entry::Suppressed`].
+    pub fn excluding(self, suppression: Arc<Suppression>) -> Self {
+        RecipientReader { suppression, ..self }
     }
 
     /// The header names and the roles of the columns, shared with the renderer.
@@ -113,6 +122,10 @@ impl<R: Read> RecipientReader<R> {
             kind: RowErrorKind::NotUtf8,
         })?;
         let recipient = Recipient::from_fields(&self.columns, row, fields)?;
+        if let Some(file) = self.suppression.file_for(&recipient.mailbox) {
+            let (address, file) = (recipient.mailbox.dedup_key(), Arc::clone(file));
+            return Ok(Entry::Suppressed { row, address, file });
+        }
         self.seen.admit(recipient)
     }
 

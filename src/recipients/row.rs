@@ -74,6 +74,12 @@ pub enum Entry {
         first_row: u64,
         address: String,
     },
+    /// On a suppression list (`[recipients] exclude`): never sent; `file` is the list that names it.
+    Suppressed {
+        row: u64,
+        address: String,
+        file: Arc<std::path::Path>,
+    },
 }
 
 /// A problem with one row; the rest of the file is still read.

@@ -26,6 +26,9 @@ fn rows(items: &[Result<Entry, RowError>]) -> Vec<String> {
         .map(|item| match item {
             Ok(Entry::Recipient(r)) => format!("{} ok {}", r.row, r.mailbox.envelope()),
             Ok(Entry::Duplicate { row, first_row, .. }) => format!("{row} dup of {first_row}"),
+            Ok(Entry::Suppressed { row, address, file }) => {
+                format!("{row} suppressed {address} by {}", file.file_name().unwrap().to_string_lossy())
+            }
             Err(e) => e.to_string(),
         })
         .collect()
@@ -236,4 +239,24 @@ fn the_fixed_bcc_may_not_be_a_rows_own_address() {
     let items = read(csv.as_bytes(), &copies_spec(10, Some("Archive@example.com")));
     let error = items[0].as_ref().unwrap_err().to_string();
     assert_eq!(error, "row 2, column `email`: Archive@example.com is the row's own address and also [message] bcc");
+}
+
+#[test]
+fn rows_on_a_suppression_list_are_suppressed_before_duplicates_are_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("suppressed.csv");
+    std::fs::write(&list, "email,reason\nBOB@Bücher.example,bounced\n").unwrap();
+    let suppression = Arc::new(Suppression::load(&[list]).unwrap());
+    let csv = "email,name\nann@x.test,\nbob@xn--bcher-kva.example,\nBob@bücher.example,\nann@x.test,\n";
+    let reader = RecipientReader::from_reader(csv.as_bytes(), Path::new("r.csv"), &spec(), limits()).unwrap();
+    let items: Vec<_> = reader.excluding(suppression).collect();
+    assert_eq!(
+        rows(&items),
+        [
+            "2 ok ann@x.test",
+            "3 suppressed bob@xn--bcher-kva.example by suppressed.csv",
+            "4 suppressed bob@xn--bcher-kva.example by suppressed.csv",
+            "5 dup of 2",
+        ]
+    );
 }

@@ -31,6 +31,7 @@ const SUBJECT: &str = "subject";
 const TEXT: &str = "body.txt";
 const HTML: &str = "body.html";
 const UNSUBSCRIBE: &str = "list_unsubscribe";
+const RETURN_PATH: &str = "return_path";
 
 /// One template's text and where it came from.
 #[derive(Debug, Clone)]
@@ -48,6 +49,7 @@ pub struct Sources {
     pub attachments: Vec<Source>,
     pub headers: Vec<(String, Source)>,
     pub list_unsubscribe: Option<Source>,
+    pub return_path: Option<Source>,
 }
 
 /// One recipient's rendered values, before MIME.
@@ -60,6 +62,8 @@ pub struct Rendered {
     pub attachments: Vec<String>,
     pub headers: Vec<(String, String)>,
     pub list_unsubscribe: Option<String>,
+    /// The envelope sender (VERP), not yet checked as an address.
+    pub return_path: Option<String>,
 }
 
 impl Rendered {
@@ -119,7 +123,9 @@ impl Templates {
     /// Every CSV column, by its header name, as a string variable; the job values; and `mailshot.date`, the
     /// message's Date (RFC 3339, UTC), the one value that is not the row's or the job's, the same on every
     /// retry because the journal keeps it. (A column named like a job value is refused by `check`.)
-    pub fn context(&self, columns: &Columns, fields: &[String], date: DateTime<Utc>) -> Context {
+    /// `recipient_token` is `mailshot.recipient_token`: what names the recipient in a VERP address (the
+    /// left part of its Message-ID, so `bounces` finds it exactly).
+    pub fn context(&self, columns: &Columns, fields: &[String], date: DateTime<Utc>, recipient_token: &str) -> Context {
         let mut context = Context::new();
         for (name, value) in columns.names.iter().zip(fields) {
             context.insert(name.as_str(), value);
@@ -127,7 +133,8 @@ impl Templates {
         for (name, value) in &self.job_values {
             context.insert(name.as_str(), value);
         }
-        let ours = serde_json::json!({ "date": date.to_rfc3339_opts(SecondsFormat::Secs, true) });
+        let date = date.to_rfc3339_opts(SecondsFormat::Secs, true);
+        let ours = serde_json::json!({ "date": date, "recipient_token": recipient_token });
         context.insert(RESERVED_COLUMN, &ours);
         context
     }
@@ -169,6 +176,7 @@ impl Templates {
                 .map(|(name, src)| Ok((name.clone(), line(&header_name(name), src)?)))
                 .collect::<Result<_, _>>()?,
             list_unsubscribe: s.list_unsubscribe.as_ref().map(|src| line(UNSUBSCRIBE, src)).transpose()?,
+            return_path: s.return_path.as_ref().map(|src| line(RETURN_PATH, src)).transpose()?,
         })
     }
 
@@ -223,7 +231,8 @@ fn names(s: &Sources) -> impl Iterator<Item = (String, &Source)> {
     let attachments = s.attachments.iter().enumerate().map(|(i, src)| (attachment_name(i), src));
     let headers = s.headers.iter().map(|(n, src)| (header_name(n), src));
     let unsubscribe = s.list_unsubscribe.iter().map(|src| (UNSUBSCRIBE.to_owned(), src));
-    fixed.chain(attachments).chain(headers).chain(unsubscribe)
+    let return_path = s.return_path.iter().map(|src| (RETURN_PATH.to_owned(), src));
+    fixed.chain(attachments).chain(headers).chain(unsubscribe).chain(return_path)
 }
 
 #[cfg(test)]

@@ -26,6 +26,7 @@ fn sources() -> Sources {
         attachments: vec![inline("[message] attachments", "files/{{ id }}.pdf")],
         headers: vec![("X-Campaign".into(), inline("[message] headers", "c-{{ id }}"))],
         list_unsubscribe: Some(inline("[message] list_unsubscribe", "https://example.com/u/{{ id }}")),
+        return_path: Some(inline("[message] return_path", "bounces+{{ mailshot.recipient_token }}@example.com")),
     }
 }
 
@@ -39,7 +40,7 @@ fn context(pairs: &[(&str, &str)]) -> Context {
     };
     let fields: Vec<String> = pairs.iter().map(|(_, v)| v.to_string()).collect();
     let templates = Templates::compile(sources()).unwrap();
-    templates.context(&columns, &fields, chrono::Utc.with_ymd_and_hms(2026, 11, 2, 9, 30, 0).unwrap())
+    templates.context(&columns, &fields, chrono::Utc.with_ymd_and_hms(2026, 11, 2, 9, 30, 0).unwrap(), "0123abcd")
 }
 
 #[test]
@@ -52,6 +53,7 @@ fn html_is_escaped_text_and_headers_are_not() {
     assert_eq!(r.attachments, ["files/7&8.pdf"]);
     assert_eq!(r.headers, [("X-Campaign".to_string(), "c-7&8".to_string())]);
     assert_eq!(r.list_unsubscribe.as_deref(), Some("https://example.com/u/7&8"));
+    assert_eq!(r.return_path.as_deref(), Some("bounces+0123abcd@example.com"));
 }
 
 #[test]
@@ -208,6 +210,6 @@ fn job_values_are_variables_in_every_template() {
         key: None,
         copies: Default::default(),
     };
-    let context = templates.context(&columns, &["Ann".into(), "1".into()], chrono::Utc::now());
+    let context = templates.context(&columns, &["Ann".into(), "1".into()], chrono::Utc::now(), "0123abcd");
     assert_eq!(templates.render(&context, LIMIT).unwrap().text.as_deref(), Some("spring/Ann"));
 }

@@ -7,7 +7,8 @@ use std::process::{Command, Stdio};
 
 use crate::jobs_support::{JobDir, Run, run_in};
 
-const COMMANDS: [&str; 9] = ["check", "preview", "send", "status", "repair", "probe", "init", "completions", "man"];
+const COMMANDS: [&str; 10] =
+    ["check", "preview", "send", "status", "bounces", "repair", "probe", "init", "completions", "man"];
 
 #[test]
 fn bash_completion_offers_every_command_and_other_shells_get_a_script() {

@@ -148,3 +148,15 @@ fn a_csv_with_only_a_header_has_no_recipients_and_exits_2() {
         assert!(!job.path().join("job.journal.jsonl").exists(), "{csv:?}: send went as far as the journal");
     }
 }
+
+#[test]
+fn a_return_path_that_renders_to_no_address_is_a_row_error() {
+    let job = JobDir::new();
+    let message = MESSAGE.replace("[message]\n", "[message]\nreturn_path = \"bounces+{{ name }}@example.com\"\n");
+    job.write("job.toml", format!("{SMTP}{message}{RECIPIENTS}"));
+    job.write("r.csv", "email,name\nann@example.com,ann\nbob@example.com,Bob Smith\n");
+    job.run(&["check", "job.toml"])
+        .expect(2)
+        .line_with(&["r.csv:3: [message] return_path: invalid address \"bounces+Bob Smith@example.com\""])
+        .line_with(&["2 rows: 1 valid"]);
+}

@@ -19,6 +19,7 @@ fn recipients(job: &Job) -> Vec<Recipient> {
         .map(|item| match item.unwrap() {
             Entry::Recipient(r) => r,
             Entry::Duplicate { row, .. } => panic!("unexpected duplicate at row {row}"),
+            Entry::Suppressed { row, .. } => panic!("unexpected suppression at row {row}"),
         })
         .collect()
 }

@@ -1,10 +1,13 @@
 //! One integration-test crate (one link step), one module per area.
 
+mod bounces;
+mod bounces_lab;
 mod cli_job_folder;
 mod cli_shell;
 mod common;
 mod jobs_check;
 mod jobs_copies;
+mod jobs_exclude;
 mod jobs_hostile;
 mod jobs_lines;
 mod jobs_messages;

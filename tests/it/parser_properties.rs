@@ -300,6 +300,7 @@ proptest! {
                     prop_assert!(first_row < row);
                     *row
                 }
+                Ok(Entry::Suppressed { row, .. }) => panic!("no list was given, yet row {row} was suppressed"),
                 Err(e) => e.row,
             };
             prop_assert!(row >= last_row && row >= 1, "row {} after {}", row, last_row);

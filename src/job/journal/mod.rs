@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
-pub use record::{Record, Settled};
+pub use record::{BOUNCE_RUN, Bounce, BounceKind, Record, Settled};
 pub use replay::{Detail, JournalEntry, JournalState, KeyId, LastRun, Replayed, UNCERTAIN_REPLY, key_id};
 
 #[derive(Debug, thiserror::Error)]

@@ -60,6 +60,57 @@ pub enum Record {
     },
     /// A message taken (and committed ahead) was not sent after all: it is pending again, with this Date.
     Released { key: String, date: i64, at: DateTime<Utc> },
-    /// A run ended (absent after a crash).
-    RunEnd { run: u32, ended: DateTime<Utc>, exit_code: u8, summary: String },
+    /// A run ended (absent after a crash); or, with `bounce` set and `run` 0, a bounce report (see [`Bounce`]).
+    RunEnd {
+        run: u32,
+        ended: DateTime<Utc>,
+        exit_code: u8,
+        summary: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        bounce: Option<Bounce>,
+    },
+}
+
+/// The run number a bounce record carries: no run has it (runs count from 1).
+pub const BOUNCE_RUN: u32 = 0;
+
+/// A delivery status notification about one recipient, recorded by `mailshot bounces`.
+///
+/// Why it rides on a `run_end` record of run 0: a mailshot from before bounces fails on a record type it
+/// does not know (the journal would read as damaged), but it folds a `run_end` only into the run it last saw
+/// start, ignores fields it does not know, and never numbers a run 0. So older versions read past these
+/// records without effect, and `send` and `status` of every version keep working on the same journal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Bounce {
+    pub key: String,
+    pub row: u64,
+    pub email: String,
+    pub kind: BounceKind,
+    /// RFC 3464 `Action` (`failed`, `delayed`).
+    pub action: String,
+    /// RFC 3463 status, e.g. `5.1.1`.
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub diagnostic: Option<String>,
+    /// The report it came from (its Message-ID, or a digest of its bytes): the same report read again adds
+    /// nothing.
+    pub report: String,
+}
+
+/// Hard (5.x.x: the address is dead, it goes on the suppression list) or soft (4.x.x, `delayed`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BounceKind {
+    Hard,
+    Soft,
+}
+
+impl BounceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BounceKind::Hard => "hard",
+            BounceKind::Soft => "soft",
+        }
+    }
 }

@@ -2,14 +2,14 @@
 //! The one fold of the journal: `send` resumes from it and `status` reports from it, so the two never differ
 //! on what a record means (a damaged line stops both; a torn last line is ignored by both).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{BufRead, BufReader, Read};
 
 use chrono::{DateTime, Duration, Utc};
 use sha2::{Digest, Sha256};
 
 use super::JournalError;
-use super::record::{Record, Settled};
+use super::record::{Bounce, BounceKind, Record, Settled};
 
 /// What the journal knows about one recipient.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +49,10 @@ pub fn key_id(key: &str) -> KeyId {
     u128::from_be_bytes(digest[..16].try_into().expect("16 bytes"))
 }
 
+fn bounce_report_id(report: &str, key: &str) -> KeyId {
+    key_id(&format!("{}\0{report}\0{key}", report.len()))
+}
+
 #[derive(Debug, Default)]
 pub struct Replayed {
     pub entries: HashMap<KeyId, JournalEntry>,
@@ -62,6 +66,10 @@ pub struct Replayed {
     /// Byte length of the intact prefix; a torn last line lies beyond it.
     pub intact_len: u64,
     pub torn_tail: bool,
+    /// Each recipient's bounce, the hard one where there were both (`mailshot bounces`).
+    pub bounces: HashMap<KeyId, Bounce>,
+    /// The (report, recipient) pairs recorded, so that reading a report again adds nothing.
+    bounce_reports: HashSet<KeyId>,
     /// Every envelope address a record names, with the key it was sent under (digests both), so that a
     /// report can be checked against the journal.
     emails: HashMap<KeyId, KeyId>,
@@ -158,12 +166,27 @@ impl Replayed {
                 let attempts = self.entries.get(&key_id(&key)).map_or(0, |e| e.attempts.saturating_sub(1));
                 self.entries.insert(key_id(&key), JournalEntry { state: JournalState::Released, date, attempts });
             }
-            Record::RunEnd { run, ended, exit_code, summary } => {
+            Record::RunEnd { bounce: Some(bounce), .. } => self.bounced(bounce),
+            Record::RunEnd { run, ended, exit_code, summary, bounce: None } => {
                 if let Some(last) = self.last_run.as_mut().filter(|l| l.run == run) {
                     last.ended = Some((ended, exit_code, summary));
                 }
             }
         }
+    }
+
+    fn bounced(&mut self, bounce: Bounce) {
+        self.bounce_reports.insert(bounce_report_id(&bounce.report, &bounce.key));
+        let id = key_id(&bounce.key);
+        let hard_already = self.bounces.get(&id).is_some_and(|b| b.kind == BounceKind::Hard);
+        if !(hard_already && bounce.kind == BounceKind::Soft) {
+            self.bounces.insert(id, bounce);
+        }
+    }
+
+    /// Whether this report about this recipient is recorded already.
+    pub fn has_bounce(&self, report: &str, key: &str) -> bool {
+        self.bounce_reports.contains(&bounce_report_id(report, key))
     }
 
     fn detail(&mut self, id: KeyId, row: u64, email: String, code: Option<u16>, reply: String) {

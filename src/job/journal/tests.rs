@@ -176,3 +176,78 @@ fn details_follow_the_same_fold_as_a_resume() {
     assert_eq!(details[&key_id("a@x")].reply, "250 2.0.0 Ok: queued as ABC");
     assert_eq!(details[&key_id("c@x")].reply, UNCERTAIN_REPLY);
 }
+
+fn bounce(key: &str, kind: BounceKind, report: &str) -> Record {
+    let status = if kind == BounceKind::Hard { "5.1.1" } else { "4.4.7" };
+    Record::RunEnd {
+        run: BOUNCE_RUN,
+        ended: now(),
+        exit_code: 0,
+        summary: format!("bounce: {} {status} {key}", kind.as_str()),
+        bounce: Some(Bounce {
+            key: key.into(),
+            row: 2,
+            email: key.into(),
+            kind,
+            action: if kind == BounceKind::Hard { "failed" } else { "delayed" }.into(),
+            status: Some(status.into()),
+            diagnostic: Some("smtp; 550 5.1.1 no such user".into()),
+            report: report.into(),
+        }),
+    }
+}
+
+/// The journal record as mailshot read it before bounces existed (December 2026), field for field.
+#[derive(Debug, serde::Deserialize)]
+#[serde(tag = "t", rename_all = "snake_case")]
+#[allow(dead_code)]
+enum RecordBeforeBounces {
+    Run { run: u32, started: DateTime<Utc>, pid: u32, fingerprint: String },
+    Committing { key: String, row: u64, email: String, message_id: String, date: i64, attempt: u32, at: DateTime<Utc> },
+    Outcome { key: String, status: Settled, reply: String, attempt: u32, date: i64, at: DateTime<Utc> },
+    Released { key: String, date: i64, at: DateTime<Utc> },
+    RunEnd { run: u32, ended: DateTime<Utc>, exit_code: u8, summary: String },
+}
+
+#[test]
+fn a_bounce_record_reads_as_a_run_end_of_no_run_to_a_mailshot_from_before_bounces() {
+    let line = serde_json::to_string(&bounce("a@x", BounceKind::Hard, "<r1@mx>")).unwrap();
+    assert!(line.starts_with(r#"{"t":"run_end","run":0,"#), "{line}");
+    match serde_json::from_str::<RecordBeforeBounces>(&line).unwrap() {
+        // Older replays fold a run end only into the run they saw start last; runs are numbered from 1.
+        RecordBeforeBounces::RunEnd { run, .. } => assert_eq!(run, BOUNCE_RUN),
+        other => panic!("{other:?}"),
+    }
+    // And this version reads it back as the bounce it is.
+    assert_eq!(serde_json::from_str::<Record>(&line).unwrap(), bounce("a@x", BounceKind::Hard, "<r1@mx>"));
+}
+
+#[test]
+fn bounces_replay_hard_over_soft_and_remember_their_reports() {
+    let mut journal = Vec::new();
+    let run = Record::Run { run: 1, started: now(), pid: 1, fingerprint: "f".into(), inputs: None };
+    let end = Record::RunEnd { run: 1, ended: now(), exit_code: 0, summary: "delivered 2".into(), bounce: None };
+    let records = [
+        run,
+        committing("a@x", now()),
+        outcome("a@x", Settled::Delivered),
+        committing("b@x", now()),
+        outcome("b@x", Settled::Delivered),
+        end,
+        bounce("a@x", BounceKind::Soft, "<d1@mx>"),
+        bounce("a@x", BounceKind::Hard, "<d2@mx>"),
+        bounce("a@x", BounceKind::Soft, "<d3@mx>"),
+        bounce("b@x", BounceKind::Soft, "<d1@mx>"),
+    ];
+    for record in &records {
+        writeln!(journal, "{}", serde_json::to_string(record).unwrap()).unwrap();
+    }
+    let replayed = Replayed::read(journal.as_slice(), now(), std::path::Path::new("j")).unwrap();
+    let kind = |k: &str| replayed.bounces[&key_id(k)].kind;
+    assert_eq!((kind("a@x"), kind("b@x")), (BounceKind::Hard, BounceKind::Soft));
+    let last = replayed.last_run.as_ref().unwrap();
+    assert_eq!(last.ended.as_ref().map(|e| e.2.as_str()), Some("delivered 2"), "a bounce is not a run's end");
+    assert_eq!(replayed.get("a@x").unwrap().state, JournalState::Settled(Settled::Delivered), "nor an outcome");
+    assert!(replayed.has_bounce("<d1@mx>", "a@x") && replayed.has_bounce("<d1@mx>", "b@x"));
+    assert!(!replayed.has_bounce("<d2@mx>", "b@x"));
+}

@@ -144,6 +144,9 @@ fn counts(t: &Tally) -> String {
     if t.skipped > 0 {
         s.push_str(&format!(" · skipped {}", t.skipped));
     }
+    if t.suppressed > 0 {
+        s.push_str(&format!(" · suppressed {}", t.suppressed));
+    }
     s
 }
 

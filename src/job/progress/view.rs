@@ -111,7 +111,7 @@ impl View {
             return;
         }
         self.run.add(settlement.status);
-        if settlement.status != Status::Skipped {
+        if !matches!(settlement.status, Status::Skipped | Status::Suppressed) {
             self.attempts += 1;
         }
     }
@@ -127,9 +127,10 @@ impl View {
         }
     }
 
-    /// Messages of this run that reached an outcome (skipped ones are not counted: they were never tried).
+    /// Messages of this run that reached an outcome (skipped and suppressed ones are not counted: they were
+    /// never tried).
     pub fn sent(&self) -> u64 {
-        self.run.done() - self.run.skipped
+        self.run.done() - self.run.skipped - self.run.suppressed
     }
 
     /// Messages this run means to send: the plan's count, or until it is known, the rows not yet settled
@@ -137,7 +138,7 @@ impl View {
     pub fn to_send(&self) -> u64 {
         match self.planned {
             Some(plan) => plan.to_send,
-            None => self.rows.saturating_sub(self.carried + self.run.skipped),
+            None => self.rows.saturating_sub(self.carried + self.run.skipped + self.run.suppressed),
         }
     }
 

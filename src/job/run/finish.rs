@@ -53,11 +53,11 @@ fn exit_code(sent: &Sent) -> u8 {
 /// The run-end record, then the journal synced and closed (every other handle is gone by now).
 fn close_journal(kept: Kept, code: u8, t: &Tally) {
     let summary = format!(
-        "delivered {} failed {} deferred {} uncertain {} not sent {} skipped {}",
-        t.delivered, t.failed, t.deferred, t.uncertain, t.not_sent, t.skipped
+        "delivered {} failed {} deferred {} uncertain {} not sent {} skipped {} suppressed {}",
+        t.delivered, t.failed, t.deferred, t.uncertain, t.not_sent, t.skipped, t.suppressed
     );
     let Kept { lock, journal, writer, run_number: run } = kept;
-    let _ = journal.append(Record::RunEnd { run, ended: now(), exit_code: code, summary });
+    let _ = journal.append(Record::RunEnd { run, ended: now(), exit_code: code, summary, bounce: None });
     drop(journal);
     if let Err(e) = writer.close() {
         log_line(&format!("mailshot: {e}"));
