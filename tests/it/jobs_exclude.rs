@@ -28,11 +28,14 @@ fn check_lists_and_counts_suppressed_rows_and_exits_0() {
 #[test]
 fn preview_writes_no_message_for_a_suppressed_row_and_says_why() {
     let job = job_excluding("email\ncy@example.com\n");
-    let run = job.run(&["preview", "job.toml", "--out", "out"]);
+    let run = job.run(&["preview", "job.toml", "--out", "out", "--eml"]);
     run.expect(0).line_with(&["r.csv:4: cy@example.com is suppressed by"]).line_with(&["wrote 2 messages"]);
     let out = job.path().join("out");
     assert!(out.join("row-000002-ann@example.com.eml").exists());
     assert!(!out.join("row-000004-cy@example.com.eml").exists());
+    let mbox = std::fs::read_to_string(out.join("messages.mbox")).unwrap();
+    assert_eq!(mbox.matches("\nTo: ").count() + usize::from(mbox.starts_with("To: ")), 2, "{mbox}");
+    assert!(!mbox.contains("cy@example.com"), "{mbox}");
     let index = std::fs::read_to_string(out.join("index.html")).unwrap();
     assert!(index.contains("r.csv:4: cy@example.com is suppressed by"), "{index}");
     job.run(&["preview", "job.toml", "--row", "4"]).expect(2).line_with(&["row 4", "suppressed by", "not sent"]);
