@@ -132,3 +132,30 @@ fn with_verp_postfix_returns_each_bounce_to_its_recipients_own_envelope_sender()
     let box_dir = maildir(&job.path().join("bounce-box"), &[report]);
     mailshot(&job, "bounces", &["--from", box_dir.to_str().unwrap()]).expect(0).line_with(&["recorded 1 hard"]);
 }
+
+/// A real soft bounce: the lab's Postfix defers `delayed.example.test` at every attempt and, at the retry
+/// after `delay_warning_time` (1 s in the lab), sends the sender an `Action: delayed` report (4.4.1).
+#[test]
+fn a_postfix_delay_warning_is_recorded_as_a_soft_bounce_and_not_suppressed() {
+    let Some(lab) = lab("a_postfix_delay_warning_is_recorded_as_a_soft_bounce_and_not_suppressed") else { return };
+    let tag = unique_tag("delay");
+    let mut lab_maildir = Maildir::mark(&lab);
+    let slow = format!("slow-{tag}@delayed.example.test");
+    let recipients = vec![format!("live-{tag}@example.test"), slow.clone()];
+    let job = SendJob::new(&tag, &Smtp::lab_tls(&lab, &lab.password), recipients, "");
+    job.send(&["--yes"]).expect(0);
+    // The first report for the sender is the delay warning (the final one comes after the 30 s lifetime).
+    lab_maildir.settle(std::slice::from_ref(&job.from), 1);
+    let reports = lab_maildir.messages(&job.from);
+    let warning = reports.iter().find(|r| r.contains("Action: delayed")).unwrap_or_else(|| panic!("{reports:#?}"));
+    assert!(warning.contains("Status: 4.4.1") && warning.contains(&slow), "{warning}");
+
+    let box_dir = maildir(&job.path().join("bounce-box"), std::slice::from_ref(warning));
+    mailshot(&job, "bounces", &["--from", box_dir.to_str().unwrap()])
+        .expect(0)
+        .line_with(&["recorded 0 hard and 1 soft bounces"]);
+    let csv = mailshot(&job, "status", &["--bounced"]).expect(0).stdout.clone();
+    assert!(csv.lines().any(|l| l.contains(&slow) && l.contains(",soft,4.4.1,")), "{csv}");
+    let list = std::fs::read_to_string(job.path().join("suppressed.csv")).unwrap_or_default();
+    assert!(!list.contains(&slow), "a soft bounce is not suppressed: {list}");
+}
