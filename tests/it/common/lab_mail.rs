@@ -30,7 +30,12 @@ impl Maildir {
     }
 
     fn scan(&mut self) {
-        for entry in std::fs::read_dir(&self.new).unwrap() {
+        // A fresh lab has no Maildir until its first delivery: nothing delivered yet.
+        let entries = match std::fs::read_dir(&self.new) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+            entries => entries.unwrap(),
+        };
+        for entry in entries {
             let entry = entry.unwrap();
             let name = entry.file_name();
             let delivered: Option<u64> = name.to_str().and_then(|n| n.split('.').next()?.parse().ok());
