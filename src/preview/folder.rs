@@ -65,6 +65,29 @@ impl Aside {
     }
 }
 
+impl Aside {
+    /// After a failed write (a full disk, a read-only file): the half-written preview goes and the earlier
+    /// one, if it was renamed aside, comes back whole; renaming needs no free space. Where the earlier one
+    /// was cleared file by file there is nothing to bring back, and only the half-written files go (a cut
+    /// `index.html` shows an empty page that looks like a preview). Best effort: the write error is the
+    /// one reported.
+    pub(super) fn restore(mut self, dir: &Path) {
+        if let Some(earlier) = self.0.take() {
+            if fs::remove_dir_all(dir).is_ok() && fs::rename(&earlier, dir).is_err() {
+                // Kept aside rather than deleted by `drop`: the user's earlier preview is still there.
+                let _ = fs::create_dir(dir);
+            }
+            return;
+        }
+        let Ok(entries) = fs::read_dir(dir) else { return };
+        for path in entries.filter_map(|e| e.ok().map(|e| e.path())) {
+            if path.file_name().and_then(|n| n.to_str()).is_some_and(is_ours) {
+                let _ = fs::remove_file(path);
+            }
+        }
+    }
+}
+
 impl Drop for Aside {
     fn drop(&mut self) {
         if let Some(path) = self.0.take() {

@@ -102,7 +102,14 @@ pub fn write_all<W: Write>(
         drop(items);
         (errors, writing.join().expect("the preview writer does not panic"))
     });
-    let totals = totals?;
+    // A preview that could not be written whole gives way to the one it was replacing, where there is one.
+    let totals = match totals {
+        Ok(totals) => totals,
+        Err(e) => {
+            aside.restore(&dir);
+            return Err(e);
+        }
+    };
     aside.remove()?;
     Ok(Written { dir, messages: totals.messages, bytes: totals.bytes, errors })
 }

@@ -212,3 +212,49 @@ fn open_gives_the_browser_the_absolute_path_of_the_page() {
     let page = dir.path().join("-x/preview/index.html");
     assert_eq!(given, format!("{}\n", page.display()), "one argument, the absolute path");
 }
+
+/// `mailshot ARGS` in `dir` with files capped at 32 KiB (RLIMIT_FSIZE, SIGXFSZ ignored): a write past it
+/// fails with EFBIG, as a full disk fails one.
+fn run_with_small_files(dir: &std::path::Path, args: &[&str]) -> crate::jobs_support::Run {
+    let output = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("trap '' XFSZ && ulimit -f 64 && exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_mailshot"))
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .output()
+        .unwrap();
+    crate::jobs_support::Run::from(output)
+}
+
+/// A preview that can't be written whole (the disk fills up mid-run) exits 2 naming the file, and leaves the
+/// earlier preview as it was: not deleted, not replaced by a cut page. Where the folder also holds a file
+/// of the user's (cleared file by file, so nothing to bring back), the half-written files are removed.
+#[test]
+fn a_preview_that_cannot_be_written_whole_leaves_the_earlier_one_in_place() {
+    let job = JobDir::new();
+    let preview = job.path().join("preview");
+    job.run(&["preview", "job.toml", "--eml"]).expect(0);
+    let contents = || -> Vec<(String, String)> {
+        let read = |n: &String| String::from_utf8_lossy(&std::fs::read(preview.join(n)).unwrap()).into_owned();
+        files(&preview, "").into_iter().map(|n| (read(&n), n)).map(|(text, name)| (name, text)).collect()
+    };
+    let earlier = contents();
+    let rows: String = (0..2000).map(|i| format!("u{i}@example.com,User {i}\n")).collect();
+    job.write("r.csv", format!("email,name\n{rows}"));
+
+    let run = run_with_small_files(job.path(), &["preview", "job.toml"]);
+    run.expect(2).line_with(&["mailshot: ", "preview/", "File too large"]);
+    let now = contents();
+    let names = |files: &[(String, String)]| files.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&now), names(&earlier), "the earlier preview's files");
+    assert!(now == earlier, "the earlier preview, byte for byte");
+    let mut names = files(job.path(), "");
+    names.retain(|n| n.starts_with('.'));
+    assert_eq!(names, Vec::<String>::new(), "nothing left aside");
+
+    job.write("preview/notes.txt", "mine");
+    run_with_small_files(job.path(), &["preview", "job.toml"]).expect(2).line_with(&["File too large"]);
+    assert_eq!(files(&preview, ""), ["notes.txt"], "no half-written page or mbox");
+}
