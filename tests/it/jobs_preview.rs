@@ -258,3 +258,44 @@ fn a_preview_that_cannot_be_written_whole_leaves_the_earlier_one_in_place() {
     run_with_small_files(job.path(), &["preview", "job.toml"]).expect(2).line_with(&["File too large"]);
     assert_eq!(files(&preview, ""), ["notes.txt"], "no half-written page or mbox");
 }
+
+/// Ctrl-C in the middle of a big preview stops it with 130, removes the half-written page and mbox, and puts
+/// the earlier preview back; before, the default action killed it, leaving a cut `index.html` and the earlier
+/// preview renamed aside (`.preview.old-PID`) for good.
+#[test]
+fn ctrl_c_during_a_preview_leaves_the_earlier_one_in_place() {
+    use std::time::{Duration, Instant};
+    let job = JobDir::new();
+    let preview = job.path().join("preview");
+    job.run(&["preview", "job.toml"]).expect(0);
+    let earlier = std::fs::read(preview.join("index.html")).unwrap();
+    let rows: String = (0..300_000).map(|i| format!("u{i}@example.com,User {i}\n")).collect();
+    job.write("r.csv", format!("email,name\n{rows}"));
+
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_mailshot"))
+        .args(["preview", "job.toml"])
+        .current_dir(job.path())
+        .env_clear()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The earlier preview is renamed aside once the handlers are in place, just before rendering starts.
+    let aside = || files(job.path(), "").iter().any(|n| n.starts_with(".preview.old-"));
+    let started = Instant::now();
+    while !aside() {
+        assert!(started.elapsed() < Duration::from_secs(20), "the preview never started");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let pid = child.id().to_string();
+    assert!(std::process::Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait_with_output()));
+    let output = rx.recv_timeout(Duration::from_secs(30)).expect("the preview ends after Ctrl-C").unwrap();
+
+    let run = crate::jobs_support::Run::from(output);
+    run.expect(130).line_with(&["mailshot: interrupted: stopped before the preview was whole"]);
+    assert_eq!(files(&preview, ""), ["index.html", "messages.mbox"]);
+    assert!(std::fs::read(preview.join("index.html")).unwrap() == earlier, "the earlier page, byte for byte");
+    assert!(!aside(), "nothing left aside");
+}
