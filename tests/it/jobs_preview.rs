@@ -299,3 +299,23 @@ fn ctrl_c_during_a_preview_leaves_the_earlier_one_in_place() {
     assert!(std::fs::read(preview.join("index.html")).unwrap() == earlier, "the earlier page, byte for byte");
     assert!(!aside(), "nothing left aside");
 }
+
+/// A preview killed outright (SIGKILL, a power cut: no handler runs) leaves the earlier one renamed aside as
+/// `.preview.old-PID`; the next preview deletes such a folder once its process is gone, when it holds only
+/// preview files. One of a live process, or with a file of the user's in it, is left alone.
+#[test]
+fn a_preview_deletes_what_a_killed_one_left_aside() {
+    let job = JobDir::new();
+    let dead = job.path().join(".preview.old-999999999");
+    let alive = job.path().join(format!(".preview.old-{}", std::process::id()));
+    let mine = job.path().join(".preview.old-999999998");
+    for dir in [&dead, &alive, &mine] {
+        std::fs::create_dir(dir).unwrap();
+        std::fs::write(dir.join("index.html"), "earlier").unwrap();
+        std::fs::write(dir.join("messages.mbox"), "earlier").unwrap();
+    }
+    std::fs::write(mine.join("notes.txt"), "mine").unwrap();
+    job.run(&["preview", "job.toml"]).expect(0);
+    assert!(!dead.exists(), "left aside by a process that is gone");
+    assert!(alive.exists() && mine.join("notes.txt").exists(), "a live run's, or with a file of the user's");
+}
