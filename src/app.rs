@@ -103,7 +103,10 @@ fn preview_all(job: &Job, args: &PreviewArgs) -> ExitCode {
         }
         Err(e) => {
             err_line(&format!("mailshot: {e}"));
-            status(false)
+            match e {
+                preview::PreviewError::Interrupted(code) => ExitCode::from(code),
+                _ => status(false),
+            }
         }
     }
 }

@@ -12,6 +12,7 @@ use super::{PreviewError, io_error};
 /// allocator scans past) took 60–125 s here, against ~12 s this way (docs/benchmarks.md).
 pub(super) fn prepare(dir: &Path) -> Result<Aside, PreviewError> {
     fs::create_dir_all(dir).map_err(io_error(dir))?;
+    delete_left_aside(dir);
     let mut ours = Vec::new();
     let mut others = false;
     for entry in fs::read_dir(dir).map_err(io_error(dir))? {
@@ -31,6 +32,36 @@ pub(super) fn prepare(dir: &Path) -> Result<Aside, PreviewError> {
         fs::remove_file(&path).map_err(io_error(&path))?;
     }
     Ok(Aside(None))
+}
+
+/// Folders that a preview killed outright (SIGKILL, a power cut: no handler ran) left renamed aside, named
+/// for a process that is gone and holding only our files: best effort, as they are nobody's now.
+fn delete_left_aside(dir: &Path) {
+    let (Some(parent), Some(name)) = (dir.parent(), dir.file_name().and_then(|n| n.to_str())) else { return };
+    let prefix = format!(".{name}.old-");
+    let Ok(entries) = fs::read_dir(if parent.as_os_str().is_empty() { Path::new(".") } else { parent }) else {
+        return;
+    };
+    for entry in entries.filter_map(Result::ok) {
+        let file_name = entry.file_name();
+        let Some(pid) = file_name.to_str().and_then(|n| n.strip_prefix(&prefix)).and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let gone = (i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw))
+            .is_some_and(|pid| rustix::process::test_kill_process(pid) == Err(rustix::io::Errno::SRCH));
+        let path = entry.path();
+        if gone && holds_only_ours(&path) {
+            let _ = fs::remove_dir_all(&path);
+        }
+    }
+}
+
+fn holds_only_ours(dir: &Path) -> bool {
+    let Ok(entries) = fs::read_dir(dir) else { return false };
+    entries.into_iter().all(|e| {
+        e.is_ok_and(|e| e.file_type().is_ok_and(|t| t.is_file()) && e.file_name().to_str().is_some_and(is_ours))
+    })
 }
 
 /// A name an earlier preview wrote: `index.html`, `messages.mbox`, `row-….eml`, `row-….html` or `row-….attN-…`.
@@ -61,6 +92,29 @@ impl Aside {
         match self.0.take() {
             Some(path) => fs::remove_dir_all(&path).map_err(io_error(&path)),
             None => Ok(()),
+        }
+    }
+}
+
+impl Aside {
+    /// After a failed write (a full disk, a read-only file): the half-written preview goes and the earlier
+    /// one, if it was renamed aside, comes back whole; renaming needs no free space. Where the earlier one
+    /// was cleared file by file there is nothing to bring back, and only the half-written files go (a cut
+    /// `index.html` shows an empty page that looks like a preview). Best effort: the write error is the
+    /// one reported.
+    pub(super) fn restore(mut self, dir: &Path) {
+        if let Some(earlier) = self.0.take() {
+            if fs::remove_dir_all(dir).is_ok() && fs::rename(&earlier, dir).is_err() {
+                // Kept aside rather than deleted by `drop`: the user's earlier preview is still there.
+                let _ = fs::create_dir(dir);
+            }
+            return;
+        }
+        let Ok(entries) = fs::read_dir(dir) else { return };
+        for path in entries.filter_map(|e| e.ok().map(|e| e.path())) {
+            if path.file_name().and_then(|n| n.to_str()).is_some_and(is_ours) {
+                let _ = fs::remove_file(path);
+            }
         }
     }
 }

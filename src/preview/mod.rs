@@ -6,6 +6,7 @@
 mod folder;
 mod index;
 mod inspect;
+mod interrupt;
 mod mbox;
 mod open;
 mod shown;
@@ -48,6 +49,9 @@ pub enum PreviewError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("{0}")]
     Recipients(String),
+    /// Ctrl-C, SIGTERM or SIGHUP; the exit code is 128 + the signal's number.
+    #[error("{}: stopped before the preview was whole; the half-written one was removed", signal_name(*.0))]
+    Interrupted(u8),
     #[error("row {row}: there is no recipient on that CSV line")]
     NoSuchRow { row: u64 },
     #[error("row {row}: {reason}")]
@@ -55,6 +59,14 @@ pub enum PreviewError {
     /// Reported through the `Reporter`, as `check` reports them.
     #[error("the templates read variables the CSV does not give them ({0} errors above); nothing was written")]
     Variables(u64),
+}
+
+fn signal_name(code: u8) -> &'static str {
+    match code {
+        crate::exit_codes::TERMINATED => "SIGTERM",
+        crate::exit_codes::HANGUP => "SIGHUP",
+        _ => "interrupted",
+    }
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> PreviewError + '_ {
@@ -84,6 +96,7 @@ pub fn write_all<W: Write>(
         problems.into_iter().for_each(|p| reporter.report(p));
         return Err(PreviewError::Variables(count));
     }
+    let interrupt = interrupt::Interrupt::watch().map_err(io_error(&dir))?;
     let aside = folder::prepare(&dir)?;
     let columns = reader.columns().names.clone();
     let job_name = job.path.display().to_string();
@@ -97,12 +110,23 @@ pub fn write_all<W: Write>(
     let (spent, written) = mpsc::channel();
     let (errors, totals) = std::thread::scope(|scope| {
         let writing = scope.spawn(|| writer::write(&target, received, spent));
-        // Stops early only when the writer has (it failed: its error is the one to report).
-        let errors = render_all(job, options, date, reader, reporter, (&items, &written));
+        // Stops early when the writer has (it failed: its error is the one to report) or on a signal.
+        let errors = render_all(job, options, date, reader, reporter, (&items, &written), &interrupt);
         drop(items);
         (errors, writing.join().expect("the preview writer does not panic"))
     });
-    let totals = totals?;
+    // A preview that could not be written whole gives way to the one it was replacing, where there is one.
+    let totals = match (totals, interrupt.received()) {
+        (Ok(totals), None) => totals,
+        (Err(e), _) => {
+            aside.restore(&dir);
+            return Err(e);
+        }
+        (Ok(_), Some(code)) => {
+            aside.restore(&dir);
+            return Err(PreviewError::Interrupted(code));
+        }
+    };
     aside.remove()?;
     Ok(Written { dir, messages: totals.messages, bytes: totals.bytes, errors })
 }
@@ -120,6 +144,7 @@ fn render_all<W: Write>(
     reader: impl Iterator<Item = Result<Entry, crate::recipients::RowError>>,
     reporter: &mut Reporter<W>,
     (items, written): (&SyncSender<Vec<writer::Item>>, &Receiver<Vec<writer::Item>>),
+    interrupt: &interrupt::Interrupt,
 ) -> u64 {
     let csv = job.csv.display().to_string();
     let (mut rendered, mut errors) = (0u64, 0u64);
@@ -127,6 +152,9 @@ fn render_all<W: Write>(
     let mut previous = None;
     let mut batch = Vec::with_capacity(BATCH);
     for entry in reader {
+        if interrupt.received().is_some() {
+            return errors;
+        }
         let item = match entry {
             Ok(Entry::Recipient(recipient)) => {
                 if options.limit.is_some_and(|limit| rendered >= limit) {

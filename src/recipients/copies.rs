@@ -79,11 +79,31 @@ pub enum CopyErrorKind {
     },
     Duplicate {
         address: String,
+        twice: Twice,
     },
     TooMany {
         count: usize,
         limit: usize,
     },
+}
+
+/// Where a copy given twice was given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Twice {
+    InOneCell,
+    CcAndBcc,
+    /// In a cell and as `[message] bcc`.
+    FixedBcc,
+}
+
+impl std::fmt::Display for Twice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Twice::InOneCell => "is given twice in the cell",
+            Twice::CcAndBcc => "is given twice among the row's copies (Cc and Bcc)",
+            Twice::FixedBcc => "is also [message] bcc",
+        })
+    }
 }
 
 impl CopyColumns {
@@ -109,18 +129,25 @@ impl CopyColumns {
     /// The row's own address among its copies, an address twice, or too many copies.
     fn check(&self, copies: &[(CopyRecipient, usize)], own: &Mailbox, email: usize) -> Result<(), CopyError> {
         let own_key = own.dedup_key();
-        let mut seen = std::collections::HashSet::with_capacity(copies.len());
+        let mut seen = std::collections::HashMap::with_capacity(copies.len());
         for (copy, column) in copies {
             let key = copy.mailbox.dedup_key();
-            let kind = if key == own_key {
+            if key == own_key {
                 // The fixed Bcc has no column of its own: it is reported at the row's address column.
-                CopyErrorKind::OwnAddress { address: copy.mailbox.envelope(), fixed: *column == email }
-            } else if !seen.insert(key) {
-                CopyErrorKind::Duplicate { address: copy.mailbox.envelope() }
-            } else {
+                let kind = CopyErrorKind::OwnAddress { address: copy.mailbox.envelope(), fixed: *column == email };
+                return Err(CopyError { column: Some(*column), kind });
+            }
+            let Some(&(first, first_column)) = seen.get(&key) else {
+                seen.insert(key, (copy, *column));
                 continue;
             };
-            return Err(CopyError { column: Some(*column), kind });
+            // The fixed Bcc comes last, so a clash with it is the cell's (named with the cell's spelling).
+            let (address, column, twice) = match *column {
+                _ if *column == email => (first.mailbox.envelope(), first_column, Twice::FixedBcc),
+                c if c == first_column => (copy.mailbox.envelope(), c, Twice::InOneCell),
+                c => (copy.mailbox.envelope(), c, Twice::CcAndBcc),
+            };
+            return Err(CopyError { column: Some(column), kind: CopyErrorKind::Duplicate { address, twice } });
         }
         let limit = self.rules.max;
         match copies.len() {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::address::{AddressError, Mailbox};
 use super::columns::Columns;
-use super::copies::{CopyError, CopyErrorKind, CopyRecipient};
+use super::copies::{CopyError, CopyErrorKind, CopyRecipient, Twice};
 
 /// How much of one cell or name a message quotes.
 const QUOTED_CHARS: usize = 60;
@@ -111,8 +111,8 @@ pub enum RowErrorKind {
     CopySeparator { value: String },
     #[error("{address} is the row's own address{}", if *fixed { " and also [message] bcc" } else { "; it cannot be a copy too" })]
     CopyIsOwnAddress { address: String, fixed: bool },
-    #[error("{address} is given twice among the row's copies (Cc and Bcc)")]
-    DuplicateCopy { address: String },
+    #[error("{address} {twice}")]
+    DuplicateCopy { address: String, twice: Twice },
     #[error("{count} copies (Cc and Bcc, [message] bcc included), more than [recipients] max_copies ({limit})")]
     TooManyCopies { count: usize, limit: usize },
     #[error("the cell is {bytes} bytes, more than [limits] cell_bytes ({limit})")]
@@ -131,7 +131,7 @@ impl From<CopyErrorKind> for RowErrorKind {
             CopyErrorKind::Address { value, error } => RowErrorKind::Address { value, error },
             CopyErrorKind::Separator { value } => RowErrorKind::CopySeparator { value },
             CopyErrorKind::OwnAddress { address, fixed } => RowErrorKind::CopyIsOwnAddress { address, fixed },
-            CopyErrorKind::Duplicate { address } => RowErrorKind::DuplicateCopy { address },
+            CopyErrorKind::Duplicate { address, twice } => RowErrorKind::DuplicateCopy { address, twice },
             CopyErrorKind::TooMany { count, limit } => RowErrorKind::TooManyCopies { count, limit },
         }
     }

@@ -260,3 +260,21 @@ fn rows_on_a_suppression_list_are_suppressed_before_duplicates_are_counted() {
         ]
     );
 }
+
+/// A copy given twice is named where it was written: twice in one cell is not "Cc and Bcc", and a Cc or Bcc
+/// equal to `[message] bcc` is the cell's fault (the fixed Bcc has no column; `email` is not it).
+#[test]
+fn a_copy_given_twice_names_the_cell_and_says_where_else() {
+    let csv = "email,cc,bcc\n\
+        a@example.com,\"x@example.com, X@example.com\",\n\
+        b@example.com,archive@example.com,\n\
+        c@example.com,,Archive@example.com\n\
+        d@example.com,y@example.com,y@example.com\n";
+    let items = read(csv.as_bytes(), &copies_spec(10, Some("archive@example.com")));
+    let errors: Vec<String> =
+        items.iter().map(|i| i.as_ref().map(|_| "ok".into()).unwrap_or_else(|e| e.to_string())).collect();
+    assert_eq!(errors[0], "row 2, column `cc`: X@example.com is given twice in the cell");
+    assert_eq!(errors[1], "row 3, column `cc`: archive@example.com is also [message] bcc");
+    assert_eq!(errors[2], "row 4, column `bcc`: Archive@example.com is also [message] bcc");
+    assert_eq!(errors[3], "row 5, column `bcc`: y@example.com is given twice among the row's copies (Cc and Bcc)");
+}

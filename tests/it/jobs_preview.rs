@@ -212,3 +212,110 @@ fn open_gives_the_browser_the_absolute_path_of_the_page() {
     let page = dir.path().join("-x/preview/index.html");
     assert_eq!(given, format!("{}\n", page.display()), "one argument, the absolute path");
 }
+
+/// `mailshot ARGS` in `dir` with files capped at 32 KiB (RLIMIT_FSIZE, SIGXFSZ ignored): a write past it
+/// fails with EFBIG, as a full disk fails one.
+fn run_with_small_files(dir: &std::path::Path, args: &[&str]) -> crate::jobs_support::Run {
+    let output = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("trap '' XFSZ && ulimit -f 64 && exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_mailshot"))
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .output()
+        .unwrap();
+    crate::jobs_support::Run::from(output)
+}
+
+/// A preview that can't be written whole (the disk fills up mid-run) exits 2 naming the file, and leaves the
+/// earlier preview as it was: not deleted, not replaced by a cut page. Where the folder also holds a file
+/// of the user's (cleared file by file, so nothing to bring back), the half-written files are removed.
+#[test]
+fn a_preview_that_cannot_be_written_whole_leaves_the_earlier_one_in_place() {
+    let job = JobDir::new();
+    let preview = job.path().join("preview");
+    job.run(&["preview", "job.toml", "--eml"]).expect(0);
+    let contents = || -> Vec<(String, String)> {
+        let read = |n: &String| String::from_utf8_lossy(&std::fs::read(preview.join(n)).unwrap()).into_owned();
+        files(&preview, "").into_iter().map(|n| (read(&n), n)).map(|(text, name)| (name, text)).collect()
+    };
+    let earlier = contents();
+    let rows: String = (0..2000).map(|i| format!("u{i}@example.com,User {i}\n")).collect();
+    job.write("r.csv", format!("email,name\n{rows}"));
+
+    let run = run_with_small_files(job.path(), &["preview", "job.toml"]);
+    run.expect(2).line_with(&["mailshot: ", "preview/", "File too large"]);
+    let now = contents();
+    let names = |files: &[(String, String)]| files.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&now), names(&earlier), "the earlier preview's files");
+    assert!(now == earlier, "the earlier preview, byte for byte");
+    let mut names = files(job.path(), "");
+    names.retain(|n| n.starts_with('.'));
+    assert_eq!(names, Vec::<String>::new(), "nothing left aside");
+
+    job.write("preview/notes.txt", "mine");
+    run_with_small_files(job.path(), &["preview", "job.toml"]).expect(2).line_with(&["File too large"]);
+    assert_eq!(files(&preview, ""), ["notes.txt"], "no half-written page or mbox");
+}
+
+/// Ctrl-C in the middle of a big preview stops it with 130, removes the half-written page and mbox, and puts
+/// the earlier preview back; before, the default action killed it, leaving a cut `index.html` and the earlier
+/// preview renamed aside (`.preview.old-PID`) for good.
+#[test]
+fn ctrl_c_during_a_preview_leaves_the_earlier_one_in_place() {
+    use std::time::{Duration, Instant};
+    let job = JobDir::new();
+    let preview = job.path().join("preview");
+    job.run(&["preview", "job.toml"]).expect(0);
+    let earlier = std::fs::read(preview.join("index.html")).unwrap();
+    let rows: String = (0..300_000).map(|i| format!("u{i}@example.com,User {i}\n")).collect();
+    job.write("r.csv", format!("email,name\n{rows}"));
+
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_mailshot"))
+        .args(["preview", "job.toml"])
+        .current_dir(job.path())
+        .env_clear()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The earlier preview is renamed aside once the handlers are in place, just before rendering starts.
+    let aside = || files(job.path(), "").iter().any(|n| n.starts_with(".preview.old-"));
+    let started = Instant::now();
+    while !aside() {
+        assert!(started.elapsed() < Duration::from_secs(20), "the preview never started");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let pid = child.id().to_string();
+    assert!(std::process::Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait_with_output()));
+    let output = rx.recv_timeout(Duration::from_secs(30)).expect("the preview ends after Ctrl-C").unwrap();
+
+    let run = crate::jobs_support::Run::from(output);
+    run.expect(130).line_with(&["mailshot: interrupted: stopped before the preview was whole"]);
+    assert_eq!(files(&preview, ""), ["index.html", "messages.mbox"]);
+    assert!(std::fs::read(preview.join("index.html")).unwrap() == earlier, "the earlier page, byte for byte");
+    assert!(!aside(), "nothing left aside");
+}
+
+/// A preview killed outright (SIGKILL, a power cut: no handler runs) leaves the earlier one renamed aside as
+/// `.preview.old-PID`; the next preview deletes such a folder once its process is gone, when it holds only
+/// preview files. One of a live process, or with a file of the user's in it, is left alone.
+#[test]
+fn a_preview_deletes_what_a_killed_one_left_aside() {
+    let job = JobDir::new();
+    let dead = job.path().join(".preview.old-999999999");
+    let alive = job.path().join(format!(".preview.old-{}", std::process::id()));
+    let mine = job.path().join(".preview.old-999999998");
+    for dir in [&dead, &alive, &mine] {
+        std::fs::create_dir(dir).unwrap();
+        std::fs::write(dir.join("index.html"), "earlier").unwrap();
+        std::fs::write(dir.join("messages.mbox"), "earlier").unwrap();
+    }
+    std::fs::write(mine.join("notes.txt"), "mine").unwrap();
+    job.run(&["preview", "job.toml"]).expect(0);
+    assert!(!dead.exists(), "left aside by a process that is gone");
+    assert!(alive.exists() && mine.join("notes.txt").exists(), "a live run's, or with a file of the user's");
+}

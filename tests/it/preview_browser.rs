@@ -307,3 +307,34 @@ async fn an_html_part_fetches_nothing_by_any_other_means_before_the_toggle() {
     assert_eq!(requests.load(Ordering::SeqCst), 0, "a request left the page before the reader asked");
     b.close().await;
 }
+
+/// A message over the 256 KiB of source the page embeds is never offered as a cut `.eml`: without `--eml`
+/// the Source tab has no save link (the source ends with where the whole message is), with `--eml` the link
+/// is the file. Row 3 is small and still offers its own; selecting it after row 2 must not keep row 2's state.
+#[tokio::test(flavor = "current_thread")]
+async fn save_as_eml_is_not_offered_for_a_message_cut_in_the_page() {
+    let Some(b) = browser("save_as_eml_is_not_offered_for_a_message_cut_in_the_page").await else { return };
+    let job = JobDir::new();
+    job.write("t/mail.txt", "Hi {{ name }}\n{% if name == \"Ann\" %}{% for i in range(end=7000) %}line {{ i }} of a long letter, 50 bytes each\n{% endfor %}{% endif %}");
+    run_in(job.path(), &["preview", "job.toml"]).expect(0);
+    b.open(&page_of(job.path())).await;
+    select_row(&b, 2).await;
+    tab(&b, "source").await;
+    let state = "const s = document.getElementById('save-eml'); return [s.hidden, s.getAttribute('href')]";
+    assert_eq!(b.eval(state).await, serde_json::json!([true, null]), "no save link for a cut message");
+    assert!(b.text("#source").await.contains("more bytes: the whole message is message 1 of messages.mbox"));
+    select_row(&b, 3).await;
+    let shown = b.eval(state).await;
+    assert_eq!(shown[0], false, "a whole message is offered");
+    assert!(shown[1].as_str().unwrap().starts_with("blob:"), "{shown}");
+    select_row(&b, 2).await;
+    assert_eq!(b.eval(state).await, serde_json::json!([true, null]), "row 3's link is not kept for row 2");
+
+    run_in(job.path(), &["preview", "job.toml", "--eml"]).expect(0);
+    b.open(&page_of(job.path())).await;
+    select_row(&b, 2).await;
+    let href = "return document.getElementById('save-eml').getAttribute('href')";
+    assert_eq!(b.eval(href).await, "row-000002-ann@example.com.eml");
+    assert!(b.console().await.is_empty());
+    b.close().await;
+}

@@ -1,7 +1,8 @@
 //! Cc and Bcc per row (issue 20) against the Postfix lab: one transaction per row with a `RCPT TO` per copy,
 //! one delivered copy per address, no `Bcc` header in anything delivered, a rejected copy reported in the
 //! report's `copies` column while its row is delivered once, a rejected row's copies sent nothing, and a
-//! crashed run's row not sent twice on resume. Both with pipelining (`auto`) and lock-step (`off`).
+//! crashed run's row not sent twice on resume. With pipelining (`auto`), envelope grouping (`envelope`) and
+//! lock-step (`off`).
 
 use std::collections::HashMap;
 
@@ -119,6 +120,11 @@ fn cc_and_bcc_deliver_one_copy_each_and_no_bcc_header_lock_step() {
     cc_and_bcc_deliver_one_copy_each_and_no_bcc_header("off");
 }
 
+#[test]
+fn cc_and_bcc_deliver_one_copy_each_and_no_bcc_header_envelope_pipelining() {
+    cc_and_bcc_deliver_one_copy_each_and_no_bcc_header("envelope");
+}
+
 /// Row 0's Cc is the lab's rejecting address: the row is delivered (once), its other copy too, and the
 /// report's `copies` column names the rejected copy with Postfix's reply. Row 1 is the rejecting address
 /// itself, with copies that the server accepted at RCPT: nothing goes to them.
@@ -169,6 +175,11 @@ fn a_rejected_copy_is_reported_and_a_rejected_row_sends_nothing_pipelined() {
 #[test]
 fn a_rejected_copy_is_reported_and_a_rejected_row_sends_nothing_lock_step() {
     a_rejected_copy_is_reported_and_a_rejected_row_sends_nothing("off");
+}
+
+#[test]
+fn a_rejected_copy_is_reported_and_a_rejected_row_sends_nothing_envelope_pipelining() {
+    a_rejected_copy_is_reported_and_a_rejected_row_sends_nothing("envelope");
 }
 
 /// A worker panics as it settles row 3 (the debug builds' `MAILSHOT_TEST_PANIC_ROW` hook: the server has

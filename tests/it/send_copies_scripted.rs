@@ -88,3 +88,33 @@ fn a_copy_refused_for_now_and_a_refused_main_recipient_pipelined() {
 fn a_copy_refused_for_now_and_a_refused_main_recipient_lock_step() {
     a_copy_refused_for_now_and_a_refused_main_recipient("off");
 }
+
+/// A server with a recipient limit (Postfix's `smtpd_recipient_limit`: `452 4.5.3 Error: too many
+/// recipients`) accepts the row's own address and refuses its copies, with `pipelining = "envelope"`
+/// (MAIL and RCPTs grouped, DATA after their replies): the row is delivered once, both copies are in
+/// `copies` with the 452, nothing is retried, and the other rows are untouched.
+#[test]
+fn copies_refused_as_too_many_recipients_leave_the_row_delivered_once_envelope_pipelining() {
+    let server = MailServer::start();
+    server.offer_pipelining();
+    let job = job(&server, "envelope");
+    let [main0, cc0, bcc0] = copies_of(&job, 0);
+    for copy in [&cc0, &bcc0] {
+        server.reject(copy, "452 4.5.3 Error: too many recipients", 100);
+    }
+    let run = job.send(&["--yes"]);
+    run.expect(0).line_with(&[&format!("; copies not delivered: {cc0}: 452 4.5.3 Error: too many recipients")]);
+    let row0 = &job.last_report().by_email()[&main0];
+    assert_eq!((row0.status.as_str(), row0.attempts), ("delivered", 1), "{row0:?}");
+    for copy in [&cc0, &bcc0] {
+        assert!(row0.copies.contains(&format!("{copy}: 452 4.5.3 Error: too many recipients")), "{row0:?}");
+    }
+    let accepted = server.accepted();
+    let count = |address: &String| accepted.get(address).copied().unwrap_or(0);
+    assert_eq!([count(&main0), count(&cc0), count(&bcc0)], [1, 0, 0], "{accepted:?}");
+    assert!((1..3).all(|i| copies_of(&job, i).iter().all(|a| count(a) == 1)), "{accepted:?}");
+    assert_eq!(server.commands("DATA"), 3);
+    let flights = server.flights();
+    assert!(flights.iter().any(|f| f.ends_with(&["MAIL", "RCPT", "RCPT", "RCPT"].map(String::from))), "{flights:?}");
+    assert!(!flights.iter().any(|f| f.len() > 1 && f.contains(&"DATA".to_owned())), "{flights:?}");
+}
