@@ -48,3 +48,4 @@ pub mod recipients;
 pub mod render;
 pub mod shell;
 pub mod smtp;
+pub mod stop_signals;

@@ -7,28 +7,24 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
-use tokio::signal::unix::{Signal, SignalKind, signal};
-
 use super::journal::Journal;
 use super::work::Event;
 use super::worker::WorkerContext;
-use crate::exit_codes;
+use crate::stop_signals::StopSignals;
 
 /// How long a second signal waits for the journal's last sync before quitting anyway.
 const LAST_SYNC: Duration = Duration::from_secs(2);
 
 /// The handlers, installed when a run starts so that no signal meets the default action mid-run.
 pub struct Signals {
-    term: Signal,
-    hup: Signal,
+    signals: StopSignals,
     /// The exit code of the first signal, 0 until one came.
     received: Arc<AtomicU8>,
 }
 
 impl Signals {
     pub fn install() -> std::io::Result<Signals> {
-        let (term, hup) = (signal(SignalKind::terminate())?, signal(SignalKind::hangup())?);
-        Ok(Signals { term, hup, received: Arc::new(AtomicU8::new(0)) })
+        Ok(Signals { signals: StopSignals::install()?, received: Arc::new(AtomicU8::new(0)) })
     }
 
     /// The exit code the first signal asks for (130, 143, 129), if one came.
@@ -38,23 +34,15 @@ impl Signals {
 
     /// First signal: stop the run gently. Second: sync the journal and exit at once.
     pub async fn watch(mut self, shared: Arc<WorkerContext>, journal: Journal) {
-        let (code, name) = self.next().await;
+        let (code, name) = self.signals.next().await;
         self.received.store(code, Ordering::SeqCst);
         let line = format!("{name}: finishing the messages in flight (a second signal quits at once)");
         let _ = shared.events.try_send(Event::Log(line));
         shared.halt(None);
-        let (_, again) = self.next().await;
+        let (_, again) = self.signals.next().await;
         let which = if again == name { format!("{name} twice") } else { format!("{again} after {name}") };
         crate::job::progress::log_line(&format!("mailshot: {which}, quitting now (the journal is synced first)"));
         let _ = tokio::time::timeout(LAST_SYNC, journal.sync_all()).await;
         std::process::exit(i32::from(code));
-    }
-
-    async fn next(&mut self) -> (u8, &'static str) {
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => (exit_codes::INTERRUPTED, "interrupted"),
-            _ = self.term.recv() => (exit_codes::TERMINATED, "SIGTERM"),
-            _ = self.hup.recv() => (exit_codes::HANGUP, "SIGHUP"),
-        }
     }
 }

@@ -7,9 +7,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use tokio::signal::unix::{Signal, SignalKind, signal};
-
-use crate::exit_codes;
+use crate::stop_signals::StopSignals;
 
 /// The first signal's exit code (130, 143, 129), 0 until one came.
 pub struct Interrupt(Arc<AtomicU8>);
@@ -22,14 +20,14 @@ impl Interrupt {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_io().build()?;
         let mut signals = {
             let _inside = runtime.enter();
-            [signal(SignalKind::interrupt())?, signal(SignalKind::terminate())?, signal(SignalKind::hangup())?]
+            StopSignals::install()?
         };
         let first = received.clone();
         std::thread::spawn(move || {
             runtime.block_on(async {
-                let code = next(&mut signals).await;
+                let (code, _) = signals.next().await;
                 first.store(code, Ordering::SeqCst);
-                next(&mut signals).await;
+                signals.next().await;
                 std::process::exit(i32::from(code));
             })
         });
@@ -39,14 +37,5 @@ impl Interrupt {
     /// The exit code the first signal asks for, if one came.
     pub fn received(&self) -> Option<u8> {
         Some(self.0.load(Ordering::SeqCst)).filter(|&code| code != 0)
-    }
-}
-
-/// The exit code of the next of `[SIGINT, SIGTERM, SIGHUP]` to come.
-async fn next([int, term, hup]: &mut [Signal; 3]) -> u8 {
-    tokio::select! {
-        _ = int.recv() => exit_codes::INTERRUPTED,
-        _ = term.recv() => exit_codes::TERMINATED,
-        _ = hup.recv() => exit_codes::HANGUP,
     }
 }

@@ -50,7 +50,7 @@ pub enum PreviewError {
     #[error("{0}")]
     Recipients(String),
     /// Ctrl-C, SIGTERM or SIGHUP; the exit code is 128 + the signal's number.
-    #[error("{}: stopped before the preview was whole; the half-written one was removed", signal_name(*.0))]
+    #[error("{}: stopped before the preview was whole; the half-written one was removed", crate::stop_signals::name(*.0))]
     Interrupted(u8),
     #[error("row {row}: there is no recipient on that CSV line")]
     NoSuchRow { row: u64 },
@@ -59,14 +59,6 @@ pub enum PreviewError {
     /// Reported through the `Reporter`, as `check` reports them.
     #[error("the templates read variables the CSV does not give them ({0} errors above); nothing was written")]
     Variables(u64),
-}
-
-fn signal_name(code: u8) -> &'static str {
-    match code {
-        crate::exit_codes::TERMINATED => "SIGTERM",
-        crate::exit_codes::HANGUP => "SIGHUP",
-        _ => "interrupted",
-    }
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> PreviewError + '_ {
@@ -189,9 +181,11 @@ fn render_all<W: Write>(
             Err(e) => skipped(reporter, check::row_problem(&csv, &e), e.row),
         };
         batch.push(item);
-        written.try_iter().for_each(drop);
-        if batch.len() == BATCH && items.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))).is_err() {
-            return errors;
+        if batch.len() == BATCH {
+            written.try_iter().for_each(drop);
+            if items.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))).is_err() {
+                return errors;
+            }
         }
     }
     let _ = items.send(batch);
