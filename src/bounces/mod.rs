@@ -85,7 +85,7 @@ fn bounces(args: &BouncesArgs) -> Result<Vec<String>, BouncesError> {
     let mut findings = Findings::default();
     match &source {
         Source::Imap(url) => {
-            let password = imap_password(args, &job, url)?;
+            let password = imap_password(args, &job, url, &paths.dir)?;
             let roots = job.smtp.connection_config(&paths.dir).map_err(|e| BouncesError::Input(e.to_string()))?;
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
             let read =
@@ -112,7 +112,12 @@ fn bounces(args: &BouncesArgs) -> Result<Vec<String>, BouncesError> {
 
 /// The IMAP password: from `--password-env`/`--password-file`/`--password-command`, or else `[smtp]`'s
 /// when the mailbox's user is the job's SMTP user (the usual case: bounces come back to the sender).
-fn imap_password(args: &BouncesArgs, job: &Job, url: &imap::ImapUrl) -> Result<crate::smtp::Secret, BouncesError> {
+fn imap_password(
+    args: &BouncesArgs,
+    job: &Job,
+    url: &imap::ImapUrl,
+    job_dir: &Path,
+) -> Result<crate::smtp::Secret, BouncesError> {
     use crate::config::smtp::PasswordSource;
     let given = [
         args.password_env.clone().map(PasswordSource::Env),
@@ -126,8 +131,7 @@ fn imap_password(args: &BouncesArgs, job: &Job, url: &imap::ImapUrl) -> Result<c
         }
         None => return Err(no_password()),
     };
-    let dir = args.job.parent().unwrap_or(Path::new(""));
-    source.load(dir).map_err(|e| BouncesError::Input(format!("the IMAP password: {e}")))
+    source.load(job_dir).map_err(|e| BouncesError::Input(format!("the IMAP password: {e}")))
 }
 
 fn no_password() -> BouncesError {
