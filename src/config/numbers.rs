@@ -17,6 +17,8 @@ use super::smtp::SmtpSection;
 pub const MIN_SECONDS: f64 = 0.001;
 /// `[smtp] connections` (and `--connections`): at most this many sessions at once.
 pub const MAX_CONNECTIONS: u32 = 100;
+/// `[smtp] window`: transactions in flight per session (the producer queues 16 per connection ahead).
+pub const MAX_WINDOW: u32 = 16;
 /// `[smtp] max_messages_per_connection`.
 pub const MAX_MESSAGES_PER_CONNECTION: u32 = 100_000;
 /// `[retry] attempts`.
@@ -68,6 +70,7 @@ pub fn smtp(s: &SmtpSection) -> Vec<BadNumber> {
     };
     count("port", s.port.map(u64::from), 65_535);
     count("connections", Some(u64::from(s.connections)), u64::from(MAX_CONNECTIONS));
+    count("window", Some(u64::from(s.window)), u64::from(MAX_WINDOW));
     let per_session = u64::from(s.max_messages_per_connection);
     count("max_messages_per_connection", Some(per_session), u64::from(MAX_MESSAGES_PER_CONNECTION));
     let t = &s.timeouts;
@@ -185,6 +188,8 @@ mod tests {
             ("password_command_timeout = 0\n", "[smtp] password_command_timeout = 0.0: must be"),
             ("connections = 0\n", "[smtp] connections = 0: must be a whole number from 1 to 100"),
             ("connections = 100000\n", "[smtp] connections = 100000: must be"),
+            ("window = 0\n", "[smtp] window = 0: must be a whole number from 1 to 16"),
+            ("window = 17\n", "[smtp] window = 17: must be a whole number from 1 to 16"),
             ("max_messages_per_connection = 0\n", "[smtp] max_messages_per_connection = 0: must be"),
             ("[rate]\nper_second = inf\n", "[rate] per_second = inf: must be a rate"),
             ("[rate]\nper_hour = 1e-300\n", "[rate] per_hour = 1e-300: must be a rate from one message a day"),

@@ -87,6 +87,11 @@ pub struct SmtpSection {
     /// AUTH over a connection without TLS is refused unless this is set (a local relay on loopback).
     #[serde(default)]
     pub allow_plaintext_auth: bool,
+    /// Messages in flight at once per session when the server offers CHUNKING (BDAT) and PIPELINING, with
+    /// `pipelining = "auto"`: more hides round trips, and widens the crash bound by one uncertain
+    /// recipient per connection for each message above 1 (README, "Crashes"). 1: DATA, one at a time.
+    #[serde(default = "default_window")]
+    pub window: u32,
     #[serde(default = "default_connections")]
     pub connections: u32,
     #[serde(default = "default_max_messages")]
@@ -105,6 +110,10 @@ pub enum PipeliningMode {
     Auto,
     Envelope,
     Off,
+}
+
+fn default_window() -> u32 {
+    1
 }
 
 fn default_connections() -> u32 {
@@ -217,6 +226,7 @@ impl SmtpSection {
             AuthMechanism::Oauthbearer | AuthMechanism::Oauth2 => smtp::Mechanism::OAuthBearer,
         });
         config.allow_plaintext_auth = self.allow_plaintext_auth;
+        config.window = self.window as usize;
         config.timeouts = self.timeouts.to_smtp();
         Ok(config)
     }

@@ -9,8 +9,10 @@
 //! its outcome is not. A worker holds at most two messages with committing records and no outcome: the one
 //! whose dot is on the wire and the one pipelined behind it; it appends the outcome of message *n* before
 //! the committing record of *n + 2*, and the journal is written in order, so whatever the crash keeps of
-//! *n + 2*'s record it keeps of *n*'s outcome. Messages rendered and queued, or waiting for the throttle,
-//! have no record and come back as pending. Hence at most `2 × connections` uncertain per crash
+//! *n + 2*'s record it keeps of *n*'s outcome. With a BDAT window of *w* (`[smtp] window`), a worker holds
+//! *w* messages in flight and appends the oldest one's outcome before taking another; one more may be taken
+//! (and recorded) for after the window, so *w + 1*. Messages rendered and queued, or waiting for the throttle,
+//! have no record and come back as pending. Hence at most `(window + 1) × connections` uncertain per crash
 //! ([`uncertain_bound`]), whatever the queue depth or the rate; a clean stop leaves none (a message taken
 //! but not sent gets a `released` record).
 
@@ -18,10 +20,12 @@ use super::clock::now;
 use super::journal::{Journal, JournalError, Record, Ticket};
 use super::work::Work;
 
-/// The most recipients one crash can leave uncertain with `connections` workers (see the module docs;
-/// the README states it, the crash tests assert it per kill).
-pub fn uncertain_bound(connections: usize) -> usize {
-    2 * connections
+/// The most recipients one crash can leave uncertain with `connections` workers, each with up to `window`
+/// BDAT transactions in flight (see the module docs; the README states it, the crash tests assert it per
+/// kill). A window of 1 is DATA's current message and the one pipelined behind it; a wider window holds
+/// `window` messages in flight and, while they drain, one taken for after them.
+pub fn uncertain_bound(connections: usize, window: usize) -> usize {
+    (window.max(1) + 1) * connections
 }
 
 pub struct Pending {

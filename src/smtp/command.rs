@@ -48,6 +48,10 @@ pub enum Command<'a> {
         to: &'a str,
     },
     Data,
+    /// `BDAT size LAST` (RFC 3030 §2): the whole message as one chunk of exactly `size` bytes.
+    BdatLast {
+        size: usize,
+    },
     Rset,
     Noop,
     Quit,
@@ -81,7 +85,12 @@ impl Command<'_> {
             Command::AuthResponse(line) => argument("AUTH response", line, true),
             Command::Mail { from, .. } => argument("sender address", from, true),
             Command::Rcpt { to } => argument("recipient address", to, false),
-            Command::StartTls | Command::Data | Command::Rset | Command::Noop | Command::Quit => Ok(()),
+            Command::StartTls
+            | Command::Data
+            | Command::BdatLast { .. }
+            | Command::Rset
+            | Command::Noop
+            | Command::Quit => Ok(()),
         }
     }
 
@@ -105,6 +114,10 @@ impl Command<'_> {
             }
             Command::Rcpt { to } => put(&["RCPT TO:<", to, ">"]),
             Command::Data => put(&["DATA"]),
+            Command::BdatLast { size } => {
+                put(&["BDAT "]);
+                let _ = std::io::Write::write_fmt(out, format_args!("{size} LAST"));
+            }
             Command::Rset => put(&["RSET"]),
             Command::Noop => put(&["NOOP"]),
             Command::Quit => put(&["QUIT"]),
@@ -182,6 +195,8 @@ mod tests {
             ),
             (Command::Rcpt { to: "c@d.example" }, "RCPT TO:<c@d.example>\r\n"),
             (Command::Data, "DATA\r\n"),
+            (Command::BdatLast { size: 0 }, "BDAT 0 LAST\r\n"),
+            (Command::BdatLast { size: 20481 }, "BDAT 20481 LAST\r\n"),
             (Command::Rset, "RSET\r\n"),
             (Command::Noop, "NOOP\r\n"),
             (Command::Quit, "QUIT\r\n"),

@@ -53,6 +53,10 @@ pub struct ClientConfig {
     /// How far to pipeline when the server offers PIPELINING; `Off` forces lock-step, for a server that
     /// advertises it but mishandles it (and to measure what pipelining buys).
     pub pipelining: Pipelining,
+    /// Transactions in flight at once on a session whose server offers CHUNKING (RFC 3030) with
+    /// PIPELINING, under [`Pipelining::Full`]: each message is `MAIL`, `RCPT`, `BDAT size LAST` and its
+    /// bytes, written without waiting for the replies of the ones before. 1 (the default) keeps DATA.
+    pub window: usize,
     pub transcript: Option<TranscriptSink>,
     /// Where hints about a likely misconfiguration go; none are given without it.
     pub hints: Option<HintSink>,
@@ -74,6 +78,7 @@ impl ClientConfig {
             allow_plaintext_auth: false,
             timeouts: Timeouts::default(),
             pipelining: Pipelining::Full,
+            window: 1,
             transcript: None,
             hints: None,
             learned: None,

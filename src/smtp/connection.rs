@@ -100,6 +100,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         self.write_buf.len()
     }
 
+    /// Adds a message as one BDAT chunk (its `BDAT size LAST` already queued): canonical line ends, no
+    /// dot-stuffing; returns the group's length up to the chunk's last byte.
+    pub fn queue_chunk(&mut self, body: &[u8]) -> usize {
+        let start = self.write_buf.len();
+        data::chunk_into(body, &mut self.write_buf);
+        if self.transcript.is_some() {
+            let len = self.write_buf.len() - start;
+            self.log(Direction::Client, &format!("<message data: {len} bytes, the BDAT chunk>"));
+        }
+        self.write_buf.len()
+    }
+
     /// How many bytes the current group holds (a mark for [`truncate`](Self::truncate)).
     pub fn queued(&self) -> usize {
         self.write_buf.len()

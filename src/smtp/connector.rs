@@ -161,7 +161,7 @@ impl Connector {
             None => None,
         };
         let tls = conn.get_ref().tls().map(tls::info);
-        Ok(Session::new(conn, ServerInfo { greeting, ehlo, capabilities, tls, auth }, config.pipelining))
+        Ok(Session::new(conn, ServerInfo { greeting, ehlo, capabilities, tls, auth }, config.pipelining, config.window))
     }
 }
 

@@ -47,6 +47,8 @@ enum LinePosition {
 #[derive(Debug, Clone)]
 pub struct DotStuffer {
     state: LinePosition,
+    /// False for BDAT (RFC 3030): the size frames the data, so there is no dot to stuff and no final dot.
+    stuff: bool,
 }
 
 impl Default for DotStuffer {
@@ -57,7 +59,12 @@ impl Default for DotStuffer {
 
 impl DotStuffer {
     pub fn new() -> Self {
-        DotStuffer { state: LinePosition::LineStart }
+        DotStuffer { state: LinePosition::LineStart, stuff: true }
+    }
+
+    /// Line ends only: the form of a BDAT chunk, whose size says where it ends (RFC 3030 §2).
+    pub fn line_ends_only() -> Self {
+        DotStuffer { state: LinePosition::LineStart, stuff: false }
     }
 
     /// Appends the wire form of `input` to `out`.
@@ -78,12 +85,14 @@ impl DotStuffer {
         }
     }
 
-    /// Ends the body: the last line gets its CRLF if it lacks one, then `.` CRLF.
+    /// Ends the body: the last line gets its CRLF if it lacks one, then `.` CRLF (not for a BDAT chunk).
     pub fn finish(self, out: &mut impl Sink) {
         if self.state != LinePosition::LineStart {
             out.put(b"\r\n");
         }
-        out.put(b".\r\n");
+        if self.stuff {
+            out.put(b".\r\n");
+        }
     }
 
     /// One byte outside the fast path (or a CR/LF inside a line).
@@ -101,7 +110,7 @@ impl DotStuffer {
                 out.put(b"\r\n");
                 LinePosition::LineStart
             }
-            (b'.', LinePosition::LineStart) => {
+            (b'.', LinePosition::LineStart) if self.stuff => {
                 out.put(b"..");
                 LinePosition::MidLine
             }
@@ -131,6 +140,21 @@ pub fn encode_into(body: &[u8], out: &mut impl Sink) {
 pub fn wire_len(body: &[u8]) -> usize {
     let mut count = Count(0);
     encode_into(body, &mut count);
+    count.0
+}
+
+/// Appends `body` as one BDAT chunk to `out`: canonical CRLF line ends (a bare CR or LF never leaves this
+/// machine, as with DATA), ending with CRLF, no dot-stuffing and no final dot.
+pub fn chunk_into(body: &[u8], out: &mut impl Sink) {
+    let mut canonical = DotStuffer::line_ends_only();
+    canonical.push(body, out);
+    canonical.finish(out);
+}
+
+/// The length of [`chunk_into`]'s output: the size a `BDAT` command announces.
+pub fn chunk_len(body: &[u8]) -> usize {
+    let mut count = Count(0);
+    chunk_into(body, &mut count);
     count.0
 }
 

@@ -129,3 +129,26 @@ proptest! {
         prop_assert_eq!(unstuff(&wire), canonical(&body));
     }
 }
+
+#[test]
+fn a_bdat_chunk_is_the_canonical_body_with_no_stuffing_and_no_final_dot() {
+    let body = b"Subject: x\n\n.leading dot\r\n..two\rbare CR\nlast line without end";
+    let mut chunk = Vec::new();
+    chunk_into(body, &mut chunk);
+    assert_eq!(chunk, b"Subject: x\r\n\r\n.leading dot\r\n..two\r\nbare CR\r\nlast line without end\r\n");
+    assert_eq!(chunk_len(body), chunk.len());
+    let mut empty = Vec::new();
+    chunk_into(b"", &mut empty);
+    assert_eq!((empty.len(), chunk_len(b"")), (0, 0), "an empty body is an empty chunk (BDAT 0 LAST)");
+}
+
+proptest! {
+    #[test]
+    fn a_bdat_chunk_is_exactly_the_canonical_body(body in body_bytes()) {
+        let mut chunk = b"BDAT 9 LAST\r\n".to_vec();
+        chunk_into(&body, &mut chunk);
+        prop_assert_eq!(&chunk[13..], &canonical(&body)[..]);
+        prop_assert_eq!(chunk_len(&body), chunk.len() - 13, "the announced size is the size sent");
+        prop_assert!(!chunk[13..].windows(2).any(|w| w == b"\r\r" || (w[1] == b'\n' && w[0] != b'\r')));
+    }
+}

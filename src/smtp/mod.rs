@@ -67,7 +67,7 @@ pub use delivery::{Committed, Delivery, Opened, Ready, Refusal, RejectedCopy, Se
 pub use envelope::{Envelope, EnvelopeError};
 pub use phase::{Phase, Timeouts};
 pub use reply::{EnhancedCode, Reply, Severity};
-pub use session::{ServerInfo, Session};
+pub use session::{ServerInfo, Session, Windowed};
 pub use tls::{HandshakeCause, TlsError, TlsInfo};
 pub use transaction::Message;
 pub use transcript::{Direction, HintSink, Learned, LearnedSink, TranscriptSink};

@@ -153,6 +153,12 @@ pub struct Session<S> {
     pipelining: Pipelining,
     /// The server's reply that refused commands pipelined behind a final dot, once seen.
     pipelining_rejected: Option<Reply>,
+    /// BDAT transactions written and not yet answered, oldest first (see [`window`](self::window)).
+    in_flight: std::collections::VecDeque<window::InFlight>,
+    /// How many may be in flight when the server offers CHUNKING and PIPELINING (as configured).
+    window_size: usize,
+    /// Why the connection ended with transactions still in flight: each of them is answered by this.
+    window_end: Option<window::WindowEnd>,
 }
 
 impl<S> std::fmt::Debug for Session<S> {
@@ -164,12 +170,23 @@ impl<S> std::fmt::Debug for Session<S> {
 impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     /// Only the connector builds sessions, after a finished handshake. `pipelining`: as configured; a
     /// server that does not offer PIPELINING gets lock-step whatever it says.
-    pub(super) fn new(conn: Connection<S>, info: ServerInfo, pipelining: Pipelining) -> Self {
+    /// `window`: BDAT transactions in flight at once where the server offers CHUNKING (1: DATA, as ever).
+    pub(super) fn new(conn: Connection<S>, info: ServerInfo, pipelining: Pipelining, window: usize) -> Self {
         static IDS: AtomicU64 = AtomicU64::new(1);
         let id = IDS.fetch_add(1, Ordering::Relaxed);
         let pipelining = if info.capabilities.pipelining { pipelining } else { Pipelining::Off };
-        let cleanup = Cleanup::default();
-        Session { conn, info, state: SessionState::Idle, cleanup, id, pipelining, pipelining_rejected: None }
+        Session {
+            conn,
+            info,
+            state: SessionState::Idle,
+            cleanup: Cleanup::default(),
+            id,
+            pipelining,
+            pipelining_rejected: None,
+            in_flight: std::collections::VecDeque::new(),
+            window_size: window.max(1),
+            window_end: None,
+        }
     }
 
     pub fn info(&self) -> &ServerInfo {
@@ -321,7 +338,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     /// was dropped) can only end: the server reads everything as message data until a dot.
     fn check_idle(&mut self) -> Result<(), SessionError> {
         match self.state {
-            SessionState::Idle => Ok(()),
+            SessionState::Idle if self.in_flight.is_empty() => Ok(()),
+            SessionState::Idle => Err(SessionError::Closed),
             SessionState::Data | SessionState::Closed => {
                 self.state = SessionState::Closed;
                 Err(SessionError::Closed)
@@ -669,6 +687,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
 fn data_lost(source: ConnectionError) -> SessionError {
     SessionError::Connection { stage: Stage::Data, source }
 }
+
+#[path = "window.rs"]
+mod window;
+pub use window::Windowed;
 
 #[cfg(test)]
 #[path = "session_tests.rs"]

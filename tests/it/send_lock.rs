@@ -35,7 +35,7 @@ fn a_second_run_is_refused_naming_the_first_and_a_killed_runs_lock_is_taken_over
 
     let report = job.last_report();
     assert_eq!(report.count("delivered") + report.count("uncertain"), 300, "{:?}", report.counts());
-    let bound = mailshot::job::run::uncertain_bound(1);
+    let bound = mailshot::job::run::uncertain_bound(1, 1);
     let uncertain = report.count("uncertain");
     assert!(uncertain <= bound, "one connection: {uncertain} uncertain, at most {bound} (README)");
     let accepted = server.accepted();

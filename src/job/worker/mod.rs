@@ -31,6 +31,7 @@ use crate::smtp::Message;
 mod connect;
 mod settle;
 mod transmit;
+mod window;
 
 /// Attempts in a row to open a session, while none is open, before the job stops.
 pub const CONNECT_ATTEMPTS: u32 = 5;

@@ -1,4 +1,5 @@
-//! Sending on a session: a message, then, while the queue has more at hand, the ones after it, each one's
+//! Sending on a session (with DATA; see [`window`](super::window) for several BDAT transactions in flight):
+//! a message, then, while the queue has more at hand, the ones after it, each one's
 //! body and final dot in one write with the next one's envelope (RFC 2920 §3.1).
 //!
 //! ```text
@@ -14,7 +15,7 @@ use crate::job::settlement::Status;
 use crate::smtp::{Delivery, Opened, Ready, SessionError};
 
 /// What may follow the current message on its session.
-enum Lookahead {
+pub(super) enum Lookahead {
     /// Goes out in the same write as the current message's final dot.
     Pipeline(Pending),
     /// Taken, but the throttle says wait: it starts a new transaction after the current one.
@@ -38,6 +39,9 @@ impl Worker {
     /// Returns a message taken but not begun (the throttle said wait, or the session must be replaced).
     pub(super) async fn transmit(&mut self, first: Pending) -> Option<Pending> {
         let mut current = self.begin(first).await?;
+        if self.session.as_ref().is_some_and(|s| s.fits_window(message(&current.work))) {
+            return self.transmit_window(current).await;
+        }
         let mut opened = self.open(&current).await;
         loop {
             let ready = match opened {
@@ -130,7 +134,7 @@ impl Worker {
 
     /// The next message to pipeline behind the current one, if one is at hand right now. It is held back
     /// (sent after the current one, once the throttle allows) when the throttle says wait.
-    fn lookahead(&self) -> Lookahead {
+    pub(super) fn lookahead(&self) -> Lookahead {
         let shared = &self.shared;
         if shared.stop.is_set() || self.sent_on_session >= shared.pool.per_session() {
             return Lookahead::Nothing;
