@@ -711,3 +711,7 @@ mod pipeline_fallback_tests;
 #[cfg(test)]
 #[path = "copies_tests.rs"]
 mod copies_tests;
+
+#[cfg(test)]
+#[path = "window_tests.rs"]
+mod window_tests;

@@ -63,6 +63,18 @@ impl Conn {
         }
     }
 
+    /// Exactly `n` bytes; EOF before them is an error.
+    pub(super) async fn bytes(&mut self, n: usize) -> Result<Vec<u8>, String> {
+        while self.buf.len() < n {
+            if !self.fill().await? {
+                return Err(format!("the client closed the connection {} bytes into a {n}-byte chunk", self.buf.len()));
+            }
+        }
+        let taken: Vec<u8> = self.buf.drain(..n).collect();
+        self.received.extend_from_slice(&taken);
+        Ok(taken)
+    }
+
     /// Every whole line that has arrived, after reading once more if none had (RFC 2920: what the client
     /// sent in one flight, answered together); `None` when the client closed between lines.
     pub(super) async fn flight(&mut self) -> Result<Option<Vec<Vec<u8>>>, String> {

@@ -33,6 +33,7 @@ type DotCheck = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 struct MailboxState {
     delay: Duration,
     pipelining: bool,
+    chunking: bool,
     reject_behind_dot: bool,
     faults: HashMap<String, (Fault, u32)>,
     /// Offer AUTH and refuse every login with 535.
@@ -79,6 +80,14 @@ impl Mailbox {
     pub fn reject_behind_dot(&self) {
         let mut s = self.state();
         (s.pipelining, s.reject_behind_dot) = (true, true);
+    }
+
+    /// Advertise CHUNKING (RFC 3030) and PIPELINING: `BDAT size LAST` and its bytes end a message like a final
+    /// dot (the same faults, counts and, with [`reject_behind_dot`](Self::reject_behind_dot), the same refusal
+    /// of commands behind it in its flight).
+    pub fn offer_chunking(&self) {
+        let mut s = self.state();
+        (s.pipelining, s.chunking) = (true, true);
     }
 
     /// Every flight of replies (greeting included) waits this long first: in lock-step, every reply.
@@ -191,6 +200,10 @@ impl Mailbox {
         self.state().greeting_delay
     }
 
+    pub(super) fn offers_chunking(&self) -> bool {
+        self.state().chunking
+    }
+
     pub(super) fn delay(&self) -> Duration {
         self.state().delay
     }
@@ -212,7 +225,10 @@ impl Mailbox {
         let s = self.state();
         let auth = if s.reject_auth { "250-AUTH PLAIN LOGIN\r\n" } else { "" };
         let pipelining = if s.pipelining { "250-PIPELINING\r\n" } else { "" };
-        format!("250-fake.test\r\n{auth}{pipelining}250-8BITMIME\r\n250-SMTPUTF8\r\n250 ENHANCEDSTATUSCODES\r\n")
+        let chunking = if s.chunking { "250-CHUNKING\r\n" } else { "" };
+        format!(
+            "250-fake.test\r\n{auth}{pipelining}{chunking}250-8BITMIME\r\n250-SMTPUTF8\r\n250 ENHANCEDSTATUSCODES\r\n"
+        )
     }
 
     /// The reply to MAIL FROM `from`.

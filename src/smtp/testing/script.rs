@@ -26,6 +26,8 @@ pub enum Step {
     ExpectPrefix(String),
     /// Read message data through the final `.` line.
     Data,
+    /// Read exactly this many bytes: a BDAT chunk (RFC 3030), whatever lines it holds.
+    Chunk(usize),
     /// TLS handshake as the server, now (first thing for implicit TLS, or after a `220` to STARTTLS, so
     /// bytes can be injected before it). Bytes the client sent early are an error.
     StartTls(Arc<rustls::ServerConfig>),
@@ -132,6 +134,7 @@ async fn take_step(conn: &mut Conn, step: Step) -> Result<(), String> {
             while conn.line().await? != ".\r\n" {}
             Ok(())
         }
+        Step::Chunk(size) => conn.bytes(size).await.map(drop),
         Step::Sleep(d) => {
             tokio::time::sleep(d).await;
             Ok(())

@@ -14,7 +14,8 @@ pub(super) async fn serve(conn: &mut Conn, mailbox: &Mailbox) -> Result<(), Stri
         return conn.write(b"421 4.7.0 Too many concurrent connections\r\n").await;
     };
     tokio::time::sleep(mailbox.greeting_delay()).await;
-    let mut session = Session { mailbox, rcpts: Vec::new(), body: None, replies: String::new(), close: false };
+    let mut session =
+        Session { mailbox, rcpts: Vec::new(), body: None, chunk_left: 0, replies: String::new(), close: false };
     session.replies.push_str("220 fake.test ESMTP\r\n");
     loop {
         session.flush(conn).await?;
@@ -33,8 +34,10 @@ pub(super) async fn serve(conn: &mut Conn, mailbox: &Mailbox) -> Result<(), Stri
 struct Session<'a> {
     mailbox: &'a Mailbox,
     rcpts: Vec<String>,
-    /// The message data so far, between the 354 and the final dot.
+    /// The message data so far, between the 354 and the final dot, or of a BDAT chunk.
     body: Option<Vec<u8>>,
+    /// Bytes of the BDAT chunk still to come (0: not in a chunk).
+    chunk_left: usize,
     replies: String,
     close: bool,
 }
@@ -43,9 +46,23 @@ impl Session<'_> {
     /// Answers every line of one flight in order.
     fn flight(&mut self, lines: Vec<Vec<u8>>) {
         let (mut verbs, mut behind_dot) = (Vec::new(), false);
-        for line in lines {
+        let mut lines: std::collections::VecDeque<Vec<u8>> = lines.into();
+        while let Some(mut line) = lines.pop_front() {
             if self.close {
                 break;
+            }
+            if self.chunk_left > 0 {
+                // A chunk is counted in bytes; whatever follows its last byte is the next command.
+                if line.len() > self.chunk_left {
+                    lines.push_front(line.split_off(self.chunk_left));
+                }
+                self.chunk_left -= line.len();
+                self.body.as_mut().expect("in a chunk").extend_from_slice(&line);
+                if self.chunk_left == 0 {
+                    self.end_of_chunk();
+                    behind_dot = true;
+                }
+                continue;
             }
             if let Some(body) = &mut self.body {
                 if line == b".\r\n" {
@@ -87,6 +104,12 @@ impl Session<'_> {
                 self.rcpts.push(rcpt);
                 "250 2.1.5 Ok\r\n".to_owned()
             })
+        } else if let Some(size) = bdat_last(&upper).filter(|_| self.mailbox.offers_chunking()) {
+            (self.body, self.chunk_left) = (Some(Vec::new()), size);
+            if size == 0 {
+                self.end_of_chunk();
+            }
+            String::new() // answered at the chunk's end
         } else if upper == "DATA" && self.rcpts.is_empty() {
             "554 5.5.1 No valid recipients\r\n".to_owned()
         } else if upper == "DATA" {
@@ -104,6 +127,16 @@ impl Session<'_> {
         self.replies.push_str(&reply);
     }
 
+    /// The last byte of a `BDAT … LAST` chunk: answered as a final dot is, or refused without recipients.
+    fn end_of_chunk(&mut self) {
+        if self.rcpts.is_empty() {
+            self.body = None;
+            self.replies.push_str("554 5.5.1 No valid recipients\r\n");
+        } else {
+            self.dot();
+        }
+    }
+
     fn dot(&mut self) {
         let body = self.body.take().expect("in DATA");
         let (reply, close) = self.mailbox.final_dot(std::mem::take(&mut self.rcpts), body);
@@ -118,6 +151,15 @@ impl Session<'_> {
         }
         tokio::time::sleep(self.mailbox.delay()).await;
         conn.write(std::mem::take(&mut self.replies).as_bytes()).await
+    }
+}
+
+/// `BDAT 123 LAST` → 123 (a chunk that is not the last one is not offered by this server).
+fn bdat_last(upper: &str) -> Option<usize> {
+    let mut words = upper.split(' ');
+    match (words.next(), words.next(), words.next(), words.next()) {
+        (Some("BDAT"), Some(size), Some("LAST"), None) => size.parse().ok(),
+        _ => None,
     }
 }
 
