@@ -42,6 +42,7 @@ mod send_status;
 mod send_stops;
 mod send_terminal;
 mod send_truth;
+mod send_window;
 mod smtp_faults;
 mod smtp_lab;
 mod smtp_lab_pipeline;

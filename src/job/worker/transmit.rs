@@ -49,7 +49,11 @@ impl Worker {
                 Ok(Opened::Done(delivery)) => return self.settled_before_data(current, Ok(delivery)).await,
                 Err(error) => return self.settled_before_data(current, Err(error)).await,
             };
-            let (next, held) = self.lookahead().split();
+            let (mut next, mut held) = self.lookahead().split();
+            let windowed = |n: &mut Pending| self.session.as_ref().is_some_and(|s| s.fits_window(message(&n.work)));
+            if let Some(fits) = next.take_if(windowed) {
+                held = Some(fits); // it goes in a window of its own turn, not behind this dot
+            }
             let next_opened = self.commit(current, ready, next.as_ref()).await;
             let Some(next) = next else { return held };
             let next_opened = next_opened.expect("commit answers for the next message it was given");

@@ -14,8 +14,15 @@ pub(super) async fn serve(conn: &mut Conn, mailbox: &Mailbox) -> Result<(), Stri
         return conn.write(b"421 4.7.0 Too many concurrent connections\r\n").await;
     };
     tokio::time::sleep(mailbox.greeting_delay()).await;
-    let mut session =
-        Session { mailbox, rcpts: Vec::new(), body: None, chunk_left: 0, replies: String::new(), close: false };
+    let mut session = Session {
+        mailbox,
+        rcpts: Vec::new(),
+        body: None,
+        chunk_left: 0,
+        discard: false,
+        replies: String::new(),
+        close: false,
+    };
     session.replies.push_str("220 fake.test ESMTP\r\n");
     loop {
         session.flush(conn).await?;
@@ -38,6 +45,8 @@ struct Session<'a> {
     body: Option<Vec<u8>>,
     /// Bytes of the BDAT chunk still to come (0: not in a chunk).
     chunk_left: usize,
+    /// The chunk's command was refused: its bytes are read and dropped, with no reply of their own.
+    discard: bool,
     replies: String,
     close: bool,
 }
@@ -78,6 +87,10 @@ impl Session<'_> {
             let verb = line.to_ascii_uppercase().split([' ', ':']).next().unwrap_or("").to_owned();
             if self.mailbox.count(&verb, behind_dot) {
                 self.replies.push_str(super::PIPELINED_AFTER_DOT);
+                if let Some(size) = bdat_last(&line.to_ascii_uppercase()).filter(|&n| n > 0) {
+                    // RFC 3030 §4: a refused chunk's bytes are still read, and dropped.
+                    (self.body, self.chunk_left, self.discard) = (Some(Vec::new()), size, true);
+                }
             } else {
                 self.command(&line, &verb);
             }
@@ -129,7 +142,9 @@ impl Session<'_> {
 
     /// The last byte of a `BDAT … LAST` chunk: answered as a final dot is, or refused without recipients.
     fn end_of_chunk(&mut self) {
-        if self.rcpts.is_empty() {
+        if std::mem::take(&mut self.discard) {
+            self.body = None;
+        } else if self.rcpts.is_empty() {
             self.body = None;
             self.replies.push_str("554 5.5.1 No valid recipients\r\n");
         } else {

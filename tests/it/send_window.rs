@@ -1,0 +1,142 @@
+//! `mailshot send` with `[smtp] window` (several BDAT transactions in flight per session, RFC 3030 with
+//! RFC 2920) against the scripted server, which records what arrived in each flight: windows that really
+//! hold several messages, refusals and a lost connection in the middle of one, the fallback to DATA for a
+//! server that refuses commands behind message data, and the crash bound a window widens.
+
+use std::time::Duration;
+
+use mailshot::smtp::testing::MailServer;
+
+use crate::common::send_job::{SendJob, Smtp, addresses};
+use crate::common::unique_tag;
+
+/// A CHUNKING server whose replies each take a little while, so the queue has messages at hand whenever
+/// the window has room (the worker fills it only with what is ready).
+fn chunking_server() -> MailServer {
+    let server = MailServer::start();
+    server.offer_chunking();
+    server.set_delay(Duration::from_millis(20));
+    server
+}
+
+fn job(server: &MailServer, prefix: &str, n: usize, window: u32) -> SendJob {
+    let tag = unique_tag(prefix);
+    let smtp = Smtp::scripted(server).with("connections = 1").with(&format!("window = {window}"));
+    SendJob::new(&tag, &smtp, addresses(&tag, n), "")
+}
+
+/// How many transactions (BDAT commands) each flight carried.
+fn bdat_per_flight(server: &MailServer) -> Vec<usize> {
+    server.flights().iter().map(|f| f.iter().filter(|v| *v == "BDAT").count()).filter(|&n| n > 0).collect()
+}
+
+#[test]
+fn a_window_keeps_several_messages_in_flight_and_delivers_each_once() {
+    let server = chunking_server();
+    let job = job(&server, "window", 24, 4);
+    job.send(&["--yes"]).expect(0);
+
+    let report = job.last_report();
+    assert_eq!(report.count("delivered"), 24, "{:?}", report.counts());
+    for (i, rcpt) in job.recipients.iter().enumerate() {
+        assert_eq!(server.accepted().get(rcpt), Some(&1), "{rcpt}");
+        let (subject, _) = job.personalised(i);
+        assert!(String::from_utf8_lossy(&server.bodies(rcpt)[0]).contains(&subject), "{rcpt} got another's message");
+    }
+    assert_eq!((server.commands("DATA"), server.commands("BDAT")), (0, 24));
+    let per_flight = bdat_per_flight(&server);
+    assert!(per_flight.iter().any(|&n| n >= 3), "no flight held several transactions: {per_flight:?}");
+    assert!(per_flight.iter().all(|&n| n <= 4), "more in flight than the window: {per_flight:?}");
+}
+
+#[test]
+fn refusals_in_a_window_settle_their_own_rows_and_the_rest_is_delivered() {
+    let server = chunking_server();
+    let job = job(&server, "window-refused", 16, 4);
+    server.reject(&job.recipients[2], "550 5.1.1 No such user", u32::MAX);
+    server.reject(&job.recipients[5], "450 4.2.0 Mailbox busy", 1);
+    server.reply_after_dot(&job.recipients[9], "554 5.7.1 Message content rejected", 1);
+    job.send(&["--yes"]).expect(1);
+
+    let by_email = job.last_report().by_email();
+    for (i, rcpt) in job.recipients.iter().enumerate() {
+        let (status, accepted) = match i {
+            2 => ("failed", None),
+            9 => ("failed", None),
+            _ => ("delivered", Some(&1)),
+        };
+        assert_eq!(by_email[rcpt].status, status, "{rcpt}: {:?}", by_email[rcpt]);
+        assert_eq!(server.accepted().get(rcpt), accepted, "{rcpt}");
+    }
+    assert_eq!(by_email[&job.recipients[5]].attempts, 2, "the 450 was retried");
+    assert_eq!(by_email[&job.recipients[2]].code, Some(550));
+    assert_eq!(by_email[&job.recipients[9]].code, Some(554));
+}
+
+/// The connection closes at one message's chunk with more in flight behind it: that one and every later
+/// one whose bytes went out are uncertain (never sent again without --resend-uncertain), within the crash
+/// bound of a window; everything else is delivered exactly once.
+#[test]
+fn a_connection_lost_in_a_window_leaves_at_most_the_window_uncertain_and_nothing_twice() {
+    let server = chunking_server();
+    let job = job(&server, "window-lost", 20, 4);
+    server.close_after_dot(&job.recipients[6], 1);
+    job.send(&["--yes"]).expect(1);
+
+    let report = job.last_report();
+    let uncertain = report.emails_with("uncertain");
+    assert!(uncertain.contains(&job.recipients[6]), "{:?}", report.counts());
+    assert!(uncertain.len() <= 4, "more uncertain than the window: {uncertain:?}");
+    assert_eq!(report.count("delivered") + uncertain.len(), 20, "{:?}", report.counts());
+    for rcpt in &job.recipients {
+        let received = server.bodies(rcpt).len();
+        assert!(received <= 1, "{rcpt} received {received} times");
+        if !uncertain.contains(rcpt) {
+            assert_eq!(server.accepted().get(rcpt), Some(&1), "{rcpt}");
+        }
+    }
+    let mails = server.commands("MAIL");
+    job.send(&["--yes"]).expect(1); // uncertain ones are still not known to be delivered
+    assert_eq!(server.commands("MAIL"), mails, "an uncertain one was sent again");
+}
+
+/// A server that refuses commands written behind another message's chunk (503, as Haraka does behind a
+/// dot): the refused messages go again at once, the session and the rest of the run use DATA, and the
+/// switch is logged once.
+#[test]
+fn a_server_refusing_commands_behind_a_chunk_gets_data_for_the_rest_of_the_run() {
+    let server = chunking_server();
+    server.reject_behind_dot();
+    let job = job(&server, "window-haraka", 12, 4);
+    let run = job.send(&["--yes"]);
+    run.expect(0);
+
+    for rcpt in &job.recipients {
+        assert_eq!(server.accepted().get(rcpt), Some(&1), "{rcpt}");
+    }
+    assert!(server.rejected_behind_dot() > 0, "the server never refused: {:?}", server.flights());
+    assert!(server.commands("DATA") > 0, "no fallback to DATA: {:?}", server.flights());
+    let switch: Vec<_> = run.stderr.lines().filter(|l| l.contains("pipelined after end of DATA")).collect();
+    assert_eq!(switch.len(), 1, "the switch is logged once, with the server's reply:\n{}", run.stderr);
+    let report = job.last_report();
+    assert!(report.rows.iter().all(|r| r.attempts == 1), "a refused-as-pipelined message counted an attempt");
+}
+
+/// Rows with a copy (`[recipients] cc`) never go in a window: their data would leave before the server
+/// said whether it takes the main recipient. They go by DATA, between windows, on the same run.
+#[test]
+fn rows_with_copies_go_by_data_and_the_others_in_windows() {
+    let server = chunking_server();
+    let job = job(&server, "window-cc", 12, 4);
+    job.add_column("cc", |i| if i % 4 == 1 { format!("copy{i}@cc.example.test") } else { String::new() });
+    job.add_settings("recipients", "cc = \"cc\"\n");
+    job.send(&["--yes"]).expect(0);
+
+    for (i, rcpt) in job.recipients.iter().enumerate() {
+        assert_eq!(server.accepted().get(rcpt), Some(&1), "{rcpt}");
+        if i % 4 == 1 {
+            assert_eq!(server.accepted().get(&format!("copy{i}@cc.example.test")), Some(&1));
+        }
+    }
+    assert_eq!((server.commands("DATA"), server.commands("BDAT")), (3, 9), "{:?}", server.flights());
+}
