@@ -18,6 +18,10 @@ one aiosmtpd listener per mode on 127.0.0.1 (never any other address), each on i
   flaky-setup      AUTH required (plaintext allowed: set allow_plaintext_auth); connection setups fail
                    transiently in a cycle of five, counted per EHLO name so each client sees it from the start:
                    1 ok, 2 `451 4.3.2` to EHLO, 3 reset (RST, no reply) when AUTH arrives, 4 ok, 5 `454 4.7.0` to AUTH
+  chunking         offers CHUNKING (RFC 3030: BDAT) with PIPELINING, and the limit per session of
+                   per-session-cap (a provider's: Gmail offers CHUNKING and caps messages per session); BDAT
+                   chunks are read by their size (a line starting with a dot is data, nothing is unstuffed), a
+                   transaction may mix them with nothing else, and `BDAT n LAST` stores the message
   oauth2           AUTH required (plaintext allowed: set allow_plaintext_auth), offering only `AUTH XOAUTH2
                    OAUTHBEARER`, for --user with bearer tokens issued by scripts/lab-token (see "Tokens" below)
 
@@ -77,7 +81,7 @@ from aiosmtpd.smtp import MISSING, SMTP, AuthResult
 
 HOST = "127.0.0.1"
 MODES = ("accept", "strict-dot", "session-cap", "per-session-cap", "size-at-mail", "greeting-554", "flaky-setup",
-         "oauth2")
+         "oauth2", "chunking")
 PIPELINED_AFTER_DOT = "503 5.5.0 Bad sequence of commands - pipelined after end of DATA"
 # flaky-setup's cycle, by connection number (1-based) modulo its length: (verb it hits, what happens).
 FLAKY_CYCLE = [None, ("EHLO", "451 4.3.2 Try again later"), ("AUTH", "reset"), None,
@@ -174,6 +178,8 @@ class Handler:
         extra = []
         if self.listener.mode != "accept":
             extra.append("250-PIPELINING")
+        if self.listener.mode == "chunking":
+            extra.append("250-CHUNKING")
         if self.listener.mode == "size-at-mail":
             extra.append("250-SIZE")
         return responses[:1] + extra + responses[1:]
@@ -206,6 +212,7 @@ class LabSMTP(SMTP):
         self.pipelined_after_dot = 0  # strict-dot: commands still to refuse
         self.pipelined = 0  # commands and final dots that had more input behind them before their reply
         self.closing = False
+        self.chunks = None  # chunking: the message's BDAT chunks so far (None: no BDAT yet in this transaction)
         self.counted = False  # flaky-setup: numbered at the first EHLO
         # The mechanism and user of a successful AUTH. (Not `auth_…`: aiosmtpd offers every member so named.)
         self.authenticated_as = None
@@ -321,7 +328,8 @@ class LabSMTP(SMTP):
     def fault(self, verb, arg):
         """The reply (or "reset") this mode gives to `verb` now instead of running it, if any."""
         listener, args = self.listener, self.listener.args
-        if listener.mode == "per-session-cap" and verb == "MAIL" and self.messages >= args.messages_per_session:
+        capped = listener.mode in ("per-session-cap", "chunking")
+        if capped and verb == "MAIL" and self.messages >= args.messages_per_session:
             log.info("per-session-cap: session %d closed after %d messages", self.number, self.messages)
             return "421 4.7.0 Too many messages in this session"
         if listener.mode != "flaky-setup":
@@ -340,6 +348,43 @@ class LabSMTP(SMTP):
             log.info("flaky-setup: %s session %d: %s", self.session.host_name or arg, self.number, fault[1])
             return fault[1]
         return None
+
+    async def smtp_BDAT(self, arg):
+        """chunking: `BDAT size [LAST]` (RFC 3030 §2). The chunk's bytes are read whatever happens to the
+        command, as the RFC asks of a server that refuses it (they must not be taken for commands)."""
+        words = (arg or "").split()
+        size = int(words[0]) if words and words[0].isdigit() else None
+        last = len(words) == 2 and words[1].upper() == "LAST"
+        if self.listener.mode != "chunking":
+            return await self.push('500 Error: command "BDAT" not recognized')
+        if size is None or len(words) > 2 or (len(words) == 2 and not last):
+            # Without a size the data cannot be skipped: the session cannot go on.
+            return await self.close_with("501 5.5.4 Syntax: BDAT size [LAST]")
+        chunk = await self._reader.readexactly(size)
+        self.count_pipelined()
+        if self.envelope.mail_from is None or not self.envelope.rcpt_tos:
+            self.chunks = None
+            return await self.push("503 5.5.1 Bad sequence of commands: need MAIL and RCPT" if
+                                   self.envelope.mail_from is None else "554 5.5.1 No valid recipients")
+        self.chunks = (self.chunks or []) + [chunk]
+        if not last:
+            return await self.push(f"250 2.0.0 {size} octets received")
+        self.envelope.original_content = b"".join(self.chunks)
+        self.envelope.content = self.envelope.original_content
+        self.chunks = None
+        name = self.listener.save(self, self.envelope)
+        self._set_post_data_state()
+        await self.push(f"250 2.0.0 OK {size} octets, queued as {name}")
+
+    async def smtp_DATA(self, arg):
+        if self.chunks is not None:
+            # RFC 3030 §2: DATA may not follow BDAT in one transaction.
+            return await self.push("503 5.5.1 Bad sequence of commands: BDAT in progress")
+        await super().smtp_DATA(arg)
+
+    def _set_rset_state(self):
+        self.chunks = None
+        super()._set_rset_state()
 
     def count_pipelined(self):
         """Called as a command (or a final dot) is taken: input already behind it was sent before its reply.

@@ -51,6 +51,10 @@ pub(super) struct InFlight {
 pub(super) enum WindowEnd {
     /// A `421`: the server read nothing after it.
     Closing,
+    /// Our write failed because the peer closed or reset the connection: the replies it sent before are
+    /// still read (a `421` that explains the close, the outcomes of the messages before it), until a read
+    /// fails too.
+    WriteFailed,
     /// The connection failed (or the server made no sense): unanswered data may have been delivered.
     Lost(ConnectionError),
 }
@@ -135,8 +139,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             t.handed = t.data_end <= handed;
             t.data_end = 0;
         }
-        if let Err(WriteError { source, .. }) = result {
-            self.lose(source);
+        match result {
+            Ok(()) => {}
+            // A stalled peer: its replies would only time out in turn.
+            Err(WriteError { source: source @ ConnectionError::Timeout { .. }, .. }) => {
+                self.lose(source, false);
+            }
+            Err(WriteError { .. }) => {
+                self.state = SessionState::Closed;
+                self.window_end = Some(WindowEnd::WriteFailed);
+            }
         }
     }
 
@@ -146,8 +158,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             self.flush_window().await; // never wait for replies to bytes still in our buffer
         }
         let t = self.in_flight.pop_front()?;
-        if let Some(end) = &self.window_end {
-            return Some(Windowed::Done(Err(unanswered(end, t.handed))));
+        match &self.window_end {
+            None | Some(WindowEnd::WriteFailed) => {}
+            Some(end) => return Some(Windowed::Done(Err(unanswered(end, t.handed)))),
         }
         let outcome = self.read_windowed(&t).await;
         if self.window_end.is_some() {
@@ -170,7 +183,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             let Some(stage) = stage else { continue };
             let reply = match self.conn.read_reply(phase).await {
                 Ok(reply) => reply,
-                Err(source) => return Windowed::Done(Err(self.lose(source))),
+                Err(source) => {
+                    let lost = self.lose(source, t.handed);
+                    // A refusal already read stands: a refused MAIL or RCPT delivers nothing.
+                    return Windowed::Done(first.map_or(Err(lost), |r| Ok(r.into())));
+                }
             };
             if is_rset {
                 // The clean-up says nothing of this message, unless it closes the session or refuses
@@ -193,7 +210,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 Judgement::Closing => return self.closing(stage, reply),
                 Judgement::Unexpected => {
                     let source = ConnectionError::Closed { phase };
-                    self.lose(source);
+                    self.lose(source, t.handed);
                     return Windowed::Done(Err(SessionError::Protocol { stage: Stage::DataEnd, reply }));
                 }
             }
@@ -214,11 +231,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     }
 
     /// The connection is gone: the session is closed, and what is still in flight learns why. Returns the
-    /// error for the message whose replies were being read (uncertain: its bytes were handed over).
-    fn lose(&mut self, source: ConnectionError) -> SessionError {
+    /// error for the message concerned: uncertain when its bytes were handed over.
+    fn lose(&mut self, source: ConnectionError, handed: bool) -> SessionError {
         self.state = SessionState::Closed;
-        let error = SessionError::Uncertain { source: source.duplicate() };
-        self.window_end.get_or_insert(WindowEnd::Lost(source));
+        let end = WindowEnd::Lost(source);
+        let error = unanswered(&end, handed);
+        if !matches!(self.window_end, Some(WindowEnd::Closing)) {
+            self.window_end = Some(end);
+        }
         error
     }
 }
@@ -231,5 +251,6 @@ fn unanswered(end: &WindowEnd, handed: bool) -> SessionError {
         }
         WindowEnd::Lost(source) if handed => SessionError::Uncertain { source: source.duplicate() },
         WindowEnd::Lost(source) => SessionError::Connection { stage: Stage::Mail, source: source.duplicate() },
+        WindowEnd::WriteFailed => unreachable!("replies are still read after a failed write"),
     }
 }

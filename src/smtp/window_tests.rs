@@ -234,3 +234,26 @@ async fn windows_need_chunking_full_pipelining_a_window_above_one_and_one_recipi
     let copies = Envelope::new("news@example.test", ["a@example.test", "cc@example.test"]).unwrap();
     assert!(!s.fits_window(Message { envelope: &copies, body: b"" }), "copies go by DATA");
 }
+
+/// What Postfix does to a window on one connection: it answers `421` at a RCPT and closes while the rest
+/// of the window is still being written, so our write fails. The replies it sent first are still read: the
+/// message before is delivered, the one with the 421 and the ones after it are retryable, none uncertain.
+#[tokio::test]
+async fn a_421_that_breaks_our_write_is_still_read_and_nothing_is_uncertain() {
+    let replies = "250 Ok\r\n250 Ok\r\n250 queued as A1\r\n250 Ok\r\n250 Ok\r\n421 4.7.0 Closing connection\r\n";
+    let (mut s, writes, _server) = windowed(Pipelining::Full, 3, CHUNKING, vec![send(replies), Step::Drain]).await;
+    let envelopes = ["a", "b", "c"].map(|n| env(&format!("{n}@example.test")));
+    for envelope in &envelopes[..2] {
+        assert!(s.queue_chunked(Message { envelope, body: b"x\r\n" }).is_none());
+    }
+    let two = s.conn.queued();
+    assert!(s.queue_chunked(Message { envelope: &envelopes[2], body: b"x\r\n" }).is_none());
+    *writes.budget.lock().unwrap() = Some(two + 4); // the peer is gone before the third message's data
+    s.flush_window().await;
+    accepted(&outcome(&mut s).await, "A1");
+    let b = outcome(&mut s).await;
+    assert!(matches!(&b, Err(SessionError::ServiceClosing { stage: Stage::Rcpt, .. })), "{b:?}");
+    let c = outcome(&mut s).await;
+    assert!(matches!(&c, Err(e) if e.is_retryable() && e.reply().is_none()), "{c:?}");
+    assert!(!s.is_open());
+}

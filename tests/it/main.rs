@@ -43,6 +43,7 @@ mod send_stops;
 mod send_terminal;
 mod send_truth;
 mod send_window;
+mod send_window_lab;
 mod smtp_faults;
 mod smtp_lab;
 mod smtp_lab_pipeline;

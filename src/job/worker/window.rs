@@ -128,8 +128,11 @@ impl Worker {
             self.put_back(pending).await;
             return true;
         }
-        if result.is_err() {
-            self.session = self.session.take().filter(|s| s.is_open() || s.in_flight() > 0);
+        if matches!(&result, Err(e) if e.reply().is_none() && e.is_retryable()) {
+            // The session ended before the server read this one (a 421 or a write that never left): back in
+            // line at once, its attempt not counted, as for a message pipelined behind a dot.
+            self.put_back(pending).await;
+            return false;
         }
         let verdict = policy::classify(&result);
         self.apply(pending.work, verdict).await;

@@ -36,9 +36,11 @@ pub enum Mode {
     /// AUTH over plaintext; setups fail in a cycle of five per EHLO name: ok, 451 to EHLO, a reset at AUTH,
     /// ok, 454 to AUTH.
     FlakySetup,
+    /// CHUNKING (BDAT) with PIPELINING, and per-session-cap's `421 4.7.0` after `messages_per_session`.
+    Chunking,
 }
 
-const MODES: [Mode; 7] = [
+const MODES: [Mode; 8] = [
     Mode::Accept,
     Mode::StrictDot,
     Mode::SessionCap,
@@ -46,6 +48,7 @@ const MODES: [Mode; 7] = [
     Mode::SizeAtMail,
     Mode::Greeting554,
     Mode::FlakySetup,
+    Mode::Chunking,
 ];
 
 impl Mode {
@@ -59,6 +62,7 @@ impl Mode {
             Mode::SizeAtMail => "size-at-mail",
             Mode::Greeting554 => "greeting-554",
             Mode::FlakySetup => "flaky-setup",
+            Mode::Chunking => "chunking",
         }
     }
 

@@ -119,6 +119,8 @@ pub struct Session {
     pub queue_ids: Vec<String>,
     /// `mail=N` from the disconnect line: MAIL commands accepted in this session.
     pub mail: Option<u32>,
+    /// `bdat=N` from the disconnect line: BDAT commands accepted (0 when the session used DATA).
+    pub bdat: Option<u32>,
 }
 
 /// The Postfix log from a given offset on (where a test started).
@@ -186,6 +188,7 @@ fn sessions_from(lines: &[String], sender: &str) -> (Vec<Session>, usize) {
                 last_mail: i,
                 queue_ids: Vec::new(),
                 mail: None,
+                bdat: None,
             };
             if let Some(unfinished) = open.insert(tag, session) {
                 sessions.push(unfinished);
@@ -193,8 +196,11 @@ fn sessions_from(lines: &[String], sender: &str) -> (Vec<Session>, usize) {
         } else if let Some(s) = open.get_mut(tag) {
             if message.starts_with("disconnect from ") {
                 s.closed = Some(i);
-                s.mail =
-                    message.split_whitespace().find_map(|w| w.strip_prefix("mail=")?.split('/').next()?.parse().ok());
+                let count = |verb: &str| {
+                    let mut words = message.split_whitespace();
+                    words.find_map(|w| w.strip_prefix(verb)?.split('/').next()?.parse().ok())
+                };
+                (s.mail, s.bdat) = (count("mail="), count("bdat=").or(Some(0)));
                 sessions.push(open.remove(tag).unwrap());
             } else if let Some(id) = queue_id(message).filter(|_| message.contains(": client=")) {
                 s.queue_ids.push(id.to_owned());
