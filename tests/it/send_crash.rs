@@ -46,7 +46,15 @@ fn run_and_kill(job: &SendJob, kill: usize, args: &[&str], between: std::ops::Ra
 #[test]
 fn kill_9_at_random_moments_then_rerunning_sends_everyone_exactly_once() {
     let Some(lab) = lab("kill_9_at_random_moments_then_rerunning_sends_everyone_exactly_once") else { return };
-    kill_and_rerun(&lab, "crash", RECIPIENTS, &["--yes"], 20..250);
+    kill_and_rerun(&lab, "crash", RECIPIENTS, &["--yes"], 20..250, 1);
+}
+
+/// With BDAT windows of 8 (Postfix offers CHUNKING), up to 8 messages per connection are in flight when the
+/// kill comes: the wider bound, `(window + 1) × connections`, still holds and nothing arrives twice.
+#[test]
+fn kill_9_with_windows_of_8_keeps_the_wider_bound_and_sends_nobody_twice() {
+    let Some(lab) = lab("kill_9_with_windows_of_8_keeps_the_wider_bound_and_sends_nobody_twice") else { return };
+    kill_and_rerun(&lab, "crash-window", RECIPIENTS, &["--yes"], 20..250, 8);
 }
 
 /// Under a rate limit most messages wait for their turn: they have no committing record yet, so a kill
@@ -54,7 +62,7 @@ fn kill_9_at_random_moments_then_rerunning_sends_everyone_exactly_once() {
 #[test]
 fn kill_9_under_a_rate_limit_leaves_only_what_was_on_the_wire_uncertain() {
     let Some(lab) = lab("kill_9_under_a_rate_limit_leaves_only_what_was_on_the_wire_uncertain") else { return };
-    kill_and_rerun(&lab, "crash-rate", 400, &["--yes", "--rate", "50"], 10..60);
+    kill_and_rerun(&lab, "crash-rate", 400, &["--yes", "--rate", "50"], 10..60, 1);
 }
 
 fn kill_and_rerun(
@@ -63,9 +71,10 @@ fn kill_and_rerun(
     recipients: usize,
     args: &[&str],
     between: std::ops::Range<usize>,
+    window: usize,
 ) {
     let tag = unique_tag(tag);
-    let smtp = Smtp::plain(lab.plain_port).with(&format!("connections = {CONNECTIONS}"));
+    let smtp = Smtp::plain(lab.plain_port).with(&format!("connections = {CONNECTIONS}\nwindow = {window}"));
     let job = SendJob::new(&tag, &smtp, addresses(&tag, recipients), "");
     let mut maildir = Maildir::mark(lab);
 
@@ -74,7 +83,7 @@ fn kill_and_rerun(
         let before = uncertain_in_journal(&job);
         kills += usize::from(run_and_kill(&job, k, args, between.clone()));
         let added = uncertain_in_journal(&job) - before;
-        let bound = mailshot::job::run::uncertain_bound(CONNECTIONS, 1);
+        let bound = mailshot::job::run::uncertain_bound(CONNECTIONS, window);
         assert!(added <= bound, "kill {k} left {added} uncertain, more than the documented {bound}");
     }
     assert!(kills >= 5, "only {kills} runs were killed before they finished");
@@ -92,7 +101,7 @@ fn kill_and_rerun(
 
     let uncertain = report.emails_with("uncertain");
     let delivered = report.count("delivered");
-    let bound = kills * mailshot::job::run::uncertain_bound(CONNECTIONS, 1);
+    let bound = kills * mailshot::job::run::uncertain_bound(CONNECTIONS, window);
     assert!(uncertain.len() <= bound, "{} uncertain, more than the documented {bound}", uncertain.len());
     let copies = maildir.settle(&job.recipients, delivered);
     let arrived = uncertain.iter().filter(|r| copies.contains_key(*r)).count();
