@@ -43,7 +43,7 @@ impl Worker {
                 None => None,
             };
             let outcome = outcome.unwrap_or(Windowed::Done(Err(SessionError::Closed)));
-            reconnect |= self.settle_windowed(oldest, outcome).await;
+            reconnect |= self.settle_windowed(oldest, outcome, reconnect).await;
         }
         if self.session.as_ref().is_some_and(|s| !s.is_open()) {
             self.session = None;
@@ -97,8 +97,10 @@ impl Worker {
     }
 
     /// Applies one message's outcome. True when the server showed its limit per session: the message went
-    /// back in line, and the session is replaced once the window has drained.
-    async fn settle_windowed(&mut self, pending: Pending, outcome: Windowed) -> bool {
+    /// back in line, and the session is replaced once the window has drained. `reconnecting`: an earlier
+    /// message of this window already showed it; the later ones' same reply is one push-back, not several
+    /// (the throttle and the lesson count it once, as with DATA).
+    async fn settle_windowed(&mut self, pending: Pending, outcome: Windowed, reconnecting: bool) -> bool {
         let shared = self.shared.clone();
         let lesson =
             self.session.as_ref().and_then(|s| s.pipelining_rejected()).and_then(|r| shared.pool.learn_past_dot(r));
@@ -117,6 +119,10 @@ impl Worker {
         }
         let carried = self.delivered_on_session;
         if let Some(reply) = policy::session_quota_reply(&result).filter(|_| carried > 0) {
+            if reconnecting {
+                self.put_back(pending).await;
+                return true;
+            }
             if policy::is_throttling(reply) {
                 shared.throttle.throttled();
             }
