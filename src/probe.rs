@@ -107,6 +107,7 @@ async fn conversation(config: &ClientConfig, envelope: Option<&Envelope>) -> Res
     let mut session =
         connected.map_err(|source| ProbeError::Connect { host: config.host.clone(), port: config.port, source })?;
     out_line(&auth_line(session.info(), &config));
+    out_line(&sending_line(&session, &config));
     let trial = match envelope {
         Some(envelope) => Some(session.try_envelope(envelope).await?),
         None => None,
@@ -186,6 +187,25 @@ fn auth_line(info: &ServerInfo, config: &ClientConfig) -> String {
         _ => "not attempted (no username in [smtp])".to_owned(),
     };
     row("AUTH:", &auth)
+}
+
+/// How `send` would write messages on this session: what decides its pace over a slow link.
+fn sending_line<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    session: &smtp::Session<S>,
+    config: &ClientConfig,
+) -> String {
+    let caps = session.capabilities();
+    let how = match session.window() {
+        n if n > 1 => format!("BDAT, up to {n} messages in flight per session (CHUNKING and PIPELINING offered)"),
+        _ if caps.chunking && session.pipelining() == smtp::Pipelining::Full => format!(
+            "DATA, one message per round trip (window = {}; the server offers CHUNKING: `window = 8` in [smtp] \
+             keeps 8 in flight)",
+            config.window
+        ),
+        _ if session.is_pipelining() => "DATA, one message per round trip (PIPELINING)".to_owned(),
+        _ => "DATA, lock-step: a round trip per command (no PIPELINING, or pipelining = \"off\")".to_owned(),
+    };
+    row("Sending:", &how)
 }
 
 fn trial_lines(envelope: &Envelope, trial: &Trial) -> Vec<String> {

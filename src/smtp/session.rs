@@ -1,5 +1,6 @@
-//! A finished handshake and the mail transactions sent over it (RFC 5321 §3.3): the session's whole state
-//! machine, in this one file. The pure parts (a transaction's commands, what a reply means, the plan for a
+//! A finished handshake and the mail transactions sent over it (RFC 5321 §3.3): the session's state machine
+//! for DATA in this file, and for several BDAT transactions in flight in its child [`window`](self::window)
+//! (CHUNKING; it shares this state: nothing is in flight while a DATA transaction runs). The pure parts (a transaction's commands, what a reply means, the plan for a
 //! message) are in [`transaction`](super::transaction); bytes and deadlines are the connection's.
 //!
 //! ```text

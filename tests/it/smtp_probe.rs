@@ -164,3 +164,31 @@ async fn bad_input_exits_2_before_connecting() {
     let out = mailshot(dir.path(), &["probe", "job.toml", "--rcpt", "bad address@x"], &[]).await;
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
 }
+
+/// `probe` says how `send` would write messages to this server: BDAT windows where CHUNKING and PIPELINING
+/// are offered and `window` is above 1, a hint where CHUNKING is offered and `window` is 1, else DATA.
+#[tokio::test]
+async fn probe_says_whether_messages_go_in_bdat_windows_or_by_data() {
+    let cases = [
+        (vec!["PIPELINING", "CHUNKING"], "window = 8", "Sending:      BDAT, up to 8 messages in flight per session"),
+        (vec!["PIPELINING", "CHUNKING"], "", "the server offers CHUNKING: `window = 8` in [smtp] keeps 8 in flight"),
+        (vec!["PIPELINING"], "window = 8", "Sending:      DATA, one message per round trip (PIPELINING)"),
+        (vec!["CHUNKING"], "window = 8", "Sending:      DATA, lock-step"),
+        (vec!["PIPELINING", "CHUNKING"], "window = 8\npipelining = \"envelope\"", "Sending:      DATA, one message"),
+    ];
+    for (caps, extra, want) in cases {
+        let mut script = greet(&caps);
+        script.extend([expect("QUIT"), send("221 2.0.0 Bye\r\n")]);
+        let server = ScriptServer::start(script).await;
+        let smtp = format!(
+            "server = \"127.0.0.1\"\nport = {}\nsecurity = \"none\"\nehlo_name = \"localhost\"\n{extra}",
+            server.port()
+        );
+        let (dir, _) = job(&smtp);
+        let out = mailshot(dir.path(), &["probe", "job.toml"], &[]).await;
+        let stdout = text(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+        assert!(stdout.contains(want), "{caps:?} {extra:?}: want {want:?} in\n{stdout}");
+        server.finish().await.ok();
+    }
+}
