@@ -43,6 +43,9 @@ pub struct CheckArgs {
     /// The job file (job.toml), or the folder that holds it.
     #[arg(value_parser = job_file)]
     pub job: PathBuf,
+    /// Also print how many recipients each of N shards would send (`send --shard I/N`).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub shards: Option<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -96,6 +99,13 @@ pub struct SendArgs {
     /// Start a new campaign with a new journal (the old one is kept, renamed).
     #[arg(long)]
     pub fresh: bool,
+    /// Send only shard I of N: the recipients whose key hashes to I, with this shard's own journal, lock
+    /// and reports (also MAILSHOT_SHARD=I/N).
+    #[arg(long, value_name = "I/N", conflicts_with = "shards")]
+    pub shard: Option<String>,
+    /// Send shard $JOB_COMPLETION_INDEX of N (the pod index of a Kubernetes Indexed Job).
+    #[arg(long, value_name = "N")]
+    pub shards: Option<u32>,
     #[command(flatten)]
     pub verbosity: Verbosity,
 }

@@ -33,6 +33,7 @@ pub mod repair;
 pub mod report;
 pub mod run;
 pub mod settlement;
+pub mod shard;
 pub mod signals;
 pub mod status;
 pub mod throttle;
