@@ -108,9 +108,7 @@ pub fn resolve(
         (None, None) => None,
     };
     match (from_flag, from_env) {
-        (Some(flag), Some((env, text))) if flag != env => {
-            Err(ShardError::Conflict { flag: flag.spec(), env: text })
-        }
+        (Some(flag), Some((env, text))) if flag != env => Err(ShardError::Conflict { flag: flag.spec(), env: text }),
         (Some(flag), _) => Ok(Some(flag)),
         (None, env) => Ok(env.map(|(shard, _)| shard)),
     }

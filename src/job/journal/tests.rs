@@ -58,7 +58,9 @@ async fn records_survive_a_reopen_and_settle_state() {
     let path = dir.path().join("job.journal.jsonl");
     let (journal, writer, replayed) = Journal::open(&path, now()).unwrap();
     assert!(replayed.entries.is_empty());
-    journal.append(Record::Run { run: 1, started: now(), pid: 1, fingerprint: "f1".into(), inputs: None, shard: None }).unwrap();
+    journal
+        .append(Record::Run { run: 1, started: now(), pid: 1, fingerprint: "f1".into(), inputs: None, shard: None })
+        .unwrap();
     journal.commit(committing("a@x", now())).await.unwrap();
     journal.append(outcome("a@x", Settled::Delivered)).unwrap();
     journal.commit(committing("b@x", now())).await.unwrap();

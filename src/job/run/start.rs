@@ -56,7 +56,8 @@ pub async fn start(args: &SendArgs, started: DateTime<Utc>) -> Result<Started, S
     let paths = JobPaths::for_shard(&args.job, shard);
     let (mut job, total) = load_and_check(&args.job, args.verbosity.quiet, started)?;
     if let Some(shard) = shard {
-        job.rate = shard::part_of(&job.rate, shard).map_err(|e| StartError::Input(format!("{}: {e}", args.job.display())))?;
+        job.rate =
+            shard::part_of(&job.rate, shard).map_err(|e| StartError::Input(format!("{}: {e}", args.job.display())))?;
     }
     let (connector, tokens) = connector(args, &job)?;
     let pace = pace(args, &job)?;
