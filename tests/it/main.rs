@@ -38,6 +38,7 @@ mod send_preflight;
 mod send_progress;
 mod send_robustness;
 mod send_servers;
+mod send_shards;
 mod send_shards_lab;
 mod send_status;
 mod send_stops;

@@ -115,9 +115,9 @@ async fn open_campaign(
     let (journal, writer, replayed) =
         Journal::open(&paths.journal, started).map_err(|e| StartError::Input(e.to_string()))?;
     if let Some(last) = replayed.last_run.as_ref().filter(|last| last.shard != shard) {
-        let recorded = last.shard.map_or("unsharded".to_owned(), |s| format!("shard {}", s.spec()));
+        let recorded = last.shard.map_or("an unsharded run".to_owned(), |s| format!("a run of shard {}", s.spec()));
         return Err(StartError::Input(format!(
-            "{}: the journal was written by an {recorded} run (run {}); nothing was sent",
+            "{}: the journal was written by {recorded} (run {}); nothing was sent",
             paths.journal.display(),
             last.run
         )));

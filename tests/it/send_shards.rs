@@ -1,0 +1,87 @@
+//! Sharding without the lab (issue 16): how a shard is named (flag, MAILSHOT_SHARD, --shards N with
+//! JOB_COMPLETION_INDEX) and the refusals before anything is sent; `check --shards N`; the shard in the journal.
+
+use mailshot::job::shard::Shard;
+use mailshot::smtp::testing::MailServer;
+
+use crate::common::send_job::{SendJob, Smtp, addresses};
+use crate::common::unique_tag;
+use crate::jobs_support::{Run, run_in_with};
+
+#[test]
+fn a_shard_named_wrongly_is_refused_before_anything_is_sent() {
+    let server = MailServer::start();
+    let tag = unique_tag("shardargs");
+    let mut job = SendJob::new(&tag, &Smtp::scripted(&server), addresses(&tag, 8), "");
+    let cases: [(&[&str], &[(&str, &str)], &str); 9] = [
+        (&["--shard", "4/4"], &[], "--shard \"4/4\": the index must be below the shard count (0 to 3)"),
+        (&["--shard", "0/0"], &[], "--shard \"0/0\": the shard count must be at least 1"),
+        (&["--shard", "two/4"], &[], "--shard \"two/4\": expected I/N"),
+        (&["--shards", "4"], &[], "--shards 4: JOB_COMPLETION_INDEX is not set"),
+        (&["--shards", "4"], &[("JOB_COMPLETION_INDEX", "x")], "JOB_COMPLETION_INDEX \"x\": expected I/N"),
+        (&["--shards", "4"], &[("JOB_COMPLETION_INDEX", "4")], "JOB_COMPLETION_INDEX \"4/4\": the index must be below"),
+        (&["--shards", "0"], &[("JOB_COMPLETION_INDEX", "0")], "the shard count must be at least 1"),
+        (&["--shard", "1/4"], &[("MAILSHOT_SHARD", "2/4")], "--shard 1/4 and MAILSHOT_SHARD=2/4 disagree"),
+        (&[], &[("MAILSHOT_SHARD", "3")], "MAILSHOT_SHARD \"3\": expected I/N"),
+    ];
+    for (args, env, said) in cases {
+        for (name, value) in env {
+            job.set_env(name, value);
+        }
+        let all: Vec<&str> = ["--yes"].iter().chain(args).copied().collect();
+        job.send(&all).expect(2).line_with(&[said]);
+        for (name, _) in env {
+            job.set_env(name, "");
+        }
+    }
+    let names: Vec<String> =
+        std::fs::read_dir(job.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    assert!(names.iter().all(|n| !n.contains("journal")), "no journal was made: {names:?}");
+    assert_eq!(server.accepted_total(), 0);
+}
+
+#[test]
+fn a_shards_journal_records_the_shard_and_holds_only_its_recipients() {
+    let server = MailServer::start();
+    let tag = unique_tag("shardjournal");
+    let job = SendJob::new(&tag, &Smtp::scripted(&server), addresses(&tag, 40), "");
+    job.send(&["--yes", "--shard", "2/3"]).expect(0);
+    let path = job.path().join("job.shard-2-of-3.journal.jsonl");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let records: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(records[0]["shard"], serde_json::json!({"index": 2, "count": 3}), "{text}");
+    let mine: Vec<&String> = job.recipients.iter().filter(|r| Shard::of_key(r, 3) == 2).collect();
+    assert_eq!(server.accepted_total() as usize, mine.len());
+    assert!(mine.iter().all(|r| server.accepted().get(*r) == Some(&1)), "{:?}", server.accepted());
+    assert!(!job.path().join("job.shard-2-of-3.lock").exists(), "the shard's lock is gone after the run");
+    // Renamed by hand to another shard's name, the journal is refused: it says whose it is.
+    std::fs::rename(&path, job.path().join("job.shard-1-of-3.journal.jsonl")).unwrap();
+    job.send(&["--yes", "--shard", "1/3"]).expect(2).line_with(&["written by a run of shard 2/3"]);
+}
+
+fn check(job: &SendJob, args: &[&str]) -> Run {
+    let all: Vec<&str> = ["check", "job.toml"].iter().chain(args).copied().collect();
+    run_in_with(job.path(), &all, &[])
+}
+
+#[test]
+fn check_shards_prints_each_shards_size_and_part_of_the_limits() {
+    let tag = unique_tag("shardcheck");
+    let mut recipients = addresses(&tag, 50);
+    recipients.push(recipients[3].to_uppercase());
+    let rate = "[rate]\nper_minute = 120\nmax_per_day = 1001\nshard_share = [2, 1, 1, 1]\n";
+    let job = SendJob::new(&tag, &Smtp::plain(25), recipients, rate);
+    let run = check(&job, &["--shards", "4"]);
+    run.expect(0);
+    let sizes: Vec<usize> =
+        (0..4).map(|i| job.recipients[..50].iter().filter(|r| Shard::of_key(r, 4) == i).count()).collect();
+    assert_eq!(sizes.iter().sum::<usize>(), 50, "the duplicate row is nobody's");
+    let (rates, budgets) = (["0.8", "0.4", "0.4", "0.4"], [401, 200, 200, 200]);
+    for i in 0..4 {
+        let line = format!("shard {i}/4  {} recipients, {} messages/s, {} a day", sizes[i], rates[i], budgets[i]);
+        run.line_with(&[&line]);
+    }
+    job.write("job.toml", std::fs::read_to_string(job.path().join("job.toml")).unwrap().replace("2, 1, 1, 1", "1, 1"));
+    check(&job, &["--shards", "4"]).expect(2).line_with(&["[rate] shard_share has 2 weight(s) for 4 shards"]);
+    check(&job, &["--shards", "0"]).expect(2);
+}
