@@ -5,6 +5,7 @@ mod bounces_lab;
 mod cli_job_folder;
 mod cli_shell;
 mod common;
+mod deploy_kubernetes;
 mod jobs_check;
 mod jobs_copies;
 mod jobs_exclude;
