@@ -23,7 +23,7 @@ pub fn run(cli: Cli) -> ExitCode {
         }
         Command::Send(args) => ExitCode::from(crate::job::run::send(args)),
         Command::Status(args) => ExitCode::from(crate::job::status::run(args)),
-        Command::Repair(args) => ExitCode::from(crate::job::repair::run(&args.job, args.from_reports)),
+        Command::Repair(args) => ExitCode::from(crate::job::repair::run(args)),
         Command::Probe(args) => crate::probe::run(args),
         Command::Bounces(args) => ExitCode::from(crate::bounces::run(args)),
         Command::Completions(args) => {
