@@ -67,7 +67,7 @@ fn check_indexed_job(spec: &Value, all: &HashMap<String, Value>, on_75: &str) ->
     }
     assert!(container["command"].is_null(), "the image's ENTRYPOINT is mailshot; args follow it");
     assert_eq!(
-        container["image"].as_str().map(|i| i.split('/').last().unwrap().split(':').next().unwrap()),
+        container["image"].as_str().map(|i| i.split('/').next_back().unwrap().split(':').next().unwrap()),
         Some("mailshot")
     );
 

@@ -8,12 +8,15 @@ use crate::common::send_job::{SendJob, Smtp, addresses};
 use crate::common::unique_tag;
 use crate::jobs_support::{Run, run_in_with};
 
+/// Arguments, variables, and what the refusal says.
+type Case = (&'static [&'static str], &'static [(&'static str, &'static str)], &'static str);
+
 #[test]
 fn a_shard_named_wrongly_is_refused_before_anything_is_sent() {
     let server = MailServer::start();
     let tag = unique_tag("shardargs");
     let mut job = SendJob::new(&tag, &Smtp::scripted(&server), addresses(&tag, 8), "");
-    let cases: [(&[&str], &[(&str, &str)], &str); 9] = [
+    let cases: [Case; 9] = [
         (&["--shard", "4/4"], &[], "--shard \"4/4\": the index must be below the shard count (0 to 3)"),
         (&["--shard", "0/0"], &[], "--shard \"0/0\": the shard count must be at least 1"),
         (&["--shard", "two/4"], &[], "--shard \"two/4\": expected I/N"),
