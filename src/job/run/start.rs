@@ -108,12 +108,12 @@ async fn open_campaign(
             set_aside(&other.path, started)?;
         }
     }
-    let others = layout::conflicting(&args.job, shard);
-    if !others.is_empty() {
-        return Err(StartError::Input(format!("{}: {}", args.job.display(), layout::refusal(&others, shard))));
-    }
+    refuse_other_layouts(&args.job, shard)?;
     let (journal, writer, replayed) =
         Journal::open(&paths.journal, started).map_err(|e| StartError::Input(e.to_string()))?;
+    // Again now that this run's journal exists: of two runs of different layouts started at once, at least
+    // the later one sees the other's journal here, before anything is sent.
+    refuse_other_layouts(&args.job, shard)?;
     if let Some(last) = replayed.last_run.as_ref().filter(|last| last.shard != shard) {
         let recorded = last.shard.map_or("an unsharded run".to_owned(), |s| format!("a run of shard {}", s.spec()));
         return Err(StartError::Input(format!(
@@ -139,6 +139,15 @@ async fn open_campaign(
         false => StartError::Input(e.to_string()),
     })?;
     Ok((Kept { lock, journal, writer, run_number }, replayed))
+}
+
+/// Journals of another shard count (or of the other of sharded and unsharded) beside the job: refused.
+fn refuse_other_layouts(job: &Path, shard: Option<Shard>) -> Result<(), StartError> {
+    let others = layout::conflicting(job, shard);
+    match others.is_empty() {
+        true => Ok(()),
+        false => Err(StartError::Input(format!("{}: {}", job.display(), layout::refusal(&others, shard)))),
+    }
 }
 
 /// The job and its CSV's row count (for the progress bar), after a clean check.
