@@ -20,7 +20,8 @@ pub enum Command {
     Preview(PreviewArgs),
     /// Send the job's messages through the configured SMTP server.
     Send(SendArgs),
-    /// Show what the journal knows about a job: counts by state, last run, budget left.
+    /// Show what the journal knows about a job: counts by state, last run, budget left (a sharded
+    /// campaign's journals merged, with a line per shard).
     Status(StatusArgs),
     /// Cut a damaged journal at its first damaged line, keep the rest beside it, and mark every recipient
     /// named there as uncertain (so that nobody is sent twice).

@@ -88,3 +88,19 @@ fn check_shards_prints_each_shards_size_and_part_of_the_limits() {
     check(&job, &["--shards", "4"]).expect(2).line_with(&["[rate] shard_share has 2 weight(s) for 4 shards"]);
     check(&job, &["--shards", "0"]).expect(2);
 }
+
+#[test]
+fn a_shard_asks_about_its_own_part_of_the_csv() {
+    let server = MailServer::start();
+    let tag = unique_tag("shardask");
+    let job = SendJob::new(&tag, &Smtp::scripted(&server), addresses(&tag, 40), "");
+    let mine = job.recipients.iter().filter(|r| Shard::of_key(r, 4) == 1).count();
+    assert!(mine > 0 && mine < 40);
+    let (code, shown) = job.send_on_a_terminal(&["--shard", "1/4"], "n");
+    assert_eq!(code, 2, "{shown}");
+    assert!(shown.contains(&format!("Send up to {mine} messages from")), "{shown}");
+    job.send(&["--yes", "--shard", "1/4"]).expect(0);
+    let (_, shown) = job.send_on_a_terminal(&["--shard", "1/4"], "n");
+    assert!(shown.contains(&format!("{mine} of {mine} were settled in earlier runs")), "{shown}");
+    assert_eq!(server.accepted_total() as usize, mine);
+}

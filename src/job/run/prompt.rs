@@ -126,6 +126,11 @@ pub fn confirm(
     if !stdin.is_terminal() {
         return Err(StartError::Input("not asking for confirmation without a terminal: pass --yes to send".into()));
     }
+    // A shard offers its own part of the CSV, not the whole.
+    let total = match shard {
+        Some(s) => crate::check::shards::sizes(job, s.count).map_or(total, |sizes| sizes[s.index as usize]),
+        None => total,
+    };
     let replayed = replayed(paths, now);
     let standing = match (&replayed, args.fresh) {
         (Some(replayed), false) => Some(Standing::of(job, replayed, shard)),
