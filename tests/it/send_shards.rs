@@ -104,3 +104,67 @@ fn a_shard_asks_about_its_own_part_of_the_csv() {
     assert!(shown.contains(&format!("{mine} of {mine} were settled in earlier runs")), "{shown}");
     assert_eq!(server.accepted_total() as usize, mine);
 }
+
+fn status(job: &SendJob, args: &[&str]) -> Run {
+    crate::send_status::status(job, args)
+}
+
+/// Only shard 0 of 3 has run: `status` still counts the other shards' recipients as pending, shard by shard;
+/// `--failed` and `--json` cover every shard's journal.
+#[test]
+fn status_counts_shards_that_have_not_run_and_lists_failures_across_shards() {
+    let server = MailServer::start();
+    let tag = unique_tag("shardstatus");
+    let job = SendJob::new(&tag, &Smtp::scripted(&server), addresses(&tag, 60), "[retry]\nattempts = 1\n");
+    let of = |shard: u32| job.recipients.iter().filter(|r| Shard::of_key(r, 3) == shard).cloned().collect::<Vec<_>>();
+    let (zero, one, two) = (of(0), of(1), of(2));
+    server.reject(&zero[0], "550 5.1.1 No such user", u32::MAX);
+    server.reject(&two[0], "550 5.1.1 No such user", u32::MAX);
+    job.send(&["--yes", "--shard", "0/3"]).expect(1);
+    job.send(&["--yes", "--shard", "2/3"]).expect(1);
+
+    let said = status(&job, &[]);
+    said.expect(0).line_with(&[&format!("delivered  {}", zero.len() + two.len() - 2)]).line_with(&["failed     2"]);
+    said.line_with(&[&format!("not sent   {}", one.len())]);
+    said.line_with(&["shard 0/3", "pending 0", "failed 1", "exit 1"]);
+    said.line_with(&["shard 1/3", &format!("pending {},", one.len()), "delivered 0", "no run"]);
+    let json: serde_json::Value = serde_json::from_str(&status(&job, &["--json"]).expect(0).stdout).unwrap();
+    assert_eq!(json["shards"][1]["journal"], "none yet", "{json}");
+    assert_eq!(json["shards"][2]["failed"], 1, "{json}");
+    let failed = status(&job, &["--failed"]).expect(0).stdout.clone();
+    let mut emails: Vec<String> =
+        csv::Reader::from_reader(failed.as_bytes()).records().map(|r| r.unwrap()[1].to_owned()).collect();
+    emails.sort();
+    let mut expected = vec![zero[0].clone(), two[0].clone()];
+    expected.sort();
+    assert_eq!(emails, expected, "{failed}");
+}
+
+/// `--fresh` and `repair` act on one shard: the other shards' journals stay as they were.
+#[test]
+fn fresh_and_repair_work_on_one_shard() {
+    let server = MailServer::start();
+    let tag = unique_tag("shardfresh");
+    let job = SendJob::new(&tag, &Smtp::scripted(&server), addresses(&tag, 30), "");
+    for i in 0..2 {
+        job.send(&["--yes", "--shard", &format!("{i}/2")]).expect(0);
+    }
+    let journal = |i: u32| job.path().join(format!("job.shard-{i}-of-2.journal.jsonl"));
+    let other = std::fs::read(journal(0)).unwrap();
+    let mine = job.recipients.iter().filter(|r| Shard::of_key(r, 2) == 1).count();
+    job.send(&["--yes", "--shard", "1/2", "--fresh"]).expect(0).line_with(&["the old journal is kept as"]);
+    assert_eq!(std::fs::read(journal(0)).unwrap(), other, "shard 0's journal untouched");
+    assert_eq!(server.accepted_total() as usize, 30 + mine, "shard 1 sent its part again, as a new campaign");
+
+    // A damaged line in shard 1's journal: its run refuses, `repair --shard 1/2` cuts it, shard 0 never noticed.
+    let text = std::fs::read_to_string(journal(1)).unwrap();
+    let (first, rest) = text.split_once('\n').unwrap();
+    std::fs::write(journal(1), format!("{first}\nnot json\n{rest}")).unwrap();
+    job.send(&["--yes", "--shard", "1/2"]).expect(2).line_with(&["line 2", "damaged"]);
+    job.send(&["--yes", "--shard", "0/2"]).expect(0);
+    let repair = crate::jobs_support::run_in(job.path(), &["repair", "job.toml", "--shard", "1/2"]);
+    repair.expect(0).line_with(&["cut at line 2"]);
+    job.send(&["--yes", "--shard", "1/2"]).expect(1);
+    assert_eq!(server.accepted_total() as usize, 30 + mine, "nobody sent again after the repair");
+    assert!(std::fs::read(journal(0)).unwrap().len() > other.len(), "shard 0 ran once more");
+}
