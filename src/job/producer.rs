@@ -103,7 +103,7 @@ pub fn produce(
     let queue_bytes = QueueBytes::new(plan.job.limits.queue_bytes);
     let mut producer = Producer { plan, work, events, shared, queue_bytes, produced };
     let shard = producer.plan.shard;
-    for entry in reader.filter(|entry| shard.is_none_or(|shard| shard.takes(entry))) {
+    for entry in reader.filter(|entry| takes(shard, entry)) {
         if !producer.take(entry) {
             break;
         }
@@ -174,7 +174,7 @@ impl Producer {
 pub fn count(plan: &ProducerPlan) -> Option<Planned> {
     let mut counted = Planned::default();
     let reader = plan.job.recipients().ok()?;
-    for entry in reader.filter(|entry| plan_takes(plan, entry)) {
+    for entry in reader.filter(|entry| takes(plan.shard, entry)) {
         counted.recipients += 1;
         let Ok(Entry::Recipient(recipient)) = entry else { continue };
         match decide(plan, &recipient) {
@@ -187,8 +187,9 @@ pub fn count(plan: &ProducerPlan) -> Option<Planned> {
     Some(counted)
 }
 
-fn plan_takes(plan: &ProducerPlan, entry: &Result<Entry, RowError>) -> bool {
-    plan.shard.is_none_or(|shard| shard.takes(entry))
+/// Whether this run settles a CSV record: all of them, or its shard's.
+fn takes(shard: Option<Shard>, entry: &Result<Entry, RowError>) -> bool {
+    shard.is_none_or(|shard| shard.takes(entry))
 }
 
 enum Decision {

@@ -100,3 +100,4 @@ async fn run(args: &SendArgs) -> Result<u8, StartError> {
 }
 
 pub use super::pending::uncertain_bound;
+pub use start::repair_hint;

@@ -160,7 +160,8 @@ fn fresh_and_repair_work_on_one_shard() {
     let text = std::fs::read_to_string(journal(1)).unwrap();
     let (first, rest) = text.split_once('\n').unwrap();
     std::fs::write(journal(1), format!("{first}\nnot json\n{rest}")).unwrap();
-    job.send(&["--yes", "--shard", "1/2"]).expect(2).line_with(&["line 2", "damaged"]);
+    job.send(&["--yes", "--shard", "1/2"]).expect(2).line_with(&["line 2", "damaged", "add --shard 1/2"]);
+    status(&job, &[]).expect(2).line_with(&["job.shard-1-of-2.journal.jsonl, line 2", "add --shard 1/2"]);
     job.send(&["--yes", "--shard", "0/2"]).expect(0);
     let repair = crate::jobs_support::run_in(job.path(), &["repair", "job.toml", "--shard", "1/2"]);
     repair.expect(0).line_with(&["cut at line 2"]);

@@ -110,7 +110,7 @@ async fn open_campaign(
     }
     refuse_other_layouts(&args.job, shard)?;
     let (journal, writer, replayed) =
-        Journal::open(&paths.journal, started).map_err(|e| StartError::Input(e.to_string()))?;
+        Journal::open(&paths.journal, started).map_err(|e| StartError::Input(repair_hint(e.to_string(), shard)))?;
     // Again now that this run's journal exists: of two runs of different layouts started at once, at least
     // the later one sees the other's journal here, before anything is sent.
     refuse_other_layouts(&args.job, shard)?;
@@ -127,7 +127,7 @@ async fn open_campaign(
     let missing = evidence::check(&paths.reports, &replayed)
         .map_err(|e| StartError::Input(format!("{}: {e}", paths.reports.display())))?;
     if !missing.is_empty() {
-        return Err(StartError::Input(missing.refusal(&args.job)));
+        return Err(StartError::Input(repair_hint(missing.refusal(&args.job), shard)));
     }
     let run_number = replayed.last_run.as_ref().map_or(1, |r| r.run + 1);
     let (fingerprint, inputs) = (inputs.fingerprint, Some(inputs.digests));
@@ -139,6 +139,14 @@ async fn open_campaign(
         false => StartError::Input(e.to_string()),
     })?;
     Ok((Kept { lock, journal, writer, run_number }, replayed))
+}
+
+/// A shard's journal is repaired with `repair --shard I/N`: said after a refusal that names `repair`.
+pub fn repair_hint(text: String, shard: Option<Shard>) -> String {
+    match shard {
+        Some(s) if text.contains("mailshot repair") => format!("{text} (this shard's: add --shard {})", s.spec()),
+        _ => text,
+    }
 }
 
 /// Journals of another shard count (or of the other of sharded and unsharded) beside the job: refused.

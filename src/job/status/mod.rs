@@ -55,7 +55,7 @@ pub struct StatusSummary {
     /// Messages delivered in the last 24 hours (recipients, not attempts).
     pub sent_last_24h: u64,
     pub budget_left: Option<u64>,
-    /// A sharded campaign: one entry per shard journal found (empty for an unsharded one).
+    /// A sharded campaign: one entry per shard, run or not (empty for an unsharded campaign).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub shards: Vec<shards::ShardView>,
 }

@@ -58,7 +58,10 @@ pub fn read_journals(job_file: &Path, now: DateTime<Utc>) -> Result<Vec<Journal>
     }
     chosen
         .into_iter()
-        .map(|f| Ok(Journal { replayed: super::read(&f.path, now)?, shard: f.shard, path: f.path }))
+        .map(|f| {
+            let replayed = super::read(&f.path, now).map_err(|e| crate::job::run::repair_hint(e, f.shard))?;
+            Ok(Journal { replayed, shard: f.shard, path: f.path })
+        })
         .collect()
 }
 
