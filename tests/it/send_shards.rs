@@ -169,3 +169,26 @@ fn fresh_and_repair_work_on_one_shard() {
     assert_eq!(server.accepted_total() as usize, 30 + mine, "nobody sent again after the repair");
     assert!(std::fs::read(journal(0)).unwrap().len() > other.len(), "shard 0 ran once more");
 }
+
+/// `bounces` cannot record into shard journals yet: it says so and creates no unsharded journal (which would
+/// then block every shard as a journal of another layout).
+#[test]
+fn bounces_refuses_a_sharded_campaign_and_the_manual_documents_shards() {
+    let server = MailServer::start();
+    let tag = unique_tag("shardbounce");
+    let job = SendJob::new(&tag, &Smtp::scripted(&server), addresses(&tag, 6), "");
+    job.send(&["--yes", "--shard", "0/2"]).expect(0);
+    for sub in ["cur", "new", "tmp"] {
+        std::fs::create_dir_all(job.path().join("bounced").join(sub)).unwrap();
+    }
+    let run = run_in_with(job.path(), &["bounces", "job.toml", "--from", "bounced"], &[]);
+    run.expect(2).line_with(&["job.shard-0-of-2.journal.jsonl", "sharded", "nothing was recorded"]);
+    assert!(!job.journal_path().exists());
+    job.send(&["--yes", "--shard", "1/2"]).expect(0);
+
+    run_in_with(job.path(), &["man", "--dir", "man"], &[]).expect(0);
+    let text = std::fs::read_to_string(job.path().join("man/mailshot-send.1")).unwrap().replace("\\-", "-");
+    for needle in ["--shard", "--shards", "JOB_COMPLETION_INDEX", "shard_share", "max_per_day mod N"] {
+        assert!(text.contains(needle), "the manual does not say {needle}");
+    }
+}
