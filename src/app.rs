@@ -23,7 +23,7 @@ pub fn run(cli: Cli) -> ExitCode {
         }
         Command::Send(args) => ExitCode::from(crate::job::run::send(args)),
         Command::Status(args) => ExitCode::from(crate::job::status::run(args)),
-        Command::Repair(args) => ExitCode::from(crate::job::repair::run(&args.job, args.from_reports)),
+        Command::Repair(args) => ExitCode::from(crate::job::repair::run(args)),
         Command::Probe(args) => crate::probe::run(args),
         Command::Bounces(args) => ExitCode::from(crate::bounces::run(args)),
         Command::Completions(args) => {
@@ -39,9 +39,23 @@ fn status(clean: bool) -> ExitCode {
 }
 
 /// Problems and the summary go to stdout: they are the command's output. Warnings alone still exit 0.
+/// `--shards N` adds a line per shard once the job is clean.
 fn check(args: &CheckArgs) -> ExitCode {
     let summary = check::run(&args.job, io::stdout().lock(), Utc::now());
-    status(summary.is_clean())
+    let (Some(count), true) = (args.shards, summary.is_clean()) else { return status(summary.is_clean()) };
+    match Job::load(&args.job)
+        .map_err(|_| "the job cannot be read".to_owned())
+        .and_then(|job| check::shards::lines(&job, count))
+    {
+        Ok(lines) => {
+            lines.iter().for_each(|line| out_line(line));
+            status(true)
+        }
+        Err(e) => {
+            err_line(&format!("mailshot: {}: {e}", args.job.display()));
+            status(false)
+        }
+    }
 }
 
 fn preview(args: &PreviewArgs) -> ExitCode {

@@ -20,7 +20,8 @@ pub enum Command {
     Preview(PreviewArgs),
     /// Send the job's messages through the configured SMTP server.
     Send(SendArgs),
-    /// Show what the journal knows about a job: counts by state, last run, budget left.
+    /// Show what the journal knows about a job: counts by state, last run, budget left (a sharded
+    /// campaign's journals merged, with a line per shard).
     Status(StatusArgs),
     /// Cut a damaged journal at its first damaged line, keep the rest beside it, and mark every recipient
     /// named there as uncertain (so that nobody is sent twice).
@@ -43,6 +44,9 @@ pub struct CheckArgs {
     /// The job file (job.toml), or the folder that holds it.
     #[arg(value_parser = job_file)]
     pub job: PathBuf,
+    /// Also print how many recipients each of N shards would send (`send --shard I/N`).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub shards: Option<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -96,6 +100,22 @@ pub struct SendArgs {
     /// Start a new campaign with a new journal (the old one is kept, renamed).
     #[arg(long)]
     pub fresh: bool,
+    /// Send only shard I of N: the recipients whose key hashes to I, with this shard's own journal, lock
+    /// and reports (also MAILSHOT_SHARD=I/N).
+    ///
+    /// The shard of a recipient is the first 8 bytes of SHA-256 over its key (the `key` column, or the
+    /// lower-case address), big-endian, modulo N: rows added later move nobody. Every shard still reads the
+    /// whole CSV (duplicates are found across it). `[rate]` and `max_per_day` are the campaign's: shard I gets
+    /// its share, equal by default or by `[rate] shard_share = [w0, w1, …]` (one relative weight per shard);
+    /// the daily budget's parts are whole numbers that add up to it (each gets the floor of its share, and
+    /// the remainder goes one each to the largest fractions, ties to the lower index: with equal shares,
+    /// shard I gets one more when I < max_per_day mod N). `--rate` is this process's own rate, not split.
+    /// Running the campaign with another N, or unsharded, is refused unless --fresh.
+    #[arg(long, value_name = "I/N", conflicts_with = "shards")]
+    pub shard: Option<String>,
+    /// Send shard $JOB_COMPLETION_INDEX of N (the pod index of a Kubernetes Indexed Job).
+    #[arg(long, value_name = "N")]
+    pub shards: Option<u32>,
     #[command(flatten)]
     pub verbosity: Verbosity,
 }
@@ -153,6 +173,9 @@ pub struct RepairArgs {
     /// Take back into the journal the statuses of recipients that the reports list and it lost.
     #[arg(long)]
     pub from_reports: bool,
+    /// Repair shard I of N's journal (`job.shard-I-of-N.journal.jsonl`) and use its reports.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -74,6 +74,14 @@ fn bounces(args: &BouncesArgs) -> Result<Vec<String>, BouncesError> {
     let source = Source::parse(&args.from)?;
     let job = Job::load(&args.job).map_err(|e| BouncesError::Input(joined(&e.problems)))?;
     let paths = JobPaths::of(&args.job);
+    let sharded = crate::job::shard::layout::journals(&args.job).into_iter().find(|f| f.shard.is_some());
+    if let Some(found) = sharded.filter(|_| !paths.journal.exists()) {
+        return Err(BouncesError::Input(format!(
+            "{}: this campaign is sharded, and `bounces` does not record into shard journals yet; nothing was \
+             recorded",
+            found.path.display()
+        )));
+    }
     if !paths.journal.exists() {
         let journal = paths.journal.display();
         return Err(BouncesError::Input(format!("{journal}: no journal yet: this job has not been sent")));

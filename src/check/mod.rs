@@ -5,6 +5,7 @@
 //! `send` runs `check_job` first and refuses to send when it finds errors.
 
 mod report;
+pub mod shards;
 
 use std::io::Write;
 use std::path::Path;

@@ -18,6 +18,9 @@ pub struct RateSection {
     pub burst: Option<u32>,
     /// A rolling 24-hour budget, counted across runs from the journal.
     pub max_per_day: Option<u64>,
+    /// Sharded runs (`send --shard I/N`): the relative weight of each shard in the rate and the daily
+    /// budget, one per shard (`[2, 1, 1]`: shard 0 gets half); absent, the shards share equally.
+    pub shard_share: Option<Vec<f64>>,
 }
 
 impl RateSection {

@@ -12,9 +12,10 @@
 //!     ─► run::finish: exit code, run-end record, journal synced; lessons, report path
 //! ```
 //!
-//! Beside the run: `status` (reads the journal through the same [`journal::Replayed`]), `repair`, `signals`
-//! (Ctrl-C and friends set [`worker::Stop`]), `evidence` (reports against the journal). The words used for a
-//! recipient's fate (status, settlement, outcome, …) are listed in the crate docs.
+//! Beside the run: `shard` (which recipients a `--shard I/N` run takes, its part of `[rate]`, the journals'
+//! layout), `status` (reads the journal through the same [`journal::Replayed`], every shard's), `repair`,
+//! `signals` (Ctrl-C and friends set [`worker::Stop`]), `evidence` (reports against the journal). The words
+//! used for a recipient's fate (status, settlement, outcome, …) are listed in the crate docs.
 
 pub mod clock;
 pub mod evidence;
@@ -33,6 +34,7 @@ pub mod repair;
 pub mod report;
 pub mod run;
 pub mod settlement;
+pub mod shard;
 pub mod signals;
 pub mod status;
 pub mod throttle;

@@ -17,6 +17,7 @@ use super::journal::{JournalState, Replayed, Settled};
 use super::progress::Planned;
 use super::queue_bytes::QueueBytes;
 use super::settlement::{Settlement, Status};
+use super::shard::Shard;
 use super::work::{Event, Lost, Work};
 use super::worker::WorkerContext;
 use crate::jobdef::Job;
@@ -33,6 +34,9 @@ pub struct ProducerPlan {
     /// The limit is the daily budget (the rest waits for tomorrow), not `--limit`.
     pub by_budget: bool,
     pub now: DateTime<Utc>,
+    /// Only this shard's recipients are this run's; the others are passed over without a word (another
+    /// process settles them). Duplicates are still found over the whole CSV.
+    pub shard: Option<Shard>,
 }
 
 /// How the production ended.
@@ -98,7 +102,8 @@ pub fn produce(
     };
     let queue_bytes = QueueBytes::new(plan.job.limits.queue_bytes);
     let mut producer = Producer { plan, work, events, shared, queue_bytes, produced };
-    for entry in reader {
+    let shard = producer.plan.shard;
+    for entry in reader.filter(|entry| takes(shard, entry)) {
         if !producer.take(entry) {
             break;
         }
@@ -169,7 +174,7 @@ impl Producer {
 pub fn count(plan: &ProducerPlan) -> Option<Planned> {
     let mut counted = Planned::default();
     let reader = plan.job.recipients().ok()?;
-    for entry in reader {
+    for entry in reader.filter(|entry| takes(plan.shard, entry)) {
         counted.recipients += 1;
         let Ok(Entry::Recipient(recipient)) = entry else { continue };
         match decide(plan, &recipient) {
@@ -180,6 +185,11 @@ pub fn count(plan: &ProducerPlan) -> Option<Planned> {
         }
     }
     Some(counted)
+}
+
+/// Whether this run settles a CSV record: all of them, or its shard's.
+fn takes(shard: Option<Shard>, entry: &Result<Entry, RowError>) -> bool {
+    shard.is_none_or(|shard| shard.takes(entry))
 }
 
 enum Decision {

@@ -22,6 +22,8 @@ use super::evidence::{self, Unknown};
 use super::journal::{Journal, JournalState, Record, Settled, set_aside_names, sync_dir};
 use super::lock;
 use super::run::JobPaths;
+use super::shard::Shard;
+use crate::cli::RepairArgs;
 use crate::exit_codes;
 use crate::jobdef::Job;
 use crate::output::{err_line, out_line};
@@ -53,8 +55,16 @@ struct Named {
 
 /// The command: under the job's lock (no run may be appending meanwhile), repair its journal and say what
 /// was done.
-pub fn run(job: &Path, from_reports: bool) -> u8 {
-    let paths = JobPaths::of(job);
+pub fn run(args: &RepairArgs) -> u8 {
+    let (job, from_reports) = (args.job.as_path(), args.from_reports);
+    let shard = match args.shard.as_deref().map(|spec| Shard::parse(spec, "--shard")).transpose() {
+        Ok(shard) => shard,
+        Err(e) => {
+            err_line(&format!("mailshot: {e}"));
+            return exit_codes::INPUT_ERROR;
+        }
+    };
+    let paths = JobPaths::for_shard(job, shard);
     let _lock = match lock::acquire(&paths.lock) {
         Ok(lock) => lock,
         Err(e @ lock::LockError::Held { .. }) => {

@@ -24,6 +24,7 @@ use chrono::SubsecRound;
 
 use super::clock::now;
 use super::progress::log_line;
+use super::shard::Shard;
 use super::signals::Signals;
 use crate::cli::SendArgs;
 use crate::exit_codes;
@@ -46,7 +47,8 @@ impl StartError {
     }
 }
 
-/// Files beside the job: `job.toml` → `job.journal.jsonl`, `job.lock`, `reports/`.
+/// Files beside the job: `job.toml` → `job.journal.jsonl`, `job.lock`, `reports/`; shard I of N has its own
+/// `job.shard-I-of-N.journal.jsonl`, `job.shard-I-of-N.lock` and `reports/shard-I-of-N/`.
 pub struct JobPaths {
     pub dir: PathBuf,
     pub journal: PathBuf,
@@ -56,15 +58,23 @@ pub struct JobPaths {
 
 impl JobPaths {
     pub fn of(job_file: &Path) -> JobPaths {
+        JobPaths::for_shard(job_file, None)
+    }
+
+    pub fn for_shard(job_file: &Path, shard: Option<Shard>) -> JobPaths {
         let dir = match job_file.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
             _ => PathBuf::from("."),
         };
         let stem = job_file.file_stem().map_or("job".into(), |s| s.to_string_lossy().into_owned());
+        let (name, reports) = match shard {
+            Some(shard) => (format!("{stem}.{}", shard.tag()), dir.join("reports").join(shard.tag())),
+            None => (stem, dir.join("reports")),
+        };
         JobPaths {
-            journal: dir.join(format!("{stem}.journal.jsonl")),
-            lock: dir.join(format!("{stem}.lock")),
-            reports: dir.join("reports"),
+            journal: dir.join(format!("{name}.journal.jsonl")),
+            lock: dir.join(format!("{name}.lock")),
+            reports,
             dir,
         }
     }
@@ -90,3 +100,4 @@ async fn run(args: &SendArgs) -> Result<u8, StartError> {
 }
 
 pub use super::pending::uncertain_bound;
+pub use start::repair_hint;

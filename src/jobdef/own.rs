@@ -35,6 +35,8 @@ pub(super) fn own_files(
     // Every journal: the current one, those `--fresh` kept, and what `repair` cut off (`.damaged-….txt`).
     own.named(dir, &format!("{stem}.journal."), "", "a journal of the job");
     own.file(&dir.join(format!("{stem}.lock")), "the job's lock file");
+    // A shard's journals and lock (`job.shard-I-of-N.journal.jsonl`, `job.shard-I-of-N.lock`).
+    own.named(dir, &format!("{stem}.shard-"), "", "a shard's journal or lock of the job");
     own.folder(&dir.join("reports"), "a report of the job (reports/)");
     // The reports `--fresh` set aside with an old campaign's journal (`reports-<UTC>/`).
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {

@@ -28,6 +28,9 @@ pub enum Record {
         fingerprint: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         inputs: Option<BTreeMap<String, String>>,
+        /// The shard this run sent (`--shard I/N`); absent for an unsharded run.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        shard: Option<crate::job::shard::Shard>,
     },
     /// Written durably before the final dot of this message is sent: from here on it may be delivered.
     Committing {

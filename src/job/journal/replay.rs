@@ -39,6 +39,8 @@ pub struct LastRun {
     pub inputs: Option<BTreeMap<String, String>>,
     /// `None` when the run did not end cleanly (killed, crashed).
     pub ended: Option<(DateTime<Utc>, u8, String)>,
+    /// The shard the run sent, as its record says.
+    pub shard: Option<crate::job::shard::Shard>,
 }
 
 /// Recipients are keyed by a 128-bit digest of their key, so a million of them fit in a few tens of MB.
@@ -137,8 +139,8 @@ impl Replayed {
 
     fn apply(&mut self, record: Record, since: DateTime<Utc>) {
         match record {
-            Record::Run { run, started, fingerprint, inputs, .. } => {
-                self.last_run = Some(LastRun { run, started, fingerprint, inputs, ended: None });
+            Record::Run { run, started, fingerprint, inputs, shard, .. } => {
+                self.last_run = Some(LastRun { run, started, fingerprint, inputs, ended: None, shard });
             }
             Record::Committing { key, row, email, date, attempt, at, .. } => {
                 self.emails.insert(key_id(&email.to_ascii_lowercase()), key_id(&key));

@@ -58,7 +58,9 @@ async fn records_survive_a_reopen_and_settle_state() {
     let path = dir.path().join("job.journal.jsonl");
     let (journal, writer, replayed) = Journal::open(&path, now()).unwrap();
     assert!(replayed.entries.is_empty());
-    journal.append(Record::Run { run: 1, started: now(), pid: 1, fingerprint: "f1".into(), inputs: None }).unwrap();
+    journal
+        .append(Record::Run { run: 1, started: now(), pid: 1, fingerprint: "f1".into(), inputs: None, shard: None })
+        .unwrap();
     journal.commit(committing("a@x", now())).await.unwrap();
     journal.append(outcome("a@x", Settled::Delivered)).unwrap();
     journal.commit(committing("b@x", now())).await.unwrap();
@@ -225,7 +227,7 @@ fn a_bounce_record_reads_as_a_run_end_of_no_run_to_a_mailshot_from_before_bounce
 #[test]
 fn bounces_replay_hard_over_soft_and_remember_their_reports() {
     let mut journal = Vec::new();
-    let run = Record::Run { run: 1, started: now(), pid: 1, fingerprint: "f".into(), inputs: None };
+    let run = Record::Run { run: 1, started: now(), pid: 1, fingerprint: "f".into(), inputs: None, shard: None };
     let end = Record::RunEnd { run: 1, ended: now(), exit_code: 0, summary: "delivered 2".into(), bounce: None };
     let records = [
         run,

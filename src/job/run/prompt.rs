@@ -10,6 +10,7 @@ use super::{JobPaths, StartError};
 use crate::cli::SendArgs;
 use crate::job::journal::last_day::LastDay;
 use crate::job::journal::{JournalState, Replayed, Settled};
+use crate::job::shard::Shard;
 use crate::jobdef::Job;
 use crate::recipients::Entry;
 
@@ -27,11 +28,14 @@ pub struct Standing {
 
 impl Standing {
     /// Counts the CSV's recipients by what `replayed` says of them.
-    pub fn of(job: &Job, replayed: &Replayed) -> Standing {
+    pub fn of(job: &Job, replayed: &Replayed, shard: Option<Shard>) -> Standing {
         let mut standing = Standing::default();
         let Ok(reader) = job.recipients() else { return standing };
         for entry in reader.filter_map(Result::ok) {
             let Entry::Recipient(r) = entry else { continue };
+            if shard.is_some_and(|s| !s.contains(&r.key)) {
+                continue;
+            }
             standing.total += 1;
             match replayed.get(&r.key).map(|e| e.state) {
                 Some(JournalState::Settled(Settled::Delivered | Settled::Failed)) => standing.settled += 1,
@@ -109,6 +113,8 @@ fn why(cap: u64, args: &SendArgs) -> String {
 pub fn confirm(
     args: &SendArgs,
     job: &Job,
+    paths: &JobPaths,
+    shard: Option<Shard>,
     total: u64,
     connections: usize,
     now: DateTime<Utc>,
@@ -120,10 +126,14 @@ pub fn confirm(
     if !stdin.is_terminal() {
         return Err(StartError::Input("not asking for confirmation without a terminal: pass --yes to send".into()));
     }
-    let paths = JobPaths::of(&args.job);
-    let replayed = replayed(&paths, now);
+    // A shard offers its own part of the CSV, not the whole.
+    let total = match shard {
+        Some(s) => crate::check::shards::sizes(job, s.count).map_or(total, |sizes| sizes[s.index as usize]),
+        None => total,
+    };
+    let replayed = replayed(paths, now);
     let standing = match (&replayed, args.fresh) {
-        (Some(replayed), false) => Some(Standing::of(job, replayed)),
+        (Some(replayed), false) => Some(Standing::of(job, replayed, shard)),
         _ => None,
     };
     let budget_left = job.rate.max_per_day.map(|max| {

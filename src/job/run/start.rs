@@ -16,6 +16,7 @@ use crate::job::journal::{Journal, JournalWriter, Record, Replayed, set_aside_na
 use crate::job::lock::{self, RunLock};
 use crate::job::progress::log_line;
 use crate::job::report::Report;
+use crate::job::shard::{self, Shard, layout};
 use crate::job::{evidence, fingerprint};
 use crate::jobdef::Job;
 use crate::smtp::{self, Connector};
@@ -36,6 +37,8 @@ pub struct Started {
     pub by_budget: bool,
     pub report: Report,
     pub kept: Kept,
+    /// The shard this run sends (`--shard`), or `None` for the whole CSV.
+    pub shard: Option<Shard>,
 }
 
 /// What the run keeps to its very end: the lock, and the journal to close with the run-end record.
@@ -48,20 +51,26 @@ pub struct Kept {
 
 /// The steps in order: the job and its connection settings, the question, then the campaign's files.
 pub async fn start(args: &SendArgs, started: DateTime<Utc>) -> Result<Started, StartError> {
-    let (job, total) = load_and_check(&args.job, args.verbosity.quiet, started)?;
+    let shard = shard::resolve(args.shard.as_deref(), args.shards, |name| std::env::var(name).ok())
+        .map_err(|e| StartError::Input(e.to_string()))?;
+    let paths = JobPaths::for_shard(&args.job, shard);
+    let (mut job, total) = load_and_check(&args.job, args.verbosity.quiet, started)?;
+    if let Some(shard) = shard {
+        job.rate =
+            shard::part_of(&job.rate, shard).map_err(|e| StartError::Input(format!("{}: {e}", args.job.display())))?;
+    }
     let (connector, tokens) = connector(args, &job)?;
     let pace = pace(args, &job)?;
     let connections = connections(args, &job)?;
-    prompt::confirm(args, &job, total, connections, started)?;
-    let (kept, replayed) = open_campaign(args, started).await?;
+    prompt::confirm(args, &job, &paths, shard, total, connections, started)?;
+    let (kept, replayed) = open_campaign(args, &paths, shard, started).await?;
     let sent = match job.rate.max_per_day {
-        Some(_) => LastDay::of(&JobPaths::of(&args.job).journal, &replayed, started).sent,
+        Some(_) => LastDay::of(&paths.journal, &replayed, started).sent,
         None => 0,
     };
     let (limit, by_budget) = limit(args, &job, sent);
-    let reports = JobPaths::of(&args.job).reports;
-    let report = Report::create(&reports, now()).map_err(|e| StartError::Input(e.to_string()))?;
-    Ok(Started { job, total, connector, tokens, pace, connections, replayed, limit, by_budget, report, kept })
+    let report = Report::create(&paths.reports, now()).map_err(|e| StartError::Input(e.to_string()))?;
+    Ok(Started { job, total, connector, tokens, pace, connections, replayed, limit, by_budget, report, kept, shard })
 }
 
 /// The SMTP connector, and with OAuth2's `token_command` the token source and the first token (fetched with
@@ -80,8 +89,12 @@ fn connector(args: &SendArgs, job: &Job) -> Result<(Connector, Option<Tokens>), 
 /// The lock, then the journal (what it says is this run's to act on): `--fresh` sets the old campaign aside,
 /// a changed input or a report the journal does not explain refuses the run, and this run's record is made
 /// durable before anything is sent.
-async fn open_campaign(args: &SendArgs, started: DateTime<Utc>) -> Result<(Kept, Replayed), StartError> {
-    let paths = JobPaths::of(&args.job);
+async fn open_campaign(
+    args: &SendArgs,
+    paths: &JobPaths,
+    shard: Option<Shard>,
+    started: DateTime<Utc>,
+) -> Result<(Kept, Replayed), StartError> {
     let lock = lock::acquire(&paths.lock).map_err(|e| match e {
         lock::LockError::Held { .. } => StartError::Busy(e.to_string()),
         lock::LockError::Io { .. } => StartError::Input(e.to_string()),
@@ -91,19 +104,34 @@ async fn open_campaign(args: &SendArgs, started: DateTime<Utc>) -> Result<(Kept,
         // never a new journal facing the old campaign's reports.
         set_aside_reports(&paths.reports, started)?;
         set_aside(&paths.journal, started)?;
+        for other in layout::conflicting(&args.job, shard) {
+            set_aside(&other.path, started)?;
+        }
     }
+    refuse_other_layouts(&args.job, shard)?;
     let (journal, writer, replayed) =
-        Journal::open(&paths.journal, started).map_err(|e| StartError::Input(e.to_string()))?;
+        Journal::open(&paths.journal, started).map_err(|e| StartError::Input(repair_hint(e.to_string(), shard)))?;
+    // Again now that this run's journal exists: of two runs of different layouts started at once, at least
+    // the later one sees the other's journal here, before anything is sent.
+    refuse_other_layouts(&args.job, shard)?;
+    if let Some(last) = replayed.last_run.as_ref().filter(|last| last.shard != shard) {
+        let recorded = last.shard.map_or("an unsharded run".to_owned(), |s| format!("a run of shard {}", s.spec()));
+        return Err(StartError::Input(format!(
+            "{}: the journal was written by {recorded} (run {}); nothing was sent",
+            paths.journal.display(),
+            last.run
+        )));
+    }
     let inputs = fingerprint::of(&args.job).map_err(StartError::Input)?;
     changes::check(&replayed, &inputs, &args.job, args.accept_changes)?;
     let missing = evidence::check(&paths.reports, &replayed)
         .map_err(|e| StartError::Input(format!("{}: {e}", paths.reports.display())))?;
     if !missing.is_empty() {
-        return Err(StartError::Input(missing.refusal(&args.job)));
+        return Err(StartError::Input(repair_hint(missing.refusal(&args.job), shard)));
     }
     let run_number = replayed.last_run.as_ref().map_or(1, |r| r.run + 1);
     let (fingerprint, inputs) = (inputs.fingerprint, Some(inputs.digests));
-    let record = Record::Run { run: run_number, started, pid: std::process::id(), fingerprint, inputs };
+    let record = Record::Run { run: run_number, started, pid: std::process::id(), fingerprint, inputs, shard };
     // A disk that is already full stops the run here, as a temporary condition (75: run again once there
     // is room), not as bad input.
     journal.commit(record).await.map_err(|e| match e.is_disk_full() {
@@ -111,6 +139,23 @@ async fn open_campaign(args: &SendArgs, started: DateTime<Utc>) -> Result<(Kept,
         false => StartError::Input(e.to_string()),
     })?;
     Ok((Kept { lock, journal, writer, run_number }, replayed))
+}
+
+/// A shard's journal is repaired with `repair --shard I/N`: said after a refusal that names `repair`.
+pub fn repair_hint(text: String, shard: Option<Shard>) -> String {
+    match shard {
+        Some(s) if text.contains("mailshot repair") => format!("{text} (this shard's: add --shard {})", s.spec()),
+        _ => text,
+    }
+}
+
+/// Journals of another shard count (or of the other of sharded and unsharded) beside the job: refused.
+fn refuse_other_layouts(job: &Path, shard: Option<Shard>) -> Result<(), StartError> {
+    let others = layout::conflicting(job, shard);
+    match others.is_empty() {
+        true => Ok(()),
+        false => Err(StartError::Input(format!("{}: {}", job.display(), layout::refusal(&others, shard)))),
+    }
 }
 
 /// The job and its CSV's row count (for the progress bar), after a clean check.
@@ -150,8 +195,13 @@ fn set_aside(journal: &Path, now: DateTime<Utc>) -> Result<(), StartError> {
     for name in set_aside_names("", now, ".jsonl") {
         let kept = journal.with_extension(name);
         match std::fs::hard_link(journal, &kept) {
+            // Another shard's --fresh set the same old journal aside a moment ago.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Ok(()) => {
-                std::fs::remove_file(journal).map_err(fail)?;
+                match std::fs::remove_file(journal) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(fail(e)),
+                    _ => {}
+                }
                 sync_dir(journal.parent().unwrap_or(Path::new("."))).map_err(fail)?;
                 log_line(&format!("started a fresh campaign; the old journal is kept as {}", kept.display()));
                 return Ok(());
@@ -171,7 +221,8 @@ fn set_aside_reports(reports: &Path, now: DateTime<Utc>) -> Result<(), StartErro
     }
     let fail =
         |e: std::io::Error| StartError::Input(format!("{}: cannot set the old reports aside: {e}", reports.display()));
-    let kept = set_aside_names("reports-", now, "")
+    let prefix = format!("{}-", reports.file_name().map_or("reports".into(), |n| n.to_string_lossy()));
+    let kept = set_aside_names(&prefix, now, "")
         .map(|name| reports.with_file_name(name))
         .find(|kept| !kept.exists())
         .expect("some suffix is free");

@@ -12,14 +12,17 @@ use serde::Serialize;
 
 use super::clock::now;
 use super::journal::last_day::LastDay;
-use super::journal::{BounceKind, Detail, JournalEntry, JournalError, JournalState, KeyId, Replayed, Settled, key_id};
-use super::run::JobPaths;
+use super::journal::{
+    Bounce, BounceKind, Detail, JournalEntry, JournalError, JournalState, KeyId, Replayed, Settled, key_id,
+};
 use crate::cli::StatusArgs;
 use crate::config::JobFile;
 use crate::exit_codes;
 use crate::jobdef::Job;
 use crate::output::{err_line, spreadsheet_cell};
 use crate::recipients::Entry as Row;
+
+mod shards;
 
 /// A recipient's latest journal record, with the text a person needs.
 #[derive(Debug, Clone, Serialize)]
@@ -52,6 +55,9 @@ pub struct StatusSummary {
     /// Messages delivered in the last 24 hours (recipients, not attempts).
     pub sent_last_24h: u64,
     pub budget_left: Option<u64>,
+    /// A sharded campaign: one entry per shard, run or not (empty for an unsharded campaign).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub shards: Vec<shards::ShardView>,
 }
 
 #[derive(Debug, Serialize)]
@@ -64,23 +70,18 @@ pub struct LastRunView {
 }
 
 pub fn run(args: &StatusArgs) -> u8 {
-    let paths = JobPaths::of(&args.job);
-    if !paths.journal.exists() {
-        err_line(&format!("mailshot: {}: no journal yet: this job has not been sent", paths.journal.display()));
-        return exit_codes::INPUT_ERROR;
-    }
-    let replayed = match read(&paths.journal, now()) {
-        Ok(replayed) => replayed,
+    let journals = match shards::read_journals(&args.job, now()) {
+        Ok(journals) => journals,
         Err(e) => {
             err_line(&format!("mailshot: {e}"));
             return exit_codes::INPUT_ERROR;
         }
     };
-    let latest = latest(&replayed);
+    let latest: HashMap<KeyId, Latest> = journals.iter().flat_map(|j| latest(&j.replayed)).collect();
     let out = std::io::stdout();
     let mut out = out.lock();
     let result = if args.bounced {
-        write_bounced(&mut out, &replayed)
+        write_bounced(&mut out, journals.iter().flat_map(|j| j.replayed.bounces.values()))
     } else if args.failed || args.uncertain || args.deferred {
         let wanted = |l: &Latest| {
             (args.failed && l.state == "failed")
@@ -96,7 +97,10 @@ pub fn run(args: &StatusArgs) -> u8 {
             }
         }
     } else {
-        let status = summarise(&args.job, &paths, &latest, &replayed);
+        let status = match journals.as_slice() {
+            [one] if one.shard.is_none() => summarise(&args.job, &one.path, &latest, &one.replayed),
+            _ => shards::summarise(&args.job, &journals, &latest),
+        };
         if args.json { write_json(&mut out, &status) } else { write_text(&mut out, &status) }
     };
     match result {
@@ -111,7 +115,7 @@ pub fn run(args: &StatusArgs) -> u8 {
 
 /// The journal through the run's own fold ([`Replayed`]): a torn last line is ignored as on resume; a damaged
 /// line is reported with the way out (`repair`), since every count after it would be a guess.
-fn read(path: &Path, now: DateTime<Utc>) -> Result<Replayed, String> {
+pub(super) fn read(path: &Path, now: DateTime<Utc>) -> Result<Replayed, String> {
     let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     Replayed::read_details(file, now, path).map_err(|e| match e {
         JournalError::Corrupt { path, line, message } => format!(
@@ -143,22 +147,16 @@ fn latest(replayed: &Replayed) -> HashMap<KeyId, Latest> {
     replayed.entries.iter().filter_map(known).collect()
 }
 
-fn summarise(job_file: &Path, paths: &JobPaths, latest: &HashMap<KeyId, Latest>, replayed: &Replayed) -> StatusSummary {
-    let count = |state| latest.values().filter(|l| l.state == state).count() as u64;
+fn summarise(job_file: &Path, journal: &Path, latest: &HashMap<KeyId, Latest>, replayed: &Replayed) -> StatusSummary {
+    let count = |state| count(latest, state);
     let bounced = |kind| replayed.bounces.values().filter(|b| b.kind == kind).count() as u64;
     let max_per_day = JobFile::load(job_file).ok().and_then(|f| f.rate.max_per_day);
-    let last_run = replayed.last_run.as_ref().map(|l| LastRunView {
-        run: l.run,
-        started: l.started,
-        ended: l.ended.as_ref().map(|e| e.0),
-        exit_code: l.ended.as_ref().map(|e| e.1),
-        summary: l.ended.as_ref().map(|e| e.2.clone()),
-    });
+    let last_run = last_run_view(replayed);
     let not_sent = not_sent(job_file, latest);
     // As the run counts them: the journals `--fresh` set aside spend the same provider's budget.
-    let day = LastDay::of(&paths.journal, replayed, now());
+    let day = LastDay::of(journal, replayed, now());
     StatusSummary {
-        journal: paths.journal.display().to_string(),
+        journal: journal.display().to_string(),
         delivered: count("delivered"),
         failed: count("failed"),
         deferred: count("deferred"),
@@ -171,7 +169,22 @@ fn summarise(job_file: &Path, paths: &JobPaths, latest: &HashMap<KeyId, Latest>,
         max_per_day,
         sent_last_24h: day.delivered,
         budget_left: max_per_day.map(|m| m.saturating_sub(day.sent)),
+        shards: Vec::new(),
     }
+}
+
+fn count(latest: &HashMap<KeyId, Latest>, state: &str) -> u64 {
+    latest.values().filter(|l| l.state == state).count() as u64
+}
+
+fn last_run_view(replayed: &Replayed) -> Option<LastRunView> {
+    replayed.last_run.as_ref().map(|l| LastRunView {
+        run: l.run,
+        started: l.started,
+        ended: l.ended.as_ref().map(|e| e.0),
+        exit_code: l.ended.as_ref().map(|e| e.1),
+        summary: l.ended.as_ref().map(|e| e.2.clone()),
+    })
 }
 
 /// Recipients in the CSV that the journal has not settled (never taken, or taken and given back).
@@ -227,8 +240,8 @@ fn write_csv(out: &mut impl Write, rows: &[&Latest]) -> std::io::Result<()> {
 }
 
 /// `row,email,bounce,status,diagnostic,report`, one line per bounced recipient (its worse report), by row.
-fn write_bounced(out: &mut impl Write, replayed: &Replayed) -> std::io::Result<()> {
-    let mut bounces: Vec<_> = replayed.bounces.values().collect();
+fn write_bounced<'a>(out: &mut impl Write, bounces: impl Iterator<Item = &'a Bounce>) -> std::io::Result<()> {
+    let mut bounces: Vec<&Bounce> = bounces.collect();
     bounces.sort_by_key(|b| b.row);
     let mut csv = csv::Writer::from_writer(out);
     csv.write_record(["row", "email", "bounce", "status", "diagnostic", "report"])?;
@@ -260,11 +273,7 @@ fn write_text(out: &mut impl Write, s: &StatusSummary) -> std::io::Result<()> {
         None => writeln!(out, "{:<10} unknown (the job cannot be read now)", "not sent")?,
     }
     if let Some(run) = &s.last_run {
-        let outcome = match (&run.ended, run.exit_code, &run.summary) {
-            (Some(ended), Some(code), Some(summary)) => format!("ended {}, exit {code}: {summary}", when(ended)),
-            _ => "did not finish (killed or crashed); uncertain recipients are listed by --uncertain".into(),
-        };
-        writeln!(out, "last run   #{} started {}, {outcome}", run.run, when(&run.started))?;
+        writeln!(out, "last run   {}", last_run_text(run))?;
     }
     writeln!(out, "sent       {} in the last 24 hours", messages(s.sent_last_24h))?;
     match (s.max_per_day, s.budget_left) {
@@ -272,7 +281,19 @@ fn write_text(out: &mut impl Write, s: &StatusSummary) -> std::io::Result<()> {
         (Some(max), Some(left)) => writeln!(out, "budget     {left} of {max} left in the last 24 hours")?,
         _ => writeln!(out, "budget     no daily limit")?,
     }
+    for shard in &s.shards {
+        writeln!(out, "{}", shards::line(shard))?;
+    }
     Ok(())
+}
+
+/// `#2 started …, ended …, exit 0: …`, or that the run did not finish.
+fn last_run_text(run: &LastRunView) -> String {
+    let outcome = match (&run.ended, run.exit_code, &run.summary) {
+        (Some(ended), Some(code), Some(summary)) => format!("ended {}, exit {code}: {summary}", when(ended)),
+        _ => "did not finish (killed or crashed); uncertain recipients are listed by --uncertain".into(),
+    };
+    format!("#{} started {}, {outcome}", run.run, when(&run.started))
 }
 
 fn messages(n: u64) -> String {
