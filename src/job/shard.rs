@@ -36,6 +36,8 @@ pub enum ShardError {
     IndexTooLarge { source_name: String, value: String, count: u32 },
     #[error("--shards {count}: {INDEX_ENV} is not set (Kubernetes sets it in an Indexed Job; else use --shard I/N)")]
     MissingIndex { count: u32 },
+    #[error("--shards {count}: {INDEX_ENV} {value:?} is not a whole number from 0 to {last}", last = count - 1)]
+    BadIndex { count: u32, value: String },
     #[error("--shard {flag} and {SHARD_ENV}={env} disagree; give one of them")]
     Conflict { flag: String, env: String },
 }
@@ -120,7 +122,7 @@ fn from_index(count: u32, index: Option<String>) -> Result<Shard, ShardError> {
     let value = format!("{}/{count}", index.trim());
     match index.trim().parse::<u32>() {
         Ok(i) => Shard::checked(i, count, &source_name, &value),
-        Err(_) => Err(ShardError::Malformed { source_name, value: index }),
+        Err(_) => Err(ShardError::BadIndex { count, value: index }),
     }
 }
 
@@ -199,7 +201,7 @@ mod tests {
         assert_eq!(resolve(None, None, env(&[])), Ok(None));
         assert!(matches!(resolve(Some("1/4"), None, env(&[(SHARD_ENV, "2/4")])), Err(ShardError::Conflict { .. })));
         assert_eq!(resolve(None, Some(4), env(&[])), Err(ShardError::MissingIndex { count: 4 }));
-        assert!(matches!(resolve(None, Some(4), env(&[(INDEX_ENV, "x")])), Err(ShardError::Malformed { .. })));
+        assert!(matches!(resolve(None, Some(4), env(&[(INDEX_ENV, "x")])), Err(ShardError::BadIndex { .. })));
         assert!(matches!(resolve(None, Some(4), env(&[(INDEX_ENV, "4")])), Err(ShardError::IndexTooLarge { .. })));
         assert!(matches!(resolve(None, Some(0), env(&[(INDEX_ENV, "0")])), Err(ShardError::ZeroCount { .. })));
     }

@@ -21,7 +21,11 @@ fn a_shard_named_wrongly_is_refused_before_anything_is_sent() {
         (&["--shard", "0/0"], &[], "--shard \"0/0\": the shard count must be at least 1"),
         (&["--shard", "two/4"], &[], "--shard \"two/4\": expected I/N"),
         (&["--shards", "4"], &[], "--shards 4: JOB_COMPLETION_INDEX is not set"),
-        (&["--shards", "4"], &[("JOB_COMPLETION_INDEX", "x")], "JOB_COMPLETION_INDEX \"x\": expected I/N"),
+        (
+            &["--shards", "4"],
+            &[("JOB_COMPLETION_INDEX", "x")],
+            "JOB_COMPLETION_INDEX \"x\" is not a whole number from 0 to 3",
+        ),
         (&["--shards", "4"], &[("JOB_COMPLETION_INDEX", "4")], "JOB_COMPLETION_INDEX \"4/4\": the index must be below"),
         (&["--shards", "0"], &[("JOB_COMPLETION_INDEX", "0")], "the shard count must be at least 1"),
         (&["--shard", "1/4"], &[("MAILSHOT_SHARD", "2/4")], "--shard 1/4 and MAILSHOT_SHARD=2/4 disagree"),
