@@ -140,3 +140,22 @@ fn rows_with_copies_go_by_data_and_the_others_in_windows() {
     }
     assert_eq!((server.commands("DATA"), server.commands("BDAT")), (3, 9), "{:?}", server.flights());
 }
+
+/// `max_messages_per_connection` below the window: a session carries no more than that many messages, so
+/// a window never fills past what is left of the session's allowance.
+#[test]
+fn a_limit_per_connection_below_the_window_holds() {
+    let server = chunking_server();
+    let tag = unique_tag("window-per-conn");
+    let smtp =
+        Smtp::scripted(&server).with("connections = 1").with("window = 4").with("max_messages_per_connection = 2");
+    let job = SendJob::new(&tag, &smtp, addresses(&tag, 12), "");
+    job.send(&["--yes"]).expect(0);
+
+    for rcpt in &job.recipients {
+        assert_eq!(server.accepted().get(rcpt), Some(&1), "{rcpt}");
+    }
+    assert_eq!(server.connections().0, 6, "12 messages, 2 per connection: {:?}", server.flights());
+    let per_flight = bdat_per_flight(&server);
+    assert!(per_flight.iter().all(|&n| n <= 2), "a flight carried more than the limit: {per_flight:?}");
+}
