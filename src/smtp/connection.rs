@@ -155,6 +155,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         self.read_reply(phase).await
     }
 
+    /// True when the peer has already closed or reset the connection, judged without waiting: on a
+    /// session with no reply due, before writing what cannot be taken back (a BDAT window, whose data goes
+    /// with its commands). Bytes that did arrive (an unsolicited `421`) are kept for the next reply.
+    pub fn peer_closed(&mut self) -> bool {
+        use futures_util::FutureExt;
+        self.read_buf.reserve(4096);
+        match self.stream.read_buf(&mut self.read_buf).now_or_never() {
+            Some(Ok(0) | Err(_)) => true,
+            Some(Ok(_)) | None => false,
+        }
+    }
+
     /// Bytes received and not yet parsed as a reply.
     pub fn buffered(&self) -> usize {
         self.read_buf.len()

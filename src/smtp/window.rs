@@ -130,6 +130,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         if self.conn.queued() == 0 || self.window_end.is_some() {
             return;
         }
+        if self.in_flight.iter().all(|t| !t.handed) && self.conn.peer_closed() {
+            // Closed while idle (a timeout, a load balancer): with DATA the MAIL would find out; here the
+            // data would leave with it and, unanswered, be uncertain although the server never read it.
+            self.lose(ConnectionError::Closed { phase: Phase::Command }, false);
+            return;
+        }
         let result = self.conn.flush_data().await;
         let handed = match &result {
             Ok(()) => usize::MAX,
