@@ -159,3 +159,25 @@ fn a_limit_per_connection_below_the_window_holds() {
     let per_flight = bdat_per_flight(&server);
     assert!(per_flight.iter().all(|&n| n <= 2), "a flight carried more than the limit: {per_flight:?}");
 }
+
+/// `--rate` with windows and rows with copies mixed in: every message takes a throttle slot (a window
+/// never lets one through unpaced), and the run keeps the pace.
+#[test]
+fn rate_with_windows_and_copies_paces_every_message() {
+    let server = MailServer::start();
+    server.offer_chunking();
+    let job = job(&server, "window-rate", 20, 4);
+    job.add_column("cc", |i| if i % 2 == 1 { format!("copy{i}@cc.example.test") } else { String::new() });
+    job.add_settings("recipients", "cc = \"cc\"\n");
+    let started = std::time::Instant::now();
+    job.send(&["--yes", "--rate", "5"]).expect(0);
+    let elapsed = started.elapsed();
+
+    for rcpt in &job.recipients {
+        assert_eq!(server.accepted().get(rcpt), Some(&1), "{rcpt}");
+    }
+    assert!(server.commands("BDAT") > 0 && server.commands("DATA") > 0, "{:?}", server.flights());
+    // A burst of 2, then 18 messages at 5/s: at least 3.6 s whatever the machine.
+    assert!(elapsed >= Duration::from_millis(3500), "20 messages at --rate 5 took only {elapsed:?}");
+    assert!(elapsed < Duration::from_secs(8), "20 messages at --rate 5 took {elapsed:?}");
+}
