@@ -181,3 +181,36 @@ fn rate_with_windows_and_copies_paces_every_message() {
     assert!(elapsed >= Duration::from_millis(3500), "20 messages at --rate 5 took only {elapsed:?}");
     assert!(elapsed < Duration::from_secs(8), "20 messages at --rate 5 took {elapsed:?}");
 }
+
+/// The journal's sync fails in the middle of a run with windows (strace fails `fdatasync` with EIO from
+/// the 4th on; CI installs strace): the run stops, no message whose committing record could not be made
+/// durable reaches the server, nobody receives twice, and every row is accounted for.
+#[test]
+fn a_journal_failing_mid_window_stops_the_run_and_sends_nothing_unrecorded() {
+    if !crate::common::strace::available(module_path!()) {
+        return;
+    }
+    let server = chunking_server();
+    server.set_delay(Duration::from_millis(5));
+    let job = job(&server, "window-gate", 40, 8);
+    let journal = job.path().canonicalize().unwrap().join("job.journal.jsonl");
+    let options = ["-o", "/dev/null", "-e", "trace=fdatasync", "-e", "inject=fdatasync:error=EIO:when=4+", "-P"];
+    let options = options.map(std::ffi::OsStr::new).into_iter().chain([journal.as_os_str()]);
+    let journal_text = job.journal_path();
+    server.check_at_dot(move |rcpt| {
+        let text = std::fs::read_to_string(&journal_text).unwrap_or_default();
+        text.contains(&format!(r#""t":"committing","key":"{rcpt}""#))
+    });
+    let run = crate::jobs_support::Run::from(crate::common::strace::run(&job.command(&["--yes"]), options));
+    run.expect(3).line_with(&["the job stopped", "journal"]);
+
+    let report = job.last_report();
+    assert_eq!(report.rows.len(), 40, "one row per recipient");
+    assert!(report.count("not sent") > 0, "the failure came after the run: {:?}", report.counts());
+    for row in &report.rows {
+        let received = server.bodies(&row.email).len();
+        let want = usize::from(row.status == "delivered");
+        assert_eq!(received, want, "{}: {} but received {received} times", row.email, row.status);
+    }
+    assert_eq!(server.failed_dot_checks(), Vec::<String>::new(), "data sent before its committing record");
+}
