@@ -20,6 +20,9 @@
 //! - the connection lost, or a reply that makes no sense: every message whose bytes were handed to the
 //!   stream and not answered is *uncertain*; one whose bytes never left is retryable. This is why a window
 //!   widens the crash bound: up to `window` messages per connection can be in flight when it breaks;
+//! - before a window goes out on a session with no reply due, a connection the server already closed, or a
+//!   reply nobody asked for (every later reply would be taken for the wrong message), ends the session:
+//!   the window, never written, is retryable;
 //! - a `503` to the `RSET` or `MAIL` of a transaction written behind another's chunk (a server refusing
 //!   pipelined commands after message data, as Haraka does after a dot) is [`Windowed::Again`]: never
 //!   begun, to be sent again; the session drops to [`Pipelining::Envelope`], which turns windows off.
@@ -57,6 +60,8 @@ pub(super) enum WindowEnd {
     WriteFailed,
     /// The connection failed (or the server made no sense): unanswered data may have been delivered.
     Lost(ConnectionError),
+    /// A reply came while none was due, before anything in flight was written: the replies are out of step.
+    Unsolicited(Reply),
 }
 
 /// The outcome of one message sent in a window.
@@ -130,10 +135,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         if self.conn.queued() == 0 || self.window_end.is_some() {
             return;
         }
-        if self.in_flight.iter().all(|t| !t.handed) && self.conn.peer_closed() {
-            // Closed while idle (a timeout, a load balancer): with DATA the MAIL would find out; here the
-            // data would leave with it and, unanswered, be uncertain although the server never read it.
-            self.lose(ConnectionError::Closed { phase: Phase::Command }, false);
+        if self.in_flight.iter().all(|t| !t.handed) && self.ended_while_idle().await {
             return;
         }
         let result = self.conn.flush_data().await;
@@ -156,6 +158,34 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 self.window_end = Some(WindowEnd::WriteFailed);
             }
         }
+    }
+
+    /// Before a window goes out on a session with no reply due: did the server close it, or say something
+    /// nobody asked for? Either ends the session; the window, never written, is retryable.
+    ///
+    /// With DATA the MAIL's reply would find out. Here the data leaves with the commands: on a session
+    /// closed while idle (a timeout, a load balancer) it would be unanswered and so uncertain although the
+    /// server never read it; behind an extra reply every later one would be taken for the message before
+    /// its own (a refused message read as delivered).
+    async fn ended_while_idle(&mut self) -> bool {
+        if self.conn.peer_closed() {
+            self.lose(ConnectionError::Closed { phase: Phase::Command }, false);
+            return true;
+        }
+        if self.conn.buffered() == 0 {
+            return false;
+        }
+        let reply = match self.conn.read_reply(Phase::Command).await {
+            Ok(reply) => reply,
+            Err(source) => {
+                self.lose(source, false);
+                return true;
+            }
+        };
+        self.state = SessionState::Closed;
+        let end = if reply.code() == 421 { WindowEnd::Closing } else { WindowEnd::Unsolicited(reply) };
+        self.window_end = Some(end);
+        true
     }
 
     /// The outcome of the oldest transaction in flight, its replies read; `None` when none is in flight.
@@ -257,6 +287,7 @@ fn unanswered(end: &WindowEnd, handed: bool) -> SessionError {
         }
         WindowEnd::Lost(source) if handed => SessionError::Uncertain { source: source.duplicate() },
         WindowEnd::Lost(source) => SessionError::Connection { stage: Stage::Mail, source: source.duplicate() },
+        WindowEnd::Unsolicited(reply) => SessionError::Protocol { stage: Stage::Mail, reply: reply.clone() },
         WindowEnd::WriteFailed => unreachable!("replies are still read after a failed write"),
     }
 }

@@ -34,7 +34,9 @@ async fn replies_split_across_reads_are_mapped_as_whole_ones() {
     let mut script = transaction("a@example.test", 3, false);
     script.extend(transaction("b@example.test", 3, true));
     let pause = || Step::Sleep(Duration::from_millis(5));
-    for piece in ["25", "0 Ok\r\n250 O", "k\r\n250 queued", " as A1\r", "\n250 Ok\r\n250 Ok\r\n250-Ok\r\n", "250 Ok\r\n"] {
+    for piece in
+        ["25", "0 Ok\r\n250 O", "k\r\n250 queued", " as A1\r", "\n250 Ok\r\n250 Ok\r\n250-Ok\r\n", "250 Ok\r\n"]
+    {
         script.extend([send(piece), pause()]);
     }
     script.push(send("250 queued as B2\r\n"));
@@ -117,4 +119,29 @@ async fn eight_bit_and_smtputf8_messages_go_in_windows_with_their_parameters() {
     let refused = s.queue_chunked(Message { envelope: &to, body });
     assert!(matches!(refused, Some(Ok(Delivery::Refused(Refusal::SmtpUtf8NotOffered)))), "{refused:?}");
     assert_eq!((s.in_flight(), s.conn.queued()), (0, 0), "nothing of it queued");
+}
+
+/// A server that sent one reply more than it was asked for: every later reply would be taken for the
+/// message before its own (here a content refusal of `b` would read as its delivery). Found before the next
+/// window is written, when no reply is due: the session ends, and the window, never written, is retryable.
+#[tokio::test]
+async fn a_reply_nobody_asked_for_ends_the_session_before_the_next_window() {
+    let mut script = transaction("a@example.test", 3, false);
+    script.push(send("250 Ok\r\n250 Ok\r\n250 queued as A1\r\n250 2.0.0 Ok\r\n"));
+    script.extend(transaction("b@example.test", 3, true));
+    script.push(send("250 Ok\r\n250 Ok\r\n250 Ok\r\n554 5.7.1 Message content rejected\r\n"));
+    let (mut s, writes, _server) = windowed(Pipelining::Full, 2, CHUNKING, script).await;
+    let (a, b) = (env("a@example.test"), env("b@example.test"));
+    assert!(s.queue_chunked(Message { envelope: &a, body: b"x\r\n" }).is_none());
+    accepted(&outcome(&mut s).await, "A1");
+    tokio::task::yield_now().await;
+    assert!(s.queue_chunked(Message { envelope: &b, body: b"x\r\n" }).is_none());
+    let b_outcome = outcome(&mut s).await;
+    assert!(
+        matches!(&b_outcome, Err(SessionError::Protocol { stage: Stage::Mail, reply }) if reply.code() == 250),
+        "{b_outcome:?}"
+    );
+    assert!(b_outcome.as_ref().is_err_and(|e| e.is_retryable()));
+    assert!(!s.is_open());
+    assert_eq!(writes.writes.lock().unwrap().len(), 2, "EHLO and a's window; nothing of b");
 }

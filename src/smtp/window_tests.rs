@@ -241,7 +241,8 @@ async fn windows_need_chunking_full_pipelining_a_window_above_one_and_one_recipi
 #[tokio::test]
 async fn a_421_that_breaks_our_write_is_still_read_and_nothing_is_uncertain() {
     let replies = "250 Ok\r\n250 Ok\r\n250 queued as A1\r\n250 Ok\r\n250 Ok\r\n421 4.7.0 Closing connection\r\n";
-    let (mut s, writes, _server) = windowed(Pipelining::Full, 3, CHUNKING, vec![send(replies), Step::Drain]).await;
+    let script = vec![expect("MAIL FROM:<news@example.test>"), send(replies), Step::Drain];
+    let (mut s, writes, _server) = windowed(Pipelining::Full, 3, CHUNKING, script).await;
     let envelopes = ["a", "b", "c"].map(|n| env(&format!("{n}@example.test")));
     for envelope in &envelopes[..2] {
         assert!(s.queue_chunked(Message { envelope, body: b"x\r\n" }).is_none());
