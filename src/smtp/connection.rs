@@ -140,12 +140,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             Ok(result) => result?,
             Err(_) => return Err(ConnectionError::Timeout { phase, after }),
         };
+        self.log_reply(&reply);
+        Ok(reply)
+    }
+
+    /// The next reply if it has already arrived, without waiting: what a server said before it stopped
+    /// reading our write. `None`: not (wholly) here; the bytes that are stay buffered.
+    pub fn reply_at_hand(&mut self, phase: Phase) -> Result<Option<Reply>, ConnectionError> {
+        use futures_util::FutureExt;
+        let reply = self.next_reply(phase).now_or_never().transpose()?;
+        if let Some(reply) = &reply {
+            self.log_reply(reply);
+        }
+        Ok(reply)
+    }
+
+    fn log_reply(&self, reply: &Reply) {
         if self.transcript.is_some() {
             for line in reply.wire_lines() {
                 self.log(Direction::Server, &line);
             }
         }
-        Ok(reply)
     }
 
     /// One command, one write, one reply: the lock-step exchange.

@@ -20,6 +20,8 @@
 //! - the connection lost, or a reply that makes no sense: every message whose bytes were handed to the
 //!   stream and not answered is *uncertain*; one whose bytes never left is retryable. This is why a window
 //!   widens the crash bound: up to `window` messages per connection can be in flight when it breaks;
+//! - our write timed out (the peer stopped reading): the replies that came before are still taken, without
+//!   waiting for more; from the first one missing on, as for a lost connection;
 //! - before a window goes out on a session with no reply due, a connection the server already closed, or a
 //!   reply nobody asked for (every later reply would be taken for the wrong message), ends the session:
 //!   the window, never written, is retryable;
@@ -60,6 +62,9 @@ pub(super) enum WindowEnd {
     WriteFailed,
     /// The connection failed (or the server made no sense): unanswered data may have been delivered.
     Lost(ConnectionError),
+    /// Our write timed out (the peer stopped reading): the replies already received are still read, without
+    /// waiting; the first one missing ends the session as lost for the messages from there on.
+    Stalled(ConnectionError),
     /// A reply came while none was due, before anything in flight was written: the replies are out of step.
     Unsolicited(Reply),
 }
@@ -149,9 +154,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         }
         match result {
             Ok(()) => {}
-            // A stalled peer: its replies would only time out in turn.
+            // A stalled peer: what it said before it stopped reading is read, nothing is waited for.
             Err(WriteError { source: source @ ConnectionError::Timeout { .. }, .. }) => {
-                self.lose(source, false);
+                self.state = SessionState::Closed;
+                self.window_end = Some(WindowEnd::Stalled(source));
             }
             Err(WriteError { .. }) => {
                 self.state = SessionState::Closed;
@@ -195,7 +201,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         }
         let t = self.in_flight.pop_front()?;
         match &self.window_end {
-            None | Some(WindowEnd::WriteFailed) => {}
+            None | Some(WindowEnd::WriteFailed | WindowEnd::Stalled(_)) => {}
             Some(end) => return Some(Windowed::Done(Err(unanswered(end, t.handed)))),
         }
         let outcome = self.read_windowed(&t).await;
@@ -217,7 +223,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         ];
         for (stage, phase, is_rset) in steps {
             let Some(stage) = stage else { continue };
-            let reply = match self.conn.read_reply(phase).await {
+            let reply = match self.read_in_window(phase).await {
                 Ok(reply) => reply,
                 Err(source) => {
                     let lost = self.lose(source, t.handed);
@@ -260,6 +266,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         Windowed::Done(Ok(rejection.into()))
     }
 
+    /// The next reply; after a stalled write only one already received (else the stall's timeout).
+    async fn read_in_window(&mut self, phase: Phase) -> Result<Reply, ConnectionError> {
+        match &self.window_end {
+            Some(WindowEnd::Stalled(stall)) => {
+                let stall = stall.duplicate();
+                self.conn.reply_at_hand(phase)?.ok_or(stall)
+            }
+            _ => self.conn.read_reply(phase).await,
+        }
+    }
+
     /// A `421`: this message is retryable, and so is every later one in flight.
     fn closing(&mut self, stage: Stage, reply: Reply) -> Windowed {
         self.window_end = Some(WindowEnd::Closing);
@@ -288,6 +305,6 @@ fn unanswered(end: &WindowEnd, handed: bool) -> SessionError {
         WindowEnd::Lost(source) if handed => SessionError::Uncertain { source: source.duplicate() },
         WindowEnd::Lost(source) => SessionError::Connection { stage: Stage::Mail, source: source.duplicate() },
         WindowEnd::Unsolicited(reply) => SessionError::Protocol { stage: Stage::Mail, reply: reply.clone() },
-        WindowEnd::WriteFailed => unreachable!("replies are still read after a failed write"),
+        WindowEnd::WriteFailed | WindowEnd::Stalled(_) => unreachable!("replies are still read after a failed write"),
     }
 }
