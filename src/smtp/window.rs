@@ -232,13 +232,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 }
             };
             if is_rset {
-                // The clean-up says nothing of this message, unless it closes the session or refuses
-                // pipelining (then MAIL, read next, is refused too: see below).
+                // The clean-up says nothing of this message unless it closes the session. A server refusing
+                // pipelining refuses the MAIL behind it too, and that refusal decides (see below); one that
+                // refused only the RSET and took the rest delivered the message.
                 if reply.code() == 421 {
                     return self.closing(stage, reply);
-                }
-                if !reply.is_positive() && t.behind && rejects_pipelining(&reply) {
-                    first.get_or_insert(Rejection { stage, reply });
                 }
                 continue;
             }

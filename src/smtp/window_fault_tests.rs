@@ -145,3 +145,46 @@ async fn a_reply_nobody_asked_for_ends_the_session_before_the_next_window() {
     assert!(!s.is_open());
     assert_eq!(writes.writes.lock().unwrap().len(), 2, "EHLO and a's window; nothing of b");
 }
+
+/// A server that refuses the RSET written behind a chunk and then takes the transaction after it anyway
+/// (MAIL, RCPT and BDAT all 2xx): the message was delivered, whatever the RSET's refusal said. Sending it
+/// again would deliver it twice.
+#[tokio::test]
+async fn a_refused_rset_before_a_delivered_transaction_is_not_a_refusal() {
+    let mut script = transaction("a@example.test", 3, false);
+    script.extend(transaction("b@example.test", 3, true));
+    script.push(send(format!(
+        "250 Ok\r\n250 Ok\r\n250 queued as A1\r\n{}250 Ok\r\n250 Ok\r\n250 queued as B2\r\n",
+        crate::smtp::testing::PIPELINED_AFTER_DOT
+    )));
+    let (mut s, _writes, _server) = windowed(Pipelining::Full, 2, CHUNKING, script).await;
+    let (a, b) = (env("a@example.test"), env("b@example.test"));
+    for envelope in [&a, &b] {
+        assert!(s.queue_chunked(Message { envelope, body: b"x\r\n" }).is_none());
+    }
+    accepted(&outcome(&mut s).await, "A1");
+    let b_outcome = s.next_windowed().await.expect("b in flight");
+    assert!(
+        matches!(&b_outcome, Windowed::Done(Ok(Delivery::Accepted { reply, .. })) if reply.to_string().ends_with("B2")),
+        "{b_outcome:?}"
+    );
+}
+
+/// The RSET behind a chunk refused, then the connection lost before the MAIL's reply: the RSET's refusal
+/// says nothing of the message (a permanent refusal at MAIL FROM would stop the whole job). Its bytes went
+/// out unanswered: uncertain, as for any lost connection.
+#[tokio::test]
+async fn a_refused_rset_then_a_lost_connection_is_not_a_refusal_of_the_sender() {
+    let mut script = transaction("a@example.test", 3, false);
+    script.extend(transaction("b@example.test", 3, true));
+    script.push(send(format!("250 Ok\r\n250 Ok\r\n250 queued as A1\r\n{}", crate::smtp::testing::PIPELINED_AFTER_DOT)));
+    script.push(Step::Close);
+    let (mut s, _writes, _server) = windowed(Pipelining::Full, 2, CHUNKING, script).await;
+    let (a, b) = (env("a@example.test"), env("b@example.test"));
+    for envelope in [&a, &b] {
+        assert!(s.queue_chunked(Message { envelope, body: b"x\r\n" }).is_none());
+    }
+    accepted(&outcome(&mut s).await, "A1");
+    let lost = outcome(&mut s).await;
+    assert!(matches!(&lost, Err(e) if e.is_uncertain()), "{lost:?}");
+}
