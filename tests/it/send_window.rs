@@ -214,3 +214,20 @@ fn a_journal_failing_mid_window_stops_the_run_and_sends_nothing_unrecorded() {
     }
     assert_eq!(server.failed_dot_checks(), Vec::<String>::new(), "data sent before its committing record");
 }
+
+/// `pipelining = "envelope"` or `"off"` turns windows off whatever `window` says: DATA, one message at a
+/// time, each delivered once.
+#[test]
+fn pipelining_envelope_or_off_keeps_data_with_a_window_of_8() {
+    for pipelining in ["envelope", "off"] {
+        let server = chunking_server();
+        let tag = unique_tag(&format!("window-{pipelining}"));
+        let smtp = Smtp::scripted(&server).with("window = 8").with(&format!("pipelining = \"{pipelining}\""));
+        let job = SendJob::new(&tag, &smtp, addresses(&tag, 6), "");
+        job.send(&["--yes"]).expect(0);
+        for rcpt in &job.recipients {
+            assert_eq!(server.accepted().get(rcpt), Some(&1), "{pipelining}: {rcpt}");
+        }
+        assert_eq!((server.commands("DATA"), server.commands("BDAT")), (6, 0), "{pipelining}: {:?}", server.flights());
+    }
+}
