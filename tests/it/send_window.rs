@@ -231,3 +231,41 @@ fn pipelining_envelope_or_off_keeps_data_with_a_window_of_8() {
         assert_eq!((server.commands("DATA"), server.commands("BDAT")), (6, 0), "{pipelining}: {:?}", server.flights());
     }
 }
+
+/// Messages around DATA_BLOCK's 64 KiB and one of several MiB in the same windows: each chunk arrives
+/// whole and exact (the attachment decodes to the file's bytes, lines of dots as they were), once.
+#[test]
+fn big_messages_in_windows_arrive_whole_and_once() {
+    let server = chunking_server();
+    let job = job(&server, "window-big", 7, 4);
+    let sizes = [47_000, 48_500, 49_152, 3 << 20, 0, 65_536, 49_000];
+    std::fs::create_dir_all(job.path().join("files")).unwrap();
+    let mut seed = 0x2545_f491_u64;
+    for size in sizes {
+        let bytes: Vec<u8> = (0..size)
+            .map(|_| {
+                seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                (seed >> 56) as u8
+            })
+            .collect();
+        std::fs::write(job.path().join(format!("files/f{size}.bin")), bytes).unwrap();
+    }
+    job.add_column("file", |i| format!("f{}.bin", sizes[i]));
+    let toml = std::fs::read_to_string(job.path().join("job.toml")).unwrap();
+    job.write("job.toml", toml.replace("[recipients]", "attachments = [\"files/{{ file }}\"]\n\n[recipients]"));
+    job.write("templates/body.txt", "Hello {{ name }},\n.\n..two dots\n.end\nyour code is {{ code }}.\n");
+    job.send(&["--yes"]).expect(0);
+
+    assert_eq!((server.commands("DATA"), server.commands("BDAT")), (0, 7), "{:?}", server.flights());
+    for (i, rcpt) in job.recipients.iter().enumerate() {
+        let bodies = server.bodies(rcpt);
+        assert_eq!((bodies.len(), server.accepted().get(rcpt)), (1, Some(&1)), "{rcpt}");
+        let parsed = mail_parser::MessageParser::default().parse(&bodies[0]).expect("a message");
+        let (subject, _) = job.personalised(i);
+        assert_eq!(parsed.subject(), Some(subject.as_str()), "{rcpt} got another's message");
+        let text = parsed.body_text(0).unwrap();
+        assert!(text.contains("\r\n.\r\n..two dots\r\n.end\r\n"), "{rcpt}: dots changed: {text:?}");
+        let file = std::fs::read(job.path().join(format!("files/f{}.bin", sizes[i]))).unwrap();
+        assert_eq!(parsed.attachments().next().expect("the attachment").contents(), file, "{rcpt}");
+    }
+}
