@@ -140,12 +140,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             Ok(result) => result?,
             Err(_) => return Err(ConnectionError::Timeout { phase, after }),
         };
+        self.log_reply(&reply);
+        Ok(reply)
+    }
+
+    /// The next reply if it has already arrived, without waiting: what a server said before it stopped
+    /// reading our write. `None`: not (wholly) here; the bytes that are stay buffered.
+    pub fn reply_at_hand(&mut self, phase: Phase) -> Result<Option<Reply>, ConnectionError> {
+        use futures_util::FutureExt;
+        let reply = self.next_reply(phase).now_or_never().transpose()?;
+        if let Some(reply) = &reply {
+            self.log_reply(reply);
+        }
+        Ok(reply)
+    }
+
+    fn log_reply(&self, reply: &Reply) {
         if self.transcript.is_some() {
             for line in reply.wire_lines() {
                 self.log(Direction::Server, &line);
             }
         }
-        Ok(reply)
     }
 
     /// One command, one write, one reply: the lock-step exchange.
@@ -153,6 +168,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         self.queue(command)?;
         self.flush().await?;
         self.read_reply(phase).await
+    }
+
+    /// True when the peer has already closed or reset the connection, judged without waiting: on a
+    /// session with no reply due, before writing what cannot be taken back (a BDAT window, whose data goes
+    /// with its commands). Bytes that did arrive (an unsolicited `421`) are kept for the next reply.
+    pub fn peer_closed(&mut self) -> bool {
+        use futures_util::FutureExt;
+        self.read_buf.reserve(4096);
+        match self.stream.read_buf(&mut self.read_buf).now_or_never() {
+            Some(Ok(0) | Err(_)) => true,
+            Some(Ok(_)) | None => false,
+        }
     }
 
     /// Bytes received and not yet parsed as a reply.

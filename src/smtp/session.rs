@@ -716,3 +716,7 @@ mod copies_tests;
 #[cfg(test)]
 #[path = "window_tests.rs"]
 mod window_tests;
+
+#[cfg(test)]
+#[path = "window_fault_tests.rs"]
+mod window_fault_tests;

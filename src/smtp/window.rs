@@ -20,6 +20,11 @@
 //! - the connection lost, or a reply that makes no sense: every message whose bytes were handed to the
 //!   stream and not answered is *uncertain*; one whose bytes never left is retryable. This is why a window
 //!   widens the crash bound: up to `window` messages per connection can be in flight when it breaks;
+//! - our write timed out (the peer stopped reading): the replies that came before are still taken, without
+//!   waiting for more; from the first one missing on, as for a lost connection;
+//! - before a window goes out on a session with no reply due, a connection the server already closed, or a
+//!   reply nobody asked for (every later reply would be taken for the wrong message), ends the session:
+//!   the window, never written, is retryable;
 //! - a `503` to the `RSET` or `MAIL` of a transaction written behind another's chunk (a server refusing
 //!   pipelined commands after message data, as Haraka does after a dot) is [`Windowed::Again`]: never
 //!   begun, to be sent again; the session drops to [`Pipelining::Envelope`], which turns windows off.
@@ -57,6 +62,11 @@ pub(super) enum WindowEnd {
     WriteFailed,
     /// The connection failed (or the server made no sense): unanswered data may have been delivered.
     Lost(ConnectionError),
+    /// Our write timed out (the peer stopped reading): the replies already received are still read, without
+    /// waiting; the first one missing ends the session as lost for the messages from there on.
+    Stalled(ConnectionError),
+    /// A reply came while none was due, before anything in flight was written: the replies are out of step.
+    Unsolicited(Reply),
 }
 
 /// The outcome of one message sent in a window.
@@ -130,6 +140,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         if self.conn.queued() == 0 || self.window_end.is_some() {
             return;
         }
+        if self.in_flight.iter().all(|t| !t.handed) && self.ended_while_idle().await {
+            return;
+        }
         let result = self.conn.flush_data().await;
         let handed = match &result {
             Ok(()) => usize::MAX,
@@ -141,15 +154,44 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         }
         match result {
             Ok(()) => {}
-            // A stalled peer: its replies would only time out in turn.
+            // A stalled peer: what it said before it stopped reading is read, nothing is waited for.
             Err(WriteError { source: source @ ConnectionError::Timeout { .. }, .. }) => {
-                self.lose(source, false);
+                self.state = SessionState::Closed;
+                self.window_end = Some(WindowEnd::Stalled(source));
             }
             Err(WriteError { .. }) => {
                 self.state = SessionState::Closed;
                 self.window_end = Some(WindowEnd::WriteFailed);
             }
         }
+    }
+
+    /// Before a window goes out on a session with no reply due: did the server close it, or say something
+    /// nobody asked for? Either ends the session; the window, never written, is retryable.
+    ///
+    /// With DATA the MAIL's reply would find out. Here the data leaves with the commands: on a session
+    /// closed while idle (a timeout, a load balancer) it would be unanswered and so uncertain although the
+    /// server never read it; behind an extra reply every later one would be taken for the message before
+    /// its own (a refused message read as delivered).
+    async fn ended_while_idle(&mut self) -> bool {
+        if self.conn.peer_closed() {
+            self.lose(ConnectionError::Closed { phase: Phase::Command }, false);
+            return true;
+        }
+        if self.conn.buffered() == 0 {
+            return false;
+        }
+        let reply = match self.conn.read_reply(Phase::Command).await {
+            Ok(reply) => reply,
+            Err(source) => {
+                self.lose(source, false);
+                return true;
+            }
+        };
+        self.state = SessionState::Closed;
+        let end = if reply.code() == 421 { WindowEnd::Closing } else { WindowEnd::Unsolicited(reply) };
+        self.window_end = Some(end);
+        true
     }
 
     /// The outcome of the oldest transaction in flight, its replies read; `None` when none is in flight.
@@ -159,7 +201,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         }
         let t = self.in_flight.pop_front()?;
         match &self.window_end {
-            None | Some(WindowEnd::WriteFailed) => {}
+            None | Some(WindowEnd::WriteFailed | WindowEnd::Stalled(_)) => {}
             Some(end) => return Some(Windowed::Done(Err(unanswered(end, t.handed)))),
         }
         let outcome = self.read_windowed(&t).await;
@@ -181,7 +223,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         ];
         for (stage, phase, is_rset) in steps {
             let Some(stage) = stage else { continue };
-            let reply = match self.conn.read_reply(phase).await {
+            let reply = match self.read_in_window(phase).await {
                 Ok(reply) => reply,
                 Err(source) => {
                     let lost = self.lose(source, t.handed);
@@ -190,13 +232,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 }
             };
             if is_rset {
-                // The clean-up says nothing of this message, unless it closes the session or refuses
-                // pipelining (then MAIL, read next, is refused too: see below).
+                // The clean-up says nothing of this message unless it closes the session. A server refusing
+                // pipelining refuses the MAIL behind it too, and that refusal decides (see below); one that
+                // refused only the RSET and took the rest delivered the message.
                 if reply.code() == 421 {
                     return self.closing(stage, reply);
-                }
-                if !reply.is_positive() && t.behind && rejects_pipelining(&reply) {
-                    first.get_or_insert(Rejection { stage, reply });
                 }
                 continue;
             }
@@ -222,6 +262,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             return Windowed::Again;
         }
         Windowed::Done(Ok(rejection.into()))
+    }
+
+    /// The next reply; after a stalled write only one already received (else the stall's timeout).
+    async fn read_in_window(&mut self, phase: Phase) -> Result<Reply, ConnectionError> {
+        match &self.window_end {
+            Some(WindowEnd::Stalled(stall)) => {
+                let stall = stall.duplicate();
+                self.conn.reply_at_hand(phase)?.ok_or(stall)
+            }
+            _ => self.conn.read_reply(phase).await,
+        }
     }
 
     /// A `421`: this message is retryable, and so is every later one in flight.
@@ -251,6 +302,7 @@ fn unanswered(end: &WindowEnd, handed: bool) -> SessionError {
         }
         WindowEnd::Lost(source) if handed => SessionError::Uncertain { source: source.duplicate() },
         WindowEnd::Lost(source) => SessionError::Connection { stage: Stage::Mail, source: source.duplicate() },
-        WindowEnd::WriteFailed => unreachable!("replies are still read after a failed write"),
+        WindowEnd::Unsolicited(reply) => SessionError::Protocol { stage: Stage::Mail, reply: reply.clone() },
+        WindowEnd::WriteFailed | WindowEnd::Stalled(_) => unreachable!("replies are still read after a failed write"),
     }
 }

@@ -11,9 +11,9 @@ use crate::smtp::config::{ClientConfig, Security};
 use crate::smtp::connector::establish;
 use crate::smtp::testing::{Recorded, Step, Tap, expect, peer, quick_timeouts, send};
 
-const CHUNKING: &str = "250-test.example\r\n250-PIPELINING\r\n250-CHUNKING\r\n250 8BITMIME\r\n";
+pub(super) const CHUNKING: &str = "250-test.example\r\n250-PIPELINING\r\n250-CHUNKING\r\n250 8BITMIME\r\n";
 
-async fn windowed(
+pub(super) async fn windowed(
     pipelining: Pipelining,
     window: usize,
     ehlo: &'static str,
@@ -30,7 +30,7 @@ async fn windowed(
 }
 
 /// The commands the server expects for one windowed transaction (a RSET before all but the first).
-fn transaction(to: &str, size: usize, rset: bool) -> Vec<Step> {
+pub(super) fn transaction(to: &str, size: usize, rset: bool) -> Vec<Step> {
     let mut steps = Vec::new();
     if rset {
         steps.push(expect("RSET"));
@@ -42,21 +42,21 @@ fn transaction(to: &str, size: usize, rset: bool) -> Vec<Step> {
     steps
 }
 
-async fn outcome(s: &mut TestSession) -> Result<Delivery, SessionError> {
+pub(super) async fn outcome(s: &mut TestSession) -> Result<Delivery, SessionError> {
     match s.next_windowed().await.expect("a transaction in flight") {
         Windowed::Done(result) => result,
         Windowed::Again => panic!("refused as pipelined"),
     }
 }
 
-fn accepted(result: &Result<Delivery, SessionError>, queue_id: &str) {
+pub(super) fn accepted(result: &Result<Delivery, SessionError>, queue_id: &str) {
     assert!(
         matches!(result, Ok(Delivery::Accepted { reply, .. }) if reply.to_string().ends_with(queue_id)),
         "{result:?}"
     );
 }
 
-fn rejected(result: &Result<Delivery, SessionError>, at: Stage, code: u16) {
+pub(super) fn rejected(result: &Result<Delivery, SessionError>, at: Stage, code: u16) {
     assert!(
         matches!(result, Ok(Delivery::Rejected { stage, reply }) if *stage == at && reply.code() == code),
         "{result:?}"
@@ -241,7 +241,8 @@ async fn windows_need_chunking_full_pipelining_a_window_above_one_and_one_recipi
 #[tokio::test]
 async fn a_421_that_breaks_our_write_is_still_read_and_nothing_is_uncertain() {
     let replies = "250 Ok\r\n250 Ok\r\n250 queued as A1\r\n250 Ok\r\n250 Ok\r\n421 4.7.0 Closing connection\r\n";
-    let (mut s, writes, _server) = windowed(Pipelining::Full, 3, CHUNKING, vec![send(replies), Step::Drain]).await;
+    let script = vec![expect("MAIL FROM:<news@example.test>"), send(replies), Step::Drain];
+    let (mut s, writes, _server) = windowed(Pipelining::Full, 3, CHUNKING, script).await;
     let envelopes = ["a", "b", "c"].map(|n| env(&format!("{n}@example.test")));
     for envelope in &envelopes[..2] {
         assert!(s.queue_chunked(Message { envelope, body: b"x\r\n" }).is_none());

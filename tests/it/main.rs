@@ -54,4 +54,5 @@ mod smtp_pipeline;
 mod smtp_pki;
 mod smtp_probe;
 mod smtp_tls;
+mod smtp_window_faults;
 mod source_tree;

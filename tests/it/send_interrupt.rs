@@ -24,28 +24,40 @@ fn signal(child: &Child, name: &str) {
 
 #[test]
 fn ctrl_c_finishes_the_messages_in_flight_writes_the_report_and_a_rerun_sends_the_rest() {
-    a_signal_finishes_the_messages_in_flight_writes_the_report_and_a_rerun_sends_the_rest("INT", 130, "interrupted");
+    a_signal_finishes_the_messages_in_flight_writes_the_report_and_a_rerun_sends_the_rest("INT", 130, "interrupted", 1);
 }
 
 #[test]
 fn sigterm_stops_as_ctrl_c_does_with_exit_143() {
-    a_signal_finishes_the_messages_in_flight_writes_the_report_and_a_rerun_sends_the_rest("TERM", 143, "SIGTERM");
+    a_signal_finishes_the_messages_in_flight_writes_the_report_and_a_rerun_sends_the_rest("TERM", 143, "SIGTERM", 1);
+}
+
+/// With `[smtp] window = 8` up to 8 BDAT transactions per session are in flight when the signal comes: each
+/// gets its reply, none is uncertain or sent twice.
+#[test]
+fn sigterm_with_windows_in_flight_finishes_them_and_leaves_nothing_uncertain() {
+    a_signal_finishes_the_messages_in_flight_writes_the_report_and_a_rerun_sends_the_rest("TERM", 143, "SIGTERM", 8);
 }
 
 #[test]
 fn sighup_stops_as_ctrl_c_does_with_exit_129() {
-    a_signal_finishes_the_messages_in_flight_writes_the_report_and_a_rerun_sends_the_rest("HUP", 129, "SIGHUP");
+    a_signal_finishes_the_messages_in_flight_writes_the_report_and_a_rerun_sends_the_rest("HUP", 129, "SIGHUP", 1);
 }
 
 fn a_signal_finishes_the_messages_in_flight_writes_the_report_and_a_rerun_sends_the_rest(
     name: &str,
     code: i32,
     said: &str,
+    window: u32,
 ) {
     let server = MailServer::start();
     server.set_delay(Duration::from_millis(5));
-    let tag = unique_tag(&format!("sig{name}"));
-    let job = SendJob::new(&tag, &Smtp::scripted(&server).with("connections = 4"), addresses(&tag, 500), "");
+    if window > 1 {
+        server.offer_chunking();
+    }
+    let tag = unique_tag(&format!("sig{name}{window}"));
+    let smtp = Smtp::scripted(&server).with("connections = 4").with(&format!("window = {window}"));
+    let job = SendJob::new(&tag, &smtp, addresses(&tag, 500), "");
 
     let child = job.spawn(&["--yes"]);
     server.wait_until(Duration::from_secs(30), "100 messages", |s| s.accepted_total() >= 100);
@@ -53,6 +65,7 @@ fn a_signal_finishes_the_messages_in_flight_writes_the_report_and_a_rerun_sends_
     let run = Run::from(child.wait_with_output().unwrap());
     run.expect(code).line_with(&[said]);
     assert!(run.stdout.contains("summary"), "the summary is printed:\n{}", run.stdout);
+    assert_eq!(server.commands("BDAT") > 0, window > 1, "BDAT exactly when windows are on");
     assert!(!job.path().join("job.lock").exists(), "an orderly stop removes job.lock, as a clean end does");
     let sent = server.accepted_total();
     assert!(sent < 500, "the run was not interrupted: {sent} sent");

@@ -54,10 +54,13 @@ impl Worker {
         held
     }
 
-    /// Takes messages at hand into `taken` until the window is full; returns one taken that must wait.
+    /// Takes messages at hand into `taken` until the window is full, or the session's allowance
+    /// (`max_messages_per_connection`, or the server's learned limit) is used up by those taken; returns
+    /// one taken that must wait.
     fn fill(&self, taken: &mut Vec<Pending>, in_flight: usize) -> Option<Pending> {
         let window = self.session.as_ref().filter(|s| s.is_open()).map_or(0, |s| s.window());
-        while in_flight + taken.len() < window {
+        let allowance = self.shared.pool.per_session().saturating_sub(self.sent_on_session) as usize;
+        while in_flight + taken.len() < window && taken.len() < allowance {
             let next = match self.lookahead() {
                 super::transmit::Lookahead::Pipeline(next) => next,
                 super::transmit::Lookahead::Hold(held) => return Some(held),
