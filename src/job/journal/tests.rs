@@ -261,8 +261,8 @@ struct Disk(std::sync::Arc<DiskState>);
 #[derive(Default)]
 struct DiskState {
     log: Mutex<DiskLog>,
-    /// A sync waits for this lock: a test holding it holds every sync back.
-    gate: Mutex<()>,
+    /// While set, every sync waits.
+    hold: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Default)]
@@ -279,8 +279,8 @@ impl Disk {
         self.0.log.lock().unwrap()
     }
 
-    fn hold_syncs(&self) -> std::sync::MutexGuard<'_, ()> {
-        self.0.gate.lock().unwrap()
+    fn hold_syncs(&self, hold: bool) {
+        self.0.hold.store(hold, std::sync::atomic::Ordering::SeqCst);
     }
 
     fn lines_written(&self) -> usize {
@@ -312,7 +312,9 @@ impl Write for Disk {
 
 impl Sink for Disk {
     fn sync(&mut self) -> std::io::Result<()> {
-        let _gate = self.0.gate.lock().unwrap();
+        while self.0.hold.load(std::sync::atomic::Ordering::SeqCst) {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
         let mut log = self.log();
         if let Some(kind) = log.fail_sync {
             return Err(std::io::Error::new(kind, "the disk said no"));
@@ -338,7 +340,7 @@ async fn eventually(what: &str, done: impl Fn() -> bool) {
 async fn a_ticket_is_durable_only_after_a_sync_that_covers_it() {
     let disk = Disk::default();
     let (journal, writer) = start(disk.clone(), Path::new("j.jsonl")).unwrap();
-    let held = disk.hold_syncs();
+    disk.hold_syncs(true);
     let first = tokio::spawn(journal.durable(journal.append(committing("a@x", now())).unwrap()));
     eventually("the first record is written", || disk.lines_written() == 1).await;
     let second = journal.append(committing("b@x", now())).unwrap();
@@ -347,7 +349,7 @@ async fn a_ticket_is_durable_only_after_a_sync_that_covers_it() {
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     assert!(!first.is_finished() && !second.is_finished(), "durable while the sync is held back");
     assert!(disk.log().synced.is_empty());
-    drop(held);
+    disk.hold_syncs(false);
     first.await.unwrap().unwrap();
     assert!(disk.lines_synced() >= 1);
     second.await.unwrap().unwrap();
