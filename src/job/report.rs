@@ -6,8 +6,7 @@ use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, Datelike, SecondsFormat, Timelike, Utc};
-use std::fmt::Write as _;
+use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::settlement::Settlement;
 use crate::output::spreadsheet_cell;
@@ -37,17 +36,6 @@ pub struct ReportError {
 pub struct Report {
     path: PathBuf,
     writer: csv::Writer<BufWriter<File>>,
-    /// The row's numbers and times, formatted into buffers kept for the whole report (one row per message).
-    cells: Cells,
-}
-
-#[derive(Default)]
-struct Cells {
-    row: String,
-    code: String,
-    attempts: String,
-    first_attempt: String,
-    last_attempt: String,
 }
 
 /// [`spreadsheet_cell`] as bytes, borrowed when nothing changes (the usual case).
@@ -58,26 +46,8 @@ fn safe_cell(cell: &str) -> Cow<'_, [u8]> {
     }
 }
 
-/// `t` as RFC 3339 in UTC with milliseconds (`2026-11-25T10:00:00.123Z`), or nothing, into `out`.
-fn time(out: &mut String, t: Option<DateTime<Utc>>) {
-    out.clear();
-    let Some(t) = t else { return };
-    if !(0..=9999).contains(&t.year()) {
-        out.push_str(&t.to_rfc3339_opts(SecondsFormat::Millis, true));
-        return;
-    }
-    let millis = t.timestamp_subsec_millis().min(999);
-    let (date, clock) = (t.date_naive(), t.time());
-    let _ = write!(out, "{:04}-{:02}-{:02}T", date.year(), date.month(), date.day());
-    let _ = write!(out, "{:02}:{:02}:{:02}.{millis:03}Z", clock.hour(), clock.minute(), clock.second());
-}
-
-/// `n`, or nothing, into `out`.
-fn number(out: &mut String, n: Option<impl std::fmt::Display>) {
-    out.clear();
-    if let Some(n) = n {
-        let _ = write!(out, "{n}");
-    }
+fn time(t: Option<DateTime<Utc>>) -> String {
+    t.map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true)).unwrap_or_default()
 }
 
 impl Report {
@@ -87,8 +57,7 @@ impl Report {
         let err = |source| ReportError { path: path.clone(), source };
         std::fs::create_dir_all(dir).map_err(err)?;
         let file = File::options().write(true).create_new(true).open(&path).map_err(err)?;
-        let writer = csv::Writer::from_writer(BufWriter::new(file));
-        let mut report = Report { writer, path, cells: Cells::default() };
+        let mut report = Report { writer: csv::Writer::from_writer(BufWriter::new(file)), path };
         report.writer.write_record(HEADER).map_err(|e| report.error(e))?;
         Ok(report)
     }
@@ -101,27 +70,22 @@ impl Report {
     /// `-`, `@`, a tab or a CR gets a `'` in front, so that a spreadsheet shows it instead of running it, and
     /// control characters are escaped (the journal keeps the reply as it came).
     pub fn write(&mut self, o: &Settlement) -> Result<(), ReportError> {
-        let c = &mut self.cells;
-        number(&mut c.row, Some(o.row));
-        number(&mut c.code, o.code);
-        number(&mut c.attempts, Some(o.attempts));
-        time(&mut c.first_attempt, o.first_attempt);
-        time(&mut c.last_attempt, o.last_attempt);
+        let code = o.code.map(|c| c.to_string()).unwrap_or_default();
+        let (row, attempts) = (o.row.to_string(), o.attempts.to_string());
         let record = [
-            c.row.as_str(),
+            row.as_str(),
             &o.email,
             o.status.as_str(),
-            &c.code,
+            &code,
             o.enhanced.as_deref().unwrap_or(""),
             &o.reply,
-            &c.attempts,
+            &attempts,
             &o.message_id,
-            &c.first_attempt,
-            &c.last_attempt,
+            &time(o.first_attempt),
+            &time(o.last_attempt),
             &o.copies,
         ];
-        let written = self.writer.write_record(record.map(safe_cell));
-        written.map_err(|e| ReportError { path: self.path.clone(), source: e.into() })
+        self.writer.write_record(record.map(safe_cell)).map_err(|e| self.error(e))
     }
 
     /// Flushes the report and makes it and its name durable: a report is evidence of what was sent.
@@ -198,24 +162,6 @@ mod tests {
         let path = report.finish().unwrap();
         let row = csv::Reader::from_path(&path).unwrap().records().next().unwrap().unwrap();
         assert_eq!((&row[1], &row[5], &row[7]), ("'=1+1@example.test", "'@SUM(1+1)\\x1b[31m", "'-<a@b>"));
-    }
-
-    /// The hand-made time cell is chrono's RFC 3339 with milliseconds, to the character.
-    #[test]
-    fn time_cells_are_rfc3339_with_milliseconds() {
-        let mut cell = String::new();
-        for t in [
-            "2026-11-25T10:00:00.123Z",
-            "2026-01-02T03:04:05Z",
-            "1999-12-31T23:59:59.999999Z",
-            "0042-02-03T04:05:06.7Z",
-        ] {
-            let t: DateTime<Utc> = t.parse().unwrap();
-            time(&mut cell, Some(t));
-            assert_eq!(cell, t.to_rfc3339_opts(SecondsFormat::Millis, true));
-        }
-        time(&mut cell, None);
-        assert_eq!(cell, "");
     }
 
     #[test]
