@@ -34,10 +34,20 @@ fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
+/// Whether [`escape_controls`] has anything to do. ASCII text (nearly every reply, address and report cell)
+/// is checked byte by byte: its only hazards are C0 controls but tab, and DEL. (Decoding every character and
+/// asking Unicode's tables cost ~4,000 instructions per report row.)
+fn has_hazard(text: &str) -> bool {
+    match text.is_ascii() {
+        true => text.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f),
+        false => text.chars().any(is_hazard),
+    }
+}
+
 /// `text` with every control character but tab written as an escape: `\x1b` for C0 and DEL, `\u{9b}` for
 /// C1, `\u{202e}` for a direction control. Borrowed when there is nothing to escape (the usual case).
 pub fn escape_controls(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(is_hazard) {
+    if !has_hazard(text) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
@@ -69,6 +79,16 @@ pub fn spreadsheet_cell(text: &str) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The ASCII shortcut and the per-character rule agree on every ASCII character, alone and in text.
+    #[test]
+    fn the_ascii_check_agrees_with_the_character_rule() {
+        for b in 0u8..128 {
+            let c = char::from(b);
+            assert_eq!(has_hazard(&c.to_string()), is_hazard(c), "{b:#04x}");
+            assert_eq!(has_hazard(&format!("250 ok {c} end")), is_hazard(c), "{b:#04x} in text");
+        }
+    }
 
     #[test]
     fn control_characters_are_escaped_and_the_rest_is_kept() {

@@ -2,6 +2,9 @@
 //! outcome, skip), renders the ones to send and hands them to the workers through a bounded channel, so
 //! memory stays flat and the network tasks never wait on a render.
 //!
+//! When the channel is full the producer waits for [`refill`] free places, not one: each place freed would
+//! otherwise wake its thread (a futex call and a context switch per message sent).
+//!
 //! The channel bounds the queue in messages (`[limits] queue_messages`); [`QueueBytes`](super::queue_bytes::QueueBytes) bounds in bytes all
 //! the rendered messages the run holds — queued, being sent, or waiting for a retry — so that large
 //! messages cannot add up to gigabytes (`[limits] queue_bytes`). Each message carries its [`Charge`](super::queue_bytes::Charge) and
@@ -11,7 +14,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use chrono::{DateTime, TimeZone, Utc};
-use tokio::sync::mpsc;
+use tokio::sync::mpsc::{self, error::TrySendError};
 
 use super::journal::{JournalState, Replayed, Settled};
 use super::progress::Planned;
@@ -59,10 +62,11 @@ pub fn spawn(
     events: mpsc::Sender<Event>,
     shared: Arc<WorkerContext>,
 ) -> JoinHandle<Produced> {
+    let runtime = tokio::runtime::Handle::current();
     std::thread::Builder::new()
         .name("producer".into())
         .stack_size(STACK_BYTES)
-        .spawn(move || produce(plan, work, events, shared))
+        .spawn(move || produce(plan, work, events, shared, &runtime))
         .expect("a thread for the producer")
 }
 
@@ -73,6 +77,12 @@ pub fn queue_depth(connections: usize) -> usize {
     connections * 16 + 4
 }
 
+/// How many places a full queue must have free before the producer goes on: a quarter of it, at most 16
+/// (the workers still find plenty at hand), so that it is woken once per that many messages.
+pub fn refill(capacity: usize) -> usize {
+    (capacity / 4).clamp(1, 16)
+}
+
 /// How many rendered messages may wait for the connections: `[limits] queue_messages`, by default
 /// [`queue_depth`].
 pub fn queue_capacity(job: &Job, connections: usize) -> usize {
@@ -80,12 +90,13 @@ pub fn queue_capacity(job: &Job, connections: usize) -> usize {
 }
 
 /// Streams the CSV: each row is settled here (skipped, carried from an earlier run, not sent, not
-/// renderable) or rendered and queued for the workers.
+/// renderable) or rendered and queued for the workers. `runtime` runs the waits for room in the queue.
 pub fn produce(
     plan: ProducerPlan,
     work: mpsc::Sender<Work>,
     events: mpsc::Sender<Event>,
     shared: Arc<WorkerContext>,
+    runtime: &tokio::runtime::Handle,
 ) -> Produced {
     let produced = Produced { by_budget: plan.by_budget, ..Produced::default() };
     if let Some(counted) = count(&plan) {
@@ -101,7 +112,8 @@ pub fn produce(
         }
     };
     let queue_bytes = QueueBytes::new(plan.job.limits.queue_bytes);
-    let mut producer = Producer { plan, work, events, shared, queue_bytes, produced };
+    let refill = refill(work.max_capacity());
+    let mut producer = Producer { plan, work, refill, runtime, events, shared, queue_bytes, produced };
     let shard = producer.plan.shard;
     for entry in reader.filter(|entry| takes(shard, entry)) {
         if !producer.take(entry) {
@@ -112,16 +124,19 @@ pub fn produce(
 }
 
 /// The producer thread's state while it streams the CSV.
-struct Producer {
+struct Producer<'r> {
     plan: ProducerPlan,
     work: mpsc::Sender<Work>,
+    /// Free places a full queue must have before the producer goes on ([`refill`]).
+    refill: usize,
+    runtime: &'r tokio::runtime::Handle,
     events: mpsc::Sender<Event>,
     shared: Arc<WorkerContext>,
     queue_bytes: Arc<QueueBytes>,
     produced: Produced,
 }
 
-impl Producer {
+impl Producer<'_> {
     /// One CSV record, settled or queued; `false` when the run is gone (its channels closed).
     fn take(&mut self, entry: Result<Entry, RowError>) -> bool {
         let recipient = match entry {
@@ -160,7 +175,22 @@ impl Producer {
         let bytes = item.message.bytes.len() as u64;
         let shared = &self.shared;
         item.charge = Some(self.queue_bytes.charge(bytes, || shared.stop.is_set()));
-        self.work.blocking_send(item).is_ok()
+        match self.work.try_send(item) {
+            Ok(()) => true,
+            Err(TrySendError::Closed(_)) => false,
+            Err(TrySendError::Full(item)) => self.send_when_room(item),
+        }
+    }
+
+    /// The queue is full: waits until [`refill`] places are free (one wakeup for all of them), takes one.
+    fn send_when_room(&self, item: Work) -> bool {
+        match self.runtime.block_on(self.work.reserve_many(self.refill)) {
+            Ok(mut places) => {
+                places.next().expect("refill is at least 1").send(item);
+                true
+            }
+            Err(_) => false,
+        }
     }
 
     fn settle(&self, settlement: Settlement, carried: bool) -> bool {
@@ -237,5 +267,16 @@ fn bare(row: u64, email: &str, status: Status, reply: impl Into<String>) -> Sett
         first_attempt: None,
         last_attempt: None,
         copies: String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The producer waits for a quarter of the queue, at most 16 places, and never for more than it holds.
+    #[test]
+    fn refill_is_a_quarter_of_the_queue_between_1_and_16() {
+        for (capacity, refill) in [(1, 1), (2, 1), (8, 2), (36, 9), (68, 16), (100_000, 16)] {
+            assert_eq!(super::refill(capacity), refill, "capacity {capacity}");
+        }
     }
 }

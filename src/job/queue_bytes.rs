@@ -9,9 +9,17 @@ use std::time::Duration;
 /// The bytes of rendered messages alive in the run, against `[limits] queue_bytes`.
 #[derive(Debug)]
 pub struct QueueBytes {
-    used: Mutex<u64>,
+    used: Mutex<Used>,
     freed: Condvar,
     cap: u64,
+}
+
+#[derive(Debug, Default)]
+struct Used {
+    bytes: u64,
+    /// Charges waiting for room. A charge given back wakes them only when there are some: a condvar's
+    /// notify is a system call even with nobody waiting, and every message sent gives its charge back.
+    waiting: usize,
 }
 
 /// One message's share of [`QueueBytes`], given back on drop.
@@ -23,29 +31,35 @@ pub struct Charge {
 
 impl QueueBytes {
     pub fn new(cap: u64) -> Arc<QueueBytes> {
-        Arc::new(QueueBytes { used: Mutex::new(0), freed: Condvar::new(), cap })
+        Arc::new(QueueBytes { used: Mutex::default(), freed: Condvar::new(), cap })
     }
 
     /// Waits until `bytes` fit (a message larger than the whole cap goes alone), or the run stops.
     pub fn charge(self: &Arc<Self>, bytes: u64, stopped: impl Fn() -> bool) -> Charge {
         let mut used = self.used.lock().expect("queue bytes lock");
-        while *used > 0 && *used + bytes > self.cap && !stopped() {
+        while used.bytes > 0 && used.bytes + bytes > self.cap && !stopped() {
+            used.waiting += 1;
             used = self.freed.wait_timeout(used, Duration::from_millis(50)).expect("queue bytes lock").0;
+            used.waiting -= 1;
         }
-        *used += bytes;
+        used.bytes += bytes;
         Charge { bytes, pool: self.clone() }
     }
 
     /// The bytes charged now.
     pub fn used(&self) -> u64 {
-        *self.used.lock().expect("queue bytes lock")
+        self.used.lock().expect("queue bytes lock").bytes
     }
 }
 
 impl Drop for Charge {
     fn drop(&mut self) {
-        *self.pool.used.lock().expect("queue bytes lock") -= self.bytes;
-        self.pool.freed.notify_all();
+        let mut used = self.pool.used.lock().expect("queue bytes lock");
+        used.bytes -= self.bytes;
+        if used.waiting > 0 {
+            drop(used);
+            self.pool.freed.notify_all();
+        }
     }
 }
 

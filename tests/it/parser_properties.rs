@@ -61,8 +61,8 @@ fn reply_contract(buf: &[u8]) -> Result<Option<usize>, TestCaseError> {
             prop_assert_eq!(buf[used - 1], b'\n');
             prop_assert!((200..=559).contains(&reply.code()));
             // Every line came from at most MAX_LINE bytes; lossy UTF-8 may triple an invalid byte, no more.
-            prop_assert!(reply.lines().iter().all(|l| l.len() <= 3 * MAX_LINE));
-            let kept: usize = reply.lines().iter().map(String::len).sum();
+            prop_assert!(reply.lines().all(|l| l.len() <= 3 * MAX_LINE));
+            let kept: usize = reply.lines().map(str::len).sum();
             prop_assert!(kept <= 3 * used, "kept {kept} bytes from {used}");
             let again = reply::parse(&buf[..used]).unwrap();
             prop_assert_eq!(again, Some((reply, used)), "a reply is delimited by its own bytes");

@@ -100,15 +100,8 @@ impl Journal {
             file.set_len(replayed.intact_len).map_err(err)?;
             file.sync_data().map_err(err)?;
         }
-        let (tx, rx) = mpsc::channel();
-        let (durable_tx, durable) = watch::channel(Ok(0));
-        let owned = path.to_owned();
-        let thread = std::thread::Builder::new()
-            .name("journal".into())
-            .spawn(move || write_loop(file, &owned, rx, durable_tx))
-            .map_err(err)?;
-        let tx = std::sync::Arc::new(Mutex::new((tx, 0)));
-        Ok((Journal { path: path.to_owned(), tx, durable }, JournalWriter { thread }, replayed))
+        let (journal, writer) = start(file, path).map_err(err)?;
+        Ok((journal, writer, replayed))
     }
 
     pub fn path(&self) -> &Path {
@@ -162,6 +155,29 @@ impl Journal {
     }
 }
 
+/// Where the writer's bytes go: the journal file, or a test's stand-in that fails on cue.
+trait Sink: Write + Send + 'static {
+    /// Makes everything written so far durable (`fdatasync` for a file).
+    fn sync(&mut self) -> std::io::Result<()>;
+}
+
+impl Sink for File {
+    fn sync(&mut self) -> std::io::Result<()> {
+        self.sync_data()
+    }
+}
+
+/// Starts the writer thread over `sink` (the journal file, already replayed and positioned at its end).
+fn start(sink: impl Sink, path: &Path) -> std::io::Result<(Journal, JournalWriter)> {
+    let (tx, rx) = mpsc::channel();
+    let (durable_tx, durable) = watch::channel(Ok(0));
+    let owned = path.to_owned();
+    let thread =
+        std::thread::Builder::new().name("journal".into()).spawn(move || write_loop(sink, &owned, rx, durable_tx))?;
+    let tx = std::sync::Arc::new(Mutex::new((tx, 0)));
+    Ok((Journal { path: path.to_owned(), tx, durable }, JournalWriter { thread }))
+}
+
 impl JournalWriter {
     /// Waits for the writer to drain and sync everything; call after every [`Journal`] handle is dropped.
     pub fn close(self) -> Result<(), JournalError> {
@@ -175,12 +191,12 @@ impl JournalWriter {
 /// One function on purpose: `written`, `synced` and the deadline are the group commit's whole state, and
 /// the invariant (publish only what was synced) reads in one place.
 fn write_loop(
-    file: File,
+    sink: impl Sink,
     path: &Path,
     rx: mpsc::Receiver<Command>,
     durable: watch::Sender<Durable>,
 ) -> Result<(), JournalError> {
-    let mut out = BufWriter::with_capacity(64 * 1024, file);
+    let mut out = BufWriter::with_capacity(64 * 1024, sink);
     let mut line = Vec::with_capacity(512);
     let (mut written, mut synced) = (0u64, 0u64);
     let mut deadline: Option<Instant> = None;
@@ -220,7 +236,7 @@ fn write_loop(
             }
         }
         if (sync_now && written > synced) || closed {
-            if let Err(e) = out.flush().and_then(|()| out.get_ref().sync_data()) {
+            if let Err(e) = out.flush().and_then(|()| out.get_mut().sync()) {
                 return fail(&durable, path, e);
             }
             synced = written;
@@ -233,7 +249,7 @@ fn write_loop(
     }
 }
 
-fn write_record(out: &mut BufWriter<File>, line: &mut Vec<u8>, record: &Record) -> std::io::Result<()> {
+fn write_record(out: &mut impl Write, line: &mut Vec<u8>, record: &Record) -> std::io::Result<()> {
     line.clear();
     serde_json::to_writer(&mut *line, record).expect("records always serialise");
     line.push(b'\n');

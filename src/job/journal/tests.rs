@@ -1,4 +1,5 @@
 use std::io::Write;
+use std::sync::Mutex;
 
 use chrono::{Duration, TimeZone, Utc};
 
@@ -252,4 +253,174 @@ fn bounces_replay_hard_over_soft_and_remember_their_reports() {
     assert_eq!(replayed.get("a@x").unwrap().state, JournalState::Settled(Settled::Delivered), "nor an outcome");
     assert!(replayed.has_bounce("<d1@mx>", "a@x") && replayed.has_bounce("<d1@mx>", "b@x"));
     assert!(!replayed.has_bounce("<d2@mx>", "b@x"));
+}
+
+/// A stand-in for the journal file: keeps the bytes written and how many of them each sync covered; the test
+/// can hold syncs back or make writes or syncs fail.
+#[derive(Clone, Default)]
+struct Disk(std::sync::Arc<DiskState>);
+
+#[derive(Default)]
+struct DiskState {
+    log: Mutex<DiskLog>,
+    /// While set, every sync waits.
+    hold: std::sync::atomic::AtomicBool,
+}
+
+#[derive(Default)]
+struct DiskLog {
+    written: Vec<u8>,
+    /// `written.len()` at each sync.
+    synced: Vec<usize>,
+    fail_write: Option<std::io::ErrorKind>,
+    fail_sync: Option<std::io::ErrorKind>,
+}
+
+impl Disk {
+    fn log(&self) -> std::sync::MutexGuard<'_, DiskLog> {
+        self.0.log.lock().unwrap()
+    }
+
+    fn hold_syncs(&self, hold: bool) {
+        self.0.hold.store(hold, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn lines_written(&self) -> usize {
+        self.log().written.iter().filter(|&&b| b == b'\n').count()
+    }
+
+    /// How many whole lines the last sync covered.
+    fn lines_synced(&self) -> usize {
+        let log = self.log();
+        let covered = log.synced.last().copied().unwrap_or(0);
+        log.written[..covered].iter().filter(|&&b| b == b'\n').count()
+    }
+}
+
+impl Write for Disk {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut log = self.log();
+        if let Some(kind) = log.fail_write {
+            return Err(std::io::Error::new(kind, "the disk said no"));
+        }
+        log.written.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Sink for Disk {
+    fn sync(&mut self) -> std::io::Result<()> {
+        while self.0.hold.load(std::sync::atomic::Ordering::SeqCst) {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        let mut log = self.log();
+        if let Some(kind) = log.fail_sync {
+            return Err(std::io::Error::new(kind, "the disk said no"));
+        }
+        let len = log.written.len();
+        log.synced.push(len);
+        Ok(())
+    }
+}
+
+/// Waits (a liveness bound, not a speed goal) until `done` holds.
+async fn eventually(what: &str, done: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "never happened: {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+}
+
+/// The contract the final dot relies on: a ticket resolves only once a sync has covered its record, and a
+/// record appended while a sync runs waits for the next one.
+#[tokio::test]
+async fn a_ticket_is_durable_only_after_a_sync_that_covers_it() {
+    let disk = Disk::default();
+    let (journal, writer) = start(disk.clone(), Path::new("j.jsonl")).unwrap();
+    disk.hold_syncs(true);
+    let first = tokio::spawn(journal.durable(journal.append(committing("a@x", now())).unwrap()));
+    eventually("the first record is written", || disk.lines_written() == 1).await;
+    let second = journal.append(committing("b@x", now())).unwrap();
+    let second = tokio::spawn(journal.durable(second));
+    // A writer that published before its sync returned would resolve them now.
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    assert!(!first.is_finished() && !second.is_finished(), "durable while the sync is held back");
+    assert!(disk.log().synced.is_empty());
+    disk.hold_syncs(false);
+    first.await.unwrap().unwrap();
+    assert!(disk.lines_synced() >= 1);
+    second.await.unwrap().unwrap();
+    assert_eq!(disk.lines_synced(), 2, "the second record's ticket needs a sync that covers it");
+    drop(journal);
+    writer.close().unwrap();
+}
+
+/// Nobody waits for a record: it is still synced, SYNC_DELAY after it was appended, without a sync request.
+#[tokio::test]
+async fn a_record_nobody_waits_for_is_synced_after_the_delay() {
+    let disk = Disk::default();
+    let (journal, writer) = start(disk.clone(), Path::new("j.jsonl")).unwrap();
+    journal.append(outcome("a@x", Settled::Delivered)).unwrap();
+    let mut durable = journal.durable.clone();
+    let reached = tokio::time::timeout(std::time::Duration::from_secs(20), durable.wait_for(|d| d == &Ok(1))).await;
+    assert!(reached.is_ok(), "the delayed sync never came");
+    drop(reached);
+    assert_eq!(disk.lines_synced(), 1);
+    drop((journal, durable));
+    writer.close().unwrap();
+}
+
+/// Many records nobody waited for, then the last handle goes: every record is written, in order, and synced.
+#[tokio::test]
+async fn closing_writes_and_syncs_every_record_in_order() {
+    let disk = Disk::default();
+    let (journal, writer) = start(disk.clone(), Path::new("j.jsonl")).unwrap();
+    let n = 2500;
+    for i in 0..n {
+        assert_eq!(journal.append(committing(&format!("r{i}@x"), now())).unwrap(), Ticket(i as u64 + 1));
+    }
+    drop(journal);
+    writer.close().unwrap();
+    assert_eq!(disk.lines_synced(), n);
+    let text = String::from_utf8(disk.log().written.clone()).unwrap();
+    let keys: Vec<String> = text
+        .lines()
+        .map(|line| match serde_json::from_str::<Record>(line).unwrap() {
+            Record::Committing { key, .. } => key,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(keys, (0..n).map(|i| format!("r{i}@x")).collect::<Vec<_>>());
+}
+
+/// A write or a sync that fails stops the writer: whoever waits hears why (a full disk is recognisable as
+/// such), no later record becomes durable, and closing returns the error.
+#[tokio::test]
+async fn a_failed_write_or_sync_stops_the_writer_and_says_why() {
+    for fail_sync in [false, true] {
+        let disk = Disk::default();
+        {
+            let mut log = disk.log();
+            match fail_sync {
+                true => log.fail_sync = Some(std::io::ErrorKind::StorageFull),
+                false => log.fail_write = Some(std::io::ErrorKind::StorageFull),
+            }
+        }
+        let (journal, writer) = start(disk.clone(), Path::new("j.jsonl")).unwrap();
+        let error = journal.commit(committing("a@x", now())).await.unwrap_err();
+        assert!(error.is_disk_full(), "fail_sync {fail_sync}: {error}");
+        assert!(error.to_string().starts_with("j.jsonl: "), "names the file: {error}");
+        // The writer is gone (or going): appending is refused, or its record never becomes durable.
+        if let Ok(later) = journal.append(committing("b@x", now())) {
+            assert!(journal.durable(later).await.is_err(), "fail_sync {fail_sync}: durable after the writer stopped");
+        }
+        drop(journal);
+        assert!(writer.close().unwrap_err().is_disk_full());
+        assert_eq!(disk.lines_synced(), 0);
+    }
 }

@@ -254,8 +254,15 @@ fn copies(rejected: &[RejectedCopy]) -> String {
 }
 
 pub fn one_line(reply: &Reply) -> String {
-    let lines: Vec<&str> = reply.lines().iter().map(String::as_str).filter(|l| !l.is_empty()).collect();
-    format!("{} {}", reply.code(), lines.join(" / "))
+    let mut text = reply.code().to_string();
+    for (i, line) in reply.lines().filter(|l| !l.is_empty()).enumerate() {
+        text.push_str(if i == 0 { " " } else { " / " });
+        text.push_str(line);
+    }
+    if text.len() == 3 {
+        text.push(' ');
+    }
+    text
 }
 
 #[cfg(test)]

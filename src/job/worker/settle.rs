@@ -23,12 +23,12 @@ impl Worker {
         match verdict.disposition.clone() {
             Disposition::Delivered => {
                 shared.throttle.accepted();
-                self.finish(work, Status::Delivered, &verdict).await;
+                self.finish(work, Status::Delivered, verdict).await;
             }
-            Disposition::Failed => self.finish(work, Status::Failed, &verdict).await,
+            Disposition::Failed => self.finish(work, Status::Failed, verdict).await,
             Disposition::Uncertain => {
                 // No journal record: the committing record without an outcome *is* "uncertain".
-                self.settle(settlement(&work, Status::Uncertain, &verdict)).await;
+                self.settle(settlement(&work, Status::Uncertain, verdict)).await;
             }
             Disposition::Abort => {
                 // An abort verdict means this message did not go out (refused sender, failed journal).
@@ -38,7 +38,7 @@ impl Worker {
                     at: now(),
                 });
                 shared.halt(Some(verdict.text.clone()));
-                self.settle(settlement(&work, Status::NotSent, &verdict)).await;
+                self.settle(settlement(&work, Status::NotSent, verdict)).await;
             }
             Disposition::Retry { after, throttled, .. } => self.retry(work, verdict, after, throttled).await,
         }
@@ -54,7 +54,7 @@ impl Worker {
         // Out of attempts, stopping, or the server asks for longer than `max_delay`: the next run
         // retries it (a cron run must not sit idle for hours holding the job's lock).
         if work.attempts >= shared.retry.attempts() || shared.stop.is_set() || wait > shared.retry.max() {
-            return self.finish(work, Status::Deferred, &verdict).await;
+            return self.finish(work, Status::Deferred, verdict).await;
         }
         self.journal(outcome_record(&work, Settled::Deferred, &verdict));
         let due = now() + TimeDelta::from_std(wait).unwrap_or(TimeDelta::MAX);
@@ -67,19 +67,19 @@ impl Worker {
             reason: verdict.text.clone(),
         };
         let _ = shared.events.send(Event::Retrying(retry)).await;
-        work.last = Some(settlement(&work, Status::Deferred, &verdict));
+        work.last = Some(settlement(&work, Status::Deferred, verdict));
         work.first_attempt.get_or_insert_with(now);
         shared.queue.retry_at(work, Instant::now() + wait);
     }
 
     /// Settles the message for this run and journals the outcome.
-    async fn finish(&self, work: Work, status: Status, verdict: &Verdict) {
+    async fn finish(&self, work: Work, status: Status, verdict: Verdict) {
         let settled = match status {
             Status::Delivered => Settled::Delivered,
             Status::Failed => Settled::Failed,
             _ => Settled::Deferred,
         };
-        self.journal(outcome_record(&work, settled, verdict));
+        self.journal(outcome_record(&work, settled, &verdict));
         self.settle(settlement(&work, status, verdict)).await;
     }
 
@@ -114,13 +114,14 @@ fn outcome_record(work: &Work, status: Settled, verdict: &Verdict) -> Record {
     }
 }
 
-fn settlement(work: &Work, status: Status, verdict: &Verdict) -> Settlement {
+/// The verdict's texts move into the settlement (the journal's record took copies first).
+fn settlement(work: &Work, status: Status, verdict: Verdict) -> Settlement {
     Settlement {
         code: verdict.code,
-        enhanced: verdict.enhanced.clone(),
+        enhanced: verdict.enhanced,
         last_attempt: Some(now()),
-        copies: verdict.copies.clone(),
-        ..work.settlement(status, verdict.text.clone())
+        copies: verdict.copies,
+        ..work.settlement(status, verdict.text)
     }
 }
 
