@@ -82,6 +82,8 @@ from aiosmtpd.smtp import MISSING, SMTP, AuthResult
 HOST = "127.0.0.1"
 MODES = ("accept", "strict-dot", "session-cap", "per-session-cap", "size-at-mail", "greeting-554", "flaky-setup",
          "oauth2", "chunking")
+LINGER = 5.0  # seconds close_with waits for the client to close after its last reply
+
 PIPELINED_AFTER_DOT = "503 5.5.0 Bad sequence of commands - pipelined after end of DATA"
 # flaky-setup's cycle, by connection number (1-based) modulo its length: (verb it hits, what happens).
 FLAKY_CYCLE = [None, ("EHLO", "451 4.3.2 Try again later"), ("AUTH", "reset"), None,
@@ -412,9 +414,25 @@ class LabSMTP(SMTP):
         self.pipelined_after_dot = lines
 
     async def close_with(self, reply):
-        """Sends a last reply and closes; anything the client pipelined behind it is not answered."""
+        """Sends a last reply and closes; anything the client pipelined behind it is not answered.
+
+        The close is graceful, as Haraka's (Node's socket.end()) and a careful MTA's: FIN after the reply, then
+        input is read and dropped until the client closes (or LINGER seconds). Closing a socket with unread
+        input makes the kernel reset the connection at once and drop whatever it had not yet put on the wire:
+        under load that was the reply to a message it had stored, so the client rightly called that message
+        uncertain, and a lab test flaked on it (the client's handling of such a reset is covered by
+        tests/it/smtp_window_faults.rs and the scripted fault tests).
+        """
         self.closing = True
         await self.push(reply)
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        deadline = time.monotonic() + LINGER
+        try:
+            while (left := deadline - time.monotonic()) > 0 and await asyncio.wait_for(self._reader.read(65536), left):
+                pass
+        except (asyncio.TimeoutError, ConnectionError):
+            pass
         self.transport.close()
 
     def reset(self):
