@@ -196,3 +196,27 @@ fn bounces_refuses_a_sharded_campaign_and_the_manual_documents_shards() {
         assert!(text.contains(needle), "the manual does not say {needle}");
     }
 }
+
+/// `--fresh` with another shard count sets the other layout's journals aside; a shard of that layout that is
+/// running (its lock held) would go on sending beside the new campaign, writing into a journal no longer
+/// current. So it is refused as busy, naming the lock, and nothing is set aside or sent.
+#[test]
+fn fresh_refuses_while_a_shard_of_the_other_layout_runs() {
+    let server = MailServer::start();
+    let tag = unique_tag("shardfreshbusy");
+    let job = SendJob::new(&tag, &Smtp::scripted(&server), addresses(&tag, 20), "");
+    job.send(&["--yes", "--shard", "0/2"]).expect(0);
+    let sent = server.accepted_total();
+    let old = job.path().join("job.shard-0-of-2.journal.jsonl");
+    let before = std::fs::read(&old).unwrap();
+    // As a running `--shard 0/2` holds it.
+    let held = mailshot::job::lock::acquire(&job.path().join("job.shard-0-of-2.lock")).unwrap();
+    for args in [&["--yes", "--shard", "0/3", "--fresh"][..], &["--yes", "--fresh"][..]] {
+        job.send(args).expect(75).line_with(&["job.shard-0-of-2.lock", "in progress"]);
+        assert_eq!(std::fs::read(&old).unwrap(), before, "{args:?}: the running shard's journal stays current");
+        assert_eq!(server.accepted_total(), sent, "{args:?}: nothing sent");
+    }
+    drop(held);
+    job.send(&["--yes", "--shard", "0/3", "--fresh"]).expect(0).line_with(&["the old journal is kept as"]);
+    assert!(!old.exists());
+}

@@ -99,7 +99,19 @@ async fn open_campaign(
         lock::LockError::Held { .. } => StartError::Busy(e.to_string()),
         lock::LockError::Io { .. } => StartError::Input(e.to_string()),
     })?;
+    // The locks of the other layout's shards (or unsharded run) whose journals `--fresh` sets aside, held
+    // until this run's journal exists: one of them running would go on sending beside the new campaign.
+    let mut others_locks = Vec::new();
     if args.fresh {
+        for other in layout::conflicting(&args.job, shard) {
+            let theirs = JobPaths::for_shard(&args.job, other.shard).lock;
+            others_locks.push(lock::acquire(&theirs).map_err(|e| match e {
+                lock::LockError::Held { .. } => {
+                    StartError::Busy(format!("{e}; --fresh sets its journal aside only once it has stopped"))
+                }
+                lock::LockError::Io { .. } => StartError::Input(e.to_string()),
+            })?);
+        }
         // Reports first: stopped between the two, the old campaign simply goes on (its journal is there),
         // never a new journal facing the old campaign's reports.
         set_aside_reports(&paths.reports, started)?;
@@ -114,6 +126,7 @@ async fn open_campaign(
     // Again now that this run's journal exists: of two runs of different layouts started at once, at least
     // the later one sees the other's journal here, before anything is sent.
     refuse_other_layouts(&args.job, shard)?;
+    drop(others_locks);
     if let Some(last) = replayed.last_run.as_ref().filter(|last| last.shard != shard) {
         let recorded = last.shard.map_or("an unsharded run".to_owned(), |s| format!("a run of shard {}", s.spec()));
         return Err(StartError::Input(format!(
