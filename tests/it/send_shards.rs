@@ -220,3 +220,23 @@ fn fresh_refuses_while_a_shard_of_the_other_layout_runs() {
     job.send(&["--yes", "--shard", "0/3", "--fresh"]).expect(0).line_with(&["the old journal is kept as"]);
     assert!(!old.exists());
 }
+
+/// A new campaign does not reset the provider's daily count (docs: `max_per_day`), also when it has another
+/// shard count than the old one: what the old layout's journals sent in the last 24 hours is spent for every
+/// layout after it, and `status` says so.
+#[test]
+fn a_new_shard_count_on_the_same_day_counts_what_the_old_layout_sent() {
+    let server = MailServer::start();
+    let tag = unique_tag("shardbudgetfresh");
+    let job = SendJob::new(&tag, &Smtp::scripted(&server), addresses(&tag, 40), "[rate]\nmax_per_day = 10\n");
+    job.send(&["--yes"]).expect(75);
+    assert_eq!(server.accepted_total(), 10);
+    job.send(&["--yes", "--shard", "0/2", "--fresh"]);
+    job.send(&["--yes", "--shard", "1/2"]);
+    assert_eq!(server.accepted_total(), 10, "unsharded, then two shards: the day's 10 were spent");
+    status(&job, &[]).expect(0).line_with(&["budget     0 of 10 left"]);
+    job.send(&["--yes", "--shard", "0/3", "--fresh"]);
+    job.send(&["--yes", "--fresh"]);
+    assert_eq!(server.accepted_total(), 10, "another count, then unsharded again: nothing more today");
+    status(&job, &[]).expect(0).line_with(&["budget     0 of 10 left"]);
+}

@@ -55,6 +55,12 @@ pub async fn start(args: &SendArgs, started: DateTime<Utc>) -> Result<Started, S
         .map_err(|e| StartError::Input(e.to_string()))?;
     let paths = JobPaths::for_shard(&args.job, shard);
     let (mut job, total) = load_and_check(&args.job, args.verbosity.quiet, started)?;
+    // What campaigns of another shard count sent in the last 24 hours is spent for this one (before it is
+    // split over the shards, so that the shards' parts still add up to what the day has left).
+    if let Some(max) = job.rate.max_per_day {
+        let others = LastDay::of_other_layouts(&args.job, shard.map(|s| s.count), started).sent;
+        job.rate.max_per_day = Some(max.saturating_sub(others));
+    }
     if let Some(shard) = shard {
         job.rate =
             shard::part_of(&job.rate, shard).map_err(|e| StartError::Input(format!("{}: {e}", args.job.display())))?;
