@@ -240,3 +240,22 @@ fn a_new_shard_count_on_the_same_day_counts_what_the_old_layout_sent() {
     assert_eq!(server.accepted_total(), 10, "another count, then unsharded again: nothing more today");
     status(&job, &[]).expect(0).line_with(&["budget     0 of 10 left"]);
 }
+
+/// Back to a shard count used before: `--fresh` of one shard sets aside the other count's journals, and the
+/// old campaign's reports of the shards it did not run must not stand as evidence against their new, empty
+/// journals (nor be taken for this campaign's).
+#[test]
+fn back_to_an_earlier_shard_count_every_shard_starts_clean() {
+    let server = MailServer::start();
+    let tag = unique_tag("shardback");
+    let job = SendJob::new(&tag, &Smtp::scripted(&server), addresses(&tag, 30), "");
+    for i in 0..2 {
+        job.send(&["--yes", "--shard", &format!("{i}/2")]).expect(0);
+    }
+    job.send(&["--yes", "--shard", "0/3", "--fresh"]).expect(0);
+    let three = job.recipients.iter().filter(|r| Shard::of_key(r, 3) == 0).count();
+    job.send(&["--yes", "--shard", "0/2", "--fresh"]).expect(0);
+    job.send(&["--yes", "--shard", "1/2"]).expect(0);
+    assert_eq!(server.accepted_total() as usize, 30 + three + 30, "the third campaign sent everyone once");
+    status(&job, &[]).expect(0).line_with(&["delivered  30"]).line_with(&["not sent   0"]);
+}

@@ -123,6 +123,13 @@ async fn open_campaign(
         set_aside_reports(&paths.reports, started)?;
         set_aside(&paths.journal, started)?;
         for other in layout::conflicting(&args.job, shard) {
+            // A shard's reports go aside with its journal, as this run's own do: left, they would stand as
+            // evidence against that shard's new, empty journal when the campaign comes back to its count
+            // (and `repair --from-reports` would take the old campaign's statuses into the new one). The
+            // unsharded run's `reports/` holds every shard's folder; a run back to it sets it aside itself.
+            if other.shard.is_some() {
+                set_aside_reports(&JobPaths::for_shard(&args.job, other.shard).reports, started)?;
+            }
             set_aside(&other.path, started)?;
         }
     }
