@@ -19,6 +19,11 @@ pub const SHARD_ENV: &str = "MAILSHOT_SHARD";
 /// The index a Kubernetes Indexed Job gives each pod; `--shards N` reads it.
 pub const INDEX_ENV: &str = "JOB_COMPLETION_INDEX";
 
+/// The most shards a campaign may have: far more than any sending setup needs (every shard reads the whole
+/// CSV), and low enough that the per-shard tables (`check --shards`, `status`, the rate's split) stay small.
+/// A count above it is a typo, refused before anything is allocated for it.
+pub const MAX_SHARDS: u32 = 100_000;
+
 /// Shard `index` of `count` (0 ≤ index < count).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Shard {
@@ -34,6 +39,8 @@ pub enum ShardError {
     ZeroCount { source_name: String, value: String },
     #[error("{source_name} {value:?}: the index must be below the shard count (0 to {last})", last = count - 1)]
     IndexTooLarge { source_name: String, value: String, count: u32 },
+    #[error("{source_name} {value:?}: at most {MAX_SHARDS} shards")]
+    TooMany { source_name: String, value: String },
     #[error("--shards {count}: {INDEX_ENV} is not set (Kubernetes sets it in an Indexed Job; else use --shard I/N)")]
     MissingIndex { count: u32 },
     #[error("--shards {count}: {INDEX_ENV} {value:?} is not a whole number from 0 to {last}", last = count - 1)]
@@ -88,6 +95,7 @@ impl Shard {
         let (source_name, value) = (source_name.to_owned(), value.to_owned());
         match (index, count) {
             (_, 0) => Err(ShardError::ZeroCount { source_name, value }),
+            (_, n) if n > MAX_SHARDS => Err(ShardError::TooMany { source_name, value }),
             (i, n) if i >= n => Err(ShardError::IndexTooLarge { source_name, value, count: n }),
             _ => Ok(Shard { index, count }),
         }
@@ -184,6 +192,8 @@ mod tests {
         assert_eq!(Shard::parse("1/4", "--shard"), Ok(Shard { index: 1, count: 4 }));
         assert!(matches!(Shard::parse("4/4", "--shard"), Err(ShardError::IndexTooLarge { count: 4, .. })));
         assert!(matches!(Shard::parse("0/0", "--shard"), Err(ShardError::ZeroCount { .. })));
+        assert_eq!(Shard::parse("0/100000", "--shard"), Ok(Shard { index: 0, count: MAX_SHARDS }));
+        assert!(matches!(Shard::parse("0/100001", "--shard"), Err(ShardError::TooMany { .. })));
         for bad in ["1", "a/4", "1/", "-1/4", "1/4/5"] {
             assert!(matches!(Shard::parse(bad, "--shard"), Err(ShardError::Malformed { .. })), "{bad}");
         }

@@ -16,7 +16,7 @@ fn a_shard_named_wrongly_is_refused_before_anything_is_sent() {
     let server = MailServer::start();
     let tag = unique_tag("shardargs");
     let mut job = SendJob::new(&tag, &Smtp::scripted(&server), addresses(&tag, 8), "");
-    let cases: [Case; 9] = [
+    let cases: [Case; 11] = [
         (&["--shard", "4/4"], &[], "--shard \"4/4\": the index must be below the shard count (0 to 3)"),
         (&["--shard", "0/0"], &[], "--shard \"0/0\": the shard count must be at least 1"),
         (&["--shard", "two/4"], &[], "--shard \"two/4\": expected I/N"),
@@ -30,6 +30,9 @@ fn a_shard_named_wrongly_is_refused_before_anything_is_sent() {
         (&["--shards", "0"], &[("JOB_COMPLETION_INDEX", "0")], "the shard count must be at least 1"),
         (&["--shard", "1/4"], &[("MAILSHOT_SHARD", "2/4")], "--shard 1/4 and MAILSHOT_SHARD=2/4 disagree"),
         (&[], &[("MAILSHOT_SHARD", "3")], "MAILSHOT_SHARD \"3\": expected I/N"),
+        // A typo of a count would otherwise allocate a table per shard (4 billion of them) and abort.
+        (&["--shard", "0/4000000000"], &[], "--shard \"0/4000000000\": at most 100000 shards"),
+        (&["--shards", "200000"], &[("JOB_COMPLETION_INDEX", "0")], "at most 100000 shards"),
     ];
     for (args, env, said) in cases {
         for (name, value) in env {
@@ -91,6 +94,7 @@ fn check_shards_prints_each_shards_size_and_part_of_the_limits() {
     job.write("job.toml", std::fs::read_to_string(job.path().join("job.toml")).unwrap().replace("2, 1, 1, 1", "1, 1"));
     check(&job, &["--shards", "4"]).expect(2).line_with(&["[rate] shard_share has 2 weight(s) for 4 shards"]);
     check(&job, &["--shards", "0"]).expect(2);
+    check(&job, &["--shards", "4000000000"]).expect(2);
 }
 
 #[test]
