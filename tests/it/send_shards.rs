@@ -95,6 +95,14 @@ fn check_shards_prints_each_shards_size_and_part_of_the_limits() {
     check(&job, &["--shards", "4"]).expect(2).line_with(&["[rate] shard_share has 2 weight(s) for 4 shards"]);
     check(&job, &["--shards", "0"]).expect(2);
     check(&job, &["--shards", "4000000000"]).expect(2);
+    // Fewer messages a day than shards: shard 3 would get none, every day, and never send its part.
+    job.write(
+        "job.toml",
+        std::fs::read_to_string(job.path().join("job.toml"))
+            .unwrap()
+            .replace("max_per_day = 1001\nshard_share = [1, 1]", "max_per_day = 3"),
+    );
+    check(&job, &["--shards", "4"]).expect(2).line_with(&["job.toml", "max_per_day = 3 leaves shard 3/4 nothing"]);
 }
 
 #[test]
@@ -262,4 +270,20 @@ fn back_to_an_earlier_shard_count_every_shard_starts_clean() {
     job.send(&["--yes", "--shard", "1/2"]).expect(0);
     assert_eq!(server.accepted_total() as usize, 30 + three + 30, "the third campaign sent everyone once");
     status(&job, &[]).expect(0).line_with(&["delivered  30"]).line_with(&["not sent   0"]);
+}
+
+/// What the day has left after the old layout's sends may be fewer messages than shards: the shards left
+/// without any today wait for tomorrow (75), they are not refused as a budget that can never be met (2).
+#[test]
+fn a_new_shard_count_with_less_left_today_than_shards_waits_for_tomorrow() {
+    let server = MailServer::start();
+    let tag = unique_tag("shardbudgetleft");
+    let job = SendJob::new(&tag, &Smtp::scripted(&server), addresses(&tag, 40), "[rate]\nmax_per_day = 10\n");
+    job.send(&["--yes", "--limit", "8"]).expect(0);
+    job.send(&["--yes", "--shard", "0/4", "--fresh"]).expect(75);
+    for i in 1..4 {
+        job.send(&["--yes", "--shard", &format!("{i}/4")]).expect(75).line_with(&["daily sending budget"]);
+    }
+    assert_eq!(server.accepted_total(), 10, "8, then the day's 2 left over the four shards");
+    status(&job, &[]).expect(0).line_with(&["budget     0 of 10 left"]);
 }

@@ -55,15 +55,23 @@ pub async fn start(args: &SendArgs, started: DateTime<Utc>) -> Result<Started, S
         .map_err(|e| StartError::Input(e.to_string()))?;
     let paths = JobPaths::for_shard(&args.job, shard);
     let (mut job, total) = load_and_check(&args.job, args.verbosity.quiet, started)?;
-    // What campaigns of another shard count sent in the last 24 hours is spent for this one (before it is
-    // split over the shards, so that the shards' parts still add up to what the day has left).
-    if let Some(max) = job.rate.max_per_day {
-        let others = LastDay::of_other_layouts(&args.job, shard.map(|s| s.count), started).sent;
-        job.rate.max_per_day = Some(max.saturating_sub(others));
-    }
+    let campaign = job.rate.clone();
+    let input = |e: String| StartError::Input(format!("{}: {e}", args.job.display()));
     if let Some(shard) = shard {
-        job.rate =
-            shard::part_of(&job.rate, shard).map_err(|e| StartError::Input(format!("{}: {e}", args.job.display())))?;
+        job.rate = shard::part_of(&campaign, shard).map_err(input)?;
+    }
+    // What campaigns of another shard count sent in the last 24 hours is spent for this one: what the day
+    // has left is split over the shards, so that their parts still add up to it.
+    if let Some(max) = campaign.max_per_day {
+        let others = LastDay::of_other_layouts(&args.job, shard.map(|s| s.count), started).sent;
+        if others > 0 {
+            let left = max.saturating_sub(others);
+            let part = match shard {
+                Some(shard) => shard::budget_part(&campaign, shard, left).map_err(input)?,
+                None => left,
+            };
+            job.rate.max_per_day = Some(part);
+        }
     }
     let (connector, tokens) = connector(args, &job)?;
     let pace = pace(args, &job)?;
