@@ -287,3 +287,25 @@ fn a_new_shard_count_with_less_left_today_than_shards_waits_for_tomorrow() {
     assert_eq!(server.accepted_total(), 10, "8, then the day's 2 left over the four shards");
     status(&job, &[]).expect(0).line_with(&["budget     0 of 10 left"]);
 }
+
+/// `repair` of the wrong layout (no `--shard` on a sharded campaign, or another N) must not create a journal
+/// of that layout: it would block every shard of the campaign as "sent with another shard count". It is
+/// refused, naming the campaign's journals, and the shards go on.
+#[test]
+fn repair_of_another_layout_is_refused_and_leaves_no_journal() {
+    let server = MailServer::start();
+    let tag = unique_tag("shardrepair");
+    let job = SendJob::new(&tag, &Smtp::scripted(&server), addresses(&tag, 10), "");
+    job.send(&["--yes", "--shard", "0/2"]).expect(0);
+    for args in [&["--from-reports"][..], &["--from-reports", "--shard", "0/3"][..], &[][..], &["--shard", "1/3"][..]] {
+        let all: Vec<&str> = ["repair", "job.toml"].iter().chain(args).copied().collect();
+        let run = crate::jobs_support::run_in(job.path(), &all);
+        run.expect(2).line_with(&["job.shard-0-of-2.journal.jsonl", "--shard"]);
+        let names: Vec<String> =
+            std::fs::read_dir(job.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        let journals: Vec<&String> = names.iter().filter(|n| n.contains("journal")).collect();
+        assert_eq!(journals, ["job.shard-0-of-2.journal.jsonl"], "{args:?}");
+    }
+    job.send(&["--yes", "--shard", "1/2"]).expect(0);
+    assert_eq!(server.accepted_total(), 10);
+}
