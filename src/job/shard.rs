@@ -244,6 +244,30 @@ mod tests {
         assert!(matches!(resolve(None, Some(0), env(&[(INDEX_ENV, "0")])), Err(ShardError::ZeroCount { .. })));
     }
 
+    /// What a scheduler or a shell may hand over: whitespace and a newline are trimmed, a sign is read as
+    /// the number it signs (the same shard), and anything else that is not ASCII digits is refused: never
+    /// taken for another shard. An empty or blank MAILSHOT_SHARD is as if unset.
+    #[test]
+    fn hostile_index_and_shard_values_are_refused_or_mean_the_same_shard() {
+        let with = |name: &'static str, value: &'static str| move |n: &str| (n == name).then(|| value.to_owned());
+        let two = Ok(Some(Shard { index: 2, count: 4 }));
+        for same in [" 2", "2\n", "+2", "02"] {
+            assert_eq!(resolve(None, Some(4), with(INDEX_ENV, same)), two, "{same:?}");
+        }
+        for bad in ["", " ", "٢", "２", "-0", "2.0", "0x2", "2 3", "99999999999", "1e1"] {
+            let got = resolve(None, Some(4), with(INDEX_ENV, bad));
+            assert!(
+                matches!(got, Err(ShardError::BadIndex { .. }) | Err(ShardError::IndexTooLarge { .. })),
+                "{bad:?}: {got:?}"
+            );
+        }
+        assert_eq!(resolve(None, None, with(SHARD_ENV, " 2 / 4 \n")), two);
+        assert_eq!(resolve(None, None, with(SHARD_ENV, "  ")), Ok(None));
+        for bad in ["٢/4", "2/٤", "2/4/", "/4", "2/", "2/-4", "2/4294967296", "2／4"] {
+            assert!(resolve(None, None, with(SHARD_ENV, bad)).is_err(), "{bad:?}");
+        }
+    }
+
     #[test]
     fn shard_limits_add_up_to_the_campaigns() {
         let rate = RateSection { per_minute: Some(600.0), max_per_day: Some(1001), ..RateSection::default() };
