@@ -184,15 +184,15 @@ pub fn part_of(rate: &RateSection, shard: Shard) -> Result<RateSection, String> 
     let parts = rate.max_per_day.map(|max| (max, split(max, &weights)));
     // The same split every day: a shard whose part is 0 would never send its recipients. Refused for every
     // shard of the campaign, so that none of them starts a campaign that cannot finish.
-    if let Some((max, parts)) = parts.as_ref().filter(|(max, _)| *max > 0) {
-        if let Some(starved) = parts.iter().position(|&p| p == 0) {
-            let spec = Shard { index: starved as u32, count: shard.count }.spec();
-            return Err(format!(
-                "[rate] max_per_day = {max} leaves shard {spec} nothing a day{}: it would never send its \
-                 recipients. Raise max_per_day, use fewer shards, or give that shard a larger weight",
-                if rate.shard_share.is_some() { " with this shard_share" } else { "" }
-            ));
-        }
+    if let Some((max, parts)) = parts.as_ref().filter(|(max, _)| *max > 0)
+        && let Some(starved) = parts.iter().position(|&p| p == 0)
+    {
+        let spec = Shard { index: starved as u32, count: shard.count }.spec();
+        return Err(format!(
+            "[rate] max_per_day = {max} leaves shard {spec} nothing a day{}: it would never send its recipients. \
+             Raise max_per_day, use fewer shards, or give that shard a larger weight",
+            if rate.shard_share.is_some() { " with this shard_share" } else { "" }
+        ));
     }
     let max_per_day = parts.map(|(_, parts)| parts[shard.index as usize]);
     Ok(RateSection { per_second, per_minute: None, per_hour: None, max_per_day, ..rate.clone() })
