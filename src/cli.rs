@@ -45,7 +45,7 @@ pub struct CheckArgs {
     #[arg(value_parser = job_file)]
     pub job: PathBuf,
     /// Also print how many recipients each of N shards would send (`send --shard I/N`).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=i64::from(crate::job::shard::MAX_SHARDS)))]
     pub shards: Option<u32>,
 }
 

@@ -64,6 +64,22 @@ pub fn run(args: &RepairArgs) -> u8 {
             return exit_codes::INPUT_ERROR;
         }
     };
+    // A journal of another layout than the campaign's (no --shard on a sharded campaign, or another N) would
+    // be created by `--from-reports` and then block every run of the campaign: refused, naming its journals.
+    let others = crate::job::shard::layout::conflicting(job, shard);
+    if let Some(first) = others.first() {
+        let names: Vec<String> = others.iter().map(|f| f.path.display().to_string()).collect();
+        let (theirs, way) = match first.shard {
+            Some(s) => (format!("{} shards", s.count), format!("add --shard I/{} for the shard to repair", s.count)),
+            None => ("one unsharded run".to_owned(), "leave out --shard".to_owned()),
+        };
+        err_line(&format!(
+            "mailshot: {}: this campaign was sent as {theirs} ({}); nothing was changed: {way}",
+            job.display(),
+            names.join(", ")
+        ));
+        return exit_codes::INPUT_ERROR;
+    }
     let paths = JobPaths::for_shard(job, shard);
     let _lock = match lock::acquire(&paths.lock) {
         Ok(lock) => lock,

@@ -19,6 +19,11 @@ pub const SHARD_ENV: &str = "MAILSHOT_SHARD";
 /// The index a Kubernetes Indexed Job gives each pod; `--shards N` reads it.
 pub const INDEX_ENV: &str = "JOB_COMPLETION_INDEX";
 
+/// The most shards a campaign may have: far more than any sending setup needs (every shard reads the whole
+/// CSV), and low enough that the per-shard tables (`check --shards`, `status`, the rate's split) stay small.
+/// A count above it is a typo, refused before anything is allocated for it.
+pub const MAX_SHARDS: u32 = 100_000;
+
 /// Shard `index` of `count` (0 ≤ index < count).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Shard {
@@ -34,6 +39,8 @@ pub enum ShardError {
     ZeroCount { source_name: String, value: String },
     #[error("{source_name} {value:?}: the index must be below the shard count (0 to {last})", last = count - 1)]
     IndexTooLarge { source_name: String, value: String, count: u32 },
+    #[error("{source_name} {value:?}: at most {MAX_SHARDS} shards")]
+    TooMany { source_name: String, value: String },
     #[error("--shards {count}: {INDEX_ENV} is not set (Kubernetes sets it in an Indexed Job; else use --shard I/N)")]
     MissingIndex { count: u32 },
     #[error("--shards {count}: {INDEX_ENV} {value:?} is not a whole number from 0 to {last}", last = count - 1)]
@@ -88,6 +95,7 @@ impl Shard {
         let (source_name, value) = (source_name.to_owned(), value.to_owned());
         match (index, count) {
             (_, 0) => Err(ShardError::ZeroCount { source_name, value }),
+            (_, n) if n > MAX_SHARDS => Err(ShardError::TooMany { source_name, value }),
             (i, n) if i >= n => Err(ShardError::IndexTooLarge { source_name, value, count: n }),
             _ => Ok(Shard { index, count }),
         }
@@ -142,23 +150,51 @@ pub fn split(total: u64, weights: &[f64]) -> Vec<u64> {
     parts
 }
 
+/// The shards' weights from `shard_share` (equal when absent), relative to the largest, so that the sum of
+/// huge weights does not overflow to infinity (which would give every shard a rate of 0).
+fn weights(rate: &RateSection, count: u32) -> Result<Vec<f64>, String> {
+    let n = count as usize;
+    match &rate.shard_share {
+        None => Ok(vec![1.0; n]),
+        Some(w) if w.len() != n => {
+            Err(format!("[rate] shard_share has {} weight(s) for {n} shards: give one per shard", w.len()))
+        }
+        Some(w) if w.iter().any(|x| !x.is_finite() || *x <= 0.0) => {
+            Err("[rate] shard_share: every weight must be a positive number".into())
+        }
+        Some(w) => {
+            let largest = w.iter().copied().fold(0.0, f64::max);
+            Ok(w.iter().map(|x| x / largest).collect())
+        }
+    }
+}
+
+/// This shard's part of what is left of the campaign's daily budget (`left` of `max_per_day`, once other
+/// campaigns' sends of the day are counted), split as [`part_of`] splits the whole.
+pub fn budget_part(rate: &RateSection, shard: Shard, left: u64) -> Result<u64, String> {
+    Ok(split(left, &weights(rate, shard.count)?)[shard.index as usize])
+}
+
 /// This shard's part of the campaign's `[rate]`: the rate and `max_per_day` split by `shard_share` (equal
 /// parts when absent), the budget by [`split`] so that the parts add up to the campaign's.
 pub fn part_of(rate: &RateSection, shard: Shard) -> Result<RateSection, String> {
-    let n = shard.count as usize;
-    let weights = match &rate.shard_share {
-        None => vec![1.0; n],
-        Some(w) if w.len() != n => {
-            return Err(format!("[rate] shard_share has {} weight(s) for {n} shards: give one per shard", w.len()));
-        }
-        Some(w) if w.iter().any(|x| !x.is_finite() || *x <= 0.0) => {
-            return Err("[rate] shard_share: every weight must be a positive number".into());
-        }
-        Some(w) => w.clone(),
-    };
+    let weights = weights(rate, shard.count)?;
     let fraction = weights[shard.index as usize] / weights.iter().sum::<f64>();
     let per_second = rate.messages_per_second().map_err(|e| format!("[rate]: {e}"))?.map(|r| r * fraction);
-    let max_per_day = rate.max_per_day.map(|max| split(max, &weights)[shard.index as usize]);
+    let parts = rate.max_per_day.map(|max| (max, split(max, &weights)));
+    // The same split every day: a shard whose part is 0 would never send its recipients. Refused for every
+    // shard of the campaign, so that none of them starts a campaign that cannot finish.
+    if let Some((max, parts)) = parts.as_ref().filter(|(max, _)| *max > 0)
+        && let Some(starved) = parts.iter().position(|&p| p == 0)
+    {
+        let spec = Shard { index: starved as u32, count: shard.count }.spec();
+        return Err(format!(
+            "[rate] max_per_day = {max} leaves shard {spec} nothing a day{}: it would never send its recipients. \
+             Raise max_per_day, use fewer shards, or give that shard a larger weight",
+            if rate.shard_share.is_some() { " with this shard_share" } else { "" }
+        ));
+    }
+    let max_per_day = parts.map(|(_, parts)| parts[shard.index as usize]);
     Ok(RateSection { per_second, per_minute: None, per_hour: None, max_per_day, ..rate.clone() })
 }
 
@@ -184,6 +220,8 @@ mod tests {
         assert_eq!(Shard::parse("1/4", "--shard"), Ok(Shard { index: 1, count: 4 }));
         assert!(matches!(Shard::parse("4/4", "--shard"), Err(ShardError::IndexTooLarge { count: 4, .. })));
         assert!(matches!(Shard::parse("0/0", "--shard"), Err(ShardError::ZeroCount { .. })));
+        assert_eq!(Shard::parse("0/100000", "--shard"), Ok(Shard { index: 0, count: MAX_SHARDS }));
+        assert!(matches!(Shard::parse("0/100001", "--shard"), Err(ShardError::TooMany { .. })));
         for bad in ["1", "a/4", "1/", "-1/4", "1/4/5"] {
             assert!(matches!(Shard::parse(bad, "--shard"), Err(ShardError::Malformed { .. })), "{bad}");
         }
@@ -206,6 +244,30 @@ mod tests {
         assert!(matches!(resolve(None, Some(0), env(&[(INDEX_ENV, "0")])), Err(ShardError::ZeroCount { .. })));
     }
 
+    /// What a scheduler or a shell may hand over: whitespace and a newline are trimmed, a sign is read as
+    /// the number it signs (the same shard), and anything else that is not ASCII digits is refused: never
+    /// taken for another shard. An empty or blank MAILSHOT_SHARD is as if unset.
+    #[test]
+    fn hostile_index_and_shard_values_are_refused_or_mean_the_same_shard() {
+        let with = |name: &'static str, value: &'static str| move |n: &str| (n == name).then(|| value.to_owned());
+        let two = Ok(Some(Shard { index: 2, count: 4 }));
+        for same in [" 2", "2\n", "+2", "02"] {
+            assert_eq!(resolve(None, Some(4), with(INDEX_ENV, same)), two, "{same:?}");
+        }
+        for bad in ["", " ", "٢", "２", "-0", "2.0", "0x2", "2 3", "99999999999", "1e1"] {
+            let got = resolve(None, Some(4), with(INDEX_ENV, bad));
+            assert!(
+                matches!(got, Err(ShardError::BadIndex { .. }) | Err(ShardError::IndexTooLarge { .. })),
+                "{bad:?}: {got:?}"
+            );
+        }
+        assert_eq!(resolve(None, None, with(SHARD_ENV, " 2 / 4 \n")), two);
+        assert_eq!(resolve(None, None, with(SHARD_ENV, "  ")), Ok(None));
+        for bad in ["٢/4", "2/٤", "2/4/", "/4", "2/", "2/-4", "2/4294967296", "2／4"] {
+            assert!(resolve(None, None, with(SHARD_ENV, bad)).is_err(), "{bad:?}");
+        }
+    }
+
     #[test]
     fn shard_limits_add_up_to_the_campaigns() {
         let rate = RateSection { per_minute: Some(600.0), max_per_day: Some(1001), ..RateSection::default() };
@@ -220,6 +282,24 @@ mod tests {
         assert!(part_of(&uneven, Shard { index: 0, count: 4 }).unwrap_err().contains("3 weight(s) for 4 shards"));
         let zero = RateSection { shard_share: Some(vec![1.0, 0.0]), ..rate };
         assert!(part_of(&zero, Shard { index: 0, count: 2 }).unwrap_err().contains("positive"));
+    }
+
+    /// Weights so large that their sum overflows still share the rate (not 0 messages/s for everyone); a
+    /// budget that leaves some shard nothing a day is refused, since that shard would never send.
+    #[test]
+    fn huge_weights_still_share_and_a_shard_with_no_budget_is_refused() {
+        let rate = RateSection { per_second: Some(10.0), max_per_day: Some(1000), ..RateSection::default() };
+        let huge = RateSection { shard_share: Some(vec![1e308, 1e308]), ..rate.clone() };
+        let part = part_of(&huge, Shard { index: 1, count: 2 }).unwrap();
+        assert_eq!((part.per_second, part.max_per_day), (Some(5.0), Some(500)));
+        let three = RateSection { max_per_day: Some(3), ..rate.clone() };
+        for index in 0..4 {
+            let refused = part_of(&three, Shard { index, count: 4 }).unwrap_err();
+            assert!(refused.contains("max_per_day = 3 leaves shard 3/4 nothing a day"), "{refused}");
+        }
+        let tiny = RateSection { shard_share: Some(vec![1e-7, 1.0]), ..rate };
+        let refused = part_of(&tiny, Shard { index: 1, count: 2 }).unwrap_err();
+        assert!(refused.contains("leaves shard 0/2 nothing a day"), "{refused}");
     }
 
     #[test]

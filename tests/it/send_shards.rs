@@ -16,7 +16,7 @@ fn a_shard_named_wrongly_is_refused_before_anything_is_sent() {
     let server = MailServer::start();
     let tag = unique_tag("shardargs");
     let mut job = SendJob::new(&tag, &Smtp::scripted(&server), addresses(&tag, 8), "");
-    let cases: [Case; 9] = [
+    let cases: [Case; 11] = [
         (&["--shard", "4/4"], &[], "--shard \"4/4\": the index must be below the shard count (0 to 3)"),
         (&["--shard", "0/0"], &[], "--shard \"0/0\": the shard count must be at least 1"),
         (&["--shard", "two/4"], &[], "--shard \"two/4\": expected I/N"),
@@ -30,6 +30,9 @@ fn a_shard_named_wrongly_is_refused_before_anything_is_sent() {
         (&["--shards", "0"], &[("JOB_COMPLETION_INDEX", "0")], "the shard count must be at least 1"),
         (&["--shard", "1/4"], &[("MAILSHOT_SHARD", "2/4")], "--shard 1/4 and MAILSHOT_SHARD=2/4 disagree"),
         (&[], &[("MAILSHOT_SHARD", "3")], "MAILSHOT_SHARD \"3\": expected I/N"),
+        // A typo of a count would otherwise allocate a table per shard (4 billion of them) and abort.
+        (&["--shard", "0/4000000000"], &[], "--shard \"0/4000000000\": at most 100000 shards"),
+        (&["--shards", "200000"], &[("JOB_COMPLETION_INDEX", "0")], "at most 100000 shards"),
     ];
     for (args, env, said) in cases {
         for (name, value) in env {
@@ -91,6 +94,15 @@ fn check_shards_prints_each_shards_size_and_part_of_the_limits() {
     job.write("job.toml", std::fs::read_to_string(job.path().join("job.toml")).unwrap().replace("2, 1, 1, 1", "1, 1"));
     check(&job, &["--shards", "4"]).expect(2).line_with(&["[rate] shard_share has 2 weight(s) for 4 shards"]);
     check(&job, &["--shards", "0"]).expect(2);
+    check(&job, &["--shards", "4000000000"]).expect(2);
+    // Fewer messages a day than shards: shard 3 would get none, every day, and never send its part.
+    job.write(
+        "job.toml",
+        std::fs::read_to_string(job.path().join("job.toml"))
+            .unwrap()
+            .replace("max_per_day = 1001\nshard_share = [1, 1]", "max_per_day = 3"),
+    );
+    check(&job, &["--shards", "4"]).expect(2).line_with(&["job.toml", "max_per_day = 3 leaves shard 3/4 nothing"]);
 }
 
 #[test]
@@ -195,4 +207,105 @@ fn bounces_refuses_a_sharded_campaign_and_the_manual_documents_shards() {
     for needle in ["--shard", "--shards", "JOB_COMPLETION_INDEX", "shard_share", "max_per_day mod N"] {
         assert!(text.contains(needle), "the manual does not say {needle}");
     }
+}
+
+/// `--fresh` with another shard count sets the other layout's journals aside; a shard of that layout that is
+/// running (its lock held) would go on sending beside the new campaign, writing into a journal no longer
+/// current. So it is refused as busy, naming the lock, and nothing is set aside or sent.
+#[test]
+fn fresh_refuses_while_a_shard_of_the_other_layout_runs() {
+    let server = MailServer::start();
+    let tag = unique_tag("shardfreshbusy");
+    let job = SendJob::new(&tag, &Smtp::scripted(&server), addresses(&tag, 20), "");
+    job.send(&["--yes", "--shard", "0/2"]).expect(0);
+    let sent = server.accepted_total();
+    let old = job.path().join("job.shard-0-of-2.journal.jsonl");
+    let before = std::fs::read(&old).unwrap();
+    // As a running `--shard 0/2` holds it.
+    let held = mailshot::job::lock::acquire(&job.path().join("job.shard-0-of-2.lock")).unwrap();
+    for args in [&["--yes", "--shard", "0/3", "--fresh"][..], &["--yes", "--fresh"][..]] {
+        job.send(args).expect(75).line_with(&["job.shard-0-of-2.lock", "in progress"]);
+        assert_eq!(std::fs::read(&old).unwrap(), before, "{args:?}: the running shard's journal stays current");
+        assert_eq!(server.accepted_total(), sent, "{args:?}: nothing sent");
+    }
+    drop(held);
+    job.send(&["--yes", "--shard", "0/3", "--fresh"]).expect(0).line_with(&["the old journal is kept as"]);
+    assert!(!old.exists());
+}
+
+/// A new campaign does not reset the provider's daily count (docs: `max_per_day`), also when it has another
+/// shard count than the old one: what the old layout's journals sent in the last 24 hours is spent for every
+/// layout after it, and `status` says so.
+#[test]
+fn a_new_shard_count_on_the_same_day_counts_what_the_old_layout_sent() {
+    let server = MailServer::start();
+    let tag = unique_tag("shardbudgetfresh");
+    let job = SendJob::new(&tag, &Smtp::scripted(&server), addresses(&tag, 40), "[rate]\nmax_per_day = 10\n");
+    job.send(&["--yes"]).expect(75);
+    assert_eq!(server.accepted_total(), 10);
+    job.send(&["--yes", "--shard", "0/2", "--fresh"]);
+    job.send(&["--yes", "--shard", "1/2"]);
+    assert_eq!(server.accepted_total(), 10, "unsharded, then two shards: the day's 10 were spent");
+    status(&job, &[]).expect(0).line_with(&["budget     0 of 10 left"]);
+    job.send(&["--yes", "--shard", "0/3", "--fresh"]);
+    job.send(&["--yes", "--fresh"]);
+    assert_eq!(server.accepted_total(), 10, "another count, then unsharded again: nothing more today");
+    status(&job, &[]).expect(0).line_with(&["budget     0 of 10 left"]);
+}
+
+/// Back to a shard count used before: `--fresh` of one shard sets aside the other count's journals, and the
+/// old campaign's reports of the shards it did not run must not stand as evidence against their new, empty
+/// journals (nor be taken for this campaign's).
+#[test]
+fn back_to_an_earlier_shard_count_every_shard_starts_clean() {
+    let server = MailServer::start();
+    let tag = unique_tag("shardback");
+    let job = SendJob::new(&tag, &Smtp::scripted(&server), addresses(&tag, 30), "");
+    for i in 0..2 {
+        job.send(&["--yes", "--shard", &format!("{i}/2")]).expect(0);
+    }
+    job.send(&["--yes", "--shard", "0/3", "--fresh"]).expect(0);
+    let three = job.recipients.iter().filter(|r| Shard::of_key(r, 3) == 0).count();
+    job.send(&["--yes", "--shard", "0/2", "--fresh"]).expect(0);
+    job.send(&["--yes", "--shard", "1/2"]).expect(0);
+    assert_eq!(server.accepted_total() as usize, 30 + three + 30, "the third campaign sent everyone once");
+    status(&job, &[]).expect(0).line_with(&["delivered  30"]).line_with(&["not sent   0"]);
+}
+
+/// What the day has left after the old layout's sends may be fewer messages than shards: the shards left
+/// without any today wait for tomorrow (75), they are not refused as a budget that can never be met (2).
+#[test]
+fn a_new_shard_count_with_less_left_today_than_shards_waits_for_tomorrow() {
+    let server = MailServer::start();
+    let tag = unique_tag("shardbudgetleft");
+    let job = SendJob::new(&tag, &Smtp::scripted(&server), addresses(&tag, 40), "[rate]\nmax_per_day = 10\n");
+    job.send(&["--yes", "--limit", "8"]).expect(0);
+    job.send(&["--yes", "--shard", "0/4", "--fresh"]).expect(75);
+    for i in 1..4 {
+        job.send(&["--yes", "--shard", &format!("{i}/4")]).expect(75).line_with(&["daily sending budget"]);
+    }
+    assert_eq!(server.accepted_total(), 10, "8, then the day's 2 left over the four shards");
+    status(&job, &[]).expect(0).line_with(&["budget     0 of 10 left"]);
+}
+
+/// `repair` of the wrong layout (no `--shard` on a sharded campaign, or another N) must not create a journal
+/// of that layout: it would block every shard of the campaign as "sent with another shard count". It is
+/// refused, naming the campaign's journals, and the shards go on.
+#[test]
+fn repair_of_another_layout_is_refused_and_leaves_no_journal() {
+    let server = MailServer::start();
+    let tag = unique_tag("shardrepair");
+    let job = SendJob::new(&tag, &Smtp::scripted(&server), addresses(&tag, 10), "");
+    job.send(&["--yes", "--shard", "0/2"]).expect(0);
+    for args in [&["--from-reports"][..], &["--from-reports", "--shard", "0/3"][..], &[][..], &["--shard", "1/3"][..]] {
+        let all: Vec<&str> = ["repair", "job.toml"].iter().chain(args).copied().collect();
+        let run = crate::jobs_support::run_in(job.path(), &all);
+        run.expect(2).line_with(&["job.shard-0-of-2.journal.jsonl", "--shard"]);
+        let names: Vec<String> =
+            std::fs::read_dir(job.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        let journals: Vec<&String> = names.iter().filter(|n| n.contains("journal")).collect();
+        assert_eq!(journals, ["job.shard-0-of-2.journal.jsonl"], "{args:?}");
+    }
+    job.send(&["--yes", "--shard", "1/2"]).expect(0);
+    assert_eq!(server.accepted_total(), 10);
 }

@@ -208,3 +208,31 @@ fn shards_split_the_campaigns_daily_budget_and_rate() {
     assert_eq!(copies.values().sum::<usize>(), 30, "the campaign's budget, no more");
     status(&job, &[]).expect(0).line_with(&["budget     0 of 30 left"]).line_with(&["not sent   70"]);
 }
+
+/// Three shards at once over a CSV with rows that repeat an address in other case and rows with a Cc: every
+/// address (Cc included) arrives exactly once, the repeated rows are nobody's message, and `status` agrees.
+#[test]
+fn shards_at_once_send_each_address_once_with_case_duplicates_and_copies() {
+    let Some(lab) = lab("shards_at_once_send_each_address_once_with_case_duplicates_and_copies") else { return };
+    let tag = unique_tag("shardcase");
+    let mut maildir = Maildir::mark(&lab);
+    let smtp = Smtp::plain(lab.plain_port).with("connections = 2");
+    let unique = addresses(&tag, 60);
+    // Each of the first 12 again, upper-cased, after all of them (`User 60`… in the CSV).
+    let rows: Vec<String> = unique.iter().cloned().chain(unique[..12].iter().map(|r| r.to_uppercase())).collect();
+    let job = SendJob::new(&tag, &smtp, rows, "");
+    let cc = |i: usize| format!("cc{i}-{tag}@example.test");
+    job.add_column("cc", |i| if i % 10 == 3 { cc(i) } else { String::new() });
+    job.add_settings("recipients", "cc = \"cc\"");
+    let children: Vec<Child> = (0..3).map(|i| job.spawn(&["--yes", "--shard", &format!("{i}/3")])).collect();
+    for child in children {
+        wait(child).expect(0);
+    }
+    // Rows 3, 13, …, 53 carry a Cc; rows 63 and later are duplicates (not sent, so neither is their Cc).
+    let copies_to: Vec<String> = (0..60).filter(|i| i % 10 == 3).map(cc).collect();
+    let everyone: Vec<String> = unique.iter().chain(&copies_to).cloned().collect();
+    let copies = maildir.settle(&everyone, everyone.len());
+    assert!(everyone.iter().all(|r| copies.get(r) == Some(&1)), "{copies:?}");
+    assert_eq!(copies.values().sum::<usize>(), everyone.len(), "no copy more: {copies:?}");
+    status(&job, &[]).expect(0).line_with(&["delivered  60"]).line_with(&["not sent   0"]);
+}

@@ -29,6 +29,26 @@ impl LastDay {
     }
 }
 
+impl LastDay {
+    /// What the journals of layouts other than `count`'s sent (another shard count, or unsharded against
+    /// sharded; current or set aside by `--fresh`): a campaign with a new shard count spends the same
+    /// provider's daily count as the one before it.
+    pub fn of_other_layouts(job_file: &Path, count: Option<u32>, now: DateTime<Utc>) -> LastDay {
+        let others = crate::job::shard::layout::journals_with_set_aside(job_file)
+            .into_iter()
+            .filter(|f| f.shard.map(|s| s.count) != count);
+        let mut day = LastDay::default();
+        for found in others {
+            let Ok(file) = std::fs::File::open(&found.path) else { continue };
+            if let Ok(replayed) = Replayed::read(file, now, &found.path) {
+                day.sent += replayed.sent_last_24h;
+                day.delivered += replayed.delivered_last_24h;
+            }
+        }
+        day
+    }
+}
+
 /// The journals `--fresh` kept beside `journal` (`job.journal.<time>.jsonl`), replayed; unreadable ones are
 /// left out (they were set aside, not damaged by us).
 fn set_aside_journals(journal: &Path, now: DateTime<Utc>) -> impl Iterator<Item = Replayed> {

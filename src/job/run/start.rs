@@ -55,9 +55,23 @@ pub async fn start(args: &SendArgs, started: DateTime<Utc>) -> Result<Started, S
         .map_err(|e| StartError::Input(e.to_string()))?;
     let paths = JobPaths::for_shard(&args.job, shard);
     let (mut job, total) = load_and_check(&args.job, args.verbosity.quiet, started)?;
+    let campaign = job.rate.clone();
+    let input = |e: String| StartError::Input(format!("{}: {e}", args.job.display()));
     if let Some(shard) = shard {
-        job.rate =
-            shard::part_of(&job.rate, shard).map_err(|e| StartError::Input(format!("{}: {e}", args.job.display())))?;
+        job.rate = shard::part_of(&campaign, shard).map_err(input)?;
+    }
+    // What campaigns of another shard count sent in the last 24 hours is spent for this one: what the day
+    // has left is split over the shards, so that their parts still add up to it.
+    if let Some(max) = campaign.max_per_day {
+        let others = LastDay::of_other_layouts(&args.job, shard.map(|s| s.count), started).sent;
+        if others > 0 {
+            let left = max.saturating_sub(others);
+            let part = match shard {
+                Some(shard) => shard::budget_part(&campaign, shard, left).map_err(input)?,
+                None => left,
+            };
+            job.rate.max_per_day = Some(part);
+        }
     }
     let (connector, tokens) = connector(args, &job)?;
     let pace = pace(args, &job)?;
@@ -99,12 +113,31 @@ async fn open_campaign(
         lock::LockError::Held { .. } => StartError::Busy(e.to_string()),
         lock::LockError::Io { .. } => StartError::Input(e.to_string()),
     })?;
+    // The locks of the other layout's shards (or unsharded run) whose journals `--fresh` sets aside, held
+    // until this run's journal exists: one of them running would go on sending beside the new campaign.
+    let mut others_locks = Vec::new();
     if args.fresh {
+        for other in layout::conflicting(&args.job, shard) {
+            let theirs = JobPaths::for_shard(&args.job, other.shard).lock;
+            others_locks.push(lock::acquire(&theirs).map_err(|e| match e {
+                lock::LockError::Held { .. } => {
+                    StartError::Busy(format!("{e}; --fresh sets its journal aside only once it has stopped"))
+                }
+                lock::LockError::Io { .. } => StartError::Input(e.to_string()),
+            })?);
+        }
         // Reports first: stopped between the two, the old campaign simply goes on (its journal is there),
         // never a new journal facing the old campaign's reports.
         set_aside_reports(&paths.reports, started)?;
         set_aside(&paths.journal, started)?;
         for other in layout::conflicting(&args.job, shard) {
+            // A shard's reports go aside with its journal, as this run's own do: left, they would stand as
+            // evidence against that shard's new, empty journal when the campaign comes back to its count
+            // (and `repair --from-reports` would take the old campaign's statuses into the new one). The
+            // unsharded run's `reports/` holds every shard's folder; a run back to it sets it aside itself.
+            if other.shard.is_some() {
+                set_aside_reports(&JobPaths::for_shard(&args.job, other.shard).reports, started)?;
+            }
             set_aside(&other.path, started)?;
         }
     }
@@ -114,6 +147,7 @@ async fn open_campaign(
     // Again now that this run's journal exists: of two runs of different layouts started at once, at least
     // the later one sees the other's journal here, before anything is sent.
     refuse_other_layouts(&args.job, shard)?;
+    drop(others_locks);
     if let Some(last) = replayed.last_run.as_ref().filter(|last| last.shard != shard) {
         let recorded = last.shard.map_or("an unsharded run".to_owned(), |s| format!("a run of shard {}", s.spec()));
         return Err(StartError::Input(format!(

@@ -56,6 +56,38 @@ pub fn refusal(found: &[Found], shard: Option<Shard>) -> String {
     )
 }
 
+/// Every journal of the job, current or set aside by `--fresh` (`….journal.<UTC>.jsonl`), by layout: what
+/// the daily budget counts across campaigns of different shard counts.
+pub fn journals_with_set_aside(job_file: &Path) -> Vec<Found> {
+    let (dir, stem) = dir_and_stem(job_file);
+    std::fs::read_dir(&dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let shard = layout_of_any(&name, &stem)?;
+            Some(Found { path: entry.path(), shard })
+        })
+        .collect()
+}
+
+/// As [`shard_of`], also for a journal set aside: `stem[.shard-I-of-N].journal[.<UTC>].jsonl`.
+fn layout_of_any(name: &str, stem: &str) -> Option<Option<Shard>> {
+    let rest = name.strip_prefix(stem)?.strip_prefix('.')?;
+    let (shard, rest) = match rest.strip_prefix("shard-") {
+        Some(tagged) => {
+            let (tag, rest) = tagged.split_once('.')?;
+            let (i, n) = tag.split_once("-of-")?;
+            let shard = Shard { index: i.parse().ok()?, count: n.parse().ok()? };
+            (Some(shard).filter(|s| s.index < s.count)?.into(), rest)
+        }
+        None => (None, rest),
+    };
+    let rest = rest.strip_prefix("journal.")?;
+    (rest == "jsonl" || rest.ends_with(".jsonl")).then_some(shard)
+}
+
 /// `Some(None)` for `stem.journal.jsonl`, `Some(Some(shard))` for `stem.shard-I-of-N.journal.jsonl`.
 fn shard_of(name: &str, stem: &str) -> Option<Option<Shard>> {
     let rest = name.strip_prefix(stem)?.strip_prefix('.')?;
@@ -102,5 +134,17 @@ mod tests {
         assert_eq!(conflicting(&job, None).len(), 2, "the two shard journals");
         let of2 = Some(Shard { index: 0, count: 2 });
         assert!(refusal(&conflicting(&job, of2), of2).contains("job.journal.jsonl"));
+        let mut all: Vec<(String, Option<Shard>)> = journals_with_set_aside(&job)
+            .into_iter()
+            .map(|f| (f.path.file_name().unwrap().to_string_lossy().into_owned(), f.shard))
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        let expected = [
+            ("job.journal.jsonl", None),
+            ("job.shard-0-of-4.journal.20261203T070000Z.jsonl", of4(0)),
+            ("job.shard-0-of-4.journal.jsonl", of4(0)),
+            ("job.shard-1-of-4.journal.jsonl", of4(1)),
+        ];
+        assert_eq!(all, expected.map(|(n, s)| (n.to_owned(), s)));
     }
 }

@@ -153,8 +153,10 @@ fn summarise(job_file: &Path, journal: &Path, latest: &HashMap<KeyId, Latest>, r
     let max_per_day = JobFile::load(job_file).ok().and_then(|f| f.rate.max_per_day);
     let last_run = last_run_view(replayed);
     let not_sent = not_sent(job_file, latest);
-    // As the run counts them: the journals `--fresh` set aside spend the same provider's budget.
-    let day = LastDay::of(journal, replayed, now());
+    // As the run counts them: the journals `--fresh` set aside spend the same provider's budget, those of
+    // campaigns with shards too.
+    let (mine, others) = (LastDay::of(journal, replayed, now()), LastDay::of_other_layouts(job_file, None, now()));
+    let day = LastDay { sent: mine.sent + others.sent, delivered: mine.delivered + others.delivered };
     StatusSummary {
         journal: journal.display().to_string(),
         delivered: count("delivered"),

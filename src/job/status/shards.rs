@@ -77,9 +77,11 @@ pub fn summarise(job_file: &Path, journals: &[Journal], latest: &HashMap<KeyId, 
         })
         .collect();
     let max_per_day = JobFile::load(job_file).ok().and_then(|f| f.rate.max_per_day);
+    // Each shard's journals and those of campaigns with another shard count (or none): one provider's day.
     let day = journals
         .iter()
         .map(|j| LastDay::of(&j.path, &j.replayed, now()))
+        .chain([LastDay::of_other_layouts(job_file, Some(n), now())])
         .fold(LastDay::default(), |a, b| LastDay { sent: a.sent + b.sent, delivered: a.delivered + b.delivered });
     let not_sent = pending.map(|p| p.iter().sum());
     let names: Vec<String> = journals.iter().map(|j| j.path.display().to_string()).collect();
