@@ -142,11 +142,7 @@ async fn open_campaign(
         }
     }
     refuse_other_layouts(&args.job, shard)?;
-    let (journal, writer, replayed) =
-        Journal::open(&paths.journal, started).map_err(|e| StartError::Input(repair_hint(e.to_string(), shard)))?;
-    // Again now that this run's journal exists: of two runs of different layouts started at once, at least
-    // the later one sees the other's journal here, before anything is sent.
-    refuse_other_layouts(&args.job, shard)?;
+    let (journal, writer, replayed) = open_own_journal(&args.job, &paths.journal, shard, started)?;
     drop(others_locks);
     if let Some(last) = replayed.last_run.as_ref().filter(|last| last.shard != shard) {
         let recorded = last.shard.map_or("an unsharded run".to_owned(), |s| format!("a run of shard {}", s.spec()));
@@ -184,6 +180,28 @@ pub fn repair_hint(text: String, shard: Option<Shard>) -> String {
 }
 
 /// Journals of another shard count (or of the other of sharded and unsharded) beside the job: refused.
+/// Opens (or creates) this run's journal, then looks for other layouts' journals again: of two runs of
+/// different layouts started at once, at least the later one sees the other's journal here, before anything
+/// is sent. A journal this run created for nothing is removed as it is refused: left behind, the empty file
+/// would stand as a campaign of its layout and refuse every later run of the one that won.
+fn open_own_journal(
+    job: &Path,
+    path: &Path,
+    shard: Option<Shard>,
+    started: DateTime<Utc>,
+) -> Result<(Journal, JournalWriter, Replayed), StartError> {
+    let existed = path.exists();
+    let opened = Journal::open(path, started).map_err(|e| StartError::Input(repair_hint(e.to_string(), shard)))?;
+    if let Err(refused) = refuse_other_layouts(job, shard) {
+        drop(opened);
+        if !existed {
+            let _ = std::fs::remove_file(path);
+        }
+        return Err(refused);
+    }
+    Ok(opened)
+}
+
 fn refuse_other_layouts(job: &Path, shard: Option<Shard>) -> Result<(), StartError> {
     let others = layout::conflicting(job, shard);
     match others.is_empty() {
@@ -295,5 +313,37 @@ fn connections(args: &SendArgs, job: &Job) -> Result<usize, StartError> {
     match numbers::connections_rule(n) {
         Some(rule) => Err(StartError::Input(format!("--connections {n}: {rule}"))),
         None => Ok(n as usize),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The moment of the race: another layout's journal appears after this run's first look, before its own
+    /// journal exists. The refusal must not leave a new, empty journal behind; one that was there stays.
+    #[test]
+    fn a_journal_refused_at_the_second_look_is_removed_only_if_this_run_made_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let job = dir.path().join("job.toml");
+        let of = |index, count| Some(Shard { index, count });
+        std::fs::write(dir.path().join("job.shard-0-of-2.journal.jsonl"), "").unwrap();
+        let ours = dir.path().join("job.shard-0-of-3.journal.jsonl");
+
+        let refused = open_own_journal(&job, &ours, of(0, 3), now());
+        assert!(
+            matches!(refused, Err(StartError::Input(ref m)) if m.contains("sent as 2 shards")),
+            "{:?}",
+            refused.err()
+        );
+        assert!(!ours.exists(), "the journal this run created was left behind");
+
+        std::fs::write(&ours, "").unwrap();
+        assert!(open_own_journal(&job, &ours, of(0, 3), now()).is_err());
+        assert!(ours.exists(), "a journal that was there before this run was removed");
+
+        std::fs::remove_file(dir.path().join("job.shard-0-of-2.journal.jsonl")).unwrap();
+        let (_journal, _writer, replayed) = open_own_journal(&job, &ours, of(0, 3), now()).expect("no other layout");
+        assert!(replayed.last_run.is_none());
     }
 }
