@@ -37,6 +37,7 @@ mod send_output;
 mod send_pipelined;
 mod send_preflight;
 mod send_progress;
+mod send_rate_lab;
 mod send_robustness;
 mod send_servers;
 mod send_shards;

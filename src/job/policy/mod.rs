@@ -202,7 +202,8 @@ pub fn is_throttling(reply: &Reply) -> bool {
             | Some(EnhancedCode { class: 4, subject: 3, detail: 2 })
     );
     let text = reply.lines().join(" ").to_ascii_lowercase();
-    let by_text = ["too many", "rate limit", "throttl", "slow down", "try again later", "too fast"]
+    // "too much mail": Postfix's per-client message rate limit (anvil), `450 4.7.1 Error: too much mail from`.
+    let by_text = ["too many", "too much mail", "rate limit", "throttl", "slow down", "try again later", "too fast"]
         .iter()
         .any(|p| text.contains(p));
     by_code || by_text || (reply.code() == 421 && reply.enhanced().is_none())

@@ -82,6 +82,8 @@ fn throttling_replies_are_recognised() {
         "450 4.2.1 The user you are trying to contact is receiving mail too quickly\r\n",
         "454 4.7.0 Too many login attempts, please try again later\r\n",
         "451 Rate limit exceeded\r\n",
+        "450 4.7.1 Error: too much mail from 127.0.0.1\r\n",
+        "450 4.7.1 Error: too many recipients from 127.0.0.1\r\n",
     ] {
         assert!(is_throttling(&reply(wire)), "{wire}");
     }

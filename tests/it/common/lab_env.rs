@@ -18,6 +18,11 @@ pub struct Lab {
     pub plain_port: u16,
     /// Plaintext, no ESMTP extensions at all.
     pub noext_port: u16,
+    /// Plaintext, with Postfix's per-client message rate limit: `rate_messages` MAIL FROMs per `rate_unit`
+    /// seconds, then `450 4.7.1 Error: too much mail from ...` (anvil).
+    pub rate_port: u16,
+    pub rate_messages: u32,
+    pub rate_unit: u32,
     /// Postfix's smtp-sink (discards everything), plaintext.
     pub sink_port: u16,
     /// stunnel (implicit TLS) in front of the sink.
@@ -46,6 +51,9 @@ impl Lab {
             starttls_port: port("MAILSHOT_LAB_STARTTLS_PORT")?,
             plain_port: port("MAILSHOT_LAB_PLAIN_PORT")?,
             noext_port: port("MAILSHOT_LAB_NOEXT_PORT")?,
+            rate_port: port("MAILSHOT_LAB_RATE_PORT")?,
+            rate_messages: var("MAILSHOT_LAB_RATE_MESSAGES")?.parse().ok()?,
+            rate_unit: var("MAILSHOT_LAB_RATE_UNIT")?.parse().ok()?,
             sink_port: port("MAILSHOT_LAB_SINK_PORT")?,
             sink_tls_port: port("MAILSHOT_LAB_SINK_TLS_PORT")?,
             ca_file: var("MAILSHOT_LAB_CA")?.into(),
