@@ -25,12 +25,23 @@ pub(super) async fn session_with(
     ehlo: &'static str,
     script: Vec<Step>,
 ) -> (TestSession, Tap, JoinHandle<Vec<u8>>) {
+    session_windowed(pipelining, 1, ehlo, script).await
+}
+
+/// As [`session_with`], with `window` BDAT transactions in flight where `ehlo` offers CHUNKING.
+pub(super) async fn session_windowed(
+    pipelining: Pipelining,
+    window: usize,
+    ehlo: &'static str,
+    script: Vec<Step>,
+) -> (TestSession, Tap, JoinHandle<Vec<u8>>) {
     let mut steps = vec![send("220 test.example ESMTP\r\n"), expect("EHLO localhost"), send(ehlo)];
     steps.extend(script);
     let (io, server) = peer(steps);
     let (io, writes) = Recorded::new(io);
     let mut config = ClientConfig::new("localhost", 25);
-    (config.security, config.timeouts, config.pipelining) = (Security::None, quick_timeouts(), pipelining);
+    (config.security, config.timeouts, config.pipelining, config.window) =
+        (Security::None, quick_timeouts(), pipelining, window);
     (establish(io, &config).await.unwrap(), writes, server)
 }
 

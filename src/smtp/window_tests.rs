@@ -3,31 +3,12 @@
 //! `421`, a lost connection, a write cut short, a server refusing pipelined commands, and the cases that
 //! keep DATA.
 
-use tokio::task::JoinHandle;
-
+pub(super) use super::pipeline_tests::session_windowed as windowed;
 use super::pipeline_tests::{TestSession, env, groups};
 use super::*;
-use crate::smtp::config::{ClientConfig, Security};
-use crate::smtp::connector::establish;
-use crate::smtp::testing::{Recorded, Step, Tap, expect, peer, quick_timeouts, send};
+use crate::smtp::testing::{Step, expect, send};
 
 pub(super) const CHUNKING: &str = "250-test.example\r\n250-PIPELINING\r\n250-CHUNKING\r\n250 8BITMIME\r\n";
-
-pub(super) async fn windowed(
-    pipelining: Pipelining,
-    window: usize,
-    ehlo: &'static str,
-    script: Vec<Step>,
-) -> (TestSession, Tap, JoinHandle<Vec<u8>>) {
-    let mut steps = vec![send("220 test.example ESMTP\r\n"), expect("EHLO localhost"), send(ehlo)];
-    steps.extend(script);
-    let (io, server) = peer(steps);
-    let (io, writes) = Recorded::new(io);
-    let mut config = ClientConfig::new("localhost", 25);
-    (config.security, config.timeouts, config.pipelining, config.window) =
-        (Security::None, quick_timeouts(), pipelining, window);
-    (establish(io, &config).await.unwrap(), writes, server)
-}
 
 /// The commands the server expects for one windowed transaction (a RSET before all but the first).
 pub(super) fn transaction(to: &str, size: usize, rset: bool) -> Vec<Step> {

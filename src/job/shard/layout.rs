@@ -16,17 +16,7 @@ pub struct Found {
 
 /// Every current journal of the job whose file is `job_file`, sorted by shard.
 pub fn journals(job_file: &Path) -> Vec<Found> {
-    let (dir, stem) = dir_and_stem(job_file);
-    let mut found: Vec<Found> = std::fs::read_dir(&dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|entry| {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let shard = shard_of(&name, &stem)?;
-            Some(Found { path: entry.path(), shard })
-        })
-        .collect();
+    let mut found: Vec<Found> = scan(job_file).into_iter().filter_map(|(f, current)| current.then_some(f)).collect();
     found.sort_by_key(|f| f.shard.map(|s| (s.count, s.index)));
     found
 }
@@ -59,21 +49,26 @@ pub fn refusal(found: &[Found], shard: Option<Shard>) -> String {
 /// Every journal of the job, current or set aside by `--fresh` (`….journal.<UTC>.jsonl`), by layout: what
 /// the daily budget counts across campaigns of different shard counts.
 pub fn journals_with_set_aside(job_file: &Path) -> Vec<Found> {
+    scan(job_file).into_iter().map(|(f, _)| f).collect()
+}
+
+/// Every journal beside the job, and whether it is current (not set aside by `--fresh`).
+fn scan(job_file: &Path) -> Vec<(Found, bool)> {
     let (dir, stem) = dir_and_stem(job_file);
     std::fs::read_dir(&dir)
         .into_iter()
         .flatten()
         .flatten()
         .filter_map(|entry| {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let shard = layout_of_any(&name, &stem)?;
-            Some(Found { path: entry.path(), shard })
+            let (shard, current) = layout_of(&entry.file_name().to_string_lossy(), &stem)?;
+            Some((Found { path: entry.path(), shard }, current))
         })
         .collect()
 }
 
-/// As [`shard_of`], also for a journal set aside: `stem[.shard-I-of-N].journal[.<UTC>].jsonl`.
-fn layout_of_any(name: &str, stem: &str) -> Option<Option<Shard>> {
+/// `stem[.shard-I-of-N].journal[.<UTC>].jsonl`: the shard (`None`: an unsharded run's), and whether the
+/// journal is current (`stem[.shard-I-of-N].journal.jsonl`) rather than set aside.
+fn layout_of(name: &str, stem: &str) -> Option<(Option<Shard>, bool)> {
     let rest = name.strip_prefix(stem)?.strip_prefix('.')?;
     let (shard, rest) = match rest.strip_prefix("shard-") {
         Some(tagged) => {
@@ -85,19 +80,7 @@ fn layout_of_any(name: &str, stem: &str) -> Option<Option<Shard>> {
         None => (None, rest),
     };
     let rest = rest.strip_prefix("journal.")?;
-    (rest == "jsonl" || rest.ends_with(".jsonl")).then_some(shard)
-}
-
-/// `Some(None)` for `stem.journal.jsonl`, `Some(Some(shard))` for `stem.shard-I-of-N.journal.jsonl`.
-fn shard_of(name: &str, stem: &str) -> Option<Option<Shard>> {
-    let rest = name.strip_prefix(stem)?.strip_prefix('.')?;
-    if rest == "journal.jsonl" {
-        return Some(None);
-    }
-    let tag = rest.strip_prefix("shard-")?.strip_suffix(".journal.jsonl")?;
-    let (i, n) = tag.split_once("-of-")?;
-    let shard = Shard { index: i.parse().ok()?, count: n.parse().ok()? };
-    (shard.index < shard.count).then_some(Some(shard))
+    (rest == "jsonl" || rest.ends_with(".jsonl")).then_some((shard, rest == "jsonl"))
 }
 
 fn dir_and_stem(job_file: &Path) -> (PathBuf, String) {
