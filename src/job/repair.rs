@@ -295,7 +295,10 @@ fn first_damaged(bytes: &[u8]) -> Option<(u64, usize)> {
 fn names(cut: &[u8], now: DateTime<Utc>) -> (BTreeMap<String, Named>, usize) {
     let mut named: BTreeMap<String, Named> = BTreeMap::new();
     let mut unnamed = 0;
-    for line in cut.split(|&b| b == b'\n').filter(|l| !l.iter().all(u8::is_ascii_whitespace)) {
+    // Zeros are the writer's space ahead of its records (journal::prezeroed): after a power loss they may
+    // stand before a record that reached the disk, or alone at the end. Neither is a damaged record.
+    let lines = cut.split(|&b| b == b'\n').map(|l| &l[l.iter().take_while(|&&b| b == 0).count()..]);
+    for line in lines.filter(|l| !l.iter().all(|&b| b.is_ascii_whitespace() || b == 0)) {
         let found = match serde_json::from_slice::<Record>(line) {
             Ok(Record::Committing { key, row, email, message_id, date, attempt, at }) => {
                 Some((key, Named { row, email, message_id, date, attempt, at: Some(at) }))
@@ -389,6 +392,28 @@ mod tests {
             assert_eq!(replayed.get(key).unwrap().state, JournalState::Uncertain, "{key}");
         }
         assert_eq!(repair(&path, now).unwrap(), None, "a repaired journal is whole");
+    }
+
+    /// A power loss during a sync can leave zeros (journal::prezeroed), then an unsynced record that reached
+    /// the disk, then zeros: the record's recipient becomes uncertain, with its row; the zeros name no one.
+    #[test]
+    fn zeros_before_a_record_are_cut_and_the_record_s_recipient_marked_uncertain() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("job.journal.jsonl");
+        let mut bytes = (committing("a", "a@x.test") + "\n").into_bytes();
+        bytes.extend([0u8; 300]);
+        bytes.extend((committing("b", "b@x.test") + "\n").into_bytes());
+        bytes.extend([0u8; 4096]);
+        std::fs::write(&path, bytes).unwrap();
+        let now: DateTime<Utc> = "2026-12-02T00:00:00Z".parse().unwrap();
+        let repaired = repair(&path, now).unwrap().expect("damage found");
+        assert_eq!((repaired.line, repaired.marked, repaired.unnamed), (2, 1, 0));
+        let replayed = Replayed::read(std::fs::File::open(&path).unwrap(), now, &path).unwrap();
+        assert!(!replayed.torn_tail);
+        for key in ["a", "b"] {
+            assert_eq!(replayed.get(key).unwrap().state, JournalState::Uncertain, "{key}");
+        }
+        assert!(!std::fs::read(&path).unwrap().contains(&0));
     }
 
     #[test]

@@ -42,7 +42,7 @@ impl Signals {
         let (_, again) = self.signals.next().await;
         let which = if again == name { format!("{name} twice") } else { format!("{again} after {name}") };
         crate::job::progress::log_line(&format!("mailshot: {which}, quitting now (the journal is synced first)"));
-        let _ = tokio::time::timeout(LAST_SYNC, journal.sync_all()).await;
+        let _ = tokio::time::timeout(LAST_SYNC, journal.finish_now()).await;
         std::process::exit(i32::from(code));
     }
 }

@@ -11,6 +11,7 @@
 //! user asking: safe.
 
 pub mod last_day;
+mod prezeroed;
 pub mod record;
 pub mod replay;
 
@@ -61,6 +62,9 @@ enum Command {
     Record(Record),
     /// Someone waits for this record, not durable yet: sync now, unless a sync covered it meanwhile.
     Sync(u64),
+    /// The process is about to quit without closing the writer (a second signal): sync everything and leave
+    /// the file as a close would (no zeros after the records), then say so.
+    Finish(tokio::sync::oneshot::Sender<()>),
 }
 
 /// A record's place in the journal: durable once the writer has synced that far.
@@ -89,7 +93,9 @@ impl Journal {
     pub fn open(path: &Path, now: DateTime<Utc>) -> Result<(Journal, JournalWriter, Replayed), JournalError> {
         let err = |e| JournalError::io(path, e);
         let existed = path.exists();
-        let mut file = OpenOptions::new().read(true).append(true).create(true).open(path).map_err(err)?;
+        // Not `append`: the writer overwrites the zeros it laid ahead of its records (see `prezeroed`).
+        let mut file =
+            OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path).map_err(err)?;
         if !existed {
             // A new journal's name must survive a power loss too, or its first records (and the knowledge
             // that they were sent) vanish with it.
@@ -100,7 +106,8 @@ impl Journal {
             file.set_len(replayed.intact_len).map_err(err)?;
             file.sync_data().map_err(err)?;
         }
-        let (journal, writer) = start(file, path).map_err(err)?;
+        let sink = prezeroed::Prezeroed::new(file, replayed.intact_len).map_err(err)?;
+        let (journal, writer) = start(sink, path).map_err(err)?;
         Ok((journal, writer, replayed))
     }
 
@@ -144,6 +151,23 @@ impl Journal {
         self.durable(last)
     }
 
+    /// Waits until every record appended so far is on disk and the file is left as a close leaves it: for a
+    /// process about to quit without closing the writer.
+    pub fn finish_now(&self) -> impl Future<Output = Result<(), JournalError>> + Send + 'static {
+        let (done, finished) = tokio::sync::oneshot::channel();
+        let sent = self.tx.lock().expect("journal lock").0.send(Command::Finish(done));
+        let (durable, path) = (self.durable.clone(), self.path.clone());
+        async move {
+            if sent.is_ok() && finished.await.is_ok() {
+                return Ok(());
+            }
+            match &*durable.borrow() {
+                Err((kind, message)) => Err(JournalError::io(&path, std::io::Error::new(*kind, message.clone()))),
+                Ok(_) => Err(JournalError::WriterGone { path }),
+            }
+        }
+    }
+
     /// Appends a record and waits until it is on disk.
     pub async fn commit(&self, record: Record) -> Result<(), JournalError> {
         let ticket = self.append(record)?;
@@ -155,15 +179,15 @@ impl Journal {
     }
 }
 
-/// Where the writer's bytes go: the journal file, or a test's stand-in that fails on cue.
+/// Where the writer's bytes go: the journal file ([`prezeroed::Prezeroed`]), or a test's stand-in that
+/// fails on cue.
 trait Sink: Write + Send + 'static {
     /// Makes everything written so far durable (`fdatasync` for a file).
     fn sync(&mut self) -> std::io::Result<()>;
-}
 
-impl Sink for File {
-    fn sync(&mut self) -> std::io::Result<()> {
-        self.sync_data()
+    /// The last sync, when the writer closes.
+    fn finish(&mut self) -> std::io::Result<()> {
+        self.sync()
     }
 }
 
@@ -190,8 +214,8 @@ impl JournalWriter {
 /// is gone.
 /// One function on purpose: `written`, `synced` and the deadline are the group commit's whole state, and
 /// the invariant (publish only what was synced) reads in one place.
-fn write_loop(
-    sink: impl Sink,
+fn write_loop<S: Sink>(
+    sink: S,
     path: &Path,
     rx: mpsc::Receiver<Command>,
     durable: watch::Sender<Durable>,
@@ -200,6 +224,7 @@ fn write_loop(
     let mut line = Vec::with_capacity(512);
     let (mut written, mut synced) = (0u64, 0u64);
     let mut deadline: Option<Instant> = None;
+    let mut finished = Vec::new();
     loop {
         let command = match deadline {
             None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
@@ -213,6 +238,10 @@ fn write_loop(
                 (Instant::now() >= *deadline.get_or_insert_with(|| Instant::now() + SYNC_DELAY), false)
             }
             Ok(Command::Sync(wanted)) => (wanted > synced, false),
+            Ok(Command::Finish(done)) => {
+                finished.push(done);
+                (true, false)
+            }
             Err(RecvTimeoutError::Timeout) => (true, false),
             Err(RecvTimeoutError::Disconnected) => (true, true),
         };
@@ -227,6 +256,7 @@ fn write_loop(
                         written += 1;
                     }
                     Ok(Command::Sync(_)) => {}
+                    Ok(Command::Finish(done)) => finished.push(done),
                     Err(mpsc::TryRecvError::Empty) => break,
                     Err(mpsc::TryRecvError::Disconnected) => {
                         closed = true;
@@ -235,13 +265,18 @@ fn write_loop(
                 }
             }
         }
-        if (sync_now && written > synced) || closed {
-            if let Err(e) = out.flush().and_then(|()| out.get_mut().sync()) {
+        if (sync_now && written > synced) || closed || !finished.is_empty() {
+            let last = closed || !finished.is_empty();
+            let durable_now = |sink: &mut S| if last { sink.finish() } else { sink.sync() };
+            if let Err(e) = out.flush().and_then(|()| durable_now(out.get_mut())) {
                 return fail(&durable, path, e);
             }
             synced = written;
             deadline = None;
             let _ = durable.send_replace(Ok(synced));
+            for done in finished.drain(..) {
+                let _ = done.send(());
+            }
         }
         if closed {
             return Ok(());

@@ -129,7 +129,13 @@ impl Replayed {
                 }
                 Ok(_) => unreachable!("complete is true here"),
                 Err(e) => {
-                    return Err(JournalError::Corrupt { path: path.to_owned(), line: number, message: e.to_string() });
+                    let message = match line.contains(&0) {
+                        // The zeros the writer lays ahead of its records (`prezeroed`) with a record after
+                        // them: a power loss while the last records were being synced.
+                        true => "zeros where a record should be, then more records".to_owned(),
+                        false => e.to_string(),
+                    };
+                    return Err(JournalError::Corrupt { path: path.to_owned(), line: number, message });
                 }
             }
             replayed.intact_len += n as u64;

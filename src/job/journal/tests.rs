@@ -118,6 +118,85 @@ fn damage_in_the_middle_is_an_error_naming_the_line() {
     }
 }
 
+/// The writer lays zeros ahead of its records (`prezeroed`). While it runs the journal ends in them and a
+/// reader (`status`) takes them for a torn tail; a crash leaves them for the next run to cut off; closing
+/// cuts them off.
+#[tokio::test]
+async fn the_zeros_ahead_of_the_records_read_as_a_torn_tail_and_closing_cuts_them_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.jsonl");
+    let (journal, writer, _) = Journal::open(&path, now()).unwrap();
+    journal.commit(committing("a@x", now())).await.unwrap();
+    let live = std::fs::read(&path).unwrap();
+    let end = live.iter().position(|&b| b == 0).expect("zeros ahead of the record");
+    assert!(end > 0 && live[end..].iter().all(|&b| b == 0), "one record, then zeros only");
+    let seen = Replayed::read(live.as_slice(), now(), &path).unwrap();
+    assert!(seen.torn_tail);
+    assert_eq!(seen.intact_len, end as u64);
+    assert_eq!(seen.get("a@x").unwrap().state, JournalState::Uncertain);
+
+    // A crash now: the file as it is, its writer never closing. The next run cuts the zeros off and goes on.
+    let crashed = dir.path().join("crashed.jsonl");
+    std::fs::write(&crashed, &live).unwrap();
+    let (again, again_writer, replayed) = Journal::open(&crashed, now()).unwrap();
+    assert!(replayed.torn_tail);
+    again.commit(outcome("a@x", Settled::Delivered)).await.unwrap();
+    drop(again);
+    again_writer.close().unwrap();
+    let after = std::fs::read(&crashed).unwrap();
+    assert!(!after.contains(&0), "closing cut the zeros off");
+    assert_eq!(after.iter().filter(|&&b| b == b'\n').count(), 2);
+    let (_, _, replayed) = Journal::open(&crashed, now()).unwrap();
+    assert_eq!(replayed.get("a@x").unwrap().state, JournalState::Settled(Settled::Delivered));
+
+    drop(journal);
+    writer.close().unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), live[..end], "closed: the record, no zeros");
+}
+
+/// A process about to quit without closing the writer (a second signal) leaves the file as a close would;
+/// records after that still land.
+#[tokio::test]
+async fn finish_now_syncs_and_cuts_the_zeros_off_and_the_writer_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.jsonl");
+    let (journal, writer, _) = Journal::open(&path, now()).unwrap();
+    journal.append(committing("a@x", now())).unwrap();
+    journal.finish_now().await.unwrap();
+    let finished = std::fs::read(&path).unwrap();
+    assert!(!finished.contains(&0) && finished.ends_with(b"\n"), "{:?}", String::from_utf8_lossy(&finished));
+    journal.commit(committing("b@x", now())).await.unwrap();
+    assert!(std::fs::read(&path).unwrap().contains(&0), "grown ahead again");
+    drop(journal);
+    writer.close().unwrap();
+    let (_, _, replayed) = Journal::open(&path, now()).unwrap();
+    assert!(!replayed.torn_tail);
+    assert!(replayed.get("a@x").is_some() && replayed.get("b@x").is_some());
+}
+
+/// After a power loss during a sync the disk may hold a later block of the unsynced records and not an
+/// earlier one: zeros, then a record. That is damage (`repair` makes whoever it names uncertain), not a tail
+/// to cut off unseen.
+#[test]
+fn zeros_followed_by_a_record_are_damage_naming_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.jsonl");
+    let good = serde_json::to_string(&committing("a@x", now())).unwrap();
+    let mut content = format!("{good}\n").into_bytes();
+    content.extend([0u8; 100]);
+    content.extend(format!("{good}\n").into_bytes());
+    content.extend([0u8; 50]);
+    std::fs::write(&path, content).unwrap();
+    match Journal::open(&path, now()) {
+        Err(JournalError::Corrupt { line, message, .. }) => {
+            assert_eq!(line, 2);
+            assert!(message.contains("zeros"), "{message}");
+        }
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("zeros between records accepted"),
+    }
+}
+
 #[tokio::test]
 async fn budget_counts_only_the_last_24_hours() {
     let dir = tempfile::tempdir().unwrap();
