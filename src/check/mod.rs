@@ -1,7 +1,8 @@
 //! `mailshot check`: read the whole job without the network and report every problem at once.
 //!
 //! The CSV is streamed: each row is parsed, rendered and built into its full message (to catch runtime
-//! template errors, missing attachments and header injection, and to total the bytes), then dropped.
+//! template errors, missing attachments and header injection, and to total the bytes), then dropped (`send`
+//! keeps them for its producer: `job::spool`).
 //! `send` runs `check_job` first and refuses to send when it finds errors.
 
 mod report;
@@ -16,9 +17,9 @@ pub use report::{Reporter, SHOWN_PER_CLASS};
 
 use crate::config::{self, JobFile, smtp::SmtpConfigError};
 use crate::jobdef::{self, Job, MessageFailure, Problem};
-use crate::message::AttachmentError;
+use crate::message::{AttachmentError, OutgoingMessage};
 use crate::recipients::{CopyKind, Entry, Recipient, RecipientReader, RowError, RowErrorKind};
-use crate::render::RenderError;
+use crate::render::{RenderError, Rendered};
 
 /// What `check` counts. `valid` rows are first-seen recipients whose message could be built.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -144,10 +145,21 @@ fn secrets<W: Write>(path: &Path, reporter: &mut Reporter<W>) {
 /// variables the CSV does not have, that is reported once per template and the rows are only read: every
 /// row would fail the same way.
 pub fn check_job<W: Write>(job: &Job, reporter: &mut Reporter<W>, date: DateTime<Utc>) -> Summary {
+    check_job_keeping(job, reporter, date, &mut |_, _| {})
+}
+
+/// [`check_job`], handing each message built (with its rendered values) to `keep`: `send` keeps them for
+/// its producer (`job::spool`) instead of rendering everything twice.
+pub fn check_job_keeping<W: Write>(
+    job: &Job,
+    reporter: &mut Reporter<W>,
+    date: DateTime<Utc>,
+    keep: Keep<'_>,
+) -> Summary {
     let summary = match job.recipients() {
         Ok(reader) => match job.variable_problems(reader.columns()) {
             problems if problems.is_empty() => {
-                Summary { built: Built::Yes, ..scan(reader, Some(job), &job.csv, reporter, date) }
+                Summary { built: Built::Yes, ..scan(reader, Some((job, keep)), &job.csv, reporter, date) }
             }
             problems => {
                 problems.into_iter().for_each(|p| reporter.report(p));
@@ -165,9 +177,12 @@ fn report_all<W: Write>(reporter: &mut Reporter<W>, problems: Vec<Problem>) -> S
 }
 
 /// Streams the rows; with a job, renders each message too. One row in memory at a time.
+/// What receives each message a check built.
+pub type Keep<'a> = &'a mut dyn FnMut(&OutgoingMessage, &Rendered);
+
 fn scan<R, W>(
     reader: RecipientReader<R>,
-    job: Option<&Job>,
+    mut job: Option<(&Job, Keep<'_>)>,
     csv: &Path,
     rep: &mut Reporter<W>,
     date: DateTime<Utc>,
@@ -190,13 +205,14 @@ where
                 s.suppressed += 1;
                 rep.report(suppressed_problem(&csv, row, &address, &file));
             }
-            Ok(Entry::Recipient(r)) => match job.map(|job| job.render(&r, date)) {
+            Ok(Entry::Recipient(r)) => match job.as_mut().map(|(job, keep)| (job.render_parts(&r, date), keep)) {
                 None => s.count_valid(&r),
-                Some(Ok(message)) => {
+                Some((Ok((message, rendered)), keep)) => {
                     s.count_valid(&r);
                     s.bytes += message.bytes.len() as u64;
+                    keep(&message, &rendered);
                 }
-                Some(Err(e)) => rep.report(failure_problem(&csv, r.row, &e)),
+                Some((Err(e), _)) => rep.report(failure_problem(&csv, r.row, &e)),
             },
         }
     }

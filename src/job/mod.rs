@@ -2,8 +2,10 @@
 //! (the `smtp` module below it does). One `send`, in the order things happen:
 //!
 //! ```text
-//! run ─► run::start: check, lock, journal::Replayed, fingerprint, the run's record
-//!     ─► producer (its own thread: carry settled rows, render the rest) ─► queue (bounded; retries by due time)
+//! run ─► run::start: check (the messages it builds kept in a spool), lock, journal::Replayed, fingerprint,
+//!        the run's record
+//!     ─► producer (its own thread: carry settled rows, take the rest from the spool or render them)
+//!        ─► queue (bounded; retries by due time)
 //!     ─► worker × N ─ worker::connect: pool (sessions, learned caps) + throttle (the one rate limiter)
 //!                   ─ worker::transmit: pending (committing record) ─► smtp::Session open/commit
 //!                   ─ worker::settle: policy (verdict: delivered, retry, failed, uncertain, abort)
@@ -36,6 +38,7 @@ pub mod run;
 pub mod settlement;
 pub mod shard;
 pub mod signals;
+pub mod spool;
 pub mod status;
 pub mod throttle;
 pub mod undelivered;

@@ -21,6 +21,7 @@ use super::progress::Planned;
 use super::queue_bytes::QueueBytes;
 use super::settlement::{Settlement, Status};
 use super::shard::Shard;
+use super::spool::Spool;
 use super::work::{Event, Lost, Work};
 use super::worker::WorkerContext;
 use crate::jobdef::Job;
@@ -40,6 +41,8 @@ pub struct ProducerPlan {
     /// Only this shard's recipients are this run's; the others are passed over without a word (another
     /// process settles them). Duplicates are still found over the whole CSV.
     pub shard: Option<Shard>,
+    /// The messages the check already built (see `spool`): taken instead of rendering them again.
+    pub spool: Option<Spool>,
 }
 
 /// How the production ended.
@@ -162,7 +165,7 @@ impl Producer<'_> {
                 let reason = if self.plan.by_budget { "the daily budget is used up" } else { "--limit reached" };
                 self.settle(not_sent(Status::NotSent, format!("not sent: {reason}")), false)
             }
-            Decision::Send(date) => match render(&self.plan.job, &recipient, date, &self.shared.lost) {
+            Decision::Send(date) => match render(&mut self.plan, &recipient, date, &self.shared.lost) {
                 Ok(item) => self.queue(item),
                 Err(text) => self.settle(not_sent(Status::Failed, text), false),
             },
@@ -243,8 +246,18 @@ fn decide(plan: &ProducerPlan, recipient: &Recipient) -> Decision {
     }
 }
 
-fn render(job: &Job, recipient: &Recipient, date: DateTime<Utc>, lost: &Arc<Lost>) -> Result<Work, String> {
-    let message = job.render(recipient, date).map_err(|e| format!("not sent: {e}"))?;
+fn render(
+    plan: &mut ProducerPlan,
+    recipient: &Recipient,
+    date: DateTime<Utc>,
+    lost: &Arc<Lost>,
+) -> Result<Work, String> {
+    let job = &plan.job;
+    let message = match plan.spool.as_mut().and_then(|spool| spool.take(recipient.row, &recipient.key, date)) {
+        Some(kept) => job.from_built(recipient, kept.bytes, kept.return_path.as_deref()),
+        None => job.render(recipient, date),
+    };
+    let message = message.map_err(|e| format!("not sent: {e}"))?;
     let e = &message.envelope;
     let to = e.to.first().cloned().unwrap_or_default();
     let copies = e.copies.iter().map(|c| c.address.clone());

@@ -159,9 +159,32 @@ impl Job {
         if bytes.len() as u64 > limit {
             return Err(MessageFailure::TooLarge { bytes: bytes.len() as u64, limit });
         }
-        let return_path = match &rendered.return_path {
+        let message = self.assemble(recipient, bytes, message_id, rendered.return_path.as_deref())?;
+        Ok((message, rendered))
+    }
+
+    /// The message for `recipient` from the bytes `render_parts` built for it earlier, with the same Date
+    /// (the preflight's, kept in `job::spool`): the same message, without rendering it again.
+    pub fn from_built(
+        &self,
+        recipient: &Recipient,
+        bytes: Vec<u8>,
+        return_path: Option<&str>,
+    ) -> Result<OutgoingMessage, MessageFailure> {
+        self.assemble(recipient, bytes, self.ids.for_key(&recipient.key), return_path)
+    }
+
+    /// The envelope around built bytes: the one place both ways of making a message end in.
+    fn assemble(
+        &self,
+        recipient: &Recipient,
+        bytes: Vec<u8>,
+        message_id: String,
+        return_path: Option<&str>,
+    ) -> Result<OutgoingMessage, MessageFailure> {
+        let return_path = match return_path {
             Some(value) => Some(
-                Mailbox::parse(value).map_err(|error| MessageFailure::ReturnPath { value: value.clone(), error })?,
+                Mailbox::parse(value).map_err(|error| MessageFailure::ReturnPath { value: value.to_owned(), error })?,
             ),
             None => None,
         };
@@ -171,8 +194,7 @@ impl Job {
             &recipient.copies,
             &bytes,
         );
-        let message = OutgoingMessage { row: recipient.row, key: recipient.key.clone(), envelope, bytes, message_id };
-        Ok((message, rendered))
+        Ok(OutgoingMessage { row: recipient.row, key: recipient.key.clone(), envelope, bytes, message_id })
     }
 }
 

@@ -146,3 +146,30 @@ fn job_is_shareable_between_worker_threads() {
     });
     assert_eq!(sizes, render_all(&job).iter().map(|(_, m)| m.bytes.len()).sum::<usize>());
 }
+
+/// `send` keeps the messages its check built (`job::spool`) and the producer makes each one from those bytes
+/// (`Job::from_built`) instead of rendering it again: it must be the very message rendering makes, envelope
+/// (a rendered VERP return path, an IDN, copies) included.
+#[test]
+fn a_message_made_from_the_checks_bytes_is_the_one_rendering_makes() {
+    let date = Utc.with_ymd_and_hms(2026, 11, 2, 9, 0, 0).unwrap();
+    let sample = Job::load(&sample_job()).unwrap();
+    let dir = JobDir::new();
+    let toml = std::fs::read_to_string(dir.path().join("job.toml")).unwrap();
+    let verp = "[message]\nreturn_path = \"bounces+{{ mailshot.recipient_token }}@example.com\"\n";
+    dir.write("job.toml", toml.replacen("[message]\n", verp, 1));
+    dir.write("r.csv", "email,name\nann@example.com,Ann\nзоя@пример.рф,Зоя\n");
+    let verp_job = Job::load(&dir.path().join("job.toml")).unwrap();
+    let mut made = 0;
+    for job in [&sample, &verp_job] {
+        for r in recipients(job) {
+            let (rendered_message, rendered) = job.render_parts(&r, date).unwrap();
+            let from_bytes = job.from_built(&r, rendered_message.bytes.clone(), rendered.return_path.as_deref());
+            assert_eq!(from_bytes.unwrap(), rendered_message, "row {}", r.row);
+            made += 1;
+        }
+    }
+    assert_eq!(made, 14);
+    let (_, verp_message) = render_all(&verp_job).pop().unwrap();
+    assert!(verp_message.envelope.from.starts_with("bounces+"), "{:?}", verp_message.envelope.from);
+}

@@ -47,6 +47,8 @@ fn a_carried_outcome_under_an_address_corrected_in_the_csv_does_not_stop_later_r
 /// A row whose message cannot be made at send time (its attachment removed during a long run) is reported
 /// `failed` with no journal record. The next run takes that report row for a lost record and refuses
 /// (exit 2); `repair --from-reports` would then record it as failed for good, though it was never sent.
+/// (On a campaign's first run every message comes built from the check, see `job::spool`: the long run here
+/// is the second, which renders at send time.)
 #[test]
 fn a_row_whose_message_cannot_be_made_mid_run_does_not_stop_the_next_run() {
     let server = MailServer::start();
@@ -56,10 +58,13 @@ fn a_row_whose_message_cannot_be_made_mid_run_does_not_stop_the_next_run() {
     for i in 0..60 {
         job.write(&format!("files/{}.txt", code(i)), format!("file {i}\n"));
     }
-    let mut child = job.spawn_quietly(&["--yes", "--rate", "20"]);
-    server.wait_until(std::time::Duration::from_secs(20), "a first delivery", |s| s.accepted_total() >= 1);
+    job.send(&["--yes", "--limit", "1"]).expect(0);
+    let child = job.spawn_quietly(&["--yes", "--rate", "20"]);
+    server
+        .wait_until(std::time::Duration::from_secs(20), "the second run's first delivery", |s| s.accepted_total() >= 2);
     std::fs::remove_file(job.path().join(format!("files/{}.txt", code(55)))).unwrap();
-    assert_eq!(child.wait().unwrap().code(), Some(1), "row 55 cannot be made: exit 1");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "row 55 cannot be made: exit 1: {}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(job.last_report().count("failed"), 1);
 
     job.write(&format!("files/{}.txt", code(55)), "file 55\n");
@@ -68,6 +73,31 @@ fn a_row_whose_message_cannot_be_made_mid_run_does_not_stop_the_next_run() {
     for r in &job.recipients {
         assert!(server.accepted().get(r).copied().unwrap_or(0) <= 1, "{r} sent twice");
     }
+}
+
+/// On a campaign's first run the messages sent are the ones the check built (`job::spool`): an attachment
+/// removed once sending began still goes as it was checked, and every row is delivered once.
+#[test]
+fn on_a_first_run_what_was_checked_is_what_is_sent() {
+    let server = MailServer::start();
+    let job = job(&server, "spooled", 60, "");
+    edit(&job, "job.toml", "text = ", "attachments = [\"files/{{ code }}.txt\"]\ntext = ");
+    let code = |i: usize| format!("{}-{i:04}", job.tag);
+    for i in 0..60 {
+        job.write(&format!("files/{}.txt", code(i)), format!("file {i}\n"));
+    }
+    let child = job.spawn_quietly(&["--yes", "--rate", "20"]);
+    server.wait_until(std::time::Duration::from_secs(20), "a first delivery", |s| s.accepted_total() >= 1);
+    std::fs::remove_file(job.path().join(format!("files/{}.txt", code(55)))).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    for r in &job.recipients {
+        assert_eq!(server.accepted().get(r).copied(), Some(1), "{r}");
+    }
+    let body = server.bodies(&job.recipients[55]).pop().expect("row 55's message");
+    let body = String::from_utf8_lossy(&body);
+    let part = body.split(&format!("filename=\"{}.txt\"", code(55))).nth(1).expect("the attachment");
+    assert!(part.contains("file 55=0A"), "the attachment as checked: {body}");
 }
 
 /// The check asks only whether the journal *names* an address, not what it knows of it: a recipient

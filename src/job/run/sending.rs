@@ -42,8 +42,21 @@ pub struct Sent {
 
 /// Sends until every recipient is settled or the run stops. `run` owns the journal handle this needs.
 pub async fn send(args: &SendArgs, started: Started, signals: Signals, now: chrono::DateTime<chrono::Utc>) -> Sent {
-    let Started { job, total, connector, tokens, pace, connections, replayed, limit, by_budget, report, kept, shard } =
-        started;
+    let Started {
+        job,
+        total,
+        connector,
+        tokens,
+        pace,
+        connections,
+        replayed,
+        limit,
+        by_budget,
+        report,
+        kept,
+        shard,
+        spool,
+    } = started;
     let report_path = report.path().to_owned();
     let (events_tx, events_rx) = mpsc::channel(4096);
     let mode = Mode::detect(args.verbosity.quiet);
@@ -66,7 +79,8 @@ pub async fn send(args: &SendArgs, started: Started, signals: Signals, now: chro
     });
     let resend_uncertain = args.resend_uncertain;
     let journal = Some(Arc::new(replayed));
-    let plan = ProducerPlan { job: Arc::new(job), journal, resend_uncertain, limit, by_budget, now, shard };
+    let job = Arc::new(job);
+    let plan = ProducerPlan { job, journal, resend_uncertain, limit, by_budget, now, shard, spool };
     let producer = producer::spawn(plan, work_tx, events_tx.clone(), shared.clone());
     let interrupted: Arc<AtomicU8> = signals.received();
     let watcher = tokio::spawn(signals.watch(shared.clone(), kept.journal.clone()));

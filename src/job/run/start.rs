@@ -17,8 +17,11 @@ use crate::job::lock::{self, RunLock};
 use crate::job::progress::log_line;
 use crate::job::report::Report;
 use crate::job::shard::{self, Shard, layout};
+use crate::job::spool::Spool;
 use crate::job::{evidence, fingerprint};
 use crate::jobdef::Job;
+use crate::message::OutgoingMessage;
+use crate::render::Rendered;
 use crate::smtp::{self, Connector};
 
 /// OAuth2 with `token_command`: the source and the first token.
@@ -39,6 +42,8 @@ pub struct Started {
     pub kept: Kept,
     /// The shard this run sends (`--shard`), or `None` for the whole CSV.
     pub shard: Option<Shard>,
+    /// The messages the check built, for the producer (`None`: no room for a spool).
+    pub spool: Option<Spool>,
 }
 
 /// What the run keeps to its very end: the lock, and the journal to close with the run-end record.
@@ -54,7 +59,7 @@ pub async fn start(args: &SendArgs, started: DateTime<Utc>) -> Result<Started, S
     let shard = shard::resolve(args.shard.as_deref(), args.shards, |name| std::env::var(name).ok())
         .map_err(|e| StartError::Input(e.to_string()))?;
     let paths = JobPaths::for_shard(&args.job, shard);
-    let (mut job, total) = load_and_check(&args.job, args.verbosity.quiet, started)?;
+    let (mut job, total, spool) = load_and_check(args, started, &paths, shard)?;
     let campaign = job.rate.clone();
     let input = |e: String| StartError::Input(format!("{}: {e}", args.job.display()));
     if let Some(shard) = shard {
@@ -84,7 +89,21 @@ pub async fn start(args: &SendArgs, started: DateTime<Utc>) -> Result<Started, S
     };
     let (limit, by_budget) = limit(args, &job, sent);
     let report = Report::create(&paths.reports, now()).map_err(|e| StartError::Input(e.to_string()))?;
-    Ok(Started { job, total, connector, tokens, pace, connections, replayed, limit, by_budget, report, kept, shard })
+    Ok(Started {
+        job,
+        total,
+        connector,
+        tokens,
+        pace,
+        connections,
+        replayed,
+        limit,
+        by_budget,
+        report,
+        kept,
+        shard,
+        spool,
+    })
 }
 
 /// The SMTP connector, and with OAuth2's `token_command` the token source and the first token (fetched with
@@ -210,8 +229,15 @@ fn refuse_other_layouts(job: &Path, shard: Option<Shard>) -> Result<(), StartErr
     }
 }
 
-/// The job and its CSV's row count (for the progress bar), after a clean check.
-fn load_and_check(path: &Path, quiet: bool, now: DateTime<Utc>) -> Result<(Job, u64), StartError> {
+/// The job and its CSV's row count (for the progress bar), after a clean check, with the messages the check
+/// built for this run's recipients (this shard's) kept in a spool beside the journal.
+fn load_and_check(
+    args: &SendArgs,
+    now: DateTime<Utc>,
+    paths: &JobPaths,
+    shard: Option<Shard>,
+) -> Result<(Job, u64, Option<Spool>), StartError> {
+    let (path, quiet) = (args.job.as_path(), args.verbosity.quiet);
     let mut reporter = Reporter::new(std::io::stderr().lock());
     let job = match Job::load(path) {
         Ok(job) => job,
@@ -221,7 +247,16 @@ fn load_and_check(path: &Path, quiet: bool, now: DateTime<Utc>) -> Result<(Job, 
             return Err(StartError::Input(format!("{}: the job has errors; nothing was sent", path.display())));
         }
     };
-    let summary = check::check_job(&job, &mut reporter, now);
+    // On a campaign's first run only: a later one carries most rows, which would fill the spool for nothing.
+    let first_run = !paths.journal.exists();
+    let most = [args.limit, job.rate.max_per_day].into_iter().flatten().min();
+    let mut spool = first_run.then(|| Spool::create(&paths.dir, now, most)).flatten();
+    let mut keep = |message: &OutgoingMessage, rendered: &Rendered| {
+        if let Some(spool) = spool.as_mut().filter(|_| shard.is_none_or(|s| s.contains(&message.key))) {
+            spool.keep(message.row, &message.key, &message.bytes, rendered.return_path.as_deref());
+        }
+    };
+    let summary = check::check_job_keeping(&job, &mut reporter, now, &mut keep);
     let _ = reporter.finish();
     if !summary.is_clean() {
         return Err(StartError::Input(format!(
@@ -233,7 +268,7 @@ fn load_and_check(path: &Path, quiet: bool, now: DateTime<Utc>) -> Result<(Job, 
     if !quiet {
         crate::job::progress::log_line(&check::summary_line(&summary));
     }
-    Ok((job, summary.rows))
+    Ok((job, summary.rows, spool))
 }
 
 /// `--fresh`: the old journal is kept under a name no earlier campaign has (hard link, then unlink, so an
