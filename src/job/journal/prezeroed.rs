@@ -90,15 +90,20 @@ impl Sink for Prezeroed {
         self.file.sync_data()
     }
 
-    /// Cuts the zeros off and syncs: a closed journal is plain JSON lines. (Records after this grow the file
-    /// ahead again.)
+    /// Syncs, then cuts the zeros off: a closed journal is plain JSON lines. (Records after this grow the
+    /// file ahead again.) The records first: a cut that fails (or a crash before it) leaves zeros, a torn
+    /// tail the next run cuts off, and is no error; a failed cut before the sync left the last records
+    /// unsynced and the run reporting a journal error.
     fn finish(&mut self) -> std::io::Result<()> {
+        self.file.sync_data()?;
         // By the file's size: a step that failed part way may have left zeros past `zeroed`.
-        if self.zeroed > self.end || self.file.metadata()?.len() > self.end {
-            self.file.set_len(self.end)?;
+        let beyond = self.zeroed > self.end || self.file.metadata().is_ok_and(|m| m.len() > self.end);
+        if beyond && self.file.set_len(self.end).is_ok() {
             self.zeroed = self.end;
+            // The new size, so that a power loss does not bring the zeros back (harmless if it did).
+            let _ = self.file.sync_data();
         }
-        self.file.sync_data()
+        Ok(())
     }
 }
 
