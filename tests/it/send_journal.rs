@@ -310,3 +310,60 @@ fn a_full_disk_at_the_start_sends_nothing_and_exits_75() {
     run.expect(75).line_with(&["disk is full", "nothing was sent"]);
     assert_eq!(server.commands("MAIL"), 0);
 }
+
+/// The journal grows ahead of its records in zero-filled steps (`prezeroed`), best effort: a step that fails
+/// (strace fails one pwrite of zeros with ENOSPC, as a disk that fills up would) leaves the records to be
+/// written as they are. A later step must then lay its zeros after the records written meanwhile, never
+/// over them: zeros over a durable committing record lose the knowledge that its message was sent (the next
+/// run calls the journal damaged, and `repair` cannot name a recipient whose record is zeros, so it is sent
+/// again).
+#[test]
+fn a_failed_growth_step_never_lays_zeros_over_records_written_after_it() {
+    if !strace::available(module_path!()) {
+        return;
+    }
+    let server = MailServer::start();
+    let job = job(&server, "growfail", 400, "");
+    let journal = job.path().canonicalize().unwrap().join("job.journal.jsonl");
+    // The first step takes two pwrites (64 KiB, then the rest); the third is the second step's first.
+    let options = ["-o", "/dev/null", "-e", "trace=pwrite64", "-e", "inject=pwrite64:error=ENOSPC:when=3", "-P"];
+    let options = options.map(std::ffi::OsStr::new).into_iter().chain([journal.as_os_str()]);
+    let run = crate::jobs_support::Run::from(strace::run(&job.command(&["--yes"]), options));
+    run.expect(0);
+    assert_eq!(server.accepted_total(), 400);
+    let bytes = std::fs::read(&journal).unwrap();
+    let zeros = bytes.iter().filter(|&&b| b == 0).count();
+    let mails = server.commands("MAIL");
+    let again = job.send(&["--yes"]);
+    assert_eq!(zeros, 0, "zeros in the closed journal ({} bytes); the next run: {}", bytes.len(), again.stderr);
+    again.expect(0);
+    assert_eq!(server.commands("MAIL"), mails, "a recipient was sent again");
+}
+
+/// Closing cuts off the zeros laid ahead of the records (`prezeroed`); that cut is tidiness, the records'
+/// last sync is not. A cut that fails (strace fails the ftruncate with EIO) must still leave every record
+/// synced, and is no error of the run: the zeros left are a torn tail the next run cuts off.
+#[test]
+fn a_failed_cut_of_the_zeros_at_close_still_syncs_the_last_records() {
+    if !strace::available(module_path!()) {
+        return;
+    }
+    let server = MailServer::start();
+    let job = job(&server, "cutfail", 20, "");
+    let journal = job.path().canonicalize().unwrap().join("job.journal.jsonl");
+    let trace = job.path().join("trace.txt");
+    let options = ["-e", "trace=write,ftruncate,fdatasync", "-e", "inject=ftruncate:error=EIO", "-o"];
+    let options =
+        options.map(std::ffi::OsStr::new).into_iter().chain([trace.as_os_str(), "-P".as_ref(), journal.as_os_str()]);
+    let run = crate::jobs_support::Run::from(strace::run(&job.command(&["--yes"]), options));
+    run.expect(0);
+    let trace = std::fs::read_to_string(&trace).unwrap();
+    let lines: Vec<&str> = trace.lines().collect();
+    let last_write = lines.iter().rposition(|l| l.contains("write(")).expect("records written");
+    let synced_after = lines[last_write..].iter().any(|l| l.contains("fdatasync(") && l.ends_with("= 0"));
+    assert!(synced_after, "the last records were never synced:\n{trace}");
+    assert!(!run.stderr.contains("Input/output error"), "{}", run.stderr);
+    let mails = server.commands("MAIL");
+    job.send(&["--yes"]).expect(0);
+    assert_eq!(server.commands("MAIL"), mails, "a recipient was sent again");
+}

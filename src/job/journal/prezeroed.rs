@@ -43,13 +43,19 @@ impl Prezeroed {
     }
 
     /// Writes zeros ahead of the records. Best effort: a full disk shows when the record itself is written.
+    /// Never at or before `end`: after a step that failed, records went on past `zeroed`, and zeros laid
+    /// from there would overwrite them (durable ones included).
     fn grow(&mut self, needed: u64) {
         static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
-        let target = needed.max(self.zeroed) + self.step;
-        let mut at = self.zeroed;
+        let from = self.zeroed.max(self.end);
+        let target = needed.max(from) + self.step;
+        let mut at = from;
         while at < target {
             let n = (target - at).min(ZEROS.len() as u64);
             if self.file.write_all_at(&ZEROS[..n as usize], at).is_err() {
+                // As far as the zeros surely reached (the failed call may have written a part beyond:
+                // `finish` cuts by the file's size, not by this).
+                self.zeroed = at;
                 return;
             }
             at += n;
@@ -69,6 +75,8 @@ impl Write for Prezeroed {
         // watches or fails the journal's writes (strace in the disk-full tests).
         let n = self.file.write(buf)?;
         self.end += n as u64;
+        // Past the zeros when growing failed: the file holds records up to `end`.
+        self.zeroed = self.zeroed.max(self.end);
         Ok(n)
     }
 
@@ -82,14 +90,20 @@ impl Sink for Prezeroed {
         self.file.sync_data()
     }
 
-    /// Cuts the zeros off and syncs: a closed journal is plain JSON lines. (Records after this grow the file
-    /// ahead again.)
+    /// Syncs, then cuts the zeros off: a closed journal is plain JSON lines. (Records after this grow the
+    /// file ahead again.) The records first: a cut that fails (or a crash before it) leaves zeros, a torn
+    /// tail the next run cuts off, and is no error; a failed cut before the sync left the last records
+    /// unsynced and the run reporting a journal error.
     fn finish(&mut self) -> std::io::Result<()> {
-        if self.zeroed > self.end {
-            self.file.set_len(self.end)?;
+        self.file.sync_data()?;
+        // By the file's size: a step that failed part way may have left zeros past `zeroed`.
+        let beyond = self.zeroed > self.end || self.file.metadata().is_ok_and(|m| m.len() > self.end);
+        if beyond && self.file.set_len(self.end).is_ok() {
             self.zeroed = self.end;
+            // The new size, so that a power loss does not bring the zeros back (harmless if it did).
+            let _ = self.file.sync_data();
         }
-        self.file.sync_data()
+        Ok(())
     }
 }
 

@@ -90,7 +90,40 @@ pub struct Detail {
 pub const UNCERTAIN_REPLY: &str =
     "the final dot may have been sent; the server's answer never arrived (maybe delivered)";
 
+/// What a complete line holding zeros is called: the writer's zeros ahead of its records (`prezeroed`), then
+/// a record, as a power loss mid-sync leaves them, or as a reader without the lock meets them for a moment
+/// ([`Replayed::read_unlocked`]).
+const ZEROS_THEN_RECORDS: &str = "zeros where a record should be, then more records";
+
+/// How often a reader without the lock reads the journal again before zeros then a record are damage, and
+/// the pause between two reads (far longer than the one `write` that puts a record over its zeros).
+const UNLOCKED_READS: u32 = 5;
+const UNLOCKED_PAUSE: std::time::Duration = std::time::Duration::from_millis(10);
+
 impl Replayed {
+    /// The journal at `path` for a reader that does not hold the job's lock (`status`, the prompt before
+    /// the run takes it), so a run may be writing it. The run writes each record over zeros laid ahead of
+    /// it (`prezeroed`): a record written between two reads of the reader, across where the first one
+    /// stopped, reads as zeros then the record's tail, a complete line, as a power loss's damage does (an
+    /// appended file only ever showed such a reader less, never that). Damage stays and a record in flight
+    /// does not: the file is read again, a moment apart, before zeros then a record are called damage.
+    pub fn read_unlocked(path: &std::path::Path, now: DateTime<Utc>, details: bool) -> Result<Replayed, JournalError> {
+        let mut reads = 1;
+        loop {
+            let file = std::fs::File::open(path).map_err(|e| JournalError::io(path, e))?;
+            let read = if details { Replayed::read_details(file, now, path) } else { Replayed::read(file, now, path) };
+            match read {
+                Err(JournalError::Corrupt { message, .. })
+                    if message == ZEROS_THEN_RECORDS && reads < UNLOCKED_READS =>
+                {
+                    reads += 1;
+                    std::thread::sleep(UNLOCKED_PAUSE);
+                }
+                read => return read,
+            }
+        }
+    }
+
     pub fn read(input: impl Read, now: DateTime<Utc>, path: &std::path::Path) -> Result<Replayed, JournalError> {
         Replayed::fold(input, now, path, Replayed::default())
     }
@@ -132,7 +165,7 @@ impl Replayed {
                     let message = match line.contains(&0) {
                         // The zeros the writer lays ahead of its records (`prezeroed`) with a record after
                         // them: a power loss while the last records were being synced.
-                        true => "zeros where a record should be, then more records".to_owned(),
+                        true => ZEROS_THEN_RECORDS.to_owned(),
                         false => e.to_string(),
                     };
                     return Err(JournalError::Corrupt { path: path.to_owned(), line: number, message });

@@ -503,3 +503,48 @@ async fn a_failed_write_or_sync_stops_the_writer_and_says_why() {
         assert_eq!(disk.lines_synced(), 0);
     }
 }
+
+/// `status` reads the journal while a run writes it. Records are written over the zeros laid ahead of them
+/// (`prezeroed`), so a reader's next read can meet the rest of a record whose start it read as zeros a
+/// moment before: a complete line of zeros and a record's tail, which is no damage. A live reader must
+/// never call the journal damaged for that.
+#[test]
+fn a_reader_racing_the_writer_never_sees_damage() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.jsonl");
+    let (journal, writer, _) = Journal::open(&path, now()).unwrap();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = std::thread::spawn({
+        let (path, done) = (path.clone(), done.clone());
+        move || {
+            let mut reads = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Err(e) = Replayed::read_unlocked(&path, now(), true) {
+                    return Err(format!("after {reads} clean reads: {e}"));
+                }
+                reads += 1;
+            }
+            Ok(reads)
+        }
+    });
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    for i in 0..4000 {
+        runtime.block_on(journal.commit(committing(&format!("r{i}@x"), now()))).unwrap();
+    }
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    drop(journal);
+    writer.close().unwrap();
+    let reads = reader.join().unwrap().unwrap();
+    assert!(reads > 0);
+
+    // Zeros then a record that stay are damage all the same.
+    let mut damaged = std::fs::read(&path).unwrap();
+    damaged.extend([0u8; 100]);
+    damaged.extend(serde_json::to_string(&committing("late@x", now())).unwrap().into_bytes());
+    damaged.push(b'\n');
+    std::fs::write(&path, damaged).unwrap();
+    match Replayed::read_unlocked(&path, now(), false) {
+        Err(JournalError::Corrupt { line, message, .. }) => assert_eq!((line, message.contains("zeros")), (4001, true)),
+        other => panic!("{:?}", other.map(|r| r.intact_len)),
+    }
+}

@@ -154,8 +154,7 @@ pub fn confirm(
 
 /// The journal as it stands, if there is one that reads (a damaged one is reported once the run opens it).
 fn replayed(paths: &JobPaths, now: DateTime<Utc>) -> Option<Replayed> {
-    let file = std::fs::File::open(&paths.journal).ok()?;
-    Replayed::read(file, now, &paths.journal).ok()
+    Replayed::read_unlocked(&paths.journal, now, false).ok()
 }
 
 #[cfg(test)]

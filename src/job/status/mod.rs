@@ -116,8 +116,7 @@ pub fn run(args: &StatusArgs) -> u8 {
 /// The journal through the run's own fold ([`Replayed`]): a torn last line is ignored as on resume; a damaged
 /// line is reported with the way out (`repair`), since every count after it would be a guess.
 pub(super) fn read(path: &Path, now: DateTime<Utc>) -> Result<Replayed, String> {
-    let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    Replayed::read_details(file, now, path).map_err(|e| match e {
+    Replayed::read_unlocked(path, now, true).map_err(|e| match e {
         JournalError::Corrupt { path, line, message } => format!(
             "{}, line {line}: the journal is damaged ({message}); what it says after this line cannot be \
              shown. `mailshot repair JOB.toml` cuts it there, keeps the rest beside it and marks every \
