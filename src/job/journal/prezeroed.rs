@@ -33,13 +33,16 @@ pub(super) struct Prezeroed {
     /// The file holds zeros (or records) up to here.
     zeroed: u64,
     step: u64,
+    /// False once finished: the process is about to exit (a second signal) or the writer closes, and a
+    /// record still written then (a task that ran on) is appended, never followed by zeros.
+    growing: bool,
 }
 
 impl Prezeroed {
     /// Takes the replayed journal file; its records end at `end` (the file holds nothing after it).
     pub(super) fn new(mut file: File, end: u64) -> std::io::Result<Prezeroed> {
         file.seek(SeekFrom::Start(end))?;
-        Ok(Prezeroed { file, end, zeroed: end, step: FIRST_STEP })
+        Ok(Prezeroed { file, end, zeroed: end, step: FIRST_STEP, growing: true })
     }
 
     /// Writes zeros ahead of the records. Best effort: a full disk shows when the record itself is written.
@@ -68,7 +71,7 @@ impl Prezeroed {
 impl Write for Prezeroed {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let needed = self.end + buf.len() as u64;
-        if needed > self.zeroed {
+        if needed > self.zeroed && self.growing {
             self.grow(needed);
         }
         // A plain write at the file's offset (which pwrite leaves alone): `write`, as before, for whoever
@@ -90,11 +93,12 @@ impl Sink for Prezeroed {
         self.file.sync_data()
     }
 
-    /// Syncs, then cuts the zeros off: a closed journal is plain JSON lines. (Records after this grow the
-    /// file ahead again.) The records first: a cut that fails (or a crash before it) leaves zeros, a torn
+    /// Syncs, then cuts the zeros off: a closed journal is plain JSON lines. Records after this are appended
+    /// as they were before zeros were laid ahead (the process is about to exit). The records first: a cut that fails (or a crash before it) leaves zeros, a torn
     /// tail the next run cuts off, and is no error; a failed cut before the sync left the last records
     /// unsynced and the run reporting a journal error.
     fn finish(&mut self) -> std::io::Result<()> {
+        self.growing = false;
         self.file.sync_data()?;
         // By the file's size: a step that failed part way may have left zeros past `zeroed`.
         let beyond = self.zeroed > self.end || self.file.metadata().is_ok_and(|m| m.len() > self.end);
