@@ -25,6 +25,9 @@ use chrono::{DateTime, Utc};
 pub const CAP_BYTES: u64 = 128 * 1024 * 1024;
 /// The spool is made only where this many times [`CAP_BYTES`] is free.
 const FREE_FACTOR: u64 = 4;
+/// Messages are written and read back this many bytes at a time: a system call per megabyte, not per
+/// message.
+const CHUNK: usize = 1024 * 1024;
 
 pub struct Spool {
     file: File,
@@ -33,7 +36,13 @@ pub struct Spool {
     slots: Vec<Slot>,
     /// The first slot the producer has not passed yet: both go through the CSV in the same order.
     next: usize,
+    /// Bytes kept so far (in the file or still in `pending`).
     written: u64,
+    /// Kept, not yet written to the file.
+    pending: Vec<u8>,
+    /// Where the file's bytes read last begin (`window` holds them).
+    window_at: u64,
+    window: Vec<u8>,
     cap: u64,
     /// The most messages worth keeping: the run sends no more.
     most: usize,
@@ -68,20 +77,36 @@ impl Spool {
 
     fn in_dir(dir: &Path, date: DateTime<Utc>, cap: u64, most: usize) -> Option<Spool> {
         let file = tempfile::tempfile_in(dir).ok()?;
-        Some(Spool { file, date, slots: Vec::new(), next: 0, written: 0, cap, most, full: false })
+        let (slots, pending, window) = (Vec::new(), Vec::with_capacity(CHUNK), Vec::new());
+        Some(Spool { file, date, slots, next: 0, written: 0, pending, window_at: 0, window, cap, most, full: false })
     }
 
     /// Keeps a message the preflight built for `row` (dated the spool's date). Best effort: once the cap is
     /// reached or a write fails, it keeps no more.
     pub fn keep(&mut self, row: u64, key: &str, bytes: &[u8], return_path: Option<&str>) {
         let room = self.slots.len() < self.most && self.written + bytes.len() as u64 <= self.cap;
-        if self.full || !room || self.file.write_all(bytes).is_err() {
+        if self.full || !room {
             self.full = true;
             return;
         }
+        self.pending.extend_from_slice(bytes);
         let (key, return_path) = (key.into(), return_path.map(Into::into));
         self.slots.push(Slot { row, key, return_path, offset: self.written, len: bytes.len() });
         self.written += bytes.len() as u64;
+        if self.pending.len() >= CHUNK {
+            self.write_pending();
+        }
+    }
+
+    /// Writes what is kept in memory to the file; if that fails, the messages not in the file are not kept.
+    fn write_pending(&mut self) {
+        if self.file.write_all(&self.pending).is_err() {
+            let in_file = self.written - self.pending.len() as u64;
+            self.slots.retain(|slot| slot.offset + slot.len as u64 <= in_file);
+            self.written = in_file;
+            self.full = true;
+        }
+        self.pending = Vec::new();
     }
 
     /// How many messages it holds.
@@ -104,9 +129,25 @@ impl Spool {
         if &*slot.key != key || date != self.date {
             return None;
         }
-        let mut bytes = vec![0; slot.len];
-        self.file.read_exact_at(&mut bytes, slot.offset).ok()?;
-        Some(Kept { bytes, return_path: slot.return_path.as_deref().map(str::to_owned) })
+        let (offset, len, return_path) = (slot.offset, slot.len, slot.return_path.as_deref().map(str::to_owned));
+        if !self.pending.is_empty() {
+            self.write_pending();
+            if offset + len as u64 > self.written {
+                return None;
+            }
+        }
+        let window_end = self.window_at + self.window.len() as u64;
+        if offset < self.window_at || offset + len as u64 > window_end {
+            let size = (self.written - offset).min(CHUNK.max(len) as u64) as usize;
+            self.window.resize(size, 0);
+            if self.file.read_exact_at(&mut self.window, offset).is_err() {
+                self.window.clear();
+                return None;
+            }
+            self.window_at = offset;
+        }
+        let start = (offset - self.window_at) as usize;
+        Some(Kept { bytes: self.window[start..start + len].to_vec(), return_path })
     }
 }
 
@@ -132,6 +173,22 @@ mod tests {
         let later = date + chrono::Duration::seconds(1);
         assert!(spool.take(6, "d@x", later).is_none(), "another Date (a retry keeps its first)");
         assert!(spool.take(2, "a@x", date).is_none(), "rows passed over are gone");
+    }
+
+    /// Written and read back a megabyte at a time: messages across chunk ends and windows come back whole.
+    #[test]
+    fn many_messages_across_chunks_come_back_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let date = Utc::now();
+        let mut spool = Spool::in_dir(dir.path(), date, 1 << 30, usize::MAX).unwrap();
+        let body = |row: u64| format!("{row}:").repeat(100 + (row as usize * 7919) % 3000).into_bytes();
+        for row in 2..2000 {
+            spool.keep(row, &format!("k{row}"), &body(row), None);
+        }
+        assert_eq!(spool.len(), 1998);
+        for row in (2..2000).filter(|row| row % 3 != 0) {
+            assert_eq!(spool.take(row, &format!("k{row}"), date).expect("kept").bytes, body(row), "row {row}");
+        }
     }
 
     #[test]
