@@ -176,10 +176,10 @@ fn report_all<W: Write>(reporter: &mut Reporter<W>, problems: Vec<Problem>) -> S
     Summary::default()
 }
 
-/// Streams the rows; with a job, renders each message too. One row in memory at a time.
 /// What receives each message a check built.
 pub type Keep<'a> = &'a mut dyn FnMut(&OutgoingMessage, &Rendered);
 
+/// Streams the rows; with a job, renders each message too. One row in memory at a time.
 fn scan<R, W>(
     reader: RecipientReader<R>,
     mut job: Option<(&Job, Keep<'_>)>,

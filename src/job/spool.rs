@@ -106,16 +106,13 @@ impl Spool {
             self.written = in_file;
             self.full = true;
         }
-        self.pending = Vec::new();
+        self.pending.clear();
     }
 
     /// How many messages it holds.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.slots.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.slots.is_empty()
     }
 
     /// The message kept for this row, if it is the same recipient and the same Date. Rows come in CSV

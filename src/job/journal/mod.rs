@@ -265,8 +265,9 @@ fn write_loop<S: Sink>(
                 }
             }
         }
-        if (sync_now && written > synced) || closed || !finished.is_empty() {
-            let last = closed || !finished.is_empty();
+        // The last sync: the writer closes, or the process is about to quit (a second signal).
+        let last = closed || !finished.is_empty();
+        if (sync_now && written > synced) || last {
             let durable_now = |sink: &mut S| if last { sink.finish() } else { sink.sync() };
             if let Err(e) = out.flush().and_then(|()| durable_now(out.get_mut())) {
                 return fail(&durable, path, e);

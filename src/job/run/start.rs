@@ -198,7 +198,6 @@ pub fn repair_hint(text: String, shard: Option<Shard>) -> String {
     }
 }
 
-/// Journals of another shard count (or of the other of sharded and unsharded) beside the job: refused.
 /// Opens (or creates) this run's journal, then looks for other layouts' journals again: of two runs of
 /// different layouts started at once, at least the later one sees the other's journal here, before anything
 /// is sent. A journal this run created for nothing is removed as it is refused: left behind, the empty file
@@ -221,6 +220,7 @@ fn open_own_journal(
     Ok(opened)
 }
 
+/// Journals of another shard count (or of the other of sharded and unsharded) beside the job: refused.
 fn refuse_other_layouts(job: &Path, shard: Option<Shard>) -> Result<(), StartError> {
     let others = layout::conflicting(job, shard);
     match others.is_empty() {
