@@ -21,7 +21,7 @@ pub use variables::JobValue;
 use crate::config::{JobFile, Limits, SmtpSection};
 use crate::message::{self, AttachmentDir, AttachmentError, Draft, MessageError, MessageIds, OutgoingMessage};
 use crate::recipients::{ColumnSpec, Mailbox, Recipient, RecipientReader, Suppression};
-use crate::render::{Origin, RenderError, Rendered, Templates};
+use crate::render::{Origin, RenderError, Rendered, Templates, Vars};
 
 /// A loaded job. Fields are public for reading; build one with `Job::load`.
 #[derive(Debug)]
@@ -132,9 +132,14 @@ impl Job {
         date: DateTime<Utc>,
     ) -> Result<(OutgoingMessage, Rendered), MessageFailure> {
         let message_id = self.ids.for_key(&recipient.key);
-        let context = self.templates.context(&recipient.columns, &recipient.fields, date, recipient_token(&message_id));
+        let vars = Vars {
+            names: &recipient.columns.names,
+            fields: &recipient.fields,
+            date,
+            recipient_token: recipient_token(&message_id),
+        };
         let limit = self.limits.message_bytes;
-        let rendered = self.templates.render(&context, limit)?;
+        let rendered = self.templates.render(&vars, limit)?;
         // Each attachment may take what the message has left; the built message is checked once more below
         // (base64 makes attachments a third larger).
         let mut left = limit.saturating_sub(rendered.size());

@@ -14,18 +14,22 @@ mod functions;
 mod names;
 mod nesting;
 mod origin;
+mod plain;
 mod suggest;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use std::cell::OnceCell;
+use std::collections::HashMap;
+
 use tera::{Context, Tera};
 
 pub use functions::RANGE_MAX;
 pub use origin::{Origin, RenderError};
+pub use plain::Vars;
 pub use suggest::closest;
 
-use crate::recipients::{Columns, RESERVED_COLUMN};
+use crate::recipients::RESERVED_COLUMN;
 
 const SUBJECT: &str = "subject";
 const TEXT: &str = "body.txt";
@@ -84,6 +88,8 @@ pub struct Templates {
     sources: Sources,
     /// Values of the job file that templates read like columns, as (variable, value).
     job_values: Vec<(String, String)>,
+    /// The templates that only substitute variables, by Tera name, rendered without Tera (see `plain`).
+    plain: HashMap<String, plain::Plain>,
 }
 
 impl Templates {
@@ -95,6 +101,7 @@ impl Templates {
         bounded::install(&mut tera);
         tera.autoescape_on(vec![".html"]);
         let mut errors = Vec::new();
+        let mut plain = HashMap::new();
         for (name, source) in names(&sources) {
             // Refused unparsed: Tera's parser would overflow the stack on it.
             if let Err((line, message)) = nesting::prescan(&source.text) {
@@ -104,7 +111,11 @@ impl Templates {
             match tera.add_raw_template(&name, &source.text) {
                 Err(e) => errors.push(RenderError::from_tera(&e, source)),
                 Ok(()) => {
-                    let ast = tera.get_template(&name).map(|t| t.ast.as_slice()).unwrap_or_default();
+                    let template = tera.get_template(&name).expect("just added");
+                    if let Some(compiled) = plain::Plain::compile(&tera, template) {
+                        plain.insert(name.clone(), compiled);
+                    }
+                    let ast = template.ast.as_slice();
                     let found = audit::audit(ast).into_iter();
                     errors.extend(found.map(|f| RenderError::at_word(source, f.word, f.message)));
                     let found = depth::check(ast).into_iter();
@@ -112,7 +123,7 @@ impl Templates {
                 }
             }
         }
-        if errors.is_empty() { Ok(Templates { tera, sources, job_values: Vec::new() }) } else { Err(errors) }
+        if errors.is_empty() { Ok(Templates { tera, sources, job_values: Vec::new(), plain }) } else { Err(errors) }
     }
 
     /// Job-level values (`[message] campaign`) templates read as variables, the same for every row.
@@ -120,21 +131,20 @@ impl Templates {
         Templates { job_values, ..self }
     }
 
-    /// Every CSV column, by its header name, as a string variable; the job values; and `mailshot.date`, the
-    /// message's Date (RFC 3339, UTC), the one value that is not the row's or the job's, the same on every
-    /// retry because the journal keeps it. (A column named like a job value is refused by `check`.)
-    /// `recipient_token` is `mailshot.recipient_token`: what names the recipient in a VERP address (the
-    /// left part of its Message-ID, so `bounces` finds it exactly).
-    pub fn context(&self, columns: &Columns, fields: &[String], date: DateTime<Utc>, recipient_token: &str) -> Context {
+    /// Tera's context for `vars`: every CSV column, by its header name, as a string variable; the job values;
+    /// and `mailshot.date`, the message's Date (RFC 3339, UTC), the one value that is not the row's or the
+    /// job's, the same on every retry because the journal keeps it. (A column named like a job value is
+    /// refused by `check`.) `recipient_token` is `mailshot.recipient_token`: what names the recipient in a
+    /// VERP address (the left part of its Message-ID, so `bounces` finds it exactly).
+    fn context(&self, vars: &Vars) -> Context {
         let mut context = Context::new();
-        for (name, value) in columns.names.iter().zip(fields) {
+        for (name, value) in vars.names.iter().zip(vars.fields) {
             context.insert(name.as_str(), value);
         }
         for (name, value) in &self.job_values {
             context.insert(name.as_str(), value);
         }
-        let date = date.to_rfc3339_opts(SecondsFormat::Secs, true);
-        let ours = serde_json::json!({ "date": date, "recipient_token": recipient_token });
+        let ours = serde_json::json!({ "date": vars.date_text(), "recipient_token": vars.recipient_token });
         context.insert(RESERVED_COLUMN, &ours);
         context
     }
@@ -158,12 +168,14 @@ impl Templates {
 
     /// Renders one recipient, all parts together at most `max_bytes` (`[limits] message_bytes`); `range`
     /// gets a fresh budget. Header values (subject, headers, unsubscribe URL) must not contain CR or LF.
-    pub fn render(&self, context: &Context, max_bytes: u64) -> Result<Rendered, RenderError> {
+    pub fn render(&self, vars: &Vars, max_bytes: u64) -> Result<Rendered, RenderError> {
         functions::new_message();
         bounded::new_message(max_bytes);
         let s = &self.sources;
         let left = std::cell::Cell::new(max_bytes);
-        let one = |name: &str, source: &Source| self.one(name, source, context, &left, max_bytes);
+        // Built once, and only if a template is more than text and variables.
+        let context = OnceCell::new();
+        let one = |name: &str, source: &Source| self.one(name, source, vars, &context, &left, max_bytes);
         let line = |name: &str, source: &Source| one_line(one(name, source)?, source);
         Ok(Rendered {
             subject: line(SUBJECT, &s.subject)?,
@@ -185,13 +197,22 @@ impl Templates {
         &self,
         name: &str,
         source: &Source,
-        context: &Context,
+        vars: &Vars,
+        context: &OnceCell<Context>,
         left: &std::cell::Cell<u64>,
         max_bytes: u64,
     ) -> Result<String, RenderError> {
         let mut out = capped::Capped::new(left.get());
-        // A panic inside a Tera builtin (chrono's formatting, say) is a refused template, not a crash.
-        let rendered = catch_unwind(AssertUnwindSafe(|| self.tera.render_to(name, context, &mut out)));
+        let rendered = match self.plain.get(name).map(|plain| plain.render(vars, &self.job_values, &mut out)) {
+            Some(Ok(true)) => Ok(Ok(())),
+            // Writing into memory fails only at the cap.
+            Some(Err(_)) => return Err(RenderError::TooLarge { origin: source.origin.clone(), limit: max_bytes }),
+            Some(Ok(false)) | None => {
+                let context = context.get_or_init(|| self.context(vars));
+                // A panic inside a Tera builtin (chrono's formatting, say) is a refused template, not a crash.
+                catch_unwind(AssertUnwindSafe(|| self.tera.render_to(name, context, &mut out)))
+            }
+        };
         match rendered {
             Ok(Ok(())) => {
                 left.set(left.get() - out.bytes.len() as u64);

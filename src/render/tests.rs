@@ -30,23 +30,30 @@ fn sources() -> Sources {
     }
 }
 
-fn context(pairs: &[(&str, &str)]) -> Context {
-    let columns = Columns {
+/// A CSV row: header names and cells.
+struct Row {
+    names: Vec<String>,
+    fields: Vec<String>,
+}
+
+impl Row {
+    fn vars(&self) -> Vars<'_> {
+        let date = chrono::Utc.with_ymd_and_hms(2026, 11, 2, 9, 30, 0).unwrap();
+        Vars { names: &self.names, fields: &self.fields, date, recipient_token: "0123abcd" }
+    }
+}
+
+fn row(pairs: &[(&str, &str)]) -> Row {
+    Row {
         names: pairs.iter().map(|(k, _)| k.to_string()).collect(),
-        email: 0,
-        name: None,
-        key: None,
-        copies: Default::default(),
-    };
-    let fields: Vec<String> = pairs.iter().map(|(_, v)| v.to_string()).collect();
-    let templates = Templates::compile(sources()).unwrap();
-    templates.context(&columns, &fields, chrono::Utc.with_ymd_and_hms(2026, 11, 2, 9, 30, 0).unwrap(), "0123abcd")
+        fields: pairs.iter().map(|(_, v)| v.to_string()).collect(),
+    }
 }
 
 #[test]
 fn html_is_escaped_text_and_headers_are_not() {
     let templates = Templates::compile(sources()).unwrap();
-    let r = templates.render(&context(&[("name", "<script>x</script>"), ("id", "7&8")]), LIMIT).unwrap();
+    let r = templates.render(&row(&[("name", "<script>x</script>"), ("id", "7&8")]).vars(), LIMIT).unwrap();
     assert_eq!(r.html.as_deref(), Some("<p>&lt;script&gt;x&lt;&#x2F;script&gt;</p>"));
     assert_eq!(r.text.as_deref(), Some("Hi <script>x</script>\n"));
     assert_eq!(r.subject, "Hello <script>x</script>");
@@ -61,7 +68,7 @@ fn a_missing_variable_is_an_error_with_its_line() {
     let mut s = sources();
     s.text = Some(file("t/mail.txt", "Hi\n\n{{ nme | upper }}\n"));
     let templates = Templates::compile(s).unwrap();
-    let err = templates.render(&context(&[("name", "Ann"), ("id", "1")]), LIMIT).unwrap_err();
+    let err = templates.render(&row(&[("name", "Ann"), ("id", "1")]).vars(), LIMIT).unwrap_err();
     assert_eq!(err.to_string(), "t/mail.txt:3: Variable `nme` not found in context");
 }
 
@@ -81,10 +88,10 @@ fn every_syntax_error_is_reported_with_its_line() {
 fn cr_or_lf_in_a_header_value_is_injection() {
     let templates = Templates::compile(sources()).unwrap();
     for bad in ["x\r\nBcc: victim@example.com", "x\nBcc: victim@example.com", "x\r"] {
-        let err = templates.render(&context(&[("name", bad), ("id", "1")]), LIMIT).unwrap_err();
+        let err = templates.render(&row(&[("name", bad), ("id", "1")]).vars(), LIMIT).unwrap_err();
         assert!(matches!(&err, RenderError::Injection { origin } if origin.to_string().ends_with("subject")), "{err}");
     }
-    let err = templates.render(&context(&[("name", "ok"), ("id", "1\n2")]), LIMIT).unwrap_err();
+    let err = templates.render(&row(&[("name", "ok"), ("id", "1\n2")]).vars(), LIMIT).unwrap_err();
     assert!(matches!(err, RenderError::Injection { .. }));
 }
 
@@ -146,27 +153,27 @@ fn the_impure_functions_refuse_even_where_audit_cannot_see_them() {
 #[test]
 fn the_messages_date_is_a_variable_and_the_same_date_renders_the_same_bytes() {
     let templates = with_text("sent {{ mailshot.date }} / {{ mailshot.date | date(format=\"%e %B %Y\") }}").unwrap();
-    let r = templates.render(&context(&[("name", "Ann"), ("id", "1")]), LIMIT).unwrap();
+    let r = templates.render(&row(&[("name", "Ann"), ("id", "1")]).vars(), LIMIT).unwrap();
     assert_eq!(r.text.as_deref(), Some("sent 2026-11-02T09:30:00Z /  2 November 2026"));
-    assert_eq!(templates.render(&context(&[("name", "Ann"), ("id", "1")]), LIMIT).unwrap(), r);
+    assert_eq!(templates.render(&row(&[("name", "Ann"), ("id", "1")]).vars(), LIMIT).unwrap(), r);
 }
 
 #[test]
 fn a_timestamp_out_of_range_is_an_error_not_a_panic() {
     let templates = with_text("{{ id | int | date }}").unwrap();
-    let err = templates.render(&context(&[("name", "Ann"), ("id", "99999999999999")]), LIMIT).unwrap_err();
+    let err = templates.render(&row(&[("name", "Ann"), ("id", "99999999999999")]).vars(), LIMIT).unwrap_err();
     assert!(err.to_string().contains("not a representable time"), "{err}");
-    let ok = templates.render(&context(&[("name", "Ann"), ("id", "86400")]), LIMIT).unwrap();
+    let ok = templates.render(&row(&[("name", "Ann"), ("id", "86400")]).vars(), LIMIT).unwrap();
     assert_eq!(ok.text.as_deref(), Some("1970-01-02"));
 }
 
 #[test]
 fn range_is_bounded_and_step_0_is_refused() {
     let templates = with_text("{% for i in range(end=n | int) %}{% endfor %}").unwrap();
-    let err = templates.render(&context(&[("name", "Ann"), ("id", "1"), ("n", "100000000")]), LIMIT).unwrap_err();
+    let err = templates.render(&row(&[("name", "Ann"), ("id", "1"), ("n", "100000000")]).vars(), LIMIT).unwrap_err();
     assert!(err.to_string().contains("at most 100000 are allowed"), "{err}");
     let templates = with_text("{% for i in range(end=5, step_by=0) %}x{% endfor %}").unwrap();
-    assert!(templates.render(&context(&[("name", "Ann"), ("id", "1")]), LIMIT).is_err());
+    assert!(templates.render(&row(&[("name", "Ann"), ("id", "1")]).vars(), LIMIT).is_err());
 }
 
 #[test]
@@ -203,13 +210,134 @@ fn job_values_are_variables_in_every_template() {
     let mut s = sources();
     s.text = Some(file("t/mail.txt", "{{ campaign }}/{{ name }}"));
     let templates = Templates::compile(s).unwrap().with_job_values(vec![("campaign".into(), "spring".into())]);
-    let columns = Columns {
-        names: vec!["name".into(), "id".into()],
-        email: 0,
-        name: None,
-        key: None,
-        copies: Default::default(),
-    };
-    let context = templates.context(&columns, &["Ann".into(), "1".into()], chrono::Utc::now(), "0123abcd");
-    assert_eq!(templates.render(&context, LIMIT).unwrap().text.as_deref(), Some("spring/Ann"));
+    let row = row(&[("name", "Ann"), ("id", "1")]);
+    assert_eq!(templates.render(&row.vars(), LIMIT).unwrap().text.as_deref(), Some("spring/Ann"));
+}
+
+// Plain templates (text and variables) are rendered without Tera (`plain`): the same bytes as Tera's.
+
+/// Renders `sources` both ways: as `render` does, and with every template left to Tera.
+fn both_ways(
+    sources: Sources,
+    job_values: &[(&str, &str)],
+    row: &Row,
+) -> (Result<Rendered, String>, Result<Rendered, String>) {
+    let values: Vec<(String, String)> = job_values.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect();
+    let fast = Templates::compile(sources.clone()).unwrap().with_job_values(values.clone());
+    let mut tera_only = Templates::compile(sources).unwrap().with_job_values(values);
+    tera_only.plain.clear();
+    let render = |t: &Templates| t.render(&row.vars(), LIMIT).map_err(|e| e.to_string());
+    (render(&fast), render(&tera_only))
+}
+
+#[test]
+fn the_samples_kind_of_template_is_plain_and_renders_as_tera_does() {
+    let templates = Templates::compile(sources()).unwrap();
+    let plain: std::collections::BTreeSet<&str> = templates.plain.keys().map(String::as_str).collect();
+    let all =
+        ["attachment-0", "body.html", "body.txt", "header-X-Campaign", "list_unsubscribe", "return_path", "subject"];
+    assert_eq!(plain, all.into_iter().collect());
+    let row = row(&[("name", "<Ann & 'Bo'/>"), ("id", "7\"8")]);
+    let (fast, tera) = both_ways(sources(), &[], &row);
+    assert_eq!(fast, tera);
+    assert_eq!(fast.unwrap().html.as_deref(), Some("<p>&lt;Ann &amp; &#x27;Bo&#x27;&#x2F;&gt;</p>"));
+}
+
+#[test]
+fn filters_tags_paths_and_mailshot_itself_are_left_to_tera() {
+    let cases = [
+        "{{ name | upper }}",
+        "{% if name %}x{% endif %}",
+        "{% set a = name %}{{ a }}",
+        "{{ not name }}",
+        "{{ mailshot }}",
+        "{{ mailshot.nothing }}",
+        "{{ name.first }}",
+        "{{ __tera_context }}",
+        "{{ 'text' }}",
+        "{{ name ~ id }}",
+        "{% raw %}{{ name }}{% endraw %} {{ name }}",
+    ];
+    for (i, text) in cases.into_iter().enumerate() {
+        let mut s = sources();
+        s.text = Some(file("t/mail.txt", text));
+        let templates = Templates::compile(s.clone()).unwrap();
+        // Raw is plain text to Tera's parser: the last case is plain, the others are not.
+        assert_eq!(templates.plain.contains_key(TEXT), i == cases.len() - 1, "{text}");
+        let (fast, tera) = both_ways(s, &[], &row(&[("name", "Ann"), ("id", "1")]));
+        assert_eq!(fast, tera, "{text}");
+    }
+}
+
+#[test]
+fn a_plain_template_meets_the_size_cap_and_a_missing_name_gets_teras_error() {
+    let templates = with_text("{{ name }}{{ name }}").unwrap();
+    let mut tera_only = with_text("{{ name }}{{ name }}").unwrap();
+    tera_only.plain.clear();
+    assert!(templates.plain.contains_key(TEXT));
+    let long = "x".repeat(600);
+    let vars_row = row(&[("name", long.as_str()), ("id", "1")]);
+    // Subject 606 bytes, text 1,200, HTML 607, then the short parts.
+    for limit in [1_000, 1_805, 1_806, 2_412, 2_413, 4_000] {
+        let fast = templates.render(&vars_row.vars(), limit);
+        let tera = tera_only.render(&vars_row.vars(), limit);
+        assert_eq!(fast.as_ref().map_err(|e| e.to_string()), tera.as_ref().map_err(|e| e.to_string()));
+        assert_eq!(matches!(fast, Err(RenderError::TooLarge { .. })), limit < 4_000, "{limit}");
+    }
+    assert!(templates.render(&vars_row.vars(), 4_000).is_ok());
+    let (fast, tera) = both_ways(sources(), &[], &row(&[("nme", "Ann"), ("id", "1")]));
+    assert_eq!(fast, tera);
+    assert_eq!(fast.unwrap_err(), "job.toml:4: [message] subject: Variable `name` not found in context");
+}
+
+#[test]
+fn job_values_win_over_a_column_and_the_last_of_two_columns_wins_as_in_teras_context() {
+    let mut s = sources();
+    s.text = Some(file("t/mail.txt", "{{ campaign }} {{ name }}"));
+    let pairs = [("name", "first"), ("id", "1"), ("campaign", "column"), ("name", "second")];
+    let (fast, tera) = both_ways(s, &[("campaign", "job")], &row(&pairs));
+    assert_eq!(fast, tera);
+    assert_eq!(fast.unwrap().text.as_deref(), Some("job second"));
+}
+
+mod plain_equals_tera {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Template text: literal runs with characters Tera's lexer cares about, variables with and without
+    /// whitespace control, comments and raw blocks.
+    fn template() -> impl Strategy<Value = String> {
+        let text = "[a-z <>&'\"/{}%#\\-\n\r\té€]{0,12}".prop_filter("no tag opener", |t: &String| {
+            !t.contains("{{") && !t.contains("{%") && !t.contains("{#") && !t.ends_with('{')
+        });
+        let var = prop::sample::select(vec!["name", "id", "campaign", "mailshot.date", "mailshot.recipient_token"]);
+        let piece = prop_oneof![
+            text.clone(),
+            (var, any::<bool>(), any::<bool>()).prop_map(|(v, l, r)| {
+                format!("{{{{{} {v} {}}}}}", if l { "-" } else { "" }, if r { "-" } else { "" })
+            }),
+            Just("{# note #}".to_owned()),
+            Just("{%- raw -%} {{ x }} {% endraw %}".to_owned()),
+        ];
+        prop::collection::vec(piece, 0..8).prop_map(|pieces| pieces.concat())
+    }
+
+    fn value() -> impl Strategy<Value = String> {
+        "[a-z <>&'\"/é\u{1F600}]{0,10}"
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+        #[test]
+        fn renders_the_same_bytes(text in template(), html in template(), name in value(), id in value()) {
+            let mut s = sources();
+            s.text = Some(file("t/mail.txt", &text));
+            s.html = Some(file("t/mail.html", &html));
+            let Ok(templates) = Templates::compile(s.clone()) else { return Ok(()) };
+            prop_assert!(templates.plain.contains_key(TEXT) && templates.plain.contains_key(HTML));
+            let (fast, tera) = both_ways(s, &[("campaign", "spring & <co>")], &row(&[("name", &name), ("id", &id)]));
+            prop_assert_eq!(fast, tera);
+        }
+    }
 }
