@@ -43,6 +43,8 @@ pub struct ProducerPlan {
     pub shard: Option<Shard>,
     /// The messages the check already built (see `spool`): taken instead of rendering them again.
     pub spool: Option<Spool>,
+    /// What the run does, as the check counted it (see `run::start`); `None`: [`count`] reads the CSV.
+    pub planned: Option<Planned>,
 }
 
 /// How the production ended.
@@ -102,7 +104,7 @@ pub fn produce(
     runtime: &tokio::runtime::Handle,
 ) -> Produced {
     let produced = Produced { by_budget: plan.by_budget, ..Produced::default() };
-    if let Some(counted) = count(&plan) {
+    if let Some(counted) = plan.planned.or_else(|| count(&plan)) {
         let _ = events.blocking_send(Event::Planned(counted));
     }
     let job = plan.job.clone();

@@ -78,6 +78,37 @@ fn the_first_line_names_the_job_its_campaign_and_what_this_run_will_do() {
 }
 
 #[test]
+fn a_first_runs_counts_come_from_the_check_and_match_what_a_later_run_counts() {
+    // On a first run the counts come from the check (no second pass over the CSV); later runs count with
+    // the journal. Duplicates are rows but not recipients to send, as the counting pass has them.
+    let server = MailServer::start();
+    let tag = unique_tag("prog");
+    let mut recipients = addresses(&tag, 12);
+    recipients[3] = recipients[1].clone();
+    recipients[7] = recipients[2].clone();
+    let mut job = SendJob::new(&tag, &Smtp::scripted(&server), recipients, "");
+    job.set_env("MAILSHOT_NOW", NOW);
+    // The check's warnings about the duplicates come first, unstamped; then the stamped log.
+    let counts = |run: &Run| {
+        let line = run.stderr.lines().find(|l| l.contains(" · 12 recipients: ")).map(str::to_owned);
+        line.unwrap_or_else(|| panic!("no counts in {}", run.stderr))
+            .split(" · 12 recipients: ")
+            .nth(1)
+            .unwrap()
+            .to_owned()
+    };
+    let run = job.send(&["--yes", "--limit", "4"]);
+    run.expect(0);
+    assert!(run.stderr.contains("12 rows: 10 valid"), "{}", run.stderr);
+    assert_eq!(counts(&run), "4 to send, 0 settled in earlier runs, 8 not sent in this run");
+    job.set_env("MAILSHOT_NOW", "2031-03-04T05:06:08Z");
+    let run = job.send(&["--yes"]);
+    run.expect(0);
+    assert_eq!(counts(&run), "6 to send, 4 settled in earlier runs, 2 not sent in this run");
+    assert_eq!(server.accepted_total(), 10);
+}
+
+#[test]
 fn the_campaign_is_named_when_the_job_names_it() {
     let server = MailServer::start();
     let tag = unique_tag("prog");

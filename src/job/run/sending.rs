@@ -45,6 +45,7 @@ pub async fn send(args: &SendArgs, started: Started, signals: Signals, now: chro
     let Started {
         job,
         total,
+        planned,
         connector,
         tokens,
         pace,
@@ -79,7 +80,8 @@ pub async fn send(args: &SendArgs, started: Started, signals: Signals, now: chro
     });
     let resend_uncertain = args.resend_uncertain;
     let journal = Some(Arc::new(replayed));
-    let plan = ProducerPlan { job: Arc::new(job), journal, resend_uncertain, limit, by_budget, now, shard, spool };
+    let plan =
+        ProducerPlan { job: Arc::new(job), journal, resend_uncertain, limit, by_budget, now, shard, spool, planned };
     let producer = producer::spawn(plan, work_tx, events_tx.clone(), shared.clone());
     let interrupted: Arc<AtomicU8> = signals.received();
     let watcher = tokio::spawn(signals.watch(shared.clone(), kept.journal.clone()));

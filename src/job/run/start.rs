@@ -14,7 +14,7 @@ use crate::job::clock::now;
 use crate::job::journal::last_day::LastDay;
 use crate::job::journal::{Journal, JournalWriter, Record, Replayed, set_aside_names, sync_dir};
 use crate::job::lock::{self, RunLock};
-use crate::job::progress::log_line;
+use crate::job::progress::{Planned, log_line};
 use crate::job::report::Report;
 use crate::job::shard::{self, Shard, layout};
 use crate::job::spool::Spool;
@@ -31,6 +31,9 @@ pub type Tokens = (crate::config::smtp::TokenSource, smtp::Secret);
 pub struct Started {
     pub job: Job,
     pub total: u64,
+    /// What this run is going to do, counted by the check when nothing else can change it (a first run of
+    /// the whole CSV: no journal entries, no shard), so that the producer need not read the CSV once more.
+    pub planned: Option<Planned>,
     pub connector: Connector,
     pub tokens: Option<Tokens>,
     pub pace: Option<Pace>,
@@ -59,7 +62,8 @@ pub async fn start(args: &SendArgs, started: DateTime<Utc>) -> Result<Started, S
     let shard = shard::resolve(args.shard.as_deref(), args.shards, |name| std::env::var(name).ok())
         .map_err(|e| StartError::Input(e.to_string()))?;
     let paths = JobPaths::for_shard(&args.job, shard);
-    let (mut job, total, spool) = load_and_check(args, started, &paths, shard)?;
+    let (mut job, summary, spool) = load_and_check(args, started, &paths, shard)?;
+    let total = summary.rows;
     let campaign = job.rate.clone();
     let input = |e: String| StartError::Input(format!("{}: {e}", args.job.display()));
     if let Some(shard) = shard {
@@ -88,10 +92,18 @@ pub async fn start(args: &SendArgs, started: DateTime<Utc>) -> Result<Started, S
         None => 0,
     };
     let (limit, by_budget) = limit(args, &job, sent);
+    let planned = (shard.is_none() && replayed.entries.is_empty()).then(|| Planned {
+        recipients: summary.rows,
+        // On a clean check every row is a recipient, a duplicate or suppressed, and every recipient rendered.
+        to_send: limit.map_or(summary.valid, |limit| summary.valid.min(limit)),
+        settled_earlier: 0,
+        uncertain_earlier: 0,
+    });
     let report = Report::create(&paths.reports, now()).map_err(|e| StartError::Input(e.to_string()))?;
     Ok(Started {
         job,
         total,
+        planned,
         connector,
         tokens,
         pace,
@@ -229,14 +241,14 @@ fn refuse_other_layouts(job: &Path, shard: Option<Shard>) -> Result<(), StartErr
     }
 }
 
-/// The job and its CSV's row count (for the progress bar), after a clean check, with the messages the check
+/// The job and the check's counts (for the progress bar), after a clean check, with the messages the check
 /// built for this run's recipients (this shard's) kept in a spool beside the journal.
 fn load_and_check(
     args: &SendArgs,
     now: DateTime<Utc>,
     paths: &JobPaths,
     shard: Option<Shard>,
-) -> Result<(Job, u64, Option<Spool>), StartError> {
+) -> Result<(Job, check::Summary, Option<Spool>), StartError> {
     let (path, quiet) = (args.job.as_path(), args.verbosity.quiet);
     let mut reporter = Reporter::new(std::io::stderr().lock());
     let job = match Job::load(path) {
@@ -268,7 +280,7 @@ fn load_and_check(
     if !quiet {
         crate::job::progress::log_line(&check::summary_line(&summary));
     }
-    Ok((job, summary.rows, spool))
+    Ok((job, summary, spool))
 }
 
 /// `--fresh`: the old journal is kept under a name no earlier campaign has (hard link, then unlink, so an
