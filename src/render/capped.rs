@@ -17,6 +17,13 @@ impl Capped {
     }
 }
 
+impl Capped {
+    /// Room for `additional` bytes, as far as the cap allows (a write past it fails anyway).
+    pub fn reserve(&mut self, additional: usize) {
+        self.bytes.reserve(additional.min(self.left as usize));
+    }
+}
+
 impl Write for Capped {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if buf.len() as u64 > self.left {

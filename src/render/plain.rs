@@ -21,6 +21,7 @@ use tera::ast::{ExprVal, Node};
 use tera::{Template, Tera};
 
 use super::RESERVED_COLUMN;
+use super::capped::Capped;
 
 /// One recipient's variables, as [`super::Templates::render`] receives them.
 pub struct Vars<'a> {
@@ -54,6 +55,13 @@ impl Vars<'_> {
 #[derive(Debug)]
 enum Piece {
     Text(String),
+    /// The value in this slot of [`Plain::values`].
+    Value(usize),
+}
+
+/// What a slot holds.
+#[derive(Debug, PartialEq, Eq)]
+enum Value {
     /// A column or a job value, by name (columns are known only once the CSV is read).
     Var(String),
     Date,
@@ -64,19 +72,28 @@ enum Piece {
 #[derive(Debug)]
 pub(super) struct Plain {
     pieces: Vec<Piece>,
+    /// Each value the template reads, once: a body that says `{{ name }}` fifty times looks it up once.
+    values: Vec<Value>,
     escape: bool,
 }
 
 impl Plain {
     /// The template's pieces, or `None` when it is more than text and variables.
     pub(super) fn compile(tera: &Tera, template: &Template) -> Option<Plain> {
-        let mut pieces = Vec::with_capacity(template.ast.len());
+        let (mut pieces, mut values) = (Vec::with_capacity(template.ast.len()), Vec::new());
         for node in &template.ast {
             match node {
                 Node::Text(text) | Node::Raw(_, text, _) => pieces.push(Piece::Text(text.clone())),
                 Node::Comment(..) => {}
                 Node::VariableBlock(_, expr) if !expr.negated && expr.filters.is_empty() => match &expr.val {
-                    ExprVal::Ident(name) => pieces.push(variable(name)?),
+                    ExprVal::Ident(name) => {
+                        let value = variable(name)?;
+                        let slot = values.iter().position(|v| *v == value).unwrap_or_else(|| {
+                            values.push(value);
+                            values.len() - 1
+                        });
+                        pieces.push(Piece::Value(slot));
+                    }
                     _ => return None,
                 },
                 _ => return None,
@@ -85,51 +102,50 @@ impl Plain {
         // Tera's rule (`Renderer::new`): the template's path if it has one, else its name.
         let named = template.path.as_deref().unwrap_or(&template.name);
         let escape = tera.autoescape_suffixes.iter().any(|suffix| named.ends_with(suffix));
-        Some(Plain { pieces, escape })
+        Some(Plain { pieces, values, escape })
     }
 
     /// Writes the template for `vars`. `Ok(false)`: a variable is not in this row's columns (nothing
     /// written; Tera renders it and says what is missing).
-    pub(super) fn render(
-        &self,
-        vars: &Vars,
-        job_values: &[(String, String)],
-        out: &mut impl Write,
-    ) -> io::Result<bool> {
-        let found = |piece: &Piece| match piece {
-            Piece::Var(name) => vars.get(name, job_values).is_some(),
-            _ => true,
-        };
-        if !self.pieces.iter().all(found) {
-            return Ok(false);
-        }
-        for piece in &self.pieces {
-            let value = match piece {
-                Piece::Text(text) => {
-                    out.write_all(text.as_bytes())?;
-                    continue;
-                }
-                Piece::Var(name) => Cow::Borrowed(vars.get(name, job_values).unwrap_or_default()),
-                Piece::Date => Cow::Owned(vars.date_text()),
-                Piece::RecipientToken => Cow::Borrowed(vars.recipient_token),
+    pub(super) fn render(&self, vars: &Vars, job_values: &[(String, String)], out: &mut Capped) -> io::Result<bool> {
+        let mut values = Vec::with_capacity(self.values.len());
+        for value in &self.values {
+            let text = match value {
+                Value::Var(name) => match vars.get(name, job_values) {
+                    Some(text) => Cow::Borrowed(text),
+                    None => return Ok(false),
+                },
+                Value::Date => Cow::Owned(vars.date_text()),
+                Value::RecipientToken => Cow::Borrowed(vars.recipient_token),
             };
-            match self.escape {
-                true => out.write_all(tera::escape_html(&value).as_bytes())?,
-                false => out.write_all(value.as_bytes())?,
-            }
+            values.push(match self.escape && text.contains(HTML_SPECIAL) {
+                true => Cow::Owned(tera::escape_html(&text)),
+                false => text,
+            });
+        }
+        let pieces = self.pieces.iter().map(|piece| match piece {
+            Piece::Text(text) => text.as_str(),
+            Piece::Value(slot) => &values[*slot],
+        });
+        out.reserve(pieces.clone().map(str::len).sum());
+        for piece in pieces {
+            out.write_all(piece.as_bytes())?;
         }
         Ok(true)
     }
 }
 
+/// What `tera::escape_html` replaces: a value without any is written as it is.
+const HTML_SPECIAL: [char; 6] = ['&', '<', '>', '"', '\'', '/'];
+
 /// A variable a plain template may read: a bare name, or one of `mailshot`'s two fields. Not Tera's dump
 /// variable, `mailshot` itself (an object), or any other path (`a.b`, `a[0]`).
-fn variable(name: &str) -> Option<Piece> {
+fn variable(name: &str) -> Option<Value> {
     match name.split_once('.') {
-        Some((RESERVED_COLUMN, "date")) => Some(Piece::Date),
-        Some((RESERVED_COLUMN, "recipient_token")) => Some(Piece::RecipientToken),
+        Some((RESERVED_COLUMN, "date")) => Some(Value::Date),
+        Some((RESERVED_COLUMN, "recipient_token")) => Some(Value::RecipientToken),
         Some(_) => None,
         None if name == RESERVED_COLUMN || name == "__tera_context" || name.contains('[') => None,
-        None => Some(Piece::Var(name.to_owned())),
+        None => Some(Value::Var(name.to_owned())),
     }
 }
