@@ -18,9 +18,18 @@ impl Capped {
 }
 
 impl Capped {
-    /// Room for `additional` bytes, as far as the cap allows (a write past it fails anyway).
-    pub fn reserve(&mut self, additional: usize) {
-        self.bytes.reserve(additional.min(self.left as usize));
+    /// Writes `pieces` one after the other, all or (past the cap) none: one check and one reservation
+    /// for the lot, where a `write` per piece would check and grow each time.
+    pub fn write_pieces<'a>(&mut self, pieces: impl Iterator<Item = &'a str> + Clone) -> io::Result<()> {
+        let len: usize = pieces.clone().map(str::len).sum();
+        if len as u64 > self.left {
+            self.full = true;
+            return Err(full());
+        }
+        self.left -= len as u64;
+        self.bytes.reserve(len);
+        pieces.for_each(|piece| self.bytes.extend_from_slice(piece.as_bytes()));
+        Ok(())
     }
 }
 
@@ -28,7 +37,7 @@ impl Write for Capped {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if buf.len() as u64 > self.left {
             self.full = true;
-            return Err(io::Error::other("the rendered message is over its size limit"));
+            return Err(full());
         }
         self.left -= buf.len() as u64;
         self.bytes.extend_from_slice(buf);
@@ -38,6 +47,10 @@ impl Write for Capped {
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
+}
+
+fn full() -> io::Error {
+    io::Error::other("the rendered message is over its size limit")
 }
 
 #[cfg(test)]
@@ -53,5 +66,16 @@ mod tests {
         let mut w = Capped::new(3);
         w.write_all(b"abc").unwrap();
         assert!(!w.full);
+    }
+
+    #[test]
+    fn pieces_are_written_whole_or_not_at_all() {
+        let mut w = Capped::new(6);
+        w.write_pieces(["ab", "c"].into_iter()).unwrap();
+        assert!(w.write_pieces(["d", "ef", "g"].into_iter()).is_err());
+        assert_eq!((w.bytes.as_slice(), w.full), (&b"abc"[..], true));
+        let mut w = Capped::new(6);
+        w.write_pieces(["abc", "", "def"].into_iter()).unwrap();
+        assert_eq!((w.bytes.as_slice(), w.full), (&b"abcdef"[..], false));
     }
 }

@@ -14,7 +14,7 @@
 //! or job value in this CSV (Tera's error says which) — is Tera's to render.
 
 use std::borrow::Cow;
-use std::io::{self, Write};
+use std::io;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use tera::ast::{ExprVal, Node};
@@ -127,10 +127,7 @@ impl Plain {
             Piece::Text(text) => text.as_str(),
             Piece::Value(slot) => &values[*slot],
         });
-        out.reserve(pieces.clone().map(str::len).sum());
-        for piece in pieces {
-            out.write_all(piece.as_bytes())?;
-        }
+        out.write_pieces(pieces)?;
         Ok(true)
     }
 }
