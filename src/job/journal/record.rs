@@ -41,6 +41,7 @@ pub enum Record {
         message_id: String,
         date: i64,
         attempt: u32,
+        #[serde(serialize_with = "rfc3339")]
         at: DateTime<Utc>,
     },
     /// The server's verdict (or the policy's, for a failure before DATA).
@@ -55,6 +56,7 @@ pub enum Record {
         attempt: u32,
         /// The message's Date (unix seconds), so that a later retry renders byte-identically.
         date: i64,
+        #[serde(serialize_with = "rfc3339")]
         at: DateTime<Utc>,
         /// The copies the server rejected while the message went out (absent when none, and in journals
         /// before 2026-12).
@@ -72,6 +74,14 @@ pub enum Record {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         bounce: Option<Bounce>,
     },
+}
+
+/// A time as chrono's `Serialize` writes it (RFC 3339, UTC as `Z`, the fraction in 3, 6 or 9 digits as
+/// needed), formatted once and written as one string: chrono's own goes through `collect_str`, which has
+/// serde_json escape each of the many small pieces the formatter writes (measured: most of a committing
+/// record's serialising, two records per message).
+fn rfc3339<S: serde::Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
 }
 
 /// The run number a bounce record carries: no run has it (runs count from 1).
@@ -114,6 +124,39 @@ impl BounceKind {
         match self {
             BounceKind::Hard => "hard",
             BounceKind::Soft => "soft",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// `rfc3339` through serde_json, as a record writes it.
+    fn ours(at: DateTime<Utc>) -> String {
+        let mut out = Vec::new();
+        rfc3339(&at, &mut serde_json::Serializer::new(&mut out)).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn times_are_written_as_chronos_serialize_writes_them() {
+        // Second 59, where chrono also takes a leap second's nanoseconds (1e9 and over).
+        let whole = Utc.with_ymd_and_hms(2026, 12, 3, 14, 1, 59).unwrap().timestamp();
+        for nanos in [0, 1, 999, 1_000, 120_000, 295_861_459, 500_000_000, 999_999_999, 1_000_000_000, 1_999_999_999] {
+            let at = Utc.timestamp_opt(whole, nanos).single().unwrap();
+            assert_eq!(ours(at), serde_json::to_string(&at).unwrap(), "{nanos}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn any_time_is_written_as_chronos_serialize_writes_it(secs in -62_000_000_000i64..250_000_000_000, nanos in 0u32..2_000_000_000) {
+            let Some(at) = Utc.timestamp_opt(secs, nanos).single() else { return Ok(()) };
+            prop_assert_eq!(ours(at), serde_json::to_string(&at).unwrap());
         }
     }
 }
