@@ -21,7 +21,11 @@ impl MessageIds {
 
     /// The Message-ID without angle brackets, e.g. `3f1c…@example.com`.
     pub fn for_key(&self, key: &str) -> String {
-        format!("{}@{}", hex(&digest(&[self.seed.as_bytes(), key.as_bytes()]), 16), self.domain)
+        let mut id = hex(&digest(&[self.seed.as_bytes(), key.as_bytes()]), 16);
+        id.reserve_exact(1 + self.domain.len());
+        id.push('@');
+        id.push_str(&self.domain);
+        id
     }
 }
 
