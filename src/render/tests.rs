@@ -341,3 +341,129 @@ mod plain_equals_tera {
         }
     }
 }
+
+/// Renders `sources` both ways at every cap from 0 bytes to one past the full size, and without a cap.
+fn same_at_every_cap(sources: Sources, job_values: &[(&str, &str)], row: &Row) {
+    let (fast, tera) = both_ways(sources.clone(), job_values, row);
+    assert_eq!(fast, tera, "{sources:?}");
+    let values: Vec<(String, String)> = job_values.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect();
+    let plain = Templates::compile(sources.clone()).unwrap().with_job_values(values.clone());
+    let mut tera_only = Templates::compile(sources.clone()).unwrap().with_job_values(values);
+    tera_only.plain.clear();
+    // A failing row (a missing name) still writes parts before it: caps up to a few hundred bytes.
+    let full = fast.as_ref().map_or(300, Rendered::size) + 2;
+    for cap in 0..full {
+        let fast = plain.render(&row.vars(), cap).map_err(|e| e.to_string());
+        assert_eq!(fast, tera_only.render(&row.vars(), cap).map_err(|e| e.to_string()), "cap {cap}: {sources:?}");
+    }
+}
+
+#[test]
+fn edge_templates_render_as_tera_does_at_every_cap() {
+    // Empty and comment-only templates, whitespace control around CRLF, comments and raw blocks, a name
+    // Tera keeps for loops, names missing in this CSV (in one template, after a plain part), non-ASCII; with
+    // HTML specials in the values, duplicate columns, a column named like the job value, a dotted column,
+    // and headers whose Tera names end in `.html` (escaped, as Tera does) or `.htm` (not).
+    let texts = [
+        "",
+        "{# only #}",
+        "{#- only -#}",
+        "  {#- c -#}  ",
+        " \r\n{{- name -}}\r\n ",
+        "a\r\n{{ name }}\r\nb",
+        "{%- raw -%}  {{ x }}  {%- endraw -%}",
+        " x {%- raw %} a {% endraw -%} y ",
+        "{% raw %}{% endraw %}",
+        "{{ loop }}",
+        "{{ campaign }}{{campaign}}",
+        "{{ mailshot.date }}{{ mailshot.recipient_token }}",
+        "{{ missing }}",
+        "x{{ name }}{{ missing }}",
+        "{{ name }}{{ name }}{{ id }}",
+        "é€\u{1F600}{{ name }}",
+    ];
+    let rows = [
+        row(&[("name", "<&>\"'/ é\u{1F600}"), ("id", "1"), ("loop", "L")]),
+        row(&[("name", "x"), ("id", "2"), ("loop", "L"), ("name", "dup/2")]),
+        row(&[("name", ""), ("id", ""), ("loop", ""), ("campaign", "col"), ("a.b", "d")]),
+    ];
+    for text in texts {
+        let line = text.replace(['\r', '\n'], "");
+        for (row, job_values) in rows.iter().flat_map(|r| [(r, &[][..]), (r, &[("campaign", "j&<>")][..])]) {
+            let mut s = sources();
+            s.subject = inline("[message] subject", &line);
+            s.text = Some(file("t/mail.txt", text));
+            s.html = Some(file("t/m.html", text));
+            s.headers.push(("X-A.html".into(), inline("[message] headers", &line)));
+            s.headers.push(("X-B.htm".into(), inline("[message] headers", &line)));
+            assert!(Templates::compile(s.clone()).unwrap().plain.len() == 9, "{text}");
+            same_at_every_cap(s, job_values, row);
+        }
+    }
+}
+
+mod plain_equals_tera_everywhere {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn ws() -> impl Strategy<Value = &'static str> {
+        prop::sample::select(vec!["", "-"])
+    }
+
+    /// Text, variables (some missing, some duplicated columns), comments and raw blocks, each with or
+    /// without whitespace control on either side.
+    fn template() -> impl Strategy<Value = String> {
+        let text = "[a-z <>&'\"/{}%#\\-\n\r\t é€]{0,8}";
+        let var = prop::sample::select(vec![
+            "name",
+            "id",
+            "campaign",
+            "mailshot.date",
+            "mailshot.recipient_token",
+            "missing",
+            "loop",
+            "dup",
+        ]);
+        let piece = prop_oneof![
+            4 => text,
+            4 => (var, ws(), ws()).prop_map(|(v, l, r)| format!("{{{{{l} {v} {r}}}}}")),
+            1 => (ws(), ws(), "[a-z \n-]{0,4}").prop_map(|(l, r, t)| format!("{{#{l} {t} {r}#}}")),
+            1 => (ws(), ws(), ws(), ws(), "[a-z {}\n \r]{0,6}")
+                .prop_map(|(a, b, c, d, t)| format!("{{%{a} raw {b}%}}{t}{{%{c} endraw {d}%}}")),
+        ];
+        prop::collection::vec(piece, 0..7).prop_map(|pieces| pieces.concat())
+    }
+
+    fn value() -> impl Strategy<Value = String> {
+        "[a-z <>&'\"/é\u{1F600}\r\n]{0,6}"
+    }
+
+    proptest! {
+        // 20,000 cases run once (about 90 % of them compile, every template plain).
+        #![proptest_config(ProptestConfig::with_cases(300))]
+        #[test]
+        fn in_every_part_at_any_cap(
+            subject in template(), text in template(), html in template(), header in template(),
+            name in value(), id in value(), dup in value(), cap in 0u64..120, job_value in any::<bool>(),
+        ) {
+            let mut s = sources();
+            s.subject = inline("[message] subject", &subject);
+            s.text = Some(file("t/mail.txt", &text));
+            s.html = Some(file("t/mail.html", &html));
+            s.headers.push(("X-H.html".into(), inline("[message] headers", &header)));
+            let Ok(templates) = Templates::compile(s.clone()) else { return Ok(()) };
+            prop_assert_eq!(templates.plain.len(), 8);
+            let values: Vec<(String, String)> =
+                if job_value { vec![("campaign".into(), "c&<'/".into())] } else { vec![] };
+            let plain = templates.with_job_values(values.clone());
+            let mut tera_only = Templates::compile(s).unwrap().with_job_values(values);
+            tera_only.plain.clear();
+            let row = row(&[("name", &name), ("dup", "first"), ("id", &id), ("loop", "L"), ("dup", &dup)]);
+            for cap in [cap, LIMIT] {
+                let fast = plain.render(&row.vars(), cap).map_err(|e| e.to_string());
+                prop_assert_eq!(fast, tera_only.render(&row.vars(), cap).map_err(|e| e.to_string()));
+            }
+        }
+    }
+}

@@ -148,3 +148,54 @@ fn a_retry_and_a_failure_are_logged_with_their_times() {
     );
     assert!(!run.stderr.contains("progress "), "no progress line in a run this short:\n{}", run.stderr);
 }
+
+#[test]
+fn a_first_runs_counts_from_the_check_are_the_counting_pass_s_with_duplicates_suppressed_rows_and_limits() {
+    // The unsharded first run takes its counts from the check; a run of the one shard `0/1` (the same rows)
+    // still counts them in a pass over the CSV. Both must say the same, whatever cuts the rows down.
+    let server = MailServer::start();
+    // 75: the daily budget left recipients for a later run.
+    for (i, (extra, args, code)) in [
+        ("", &[][..], 0),
+        ("", &["--limit", "3"][..], 0),
+        ("", &["--limit", "0"][..], 0),
+        ("", &["--limit", "50"][..], 0),
+        ("[rate]\nmax_per_day = 5\n", &[][..], 75),
+        ("[rate]\nmax_per_day = 5\n", &["--limit", "2"][..], 0),
+        ("[rate]\nmax_per_day = 50\n", &["--limit", "7"][..], 0),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let counts = |shard: bool| {
+            let tag = unique_tag(&format!("progplan{i}{}", u8::from(shard)));
+            let mut recipients = addresses(&tag, 12);
+            recipients[3] = recipients[1].clone();
+            recipients[7] = recipients[2].to_uppercase();
+            let mut job = SendJob::new(&tag, &Smtp::scripted(&server), recipients.clone(), extra);
+            job.set_env("MAILSHOT_NOW", NOW);
+            job.write("suppressed.csv", format!("email\n{}\n{}\n", recipients[5], recipients[10]));
+            job.add_settings("recipients", "exclude = [\"suppressed.csv\"]");
+            let mut all = vec!["--yes"];
+            all.extend_from_slice(args);
+            if shard {
+                all.extend_from_slice(&["--shard", "0/1"]);
+            }
+            let counts = |run: &Run| {
+                assert!(run.stderr.contains("12 rows: 8 valid"), "{}", run.stderr);
+                let line = run.stderr.lines().find(|l| l.contains(" recipients: ")).map(str::to_owned);
+                let line = line.unwrap_or_else(|| panic!("no counts in {}", run.stderr));
+                line.split(" recipients: ").nth(1).unwrap().to_owned()
+            };
+            let first = counts(job.send(&all).expect(code));
+            // `--fresh` sets the journal aside: a first run again, the day's budget partly spent.
+            job.set_env("MAILSHOT_NOW", "2031-03-04T05:16:07Z");
+            all.push("--fresh");
+            let run = job.send(&all);
+            assert!(run.code == 0 || run.code == 75, "{}", run.stderr);
+            (first, counts(&run))
+        };
+        let (from_check, counted) = (counts(false), counts(true));
+        assert_eq!(from_check, counted, "{extra} {args:?}");
+    }
+}
