@@ -184,8 +184,8 @@ impl Templates {
             attachments: (s.attachments.iter().enumerate())
                 .map(|(i, src)| line(&attachment_name(i), src))
                 .collect::<Result<_, _>>()?,
-            headers: (s.headers.iter())
-                .map(|(name, src)| Ok((name.clone(), line(&header_name(name), src)?)))
+            headers: (s.headers.iter().enumerate())
+                .map(|(i, (name, src))| Ok((name.clone(), line(&header_name(i), src)?)))
                 .collect::<Result<_, _>>()?,
             list_unsubscribe: s.list_unsubscribe.as_ref().map(|src| line(UNSUBSCRIBE, src)).transpose()?,
             return_path: s.return_path.as_ref().map(|src| line(RETURN_PATH, src)).transpose()?,
@@ -241,8 +241,10 @@ fn attachment_name(i: usize) -> String {
     format!("attachment-{i}")
 }
 
-fn header_name(name: &str) -> String {
-    format!("header-{name}")
+/// By position, not by the header's name: a header called `X-Report.html` would otherwise get a Tera name
+/// ending in `.html`, and Tera would escape its value (headers are never escaped).
+fn header_name(i: usize) -> String {
+    format!("header-{i}")
 }
 
 /// The Tera name of each template; the suffixes decide autoescaping (see the module doc).
@@ -250,7 +252,7 @@ fn names(s: &Sources) -> impl Iterator<Item = (String, &Source)> {
     let fixed = [(SUBJECT, Some(&s.subject)), (TEXT, s.text.as_ref()), (HTML, s.html.as_ref())];
     let fixed = fixed.into_iter().filter_map(|(n, src)| src.map(|src| (n.to_owned(), src)));
     let attachments = s.attachments.iter().enumerate().map(|(i, src)| (attachment_name(i), src));
-    let headers = s.headers.iter().map(|(n, src)| (header_name(n), src));
+    let headers = s.headers.iter().enumerate().map(|(i, (_, src))| (header_name(i), src));
     let unsubscribe = s.list_unsubscribe.iter().map(|src| (UNSUBSCRIBE.to_owned(), src));
     let return_path = s.return_path.iter().map(|src| (RETURN_PATH.to_owned(), src));
     fixed.chain(attachments).chain(headers).chain(unsubscribe).chain(return_path)
