@@ -2,9 +2,13 @@
 //!
 //! Escaping is decided here, not by file names: Tera autoescapes only templates whose *name* ends in
 //! `.html`/`.htm`/`.xml`, so the HTML body is registered as `body.html` (escaped, even if the file is called
-//! `mail.html.tera`) and everything else under names without those suffixes (never escaped). A variable that
-//! is not a CSV column, `mailshot` or a job value (`campaign`) is an error (Tera's default), never an empty
-//! string; [`Templates::undefined`] finds such reads in every template at once, before any row is rendered.
+//! `mail.html.tera`) and everything else under names without those suffixes (never escaped; headers by
+//! position, so that a header's own name cannot end in one). A variable that is not a CSV column,
+//! `mailshot` or a job value (`campaign`) is an error (Tera's default), never an empty string;
+//! [`Templates::undefined`] finds such reads in every template at once, before any row is rendered.
+//!
+//! A template that only substitutes variables is rendered from its pieces, without Tera's interpreter and
+//! without building the row's Tera context ([`plain`]); its output is Tera's, byte for byte.
 
 mod audit;
 mod bounded;
