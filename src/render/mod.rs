@@ -8,7 +8,7 @@
 //! [`Templates::undefined`] finds such reads in every template at once, before any row is rendered.
 //!
 //! A template that only substitutes variables is rendered from its pieces, without Tera's interpreter and
-//! without building the row's Tera context ([`plain`]); its output is Tera's, byte for byte.
+//! without building the row's Tera context (`plain`); its output is Tera's, byte for byte.
 
 mod audit;
 mod bounded;
