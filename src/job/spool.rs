@@ -206,4 +206,44 @@ mod tests {
         }
         assert_eq!(two.len(), 2, "no more than the run may send");
     }
+
+    /// A write that fails (the disk filled, say) drops the messages not in the file and keeps no more; those
+    /// written before it still come back whole, and the rest are left to the producer to render.
+    #[test]
+    fn after_a_failed_write_it_keeps_what_the_file_holds_and_nothing_more() {
+        use std::os::fd::AsRawFd;
+        let dir = tempfile::tempdir().unwrap();
+        let date = Utc::now();
+        let mut spool = Spool::in_dir(dir.path(), date, 1 << 30, usize::MAX).unwrap();
+        let body = |row: u64| vec![b'a' + (row % 26) as u8; 300_000];
+        for row in 2..6 {
+            spool.keep(row, &format!("k{row}"), &body(row), None);
+        }
+        // Four messages of 300 kB: past a megabyte, so written to the file.
+        assert_eq!((spool.len(), spool.pending.len()), (4, 0));
+        // From here on every write fails: the same unnamed file, opened again for reading only.
+        let fd = format!("/proc/self/fd/{}", spool.file.as_raw_fd());
+        spool.file = File::open(fd).unwrap();
+        for row in 6..11 {
+            spool.keep(row, &format!("k{row}"), &body(row), None);
+        }
+        assert!(spool.full);
+        assert_eq!(spool.len(), 4, "the four messages the failed write held are dropped; none is kept after it");
+        for row in 2..6 {
+            assert_eq!(spool.take(row, &format!("k{row}"), date).expect("in the file").bytes, body(row), "row {row}");
+        }
+        for row in 6..11 {
+            assert!(spool.take(row, &format!("k{row}"), date).is_none(), "row {row} was never written");
+        }
+
+        // A failure at the first write, when the producer asks for a message still in memory: nothing is kept.
+        let mut late = Spool::in_dir(dir.path(), date, 1 << 30, usize::MAX).unwrap();
+        late.keep(2, "a@x", b"first", None);
+        late.keep(3, "b@x", b"second", None);
+        let fd = format!("/proc/self/fd/{}", late.file.as_raw_fd());
+        late.file = File::open(fd).unwrap();
+        assert!(late.take(2, "a@x", date).is_none());
+        assert!(late.take(3, "b@x", date).is_none());
+        assert!(late.full && late.len() == 0);
+    }
 }
