@@ -15,9 +15,7 @@ impl Capped {
         // Tera's own `render` starts at 2000 bytes; most parts fit.
         Capped { bytes: Vec::with_capacity(left.min(2000) as usize), left, full: false }
     }
-}
 
-impl Capped {
     /// Writes `pieces` one after the other, all or (past the cap) none: one check and one reservation
     /// for the lot, where a `write` per piece would check and grow each time.
     pub fn write_pieces<'a>(&mut self, pieces: impl Iterator<Item = &'a str> + Clone) -> io::Result<()> {

@@ -21,10 +21,9 @@ mod origin;
 mod plain;
 mod suggest;
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
-
 use std::cell::OnceCell;
 use std::collections::HashMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use tera::{Context, Tera};
 

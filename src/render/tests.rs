@@ -216,16 +216,23 @@ fn job_values_are_variables_in_every_template() {
 
 // Plain templates (text and variables) are rendered without Tera (`plain`): the same bytes as Tera's.
 
-/// Renders `sources` both ways: as `render` does, and with every template left to Tera.
+/// `sources` compiled twice with the same job values: as `render` uses them, and with every template left
+/// to Tera.
+fn fast_and_tera(sources: Sources, job_values: &[(&str, &str)]) -> (Templates, Templates) {
+    let values: Vec<(String, String)> = job_values.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect();
+    let fast = Templates::compile(sources.clone()).unwrap().with_job_values(values.clone());
+    let mut tera_only = Templates::compile(sources).unwrap().with_job_values(values);
+    tera_only.plain.clear();
+    (fast, tera_only)
+}
+
+/// Renders `sources` both ways (see [`fast_and_tera`]) under `[limits] message_bytes`.
 fn both_ways(
     sources: Sources,
     job_values: &[(&str, &str)],
     row: &Row,
 ) -> (Result<Rendered, String>, Result<Rendered, String>) {
-    let values: Vec<(String, String)> = job_values.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect();
-    let fast = Templates::compile(sources.clone()).unwrap().with_job_values(values.clone());
-    let mut tera_only = Templates::compile(sources).unwrap().with_job_values(values);
-    tera_only.plain.clear();
+    let (fast, tera_only) = fast_and_tera(sources, job_values);
     let render = |t: &Templates| t.render(&row.vars(), LIMIT).map_err(|e| e.to_string());
     (render(&fast), render(&tera_only))
 }
@@ -270,9 +277,9 @@ fn filters_tags_paths_and_mailshot_itself_are_left_to_tera() {
 
 #[test]
 fn a_plain_template_meets_the_size_cap_and_a_missing_name_gets_teras_error() {
-    let templates = with_text("{{ name }}{{ name }}").unwrap();
-    let mut tera_only = with_text("{{ name }}{{ name }}").unwrap();
-    tera_only.plain.clear();
+    let mut s = sources();
+    s.text = Some(file("t/mail.txt", "{{ name }}{{ name }}"));
+    let (templates, tera_only) = fast_and_tera(s, &[]);
     assert!(templates.plain.contains_key(TEXT));
     let long = "x".repeat(600);
     let vars_row = row(&[("name", long.as_str()), ("id", "1")]);
@@ -299,56 +306,11 @@ fn job_values_win_over_a_column_and_the_last_of_two_columns_wins_as_in_teras_con
     assert_eq!(fast.unwrap().text.as_deref(), Some("job second"));
 }
 
-mod plain_equals_tera {
-    use proptest::prelude::*;
-
-    use super::*;
-
-    /// Template text: literal runs with characters Tera's lexer cares about, variables with and without
-    /// whitespace control, comments and raw blocks.
-    fn template() -> impl Strategy<Value = String> {
-        let text = "[a-z <>&'\"/{}%#\\-\n\r\té€]{0,12}".prop_filter("no tag opener", |t: &String| {
-            !t.contains("{{") && !t.contains("{%") && !t.contains("{#") && !t.ends_with('{')
-        });
-        let var = prop::sample::select(vec!["name", "id", "campaign", "mailshot.date", "mailshot.recipient_token"]);
-        let piece = prop_oneof![
-            text.clone(),
-            (var, any::<bool>(), any::<bool>()).prop_map(|(v, l, r)| {
-                format!("{{{{{} {v} {}}}}}", if l { "-" } else { "" }, if r { "-" } else { "" })
-            }),
-            Just("{# note #}".to_owned()),
-            Just("{%- raw -%} {{ x }} {% endraw %}".to_owned()),
-        ];
-        prop::collection::vec(piece, 0..8).prop_map(|pieces| pieces.concat())
-    }
-
-    fn value() -> impl Strategy<Value = String> {
-        "[a-z <>&'\"/é\u{1F600}]{0,10}"
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig::with_cases(500))]
-        #[test]
-        fn renders_the_same_bytes(text in template(), html in template(), name in value(), id in value()) {
-            let mut s = sources();
-            s.text = Some(file("t/mail.txt", &text));
-            s.html = Some(file("t/mail.html", &html));
-            let Ok(templates) = Templates::compile(s.clone()) else { return Ok(()) };
-            prop_assert!(templates.plain.contains_key(TEXT) && templates.plain.contains_key(HTML));
-            let (fast, tera) = both_ways(s, &[("campaign", "spring & <co>")], &row(&[("name", &name), ("id", &id)]));
-            prop_assert_eq!(fast, tera);
-        }
-    }
-}
-
 /// Renders `sources` both ways at every cap from 0 bytes to one past the full size, and without a cap.
 fn same_at_every_cap(sources: Sources, job_values: &[(&str, &str)], row: &Row) {
     let (fast, tera) = both_ways(sources.clone(), job_values, row);
     assert_eq!(fast, tera, "{sources:?}");
-    let values: Vec<(String, String)> = job_values.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect();
-    let plain = Templates::compile(sources.clone()).unwrap().with_job_values(values.clone());
-    let mut tera_only = Templates::compile(sources.clone()).unwrap().with_job_values(values);
-    tera_only.plain.clear();
+    let (plain, tera_only) = fast_and_tera(sources.clone(), job_values);
     // A failing row (a missing name) still writes parts before it: caps up to a few hundred bytes.
     let full = fast.as_ref().map_or(300, Rendered::size) + 2;
     for cap in 0..full {
@@ -453,7 +415,7 @@ mod plain_equals_tera_everywhere {
 
     proptest! {
         // 20,000 cases run once (about 90 % of them compile, every template plain).
-        #![proptest_config(ProptestConfig::with_cases(300))]
+        #![proptest_config(ProptestConfig::with_cases(800))]
         #[test]
         fn in_every_part_at_any_cap(
             subject in template(), text in template(), html in template(), header in template(),
@@ -466,11 +428,8 @@ mod plain_equals_tera_everywhere {
             s.headers.push(("X-H.html".into(), inline("[message] headers", &header)));
             let Ok(templates) = Templates::compile(s.clone()) else { return Ok(()) };
             prop_assert_eq!(templates.plain.len(), 8);
-            let values: Vec<(String, String)> =
-                if job_value { vec![("campaign".into(), "c&<'/".into())] } else { vec![] };
-            let plain = templates.with_job_values(values.clone());
-            let mut tera_only = Templates::compile(s).unwrap().with_job_values(values);
-            tera_only.plain.clear();
+            let values: &[(&str, &str)] = if job_value { &[("campaign", "c&<'/")] } else { &[] };
+            let (plain, tera_only) = fast_and_tera(s, values);
             let row = row(&[("name", &name), ("dup", "first"), ("id", &id), ("loop", "L"), ("dup", &dup)]);
             for cap in [cap, LIMIT] {
                 let fast = plain.render(&row.vars(), cap).map_err(|e| e.to_string());
