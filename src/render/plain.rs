@@ -14,6 +14,7 @@
 //! or job value in this CSV (Tera's error says which) — is Tera's to render.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::io;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -60,7 +61,7 @@ enum Piece {
 }
 
 /// What a slot holds.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Value {
     /// A column or a job value, by name (columns are known only once the CSV is read).
     Var(String),
@@ -81,6 +82,8 @@ impl Plain {
     /// The template's pieces, or `None` when it is more than text and variables.
     pub(super) fn compile(tera: &Tera, template: &Template) -> Option<Plain> {
         let (mut pieces, mut values) = (Vec::with_capacity(template.ast.len()), Vec::new());
+        // Slots by value: a template may be megabytes of distinct names (a linear search each was quadratic).
+        let mut slots = HashMap::new();
         for node in &template.ast {
             match node {
                 Node::Text(text) | Node::Raw(_, text, _) => pieces.push(Piece::Text(text.clone())),
@@ -88,7 +91,7 @@ impl Plain {
                 Node::VariableBlock(_, expr) if !expr.negated && expr.filters.is_empty() => match &expr.val {
                     ExprVal::Ident(name) => {
                         let value = variable(name)?;
-                        let slot = values.iter().position(|v| *v == value).unwrap_or_else(|| {
+                        let slot = *slots.entry(value.clone()).or_insert_with(|| {
                             values.push(value);
                             values.len() - 1
                         });
