@@ -28,6 +28,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use tera::{Context, Tera};
 
 pub use functions::RANGE_MAX;
+use origin::Mentions;
 pub use origin::{Origin, RenderError};
 pub use plain::Vars;
 pub use suggest::closest;
@@ -119,10 +120,14 @@ impl Templates {
                         plain.insert(name.clone(), compiled);
                     }
                     let ast = template.ast.as_slice();
-                    let found = audit::audit(ast).into_iter();
-                    errors.extend(found.map(|f| RenderError::at_word(source, f.word, f.message)));
-                    let found = depth::check(ast).into_iter();
-                    errors.extend(found.map(|p| RenderError::at_word(source, &p.word, p.message)));
+                    let audited = audit::audit(ast).into_iter().map(|f| (f.word.to_owned(), f.message));
+                    let found: Vec<_> =
+                        audited.chain(depth::check(ast).into_iter().map(|p| (p.word, p.message))).collect();
+                    if !found.is_empty() {
+                        let mut mentions = Mentions::new(&source.text);
+                        errors
+                            .extend(found.into_iter().map(|(w, m)| RenderError::at_word(source, &mut mentions, &w, m)));
+                    }
                 }
             }
         }
@@ -162,8 +167,10 @@ impl Templates {
         let mut errors = Vec::new();
         for (name, source) in names(&self.sources) {
             let Ok(template) = self.tera.get_template(&name) else { continue };
+            let mut mentions = None;
             for variable in names::required(&template.ast).into_iter().filter(|v| !known(v)) {
-                errors.push(RenderError::at_word(source, variable, why(variable)));
+                let mentions = mentions.get_or_insert_with(|| Mentions::new(&source.text));
+                errors.push(RenderError::at_word(source, mentions, variable, why(variable)));
             }
         }
         errors

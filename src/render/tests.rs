@@ -206,6 +206,20 @@ fn a_name_no_column_gives_is_found_in_every_template_once_at_its_first_line() {
 }
 
 #[test]
+fn many_unknown_names_are_each_placed_on_their_own_line() {
+    // 5,000 names, each first named on line 2i + 2 and again later; the index answers them all.
+    let body: String = (0..5_000).map(|i| format!("text v{i} outside a tag\nHi {{{{ v{i} }}}}\n")).collect();
+    let mut s = sources();
+    s.text = Some(file("t/mail.txt", &format!("{body}{{{{ v0 }}}} {{{{ v4999 }}}}\n")));
+    let templates = Templates::compile(s).unwrap();
+    let columns = ["email".to_string(), "name".into(), "id".into()];
+    let found: Vec<String> =
+        templates.undefined(&columns, |n| format!("`{n}`")).iter().map(ToString::to_string).collect();
+    let expected: Vec<String> = (0..5_000).map(|i| format!("t/mail.txt:{}: `v{i}`", 2 * i + 2)).collect();
+    assert_eq!(found, expected);
+}
+
+#[test]
 fn job_values_are_variables_in_every_template() {
     let mut s = sources();
     s.text = Some(file("t/mail.txt", "{{ campaign }}/{{ name }}"));
