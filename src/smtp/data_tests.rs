@@ -53,6 +53,7 @@ fn smuggling_vectors_give_exact_wire_bytes() {
     for (chunks, want) in VECTORS {
         let got = stuff(chunks);
         assert_eq!(got, *want, "input {:?}: got {:?}", chunks, String::from_utf8_lossy(&got));
+        assert_eq!(encode(&chunks.concat()), *want, "whole {chunks:?}");
     }
 }
 
@@ -106,6 +107,42 @@ fn unstuff(wire: &[u8]) -> Vec<u8> {
 fn body_bytes() -> impl Strategy<Value = Vec<u8>> {
     let byte = prop_oneof![Just(b'\r'), Just(b'\n'), Just(b'.'), Just(b'a'), Just(0xc3u8), any::<u8>()];
     proptest::collection::vec(byte, 0..200)
+}
+
+/// Bodies shaped like built messages: lines joined by CRLF, most of them wire-ready, some with a bare CR
+/// or LF, a leading dot or no last line end (the copy-whole path and the byte machine both taken).
+fn built_bodies() -> impl Strategy<Value = Vec<u8>> {
+    let line = prop_oneof![
+        8 => "[a-z .]{0,12}",
+        1 => "[a.\r\n]{0,4}",
+        1 => "\\.[a-z]{0,3}",
+    ];
+    (proptest::collection::vec(line, 0..12), any::<bool>()).prop_map(|(lines, end)| {
+        let mut body = lines.join("\r\n").into_bytes();
+        if end {
+            body.extend_from_slice(b"\r\n");
+        }
+        body
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+    #[test]
+    fn a_whole_body_goes_out_as_the_byte_machine_writes_it(body in built_bodies()) {
+        let wire = stuff(&[&body[..]]);
+        prop_assert_eq!(&encode(&body), &wire);
+        prop_assert_eq!(wire_len(&body), wire.len());
+        prop_assert_eq!(unstuff(&wire), canonical(&body));
+        let mut machine = Vec::new();
+        let mut canonical_only = DotStuffer::line_ends_only();
+        canonical_only.push(&body, &mut machine);
+        canonical_only.finish(&mut machine);
+        let mut chunk = Vec::new();
+        chunk_into(&body, &mut chunk);
+        prop_assert_eq!(&chunk, &machine);
+        prop_assert_eq!(chunk_len(&body), machine.len());
+    }
 }
 
 proptest! {
