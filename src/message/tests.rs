@@ -164,3 +164,12 @@ fn cc_copies_are_in_a_cc_header_and_bcc_copies_in_no_header() {
     );
     assert!(!e.smtputf8);
 }
+
+#[test]
+fn line_ends_become_lf_and_nul_becomes_the_replacement_character() {
+    assert_eq!(normalize("plain\nlines\n"), "plain\nlines\n");
+    assert_eq!(normalize("a\r\nb\rc\n"), "a\nb\nc\n");
+    assert_eq!(normalize("nul\0here\r\n"), "nul\u{fffd}here\n");
+    assert_eq!(normalize("only\0nul"), "only\u{fffd}nul");
+    assert_eq!(normalize(""), "");
+}
