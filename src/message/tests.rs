@@ -173,3 +173,35 @@ fn line_ends_become_lf_and_nul_becomes_the_replacement_character() {
     assert_eq!(normalize("only\0nul"), "only\u{fffd}nul");
     assert_eq!(normalize(""), "");
 }
+
+/// `normalize` as plainly as it can be said, one character at a time: CRLF, a bare CR and a bare LF are one
+/// LF; a NUL is U+FFFD; everything else stays.
+fn normalized_plainly(text: &str) -> String {
+    let mut out = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\r' => {
+                chars.next_if_eq(&'\n');
+                out.push('\n');
+            }
+            '\0' => out.push('\u{fffd}'),
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+#[test]
+fn every_short_text_is_normalized_as_the_rule_says_with_or_without_nul_and_cr() {
+    let alphabet = ['\0', '\r', '\n', 'a', 'é', '\u{85}'];
+    let mut texts = vec![String::new()];
+    let mut last = texts.clone();
+    for _ in 0..6 {
+        last = last.iter().flat_map(|t| alphabet.iter().map(move |c| format!("{t}{c}"))).collect();
+        texts.extend(last.iter().cloned());
+    }
+    for text in texts {
+        assert_eq!(normalize(&text), normalized_plainly(&text), "{text:?}");
+    }
+}

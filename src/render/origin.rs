@@ -135,6 +135,11 @@ pub(super) fn line_mentioning(text: &str, word: &str) -> Option<usize> {
     if word.is_empty() {
         return None;
     }
+    // A word that starts with a word character is whole only where a run of them starts: past a match that
+    // is not whole, the next try is after that run (a match that starts inside it has a word character
+    // before it). Trying every character instead made a long name after a long run of its letters
+    // quadratic (`{aaa…` then `{{ aa… }}`: every place of the run is a match, and each costs the name).
+    let skips_runs = word.chars().next().is_some_and(is_word_char);
     let mentions = |line: &str| {
         let Some(brace) = line.find('{') else { return false };
         let mut from = brace + 1;
@@ -143,7 +148,13 @@ pub(super) fn line_mentioning(text: &str, word: &str) -> Option<usize> {
             if is_whole(line, at, word) {
                 return true;
             }
-            from = at + line[at..].chars().next().map_or(1, char::len_utf8);
+            let rest = &line[at..];
+            from = at
+                + if skips_runs {
+                    rest.find(|c| !is_word_char(c)).unwrap_or(rest.len())
+                } else {
+                    rest.chars().next().map_or(1, char::len_utf8)
+                };
         }
         false
     };
@@ -293,6 +304,78 @@ mod tests {
         assert_eq!(Mentions::new(text).line("a-a"), Some(1));
     }
 
+    /// Every piece of `text` that starts and ends at a character boundary, and a few words that may be in no
+    /// text: the words worth asking about `text`.
+    fn words_of(text: &str) -> Vec<String> {
+        let cuts: Vec<usize> = (0..=text.len()).filter(|&i| text.is_char_boundary(i)).collect();
+        let pieces = cuts.iter().flat_map(|&from| cuts.iter().filter(move |&&to| to > from).map(move |&to| (from, to)));
+        let extra = ["a", "a a", "{a", "a{", "_", "é", "٣", "::", " ", "\r", "a\r", "\u{301}", "{", "{{", "a\na"];
+        pieces.map(|(from, to)| text[from..to].to_owned()).chain(extra.map(String::from)).collect()
+    }
+
+    /// Every text up to `max_len` characters over `alphabet`.
+    fn all_texts(alphabet: &[char], max_len: usize) -> Vec<String> {
+        let mut all = vec![String::new()];
+        let mut last = all.clone();
+        for _ in 0..max_len {
+            last = last.iter().flat_map(|t| alphabet.iter().map(move |c| format!("{t}{c}"))).collect();
+            all.extend(last.iter().cloned());
+        }
+        all
+    }
+
+    /// The index and the scan against the rule for every short text over characters that test each part of
+    /// it: ASCII and multi-byte word characters (a letter, `_`, `é`, an Arabic-Indic digit), multi-byte and
+    /// ASCII characters that are not (a combining accent, space), the brace, and both line end bytes (CRLF).
+    #[test]
+    fn every_short_text_and_each_of_its_pieces_agree_with_the_rule() {
+        let texts = all_texts(&['a', '_', 'é', '٣', '\u{301}', '{', ' ', '\n', '\r'], 4)
+            .into_iter()
+            .chain(all_texts(&['a', 'b', '{', ' ', '\n'], 6));
+        for text in texts {
+            let mut mentions = Mentions::new(&text);
+            for word in words_of(&text) {
+                let expected = reference(&text, &word);
+                assert_eq!(line_mentioning(&text, &word), expected, "scan, text {text:?}, word {word:?}");
+                assert_eq!(mentions.line(&word), expected, "index, text {text:?}, word {word:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn crlf_line_ends_number_lines_as_lf_does() {
+        let text = "Hi\r\n{{ nme }}\r\n{% for x in list %}\r\n{{ x }}\r\n";
+        let mut mentions = Mentions::new(text);
+        for (word, line) in [("nme", Some(2)), ("for x", Some(3)), ("x", Some(3)), ("list", Some(3)), ("Hi", None)] {
+            assert_eq!(line_mentioning(text, word), line, "scan {word}");
+            assert_eq!(mentions.line(word), line, "index {word}");
+        }
+    }
+
+    #[test]
+    fn a_long_name_after_a_long_run_of_its_letters_is_found() {
+        // Each place in the run `{aaa…` holds the name, not whole: the scan must not try them one by one
+        // (50,000 tries of 50,000 bytes each: 30 s here, where a linear scan takes 0.1 s), nor may the index.
+        let name = "a".repeat(50_000);
+        let text = format!("{{{}\n{{{{ {name} }}}}\n", "a".repeat(100_000));
+        assert_eq!(reference_at_runs(&text, &name), Some(2));
+        assert_eq!(line_mentioning(&text, &name), Some(2));
+        assert_eq!(Mentions::new(&text).line(&name), Some(2));
+        let words = format!("{name}-{name}");
+        let text = format!("{{{}-{words}\n{{ {words}", "a".repeat(100_000));
+        assert_eq!(line_mentioning(&text, &words), Some(1));
+        assert_eq!(Mentions::new(&text).line(&words), Some(1));
+    }
+
+    /// The rule for a word of word characters only, by the runs of the text (linear, for long texts).
+    fn reference_at_runs(text: &str, word: &str) -> Option<usize> {
+        text.split('\n')
+            .position(|line| {
+                line.find('{').is_some_and(|brace| word_runs(&line[brace + 1..]).iter().any(|(_, run)| *run == word))
+            })
+            .map(|i| i + 1)
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(2000))]
         #[test]
@@ -310,6 +393,26 @@ mod tests {
             let mut mentions = Mentions::new(&text);
             for word in words.into_iter().chain(pieces) {
                 let expected = if word.contains('\n') { None } else { reference(&text, &word) };
+                prop_assert_eq!(line_mentioning(&text, &word), expected, "scan, word {:?}", word);
+                prop_assert_eq!(mentions.line(&word), expected, "index, word {:?}", word);
+            }
+        }
+    }
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+        #[test]
+        fn the_index_and_the_scan_agree_with_the_rule_over_crlf_digits_and_marks(
+            text in "[ab1_é٣\u{301}—{} .:\r\n-]{0,80}",
+            cuts in prop::collection::vec((0usize..80, 1usize..10), 0..8),
+        ) {
+            let pieces = cuts.iter().filter_map(|&(from, len)| {
+                let from = (from..=text.len()).find(|&i| text.is_char_boundary(i))?;
+                let to = (from + len..=text.len()).find(|&i| text.is_char_boundary(i))?;
+                Some(text[from..to].to_owned())
+            });
+            let mut mentions = Mentions::new(&text);
+            for word in pieces {
+                let expected = reference(&text, &word);
                 prop_assert_eq!(line_mentioning(&text, &word), expected, "scan, word {:?}", word);
                 prop_assert_eq!(mentions.line(&word), expected, "index, word {:?}", word);
             }

@@ -189,3 +189,65 @@ proptest! {
         prop_assert!(!chunk[13..].windows(2).any(|w| w == b"\r\r" || (w[1] == b'\n' && w[0] != b'\r')));
     }
 }
+
+/// Every byte string of length `0..=max_len` over `alphabet`, shortest first.
+fn all_strings(alphabet: &[u8], max_len: usize) -> Vec<Vec<u8>> {
+    let mut all = vec![Vec::new()];
+    let mut last = vec![Vec::new()];
+    for _ in 0..max_len {
+        last = last.iter().flat_map(|s: &Vec<u8>| alphabet.iter().map(move |&b| [&s[..], &[b]].concat())).collect();
+        all.extend(last.iter().cloned());
+    }
+    all
+}
+
+/// What the byte machine writes when it is fed `body` one byte at a time (its slowest, plainest path).
+fn machine_byte_by_byte(body: &[u8], mut machine: DotStuffer) -> Vec<u8> {
+    let mut out = Vec::new();
+    for byte in body {
+        machine.push(std::slice::from_ref(byte), &mut out);
+    }
+    machine.finish(&mut out);
+    out
+}
+
+/// The copy-whole path (`is_wire_ready`) must never change a byte: every DATA and BDAT form, and every
+/// size announced for them, equals the machine's for every short body over the bytes that matter to it
+/// (CR, LF, dot, a letter) and, shorter, with NUL, NEL and bytes that are not UTF-8 as well.
+#[test]
+fn every_short_body_goes_out_exactly_as_the_byte_machine_writes_it() {
+    let bodies = all_strings(b"\r\n.a", 8).into_iter().chain(all_strings(b"\r\n.a\0\x85\xff", 5));
+    let mut fast_paths = 0;
+    for body in bodies {
+        let data = machine_byte_by_byte(&body, DotStuffer::new());
+        let bdat = machine_byte_by_byte(&body, DotStuffer::line_ends_only());
+        let mut out = b"kept".to_vec();
+        encode_into(&body, &mut out);
+        assert_eq!(out, [&b"kept"[..], &data].concat(), "DATA form of {body:?}");
+        assert_eq!(encode(&body), data, "encode({body:?})");
+        assert_eq!(wire_len(&body), data.len(), "wire_len({body:?})");
+        let mut out = b"kept".to_vec();
+        chunk_into(&body, &mut out);
+        assert_eq!(out, [&b"kept"[..], &bdat].concat(), "BDAT chunk of {body:?}");
+        assert_eq!(chunk_len(&body), bdat.len(), "chunk_len({body:?})");
+        assert_eq!(unstuff(&data), canonical(&body), "what a server reads of {body:?}");
+        assert_eq!(bdat, canonical(&body), "BDAT chunk of {body:?} is the canonical body");
+        fast_paths += usize::from(is_wire_ready(&body, true)) + usize::from(is_wire_ready(&body, false));
+    }
+    assert!(fast_paths > 1000, "the copy-whole path was taken only {fast_paths} times");
+}
+
+/// The copy-whole path is taken exactly when the machine would change nothing but add a last CRLF.
+#[test]
+fn a_body_is_wire_ready_exactly_when_the_machine_only_adds_a_last_line_end() {
+    for body in all_strings(b"\r\n.a", 7) {
+        for (stuff, machine) in [(true, DotStuffer::new()), (false, DotStuffer::line_ends_only())] {
+            let mut wire = machine_byte_by_byte(&body, machine);
+            if stuff {
+                wire.truncate(wire.len() - 3);
+            }
+            let unchanged = wire == body || (!body.is_empty() && wire == [&body[..], b"\r\n"].concat());
+            assert_eq!(is_wire_ready(&body, stuff), unchanged, "{body:?}, stuffing {stuff}");
+        }
+    }
+}
