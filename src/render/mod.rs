@@ -29,7 +29,7 @@ use tera::{Context, Tera};
 
 pub use functions::RANGE_MAX;
 use origin::Mentions;
-pub use origin::{Origin, RenderError};
+pub use origin::{Origin, RenderError, Source};
 pub use plain::Vars;
 pub use suggest::closest;
 
@@ -40,13 +40,6 @@ const TEXT: &str = "body.txt";
 const HTML: &str = "body.html";
 const UNSUBSCRIBE: &str = "list_unsubscribe";
 const RETURN_PATH: &str = "return_path";
-
-/// One template's text and where it came from.
-#[derive(Debug, Clone)]
-pub struct Source {
-    pub origin: Origin,
-    pub text: String,
-}
 
 /// Everything of `[message]` that is a template.
 #[derive(Debug, Clone)]

@@ -1,4 +1,5 @@
-//! Where a template problem is: the template's origin (a file, or a key of the job file) and a line in it.
+//! Where a template problem is: the template's origin (a file, or a key of the job file) and a line in it;
+//! [`Source`] is a template's text with its origin.
 //!
 //! Tera reports syntax errors with `--> line:column`, but runtime errors ("Variable `nme` not found") carry
 //! no position; for those the line is the first one that mentions the name inside `{{ }}` or `{% %}`.
@@ -7,11 +8,15 @@
 //! name made a 1.2 MB template of 100,000 unknown names take 35 s.
 
 use std::collections::HashMap;
-
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use super::Source;
+/// One template's text and where it came from.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub origin: Origin,
+    pub text: String,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Origin {
