@@ -35,6 +35,8 @@ pub mod bounces;
 pub mod check;
 pub mod cli;
 pub mod config;
+#[cfg(test)]
+mod exhaustive;
 pub mod exit_codes;
 pub mod init;
 pub mod input;

@@ -113,14 +113,14 @@ impl Templates {
                         plain.insert(name.clone(), compiled);
                     }
                     let ast = template.ast.as_slice();
-                    let audited = audit::audit(ast).into_iter().map(|f| (f.word.to_owned(), f.message));
-                    let found: Vec<_> =
-                        audited.chain(depth::check(ast).into_iter().map(|p| (p.word, p.message))).collect();
-                    if !found.is_empty() {
-                        let mut mentions = Mentions::new(&source.text);
-                        errors
-                            .extend(found.into_iter().map(|(w, m)| RenderError::at_word(source, &mut mentions, &w, m)));
-                    }
+                    // The template's words are indexed only if something is found in it.
+                    let mut mentions = None;
+                    let mut at_word = |word: &str, message| {
+                        let mentions = mentions.get_or_insert_with(|| Mentions::new(&source.text));
+                        RenderError::at_word(source, mentions, word, message)
+                    };
+                    errors.extend(audit::audit(ast).into_iter().map(|f| at_word(f.word, f.message)));
+                    errors.extend(depth::check(ast).into_iter().map(|p| at_word(&p.word, p.message)));
                 }
             }
         }

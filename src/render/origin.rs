@@ -266,6 +266,7 @@ fn word_runs(word: &str) -> Vec<(usize, &str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::exhaustive::texts;
     use proptest::prelude::*;
 
     /// The rule as plainly as it can be said: some place on the line, after a `{`, holds the word with no
@@ -318,25 +319,14 @@ mod tests {
         pieces.map(|(from, to)| text[from..to].to_owned()).chain(extra.map(String::from)).collect()
     }
 
-    /// Every text up to `max_len` characters over `alphabet`.
-    fn all_texts(alphabet: &[char], max_len: usize) -> Vec<String> {
-        let mut all = vec![String::new()];
-        let mut last = all.clone();
-        for _ in 0..max_len {
-            last = last.iter().flat_map(|t| alphabet.iter().map(move |c| format!("{t}{c}"))).collect();
-            all.extend(last.iter().cloned());
-        }
-        all
-    }
-
     /// The index and the scan against the rule for every short text over characters that test each part of
     /// it: ASCII and multi-byte word characters (a letter, `_`, `é`, an Arabic-Indic digit), multi-byte and
     /// ASCII characters that are not (a combining accent, space), the brace, and both line end bytes (CRLF).
     #[test]
     fn every_short_text_and_each_of_its_pieces_agree_with_the_rule() {
-        let texts = all_texts(&['a', '_', 'é', '٣', '\u{301}', '{', ' ', '\n', '\r'], 4)
+        let texts = texts(&['a', '_', 'é', '٣', '\u{301}', '{', ' ', '\n', '\r'], 4)
             .into_iter()
-            .chain(all_texts(&['a', 'b', '{', ' ', '\n'], 6));
+            .chain(texts(&['a', 'b', '{', ' ', '\n'], 6));
         for text in texts {
             let mut mentions = Mentions::new(&text);
             for word in words_of(&text) {
@@ -381,6 +371,17 @@ mod tests {
             .map(|i| i + 1)
     }
 
+    /// The pieces of `text` at `cuts` (start, length in bytes), each widened to character boundaries.
+    fn pieces(text: &str, cuts: &[(usize, usize)]) -> Vec<String> {
+        let boundary = |from: usize| (from..=text.len()).find(|&i| text.is_char_boundary(i));
+        cuts.iter()
+            .filter_map(|&(from, len)| {
+                let from = boundary(from)?;
+                Some(text[from..boundary(from + len)?].to_owned())
+            })
+            .collect()
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(2000))]
         #[test]
@@ -390,14 +391,9 @@ mod tests {
             cut in prop::collection::vec((0usize..60, 1usize..6), 0..4),
         ) {
             // Words taken from the text itself, so that many of them are found.
-            let pieces = cut.iter().filter_map(|&(from, len)| {
-                let from = (from..=text.len()).find(|&i| text.is_char_boundary(i))?;
-                let to = (from + len..=text.len()).find(|&i| text.is_char_boundary(i))?;
-                Some(text[from..to].to_owned())
-            });
             let mut mentions = Mentions::new(&text);
-            for word in words.into_iter().chain(pieces) {
-                let expected = if word.contains('\n') { None } else { reference(&text, &word) };
+            for word in words.into_iter().chain(pieces(&text, &cut)) {
+                let expected = reference(&text, &word);
                 prop_assert_eq!(line_mentioning(&text, &word), expected, "scan, word {:?}", word);
                 prop_assert_eq!(mentions.line(&word), expected, "index, word {:?}", word);
             }
@@ -410,13 +406,8 @@ mod tests {
             text in "[ab1_é٣\u{301}—{} .:\r\n-]{0,80}",
             cuts in prop::collection::vec((0usize..80, 1usize..10), 0..8),
         ) {
-            let pieces = cuts.iter().filter_map(|&(from, len)| {
-                let from = (from..=text.len()).find(|&i| text.is_char_boundary(i))?;
-                let to = (from + len..=text.len()).find(|&i| text.is_char_boundary(i))?;
-                Some(text[from..to].to_owned())
-            });
             let mut mentions = Mentions::new(&text);
-            for word in pieces {
+            for word in pieces(&text, &cuts) {
                 let expected = reference(&text, &word);
                 prop_assert_eq!(line_mentioning(&text, &word), expected, "scan, word {:?}", word);
                 prop_assert_eq!(mentions.line(&word), expected, "index, word {:?}", word);

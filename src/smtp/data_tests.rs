@@ -1,6 +1,7 @@
 use proptest::prelude::*;
 
 use super::*;
+use crate::exhaustive::sequences;
 
 /// Feeds `chunks` one by one (so state must carry across boundaries) and returns the wire bytes.
 fn stuff(chunks: &[&[u8]]) -> Vec<u8> {
@@ -190,17 +191,6 @@ proptest! {
     }
 }
 
-/// Every byte string of length `0..=max_len` over `alphabet`, shortest first.
-fn all_strings(alphabet: &[u8], max_len: usize) -> Vec<Vec<u8>> {
-    let mut all = vec![Vec::new()];
-    let mut last = vec![Vec::new()];
-    for _ in 0..max_len {
-        last = last.iter().flat_map(|s: &Vec<u8>| alphabet.iter().map(move |&b| [&s[..], &[b]].concat())).collect();
-        all.extend(last.iter().cloned());
-    }
-    all
-}
-
 /// What the byte machine writes when it is fed `body` one byte at a time (its slowest, plainest path).
 fn machine_byte_by_byte(body: &[u8], mut machine: DotStuffer) -> Vec<u8> {
     let mut out = Vec::new();
@@ -216,7 +206,7 @@ fn machine_byte_by_byte(body: &[u8], mut machine: DotStuffer) -> Vec<u8> {
 /// (CR, LF, dot, a letter) and, shorter, with NUL, NEL and bytes that are not UTF-8 as well.
 #[test]
 fn every_short_body_goes_out_exactly_as_the_byte_machine_writes_it() {
-    let bodies = all_strings(b"\r\n.a", 8).into_iter().chain(all_strings(b"\r\n.a\0\x85\xff", 5));
+    let bodies = sequences(b"\r\n.a", 8).into_iter().chain(sequences(b"\r\n.a\0\x85\xff", 5));
     let mut fast_paths = 0;
     for body in bodies {
         let data = machine_byte_by_byte(&body, DotStuffer::new());
@@ -240,7 +230,7 @@ fn every_short_body_goes_out_exactly_as_the_byte_machine_writes_it() {
 /// The copy-whole path is taken exactly when the machine would change nothing but add a last CRLF.
 #[test]
 fn a_body_is_wire_ready_exactly_when_the_machine_only_adds_a_last_line_end() {
-    for body in all_strings(b"\r\n.a", 7) {
+    for body in sequences(b"\r\n.a", 7) {
         for (stuff, machine) in [(true, DotStuffer::new()), (false, DotStuffer::line_ends_only())] {
             let mut wire = machine_byte_by_byte(&body, machine);
             if stuff {
