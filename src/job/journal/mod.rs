@@ -1,30 +1,33 @@
 //! The durable journal beside a job: JSON lines recording, per recipient, committing → delivered / failed /
 //! deferred, so that running the same command again is always safe.
 //!
-//! Durability without capping throughput: one writer thread owns the file, writes records as they come and
-//! makes everything written durable with one `fdatasync` (group commit) as soon as someone waits for a
-//! record, or [`SYNC_DELAY`] after the oldest unsynced write; then it publishes how far the file is
-//! durable. Appending never waits; whoever needs a record on disk (a worker about to send a final dot)
-//! waits for its [`Ticket`]. A committing record is appended, and its sync requested, when its message is
-//! about to go out (see `pending`), so the sync overlaps the previous message's round trip. Losing an
-//! outcome in a crash turns a settled recipient into an uncertain one, which is never resent without the
-//! user asking: safe.
+//! Durability without capping throughput: one writer thread owns the file, takes the records queued for it
+//! (`queue`) and makes everything written durable with one `fdatasync` (group commit) as soon as someone
+//! waits for a record, or [`SYNC_DELAY`] after the writer took, or could have taken, a record (a sync under
+//! way finishes first); then it publishes how far the file is durable. Appending never waits, and wakes
+//! the writer only when it must (a sync request, or the first record after a quiet spell); whoever needs a
+//! record on disk (a worker about to send a final dot) waits for its [`Ticket`]. A committing record is
+//! appended, and its sync requested, when its message is about to go out (see `pending`), so the sync
+//! overlaps the previous message's round trip. Losing an outcome in a crash turns a settled recipient into
+//! an uncertain one, which is never resent without the user asking: safe.
 
 pub mod last_day;
 mod prezeroed;
+mod queue;
 pub mod record;
 pub mod replay;
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::RecvTimeoutError;
-use std::sync::{Mutex, mpsc};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use tokio::sync::watch;
+
+use queue::{Empty, Queue, Wait};
 
 pub use record::{BOUNCE_RUN, Bounce, BounceKind, Record, Settled};
 pub use replay::{Detail, JournalEntry, JournalState, KeyId, LastRun, Replayed, UNCERTAIN_REPLY, key_id};
@@ -79,9 +82,17 @@ type Durable = Result<u64, (std::io::ErrorKind, String)>;
 #[derive(Clone)]
 pub struct Journal {
     path: PathBuf,
-    /// The sender and the next ticket, under one lock so that tickets follow the order records are written.
-    tx: std::sync::Arc<Mutex<(mpsc::Sender<Command>, u64)>>,
+    handles: Arc<Handles>,
     durable: watch::Receiver<Durable>,
+}
+
+/// Shared by every clone of a [`Journal`]: when the last one goes, the writer drains, syncs and stops.
+struct Handles(Arc<Queue>);
+
+impl Drop for Handles {
+    fn drop(&mut self) {
+        self.0.close();
+    }
 }
 
 pub struct JournalWriter {
@@ -117,17 +128,18 @@ impl Journal {
 
     /// Queues a record; it becomes durable with the next group sync, which the ticket tells.
     pub fn append(&self, record: Record) -> Result<Ticket, JournalError> {
-        let mut tx = self.tx.lock().expect("journal lock");
-        tx.0.send(Command::Record(record)).map_err(|_| self.gone())?;
-        tx.1 += 1;
-        Ok(Ticket(tx.1))
+        self.queue().record(record).map(Ticket).ok_or_else(|| self.gone())
+    }
+
+    fn queue(&self) -> &Queue {
+        &self.handles.0
     }
 
     /// Asks for a sync covering `ticket` now, without waiting for it (group commit: requests that arrive
     /// while a sync runs are covered by the next one).
     pub fn sync_soon(&self, ticket: Ticket) {
         if self.durable.borrow().as_ref().is_ok_and(|&n| n < ticket.0) {
-            let _ = self.tx.lock().expect("journal lock").0.send(Command::Sync(ticket.0));
+            self.queue().sync(ticket.0);
         }
     }
 
@@ -147,7 +159,7 @@ impl Journal {
 
     /// Waits until every record appended so far is on disk.
     pub fn sync_all(&self) -> impl Future<Output = Result<(), JournalError>> + Send + 'static {
-        let last = Ticket(self.tx.lock().expect("journal lock").1);
+        let last = Ticket(self.queue().last_ticket());
         self.durable(last)
     }
 
@@ -155,10 +167,10 @@ impl Journal {
     /// process about to quit without closing the writer.
     pub fn finish_now(&self) -> impl Future<Output = Result<(), JournalError>> + Send + 'static {
         let (done, finished) = tokio::sync::oneshot::channel();
-        let sent = self.tx.lock().expect("journal lock").0.send(Command::Finish(done));
+        let sent = self.queue().finish(done);
         let (durable, path) = (self.durable.clone(), self.path.clone());
         async move {
-            if sent.is_ok() && finished.await.is_ok() {
+            if sent && finished.await.is_ok() {
                 return Ok(());
             }
             match &*durable.borrow() {
@@ -193,13 +205,15 @@ trait Sink: Write + Send + 'static {
 
 /// Starts the writer thread over `sink` (the journal file, already replayed and positioned at its end).
 fn start(sink: impl Sink, path: &Path) -> std::io::Result<(Journal, JournalWriter)> {
-    let (tx, rx) = mpsc::channel();
+    let queue = Arc::new(Queue::new());
     let (durable_tx, durable) = watch::channel(Ok(0));
-    let owned = path.to_owned();
-    let thread =
-        std::thread::Builder::new().name("journal".into()).spawn(move || write_loop(sink, &owned, rx, durable_tx))?;
-    let tx = std::sync::Arc::new(Mutex::new((tx, 0)));
-    Ok((Journal { path: path.to_owned(), tx, durable }, JournalWriter { thread }))
+    let (owned, writers) = (path.to_owned(), queue.clone());
+    let thread = std::thread::Builder::new().name("journal".into()).spawn(move || {
+        let result = write_loop(sink, &owned, &writers, durable_tx);
+        writers.writer_gone();
+        result
+    })?;
+    Ok((Journal { path: path.to_owned(), handles: Arc::new(Handles(queue)), durable }, JournalWriter { thread }))
 }
 
 impl JournalWriter {
@@ -209,15 +223,14 @@ impl JournalWriter {
     }
 }
 
-/// Group commit: write records as they come; sync when asked or [`SYNC_DELAY`] after the first unsynced
-/// write, whichever is first, then publish how far the file is durable. Ends, synced, when every handle
-/// is gone.
+/// Group commit: write records as they are taken; sync when asked, or once records have waited
+/// [`SYNC_DELAY`], then publish how far the file is durable. Ends, synced, when every handle is gone.
 /// One function on purpose: `written`, `synced` and the deadline are the group commit's whole state, and
 /// the invariant (publish only what was synced) reads in one place.
 fn write_loop<S: Sink>(
     sink: S,
     path: &Path,
-    rx: mpsc::Receiver<Command>,
+    queue: &Queue,
     durable: watch::Sender<Durable>,
 ) -> Result<(), JournalError> {
     let mut out = BufWriter::with_capacity(64 * 1024, sink);
@@ -225,45 +238,41 @@ fn write_loop<S: Sink>(
     let (mut written, mut synced) = (0u64, 0u64);
     let mut deadline: Option<Instant> = None;
     let mut finished = Vec::new();
+    let mut batch = Vec::new();
+    let mut wait = Wait::Sleeps;
     loop {
-        let command = match deadline {
-            None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
-            Some(at) => rx.recv_timeout(at.saturating_duration_since(Instant::now())),
+        // A doze that ends with records: they were queued during it, so they have waited long enough.
+        let (mut sync_now, closed, quiet) = match queue.take(wait, &mut batch) {
+            Ok(doze_over) => (doze_over, false, false),
+            Err(Empty::Timeout) => (true, false, true),
+            Err(Empty::Closed) => (true, true, false),
         };
-        let (sync_now, closed) = match command {
-            Ok(Command::Record(record)) => {
-                write_record(&mut out, &mut line, &record).or_else(|e| fail(&durable, path, e))?;
-                written += 1;
-                // Under a steady stream `recv_timeout` never times out: the deadline is checked here too.
-                (Instant::now() >= *deadline.get_or_insert_with(|| Instant::now() + SYNC_DELAY), false)
-            }
-            Ok(Command::Sync(wanted)) => (wanted > synced, false),
-            Ok(Command::Finish(done)) => {
-                finished.push(done);
-                (true, false)
-            }
-            Err(RecvTimeoutError::Timeout) => (true, false),
-            Err(RecvTimeoutError::Disconnected) => (true, true),
-        };
-        let mut closed = closed;
-        if sync_now && !closed {
-            // Group commit: whatever else is already queued (other connections' records) rides on this
-            // sync, instead of each record paying for one of its own.
-            loop {
-                match rx.try_recv() {
-                    Ok(Command::Record(record)) => {
-                        write_record(&mut out, &mut line, &record).or_else(|e| fail(&durable, path, e))?;
+        let mut apply = |batch: &mut Vec<Command>, sync_now: &mut bool| -> std::io::Result<()> {
+            for command in batch.drain(..) {
+                match command {
+                    Command::Record(record) => {
+                        write_record(&mut out, &mut line, &record)?;
                         written += 1;
                     }
-                    Ok(Command::Sync(_)) => {}
-                    Ok(Command::Finish(done)) => finished.push(done),
-                    Err(mpsc::TryRecvError::Empty) => break,
-                    Err(mpsc::TryRecvError::Disconnected) => {
-                        closed = true;
-                        break;
+                    Command::Sync(wanted) => *sync_now |= wanted > synced,
+                    Command::Finish(done) => {
+                        finished.push(done);
+                        *sync_now = true;
                     }
                 }
             }
+            Ok(())
+        };
+        apply(&mut batch, &mut sync_now).or_else(|e| fail(&durable, path, e))?;
+        if sync_now && !closed {
+            // Group commit: whatever else was queued meanwhile (other connections' records) rides on this
+            // sync, instead of each record paying for one of its own.
+            queue.take_now(&mut batch);
+            apply(&mut batch, &mut sync_now).or_else(|e| fail(&durable, path, e))?;
+        }
+        if written > synced {
+            let at = *deadline.get_or_insert_with(|| Instant::now() + SYNC_DELAY);
+            sync_now |= Instant::now() >= at;
         }
         // The last sync: the writer closes, or the process is about to quit (a second signal).
         let last = closed || !finished.is_empty();
@@ -282,6 +291,13 @@ fn write_loop<S: Sink>(
         if closed {
             return Ok(());
         }
+        // Unsynced records wait for their deadline; after activity the writer dozes (records queued then
+        // need no wake-up); after a doze that brought nothing it sleeps until the next record.
+        wait = match deadline {
+            Some(at) => Wait::Dozes(at),
+            None if quiet => Wait::Sleeps,
+            None => Wait::Dozes(Instant::now() + SYNC_DELAY),
+        };
     }
 }
 
