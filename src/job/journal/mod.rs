@@ -95,6 +95,17 @@ impl Drop for Handles {
     }
 }
 
+/// Asks for the syncs [`Journal::sync_soon`] noted when it goes: from the task that owns it once the
+/// runtime runs that task, or at once off a runtime, or if the runtime drops the task unrun (shutting
+/// down), so that a wanted sync is never left unasked.
+struct Ask(Arc<Handles>);
+
+impl Drop for Ask {
+    fn drop(&mut self) {
+        self.0.0.ask_wanted();
+    }
+}
+
 pub struct JournalWriter {
     thread: JoinHandle<Result<(), JournalError>>,
 }
@@ -137,9 +148,16 @@ impl Journal {
 
     /// Asks for a sync covering `ticket` now, without waiting for it (group commit: requests that arrive
     /// while a sync runs are covered by the next one).
+    ///
+    /// On a runtime, the request itself goes out from a task of its own, after the tasks ready now have run:
+    /// the connections served in the same turn of the runtime ask once, and wake the writer once.
     pub fn sync_soon(&self, ticket: Ticket) {
-        if self.durable.borrow().as_ref().is_ok_and(|&n| n < ticket.0) {
-            self.queue().sync(ticket.0);
+        if !self.durable.borrow().as_ref().is_ok_and(|&n| n < ticket.0) || !self.queue().want(ticket.0) {
+            return;
+        }
+        let ask = Ask(self.handles.clone());
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move { drop(ask) });
         }
     }
 

@@ -35,6 +35,10 @@ struct State {
     urgent: bool,
     /// The highest ticket a sync was asked for.
     requested: u64,
+    /// The highest ticket a sync is wanted for, to be asked for by [`Queue::ask_wanted`].
+    wanted: u64,
+    /// An `ask_wanted` is on its way.
+    asking: bool,
     /// How the writer waits right now (None: it is not waiting).
     waiting: Option<Waiting>,
 }
@@ -74,6 +78,8 @@ impl Queue {
             writer_gone: false,
             urgent: false,
             requested: 0,
+            wanted: 0,
+            asking: false,
             waiting: None,
         };
         Queue { state: Mutex::new(state), wake: Condvar::new() }
@@ -110,6 +116,27 @@ impl Queue {
         state.commands.push(Command::Sync(ticket));
         state.urgent = true;
         self.wake_if(state, true);
+    }
+
+    /// Notes that a sync covering `ticket` is wanted; true if the caller must now call [`Queue::ask_wanted`]
+    /// (soon: requests noted meanwhile ride on that one).
+    pub(super) fn want(&self, ticket: u64) -> bool {
+        let mut state = self.lock();
+        if ticket <= state.requested.max(state.wanted) {
+            return false;
+        }
+        state.wanted = ticket;
+        !std::mem::replace(&mut state.asking, true)
+    }
+
+    /// Asks for a sync covering every ticket [`Queue::want`] noted.
+    pub(super) fn ask_wanted(&self) {
+        let wanted = {
+            let mut state = self.lock();
+            state.asking = false;
+            state.wanted
+        };
+        self.sync(wanted);
     }
 
     /// Asks the writer to sync everything now and leave the file as a close would; false once it is gone.
@@ -184,6 +211,12 @@ impl Queue {
             };
             state.waiting = None;
         }
+    }
+
+    /// The highest ticket a sync was asked for (tests: whether a request went out).
+    #[cfg(test)]
+    pub(super) fn requested(&self) -> u64 {
+        self.lock().requested
     }
 
     /// Moves everything queued into `into` without waiting.
@@ -307,6 +340,23 @@ mod tests {
         let mut batch = Vec::new();
         queue.take_now(&mut batch);
         assert_eq!(names(&batch), ["sync 3", "sync 5"]);
+    }
+
+    /// Wanted syncs noted before the ask goes out become one request, for the highest ticket; only the
+    /// first `want` of a round needs to ask, and a ticket already asked for is not wanted again.
+    #[test]
+    fn wanted_syncs_become_one_request_for_the_highest_ticket() {
+        let queue = Queue::new();
+        assert!(queue.want(2), "the first want of a round asks");
+        assert!(!queue.want(4), "an ask is on its way");
+        assert!(!queue.want(3), "covered by a higher one");
+        queue.ask_wanted();
+        assert!(!queue.want(4), "asked for already");
+        assert!(queue.want(5), "a new round");
+        queue.ask_wanted();
+        let mut batch = Vec::new();
+        queue.take_now(&mut batch);
+        assert_eq!(names(&batch), ["sync 4", "sync 5"]);
     }
 
     /// A long backlog wakes a dozing writer even though nobody asked for a sync (bounded memory).

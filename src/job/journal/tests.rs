@@ -549,3 +549,51 @@ fn a_reader_racing_the_writer_never_sees_damage() {
         other => panic!("{:?}", other.map(|r| r.intact_len)),
     }
 }
+
+/// Connections served in the same turn of the runtime ask for one sync: the request goes out once the
+/// tasks ready now have run, for the highest ticket wanted, and the records become durable.
+#[test]
+fn requests_in_one_turn_of_the_runtime_go_out_once_after_it() {
+    let disk = Disk::default();
+    let (journal, writer) = start(disk.clone(), Path::new("j.jsonl")).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let first = journal.append(committing("a@x", now())).unwrap();
+        let second = journal.append(committing("b@x", now())).unwrap();
+        journal.sync_soon(first);
+        journal.sync_soon(second);
+        assert_eq!(journal.queue().requested(), 0, "asked before the turn ended");
+        tokio::task::yield_now().await;
+        assert_eq!(journal.queue().requested(), second.0);
+        journal.durable(second).await.unwrap();
+    });
+    assert_eq!(disk.lines_synced(), 2);
+    drop(journal);
+    writer.close().unwrap();
+}
+
+/// Off a runtime (`repair`), or when the runtime drops the asking task unrun (it shuts down), the request
+/// goes out at once: a wanted sync is never left unasked.
+#[test]
+fn a_request_off_a_runtime_or_dropped_unrun_goes_out_at_once() {
+    let disk = Disk::default();
+    let (journal, writer) = start(disk.clone(), Path::new("j.jsonl")).unwrap();
+    disk.hold_syncs(true);
+    let first = journal.append(committing("a@x", now())).unwrap();
+    journal.sync_soon(first);
+    assert_eq!(journal.queue().requested(), first.0, "off a runtime");
+
+    let second = journal.append(committing("b@x", now())).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    {
+        let _inside = runtime.enter();
+        journal.sync_soon(second);
+    }
+    assert_eq!(journal.queue().requested(), first.0, "the task has not run yet");
+    drop(runtime);
+    assert_eq!(journal.queue().requested(), second.0, "dropped unrun, it asked");
+    disk.hold_syncs(false);
+    drop(journal);
+    writer.close().unwrap();
+    assert_eq!(disk.lines_synced(), 2);
+}
