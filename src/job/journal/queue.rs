@@ -375,6 +375,26 @@ mod tests {
         assert_eq!(batch.last().map(String::as_str), Some(format!("r{BACKLOG}").as_str()));
     }
 
+    /// A sync request that arrives between the writer's `take` and its `take_now` is taken by `take_now`; it
+    /// must leave no urgency behind, or the next record (nobody waiting for it) wakes a dozing writer.
+    #[test]
+    fn a_request_taken_with_take_now_leaves_no_urgency_behind() {
+        let queue = Arc::new(Queue::new());
+        queue.record(record(1));
+        let mut batch = Vec::new();
+        assert_eq!(queue.take(Wait::Sleeps, &mut batch), Ok(false));
+        // The writer writes r1 and is about to sync; a worker asks meanwhile, and `take_now` collects it.
+        queue.sync(1);
+        queue.take_now(&mut batch);
+        assert_eq!(names(&batch), ["r1", "sync 1"]);
+        let taken = taker(&queue, Wait::Dozes(far()));
+        std::thread::sleep(SETTLE);
+        queue.record(record(2));
+        let woken = taken.recv_timeout(SETTLE);
+        queue.close();
+        assert!(woken.is_err(), "a record woke a dozing writer: {woken:?}");
+    }
+
     /// The last handle going away wakes the writer, which drains what is left, then hears that it is
     /// closed; after the writer is gone, nothing more is accepted.
     #[test]

@@ -597,3 +597,187 @@ fn a_request_off_a_runtime_or_dropped_unrun_goes_out_at_once() {
     writer.close().unwrap();
     assert_eq!(disk.lines_synced(), 2);
 }
+
+/// `run::finish::close_journal` drops the last handle and joins the writer on the runtime's own thread. A
+/// sync request made just before, with no await in between, must not keep the writer open: the task that
+/// would ask for it can never run while that thread blocks in `close`.
+#[test]
+fn closing_on_the_runtime_right_after_a_sync_request_does_not_hang() {
+    let disk = Disk::default();
+    let (journal, writer) = start(disk.clone(), Path::new("j.jsonl")).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async move {
+            let ticket = journal.append(committing("a@x", now())).unwrap();
+            journal.sync_soon(ticket);
+            drop(journal);
+            let _ = tx.send(writer.close().map_err(|e| e.to_string()));
+        });
+    });
+    let closed = rx.recv_timeout(std::time::Duration::from_secs(10));
+    assert_eq!(closed, Ok(Ok(())), "JournalWriter::close hung: the pending ask holds the journal open");
+    assert_eq!(disk.lines_synced(), 1);
+}
+
+/// A writer that panicked (a bug) must not leave the handles believing it is there: appending is refused
+/// as after an error, and `finish_now` (a second signal) answers at once instead of waiting out its timeout.
+#[tokio::test]
+async fn a_writer_that_panicked_refuses_records_and_answers_finish_now() {
+    struct Panics;
+    impl Write for Panics {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            panic!("a bug in the sink (this test's)")
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    impl Sink for Panics {
+        fn sync(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let (journal, writer) = start(Panics, Path::new("j.jsonl")).unwrap();
+    assert!(journal.commit(committing("a@x", now())).await.is_err());
+    eventually("the writer thread ended", || writer.thread.is_finished()).await;
+    let appended = journal.append(committing("b@x", now())).map(|_| ());
+    let finished = tokio::time::timeout(std::time::Duration::from_secs(5), journal.finish_now()).await;
+    drop(journal);
+    assert!(std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| writer.close())).is_err());
+    assert!(
+        appended.is_err() && matches!(finished, Ok(Err(_))),
+        "after the writer panicked: append {appended:?}, finish_now {finished:?}"
+    );
+}
+
+/// A request made on a runtime that has already shut down (its task is dropped at once, unrun) still goes
+/// out at once.
+#[test]
+fn a_request_on_a_runtime_already_shut_down_goes_out_at_once() {
+    let disk = Disk::default();
+    let (journal, writer) = start(disk.clone(), Path::new("j.jsonl")).unwrap();
+    disk.hold_syncs(true);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let handle = runtime.handle().clone();
+    drop(runtime);
+    let ticket = journal.append(committing("a@x", now())).unwrap();
+    {
+        let _inside = handle.enter();
+        journal.sync_soon(ticket);
+    }
+    assert_eq!(journal.queue().requested(), ticket.0);
+    disk.hold_syncs(false);
+    drop(journal);
+    writer.close().unwrap();
+    assert_eq!(disk.lines_synced(), 1);
+}
+
+/// Threads with runtimes of their own, and one without (as `repair`), append and ask in every order, with
+/// pauses around the writer's doze and syncs held back now and then: every ticket waited for resolves, and
+/// only once a sync covered it; closing writes and syncs every record.
+#[test]
+fn concurrent_appends_and_requests_never_hang_nor_resolve_early() {
+    const THREADS: u64 = 4;
+    const ROUNDS: u64 = 250;
+    let disk = Disk::default();
+    let (journal, writer) = start(disk.clone(), Path::new("j.jsonl")).unwrap();
+    let stalls = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let staller = {
+        let (disk, stalls) = (disk.clone(), stalls.clone());
+        std::thread::spawn(move || {
+            while stalls.load(std::sync::atomic::Ordering::SeqCst) {
+                disk.hold_syncs(true);
+                std::thread::sleep(std::time::Duration::from_millis(3));
+                disk.hold_syncs(false);
+                std::thread::sleep(std::time::Duration::from_millis(17));
+            }
+        })
+    };
+    let check = |disk: &Disk, ticket: Ticket, thread: u64, round: u64| {
+        let synced = disk.lines_synced() as u64;
+        assert!(synced >= ticket.0, "thread {thread} round {round}: ticket {} durable, {synced} synced", ticket.0);
+    };
+    let threads: Vec<_> = (0..=THREADS)
+        .map(|thread| {
+            let (journal, disk) = (journal.clone(), disk.clone());
+            std::thread::spawn(move || {
+                let mut seed = 0x9E37_79B9_7F4A_7C15u64.wrapping_mul(thread + 1);
+                let mut next = move || {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    seed
+                };
+                let limit = std::time::Duration::from_secs(20);
+                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                for round in 0..ROUNDS {
+                    let pause = std::time::Duration::from_micros(next() % 7000);
+                    let ticket = journal.append(committing(&format!("t{thread}r{round}@x"), now())).unwrap();
+                    if thread == THREADS {
+                        // Off any runtime, as `repair`: the request goes out from `durable` itself.
+                        if next() % 3 == 0 {
+                            std::thread::sleep(pause);
+                        }
+                        if next() % 2 == 0 {
+                            let wait = journal.durable(ticket);
+                            runtime.block_on(async { tokio::time::timeout(limit, wait).await }).expect("hung").unwrap();
+                            check(&disk, ticket, thread, round);
+                        }
+                        continue;
+                    }
+                    runtime.block_on(async {
+                        match next() % 4 {
+                            0 => {}
+                            1 => journal.sync_soon(ticket),
+                            2 => {
+                                journal.sync_soon(ticket);
+                                tokio::time::sleep(pause).await;
+                            }
+                            _ => tokio::time::sleep(pause).await,
+                        }
+                        if next() % 3 != 0 {
+                            tokio::time::timeout(limit, journal.durable(ticket)).await.expect("hung").unwrap();
+                            check(&disk, ticket, thread, round);
+                        }
+                    });
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    stalls.store(false, std::sync::atomic::Ordering::SeqCst);
+    staller.join().unwrap();
+    drop(journal);
+    writer.close().unwrap();
+    let total = ((THREADS + 1) * ROUNDS) as usize;
+    assert_eq!((disk.lines_written(), disk.lines_synced()), (total, total));
+}
+
+/// However many sync requests one turn of the runtime makes, one task asks for them: none pile up.
+#[test]
+fn requests_in_one_turn_spawn_one_task_and_none_is_left() {
+    let disk = Disk::default();
+    let (journal, writer) = start(disk.clone(), Path::new("j.jsonl")).unwrap();
+    disk.hold_syncs(true);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let metrics = tokio::runtime::Handle::current().metrics();
+        let mut last = None;
+        for i in 0..1000 {
+            let ticket = journal.append(committing(&format!("r{i}@x"), now())).unwrap();
+            journal.sync_soon(ticket);
+            last = Some(ticket);
+        }
+        assert_eq!(metrics.num_alive_tasks(), 1);
+        tokio::task::yield_now().await;
+        assert_eq!(metrics.num_alive_tasks(), 0);
+        assert_eq!(journal.queue().requested(), last.unwrap().0);
+    });
+    disk.hold_syncs(false);
+    drop(journal);
+    writer.close().unwrap();
+    assert_eq!(disk.lines_synced(), 1000);
+}
