@@ -2,7 +2,8 @@
 //!
 //! The record is appended when the message is about to go out: after the worker got its throttle slot and a
 //! session, or — for the message pipelined behind another's final dot — when it is taken for that. A sync is
-//! requested at once, so the `fdatasync` (group commit across connections) runs while the previous message
+//! requested at once (on the runtime, at the end of its current turn, one request for every connection
+//! served in it), so the `fdatasync` (group commit across connections) runs while the previous message
 //! is on the wire; the gate before this message's final dot only checks the record's [`Ticket`].
 //!
 //! **The uncertain bound.** After a crash, a recipient is uncertain when its committing record is durable and
@@ -44,8 +45,8 @@ impl Pending {
         Pending { ticket: None, work }
     }
 
-    /// Appends the committing record (once) and asks the journal to sync it now, so that the sync overlaps
-    /// whatever comes before this message's final dot.
+    /// Appends the committing record (once) and asks the journal to sync it soon (`Journal::sync_soon`), so
+    /// that the sync overlaps whatever comes before this message's final dot.
     pub fn committing(&mut self, journal: Option<&Journal>) {
         let Some(journal) = journal.filter(|_| self.ticket.is_none()) else { return };
         let record = committing(&self.work, self.work.attempts);

@@ -5,11 +5,11 @@
 //! (`queue`) and makes everything written durable with one `fdatasync` (group commit) as soon as someone
 //! waits for a record, or [`SYNC_DELAY`] after the writer took, or could have taken, a record (a sync under
 //! way finishes first); then it publishes how far the file is durable. Appending never waits, and wakes
-//! the writer only when it must (a sync request, or the first record after a quiet spell); whoever needs a
-//! record on disk (a worker about to send a final dot) waits for its [`Ticket`]. A committing record is
-//! appended, and its sync requested, when its message is about to go out (see `pending`), so the sync
-//! overlaps the previous message's round trip. Losing an outcome in a crash turns a settled recipient into
-//! an uncertain one, which is never resent without the user asking: safe.
+//! the writer only when it must (a sync request, a backlog, or the first record after a quiet spell);
+//! whoever needs a record on disk (a worker about to send a final dot) waits for its [`Ticket`]. A
+//! committing record is appended, and its sync requested, when its message is about to go out (see
+//! `pending`), so the sync overlaps the previous message's round trip. Losing an outcome in a crash turns a
+//! settled recipient into an uncertain one, which is never resent without the user asking: safe.
 
 pub mod last_day;
 mod prezeroed;
@@ -97,12 +97,23 @@ impl Drop for Handles {
 
 /// Asks for the syncs [`Journal::sync_soon`] noted when it goes: from the task that owns it once the
 /// runtime runs that task, or at once off a runtime, or if the runtime drops the task unrun (shutting
-/// down), so that a wanted sync is never left unasked.
-struct Ask(Arc<Handles>);
+/// down), so that a wanted sync is never left unasked. It holds the queue, not a handle: a pending ask
+/// does not keep the writer open (closing syncs everything anyway).
+struct Ask(Arc<Queue>);
 
 impl Drop for Ask {
     fn drop(&mut self) {
-        self.0.0.ask_wanted();
+        self.0.ask_wanted();
+    }
+}
+
+/// Tells the handles that the writer is gone however its thread ends, a panic included: appending is then
+/// refused and a finish is answered at once, as when a channel's receiver goes.
+struct WriterGone(Arc<Queue>);
+
+impl Drop for WriterGone {
+    fn drop(&mut self) {
+        self.0.writer_gone();
     }
 }
 
@@ -146,16 +157,17 @@ impl Journal {
         &self.handles.0
     }
 
-    /// Asks for a sync covering `ticket` now, without waiting for it (group commit: requests that arrive
+    /// Asks for a sync covering `ticket` soon, without waiting for it (group commit: requests that arrive
     /// while a sync runs are covered by the next one).
     ///
-    /// On a runtime, the request itself goes out from a task of its own, after the tasks ready now have run:
-    /// the connections served in the same turn of the runtime ask once, and wake the writer once.
+    /// Off a runtime the request goes out at once. On one it goes out from a task of its own: on the
+    /// current-thread runtime `send` uses, that is after the tasks ready now have run, so the connections
+    /// served in the same turn ask once and wake the writer once.
     pub fn sync_soon(&self, ticket: Ticket) {
         if !self.durable.borrow().as_ref().is_ok_and(|&n| n < ticket.0) || !self.queue().want(ticket.0) {
             return;
         }
-        let ask = Ask(self.handles.clone());
+        let ask = Ask(self.handles.0.clone());
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move { drop(ask) });
         }
@@ -227,9 +239,8 @@ fn start(sink: impl Sink, path: &Path) -> std::io::Result<(Journal, JournalWrite
     let (durable_tx, durable) = watch::channel(Ok(0));
     let (owned, writers) = (path.to_owned(), queue.clone());
     let thread = std::thread::Builder::new().name("journal".into()).spawn(move || {
-        let result = write_loop(sink, &owned, &writers, durable_tx);
-        writers.writer_gone();
-        result
+        let gone = WriterGone(writers);
+        write_loop(sink, &owned, &gone.0, durable_tx)
     })?;
     Ok((Journal { path: path.to_owned(), handles: Arc::new(Handles(queue)), durable }, JournalWriter { thread }))
 }
@@ -288,6 +299,7 @@ fn write_loop<S: Sink>(
             queue.take_now(&mut batch);
             apply(&mut batch, &mut sync_now).or_else(|e| fail(&durable, path, e))?;
         }
+        queue::shrink(&mut batch);
         if written > synced {
             let at = *deadline.get_or_insert_with(|| Instant::now() + SYNC_DELAY);
             sync_now |= Instant::now() >= at;

@@ -190,6 +190,7 @@ impl Queue {
             if ready && !state.commands.is_empty() {
                 state.urgent = false;
                 into.append(&mut state.commands);
+                shrink(&mut state.commands);
                 return Ok(doze_over);
             }
             if state.closed {
@@ -219,9 +220,26 @@ impl Queue {
         self.lock().requested
     }
 
+    /// What the queue's buffer holds room for (tests: a backlog's memory is given back).
+    #[cfg(test)]
+    fn capacity(&self) -> usize {
+        self.lock().commands.capacity()
+    }
+
     /// Moves everything queued into `into` without waiting.
     pub(super) fn take_now(&self, into: &mut Vec<Command>) {
-        into.append(&mut self.lock().commands);
+        let mut state = self.lock();
+        state.urgent = false;
+        into.append(&mut state.commands);
+        shrink(&mut state.commands);
+    }
+}
+
+/// Gives back what a backlog grew a buffer to (a disk stall can queue many records; the channel before this
+/// queue freed them as it went).
+pub(super) fn shrink(buffer: &mut Vec<Command>) {
+    if buffer.capacity() > 4 * BACKLOG {
+        buffer.shrink_to(BACKLOG);
     }
 }
 
@@ -357,6 +375,23 @@ mod tests {
         let mut batch = Vec::new();
         queue.take_now(&mut batch);
         assert_eq!(names(&batch), ["sync 4", "sync 5"]);
+    }
+
+    /// A backlog far beyond BACKLOG (a long disk stall) does not keep its memory once taken, in the queue or
+    /// in the writer's batch.
+    #[test]
+    fn a_backlog_gives_its_memory_back_once_taken() {
+        let queue = Queue::new();
+        for n in 0..8 * BACKLOG {
+            queue.record(record(n));
+        }
+        let mut batch = Vec::new();
+        queue.take_now(&mut batch);
+        assert_eq!(batch.len(), 8 * BACKLOG);
+        assert!(queue.capacity() <= BACKLOG, "the queue kept room for {}", queue.capacity());
+        batch.clear();
+        shrink(&mut batch);
+        assert!(batch.capacity() <= BACKLOG, "the batch kept room for {}", batch.capacity());
     }
 
     /// A long backlog wakes a dozing writer even though nobody asked for a sync (bounded memory).
