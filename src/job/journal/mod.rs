@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
-use queue::{Empty, Queue, Wait};
+use queue::{Command, Empty, Queue, Wait};
 
 pub use record::{BOUNCE_RUN, Bounce, BounceKind, Record, Settled};
 pub use replay::{Detail, JournalEntry, JournalState, KeyId, LastRun, Replayed, UNCERTAIN_REPLY, key_id};
@@ -60,15 +60,6 @@ impl JournalError {
 /// The longest a written record waits for its sync when nobody is waiting for it. Longer means fewer syncs
 /// (each costs ~150 µs of kernel work here) and needs a deeper queue ahead of the workers (producer::queue_depth).
 pub const SYNC_DELAY: Duration = Duration::from_millis(5);
-
-enum Command {
-    Record(Record),
-    /// Someone waits for this record, not durable yet: sync now, unless a sync covered it meanwhile.
-    Sync(u64),
-    /// The process is about to quit without closing the writer (a second signal): sync everything and leave
-    /// the file as a close would (no zeros after the records), then say so.
-    Finish(tokio::sync::oneshot::Sender<()>),
-}
 
 /// A record's place in the journal: durable once the writer has synced that far.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -5,14 +5,24 @@
 //! each wake-up is a futex call and a context switch, since the writer preempts the runtime that woke it:
 //! `perf` put a tenth of a loopback run's CPU in the channel's wake-ups, two or three per message. Only a sync
 //! someone waits for, a finish, the last handle going away or a long backlog needs the writer at once. Other
-//! records ride along with the next wake-up. The writer [`Wait::Dozes`] for [`super::SYNC_DELAY`] after
+//! records ride along with the next wake-up. The writer [`Wait::Dozes`] for the journal's `SYNC_DELAY` after
 //! activity, so a record nobody waits for is still synced within that delay. It sleeps for good
 //! ([`Wait::Sleeps`]) only after a doze that brought nothing, and then the first record wakes it.
 
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
-use super::Command;
+use super::record::Record;
+
+/// What the writer is handed.
+pub(super) enum Command {
+    Record(Record),
+    /// Someone waits for this record, not durable yet: sync now, unless a sync covered it meanwhile.
+    Sync(u64),
+    /// The process is about to quit without closing the writer (a second signal): sync everything and leave
+    /// the file as a close would (no zeros after the records), then say so.
+    Finish(tokio::sync::oneshot::Sender<()>),
+}
 
 /// Queued records that wake the writer even though nobody asked for a sync: bounds the queue's memory and
 /// the writer's batch.
@@ -90,7 +100,7 @@ impl Queue {
     }
 
     /// Queues a record and returns its ticket; None once the writer is gone.
-    pub(super) fn record(&self, record: super::Record) -> Option<u64> {
+    pub(super) fn record(&self, record: Record) -> Option<u64> {
         let mut state = self.lock();
         if state.writer_gone {
             return None;
@@ -252,7 +262,6 @@ mod tests {
     use chrono::Utc;
 
     use super::*;
-    use crate::job::journal::Record;
 
     fn record(n: usize) -> Record {
         Record::Released { key: format!("r{n}@x"), date: 0, at: Utc::now() }
