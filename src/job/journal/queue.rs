@@ -280,6 +280,13 @@ mod tests {
             .collect()
     }
 
+    /// What `take_now` hands over, named.
+    fn taken_now(queue: &Queue) -> Vec<String> {
+        let mut batch = Vec::new();
+        queue.take_now(&mut batch);
+        names(&batch)
+    }
+
     /// `take` on a thread of its own, as the writer calls it; its result arrives on the receiver.
     fn taker(queue: &Arc<Queue>, wait: Wait) -> mpsc::Receiver<(Result<bool, Empty>, Vec<String>)> {
         let (tx, rx) = mpsc::channel();
@@ -364,9 +371,7 @@ mod tests {
         for ticket in [3, 1, 3, 2, 5, 5] {
             queue.sync(ticket);
         }
-        let mut batch = Vec::new();
-        queue.take_now(&mut batch);
-        assert_eq!(names(&batch), ["sync 3", "sync 5"]);
+        assert_eq!(taken_now(&queue), ["sync 3", "sync 5"]);
     }
 
     /// Wanted syncs noted before the ask goes out become one request, for the highest ticket; only the
@@ -381,9 +386,7 @@ mod tests {
         assert!(!queue.want(4), "asked for already");
         assert!(queue.want(5), "a new round");
         queue.ask_wanted();
-        let mut batch = Vec::new();
-        queue.take_now(&mut batch);
-        assert_eq!(names(&batch), ["sync 4", "sync 5"]);
+        assert_eq!(taken_now(&queue), ["sync 4", "sync 5"]);
     }
 
     /// A backlog far beyond BACKLOG (a long disk stall) does not keep its memory once taken, in the queue or
