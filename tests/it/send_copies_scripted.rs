@@ -92,7 +92,7 @@ fn a_copy_refused_for_now_and_a_refused_main_recipient_lock_step() {
 /// A server with a recipient limit (Postfix's `smtpd_recipient_limit`: `452 4.5.3 Error: too many
 /// recipients`) accepts the row's own address and refuses its copies, with `pipelining = "envelope"`
 /// (MAIL and RCPTs grouped, DATA after their replies): the row is delivered once, both copies are in
-/// `copies` with the 452, nothing is retried, and the other rows are untouched.
+/// `copies` with the 452, nothing is retried, the other rows are untouched, and the run exits 1.
 #[test]
 fn copies_refused_as_too_many_recipients_leave_the_row_delivered_once_envelope_pipelining() {
     let server = MailServer::start();
@@ -103,7 +103,8 @@ fn copies_refused_as_too_many_recipients_leave_the_row_delivered_once_envelope_p
         server.reject(copy, "452 4.5.3 Error: too many recipients", 100);
     }
     let run = job.send(&["--yes"]);
-    run.expect(0).line_with(&[&format!("; copies not delivered: {cc0}: 452 4.5.3 Error: too many recipients")]);
+    // Every row is delivered, but two people got nothing: exit 1, so that cron hears of it.
+    run.expect(1).line_with(&[&format!("; copies not delivered: {cc0}: 452 4.5.3 Error: too many recipients")]);
     let row0 = &job.last_report().by_email()[&main0];
     assert_eq!((row0.status.as_str(), row0.attempts), ("delivered", 1), "{row0:?}");
     for copy in [&cc0, &bcc0] {
