@@ -81,3 +81,33 @@ mod tests {
         assert!(check_unsubscribe(&format!("https://e.com/{}", "a".repeat(1000))).is_err());
     }
 }
+
+/// A text a reader would take, in part, for RFC 2047 encoded words (`=?charset?B?…?=`) if it were written as
+/// it is: a CSV cell `=?utf-8?B?UGF5IG5vdw==?=` would read "Pay now" in the recipient's mail program, not
+/// what the job (and its preview) said. mail-builder writes such ASCII text raw, so these texts are
+/// encoded here ([`encoded_words`]); then the reader decodes them back to exactly what was written.
+pub fn looks_encoded(text: &str) -> bool {
+    text.contains("=?")
+}
+
+/// Input bytes per encoded word: 52 base64 characters, a word of 64, so that even after `Subject: ` the
+/// first line stays under 78 (RFC 2047's limit for a word is 75).
+const WORD_BYTES: usize = 39;
+
+/// The whole text as RFC 2047 "B" encoded words in UTF-8, split on character boundaries and separated by
+/// spaces, where the header folds; readers join adjacent encoded words without the space between them.
+pub fn encoded_words(text: &str) -> String {
+    use base64::Engine as _;
+    let mut words = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        let mut end = rest.len().min(WORD_BYTES);
+        while !rest.is_char_boundary(end) {
+            end -= 1;
+        }
+        let (word, next) = rest.split_at(end);
+        words.push(format!("=?utf-8?B?{}?=", base64::engine::general_purpose::STANDARD.encode(word)));
+        rest = next;
+    }
+    words.join(" ")
+}

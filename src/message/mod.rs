@@ -14,6 +14,7 @@ use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
 use mail_builder::MessageBuilder;
+use mail_builder::headers::HeaderType;
 use mail_builder::headers::address::Address;
 use mail_builder::headers::content_type::ContentType;
 use mail_builder::headers::date::Date;
@@ -88,21 +89,20 @@ impl Draft<'_> {
     pub fn build(self) -> Result<Vec<u8>, MessageError> {
         let r = self.rendered;
         let mut builder = MessageBuilder::new()
-            .from(address(self.from))
-            .to(address(self.to))
-            .subject(Text::new(r.subject.as_str()))
+            .header("From", addresses(&[self.from]))
+            .header("To", addresses(&[self.to]))
+            .header("Subject", text(&r.subject))
             .date(Date::new(self.date.timestamp()))
             .message_id(self.message_id);
-        let cc: Vec<Address<'static>> =
-            self.copies.iter().filter(|c| c.kind == CopyKind::Cc).map(|c| address(&c.mailbox)).collect();
+        let cc: Vec<&Mailbox> = self.copies.iter().filter(|c| c.kind == CopyKind::Cc).map(|c| &c.mailbox).collect();
         if !cc.is_empty() {
-            builder = builder.cc(Address::new_list(cc));
+            builder = builder.header("Cc", addresses(&cc));
         }
         if let Some(reply_to) = self.reply_to {
-            builder = builder.reply_to(address(reply_to));
+            builder = builder.header("Reply-To", addresses(&[reply_to]));
         }
         for (name, value) in &r.headers {
-            builder = builder.header(name.as_str(), Text::new(value.as_str()));
+            builder = builder.header(name.as_str(), text(value));
         }
         if let Some(url) = &r.list_unsubscribe {
             builder = builder.header("List-Unsubscribe", URL::new(url.as_str()));
@@ -124,6 +124,31 @@ pub fn envelope(from: &Mailbox, to: &Mailbox, copies: &[CopyRecipient], bytes: &
         copies: copies.iter().map(copy).collect(),
         smtputf8: from.needs_smtputf8() || to.needs_smtputf8() || copies.iter().any(|c| c.mailbox.needs_smtputf8()),
         eight_bit: !bytes.is_ascii(),
+    }
+}
+
+/// An unstructured text (the subject, a job's header) as mail-builder writes it, unless a reader would
+/// decode part of it (`headers::looks_encoded`): then all of it as encoded words.
+fn text(value: &str) -> HeaderType<'_> {
+    match headers::looks_encoded(value) {
+        true => Raw::new(headers::encoded_words(value)).into(),
+        false => Text::new(value).into(),
+    }
+}
+
+/// Mailboxes as mail-builder writes them, unless a display name would be decoded by a reader
+/// (`headers::looks_encoded`): then every name as encoded words, which mail-builder cannot be asked for.
+fn addresses(mailboxes: &[&Mailbox]) -> HeaderType<'static> {
+    if mailboxes.iter().any(|m| m.name.as_deref().is_some_and(headers::looks_encoded)) {
+        let one = |m: &&Mailbox| match &m.name {
+            Some(name) => format!("{} <{}>", headers::encoded_words(name), m.header_address()),
+            None => format!("<{}>", m.header_address()),
+        };
+        return Raw::new(mailboxes.iter().map(one).collect::<Vec<_>>().join(", ")).into();
+    }
+    match mailboxes {
+        [one] => address(one).into(),
+        many => Address::new_list(many.iter().map(|m| address(m)).collect()).into(),
     }
 }
 

@@ -198,3 +198,77 @@ fn every_short_text_is_normalized_as_the_rule_says_with_or_without_nul_and_cr() 
         assert_eq!(normalize(&text), normalized_plainly(&text), "{text:?}");
     }
 }
+
+/// Texts a reader would decode in part (`=?…?=`, from a CSV cell or the job) arrive as written: the subject,
+/// a job's header, and display names in From, To, Cc and Reply-To; everything else is written as before.
+#[test]
+fn literal_encoded_words_in_texts_and_names_read_back_as_written() {
+    let subject = "Re: =?utf-8?b?UGF5IG5vdw==?= please, Zoë — ".to_owned() + &"=?x?q?é?= ".repeat(12);
+    let mut r = rendered(Some("hi"), None);
+    r.subject = subject.clone();
+    r.headers = vec![("X-Note".into(), "=?utf-8?q?Admin?=".into()), ("X-Plain".into(), "plain text".into())];
+    let (to, boss) =
+        (mailbox("\"=?utf-8?q?IT_Support?=\" <it@example.de>"), mailbox("\"=?utf-8?B?Qm9zcw==?=\" <b@example.de>"));
+    let copies = [
+        CopyRecipient { kind: CopyKind::Cc, mailbox: mailbox("Ann <ann@example.de>") },
+        CopyRecipient { kind: CopyKind::Cc, mailbox: boss },
+    ];
+    let from = mailbox("\"=?utf-8?q?Bank?=\" <news@example.com>");
+    let reply_to = mailbox("Plain Name <reply@example.com>");
+    let date = Utc.with_ymd_and_hms(2026, 11, 2, 9, 30, 0).unwrap();
+    let draft = Draft {
+        from: &from,
+        reply_to: Some(&reply_to),
+        to: &to,
+        copies: &copies,
+        rendered: &r,
+        attachments: vec![],
+        message_id: "id1@example.com",
+        date,
+    };
+    let bytes = draft.build().unwrap();
+    assert_wire_clean(&bytes);
+    let head = String::from_utf8(bytes.clone()).unwrap().split("\r\n\r\n").next().unwrap().to_owned();
+    assert!(head.lines().all(|line| line.len() <= 78), "{head}");
+    assert!(!head.contains("=?utf-8?b?UGF5") && !head.contains("=?utf-8?q?"), "written raw somewhere:\n{head}");
+    assert!(
+        head.contains("\r\nX-Plain: plain text\r\n")
+            && head.contains("\r\nReply-To: \"Plain Name\" <reply@example.com>\r\n")
+    );
+
+    let parsed = MessageParser::default().parse(&bytes).unwrap();
+    assert_eq!(parsed.subject(), Some(subject.as_str()));
+    let names = |list: Option<&mail_parser::Address>| -> Vec<(String, String)> {
+        let list = list.unwrap().as_list().unwrap();
+        list.iter().map(|a| (a.name().unwrap_or("").to_owned(), a.address().unwrap().to_owned())).collect()
+    };
+    assert_eq!(names(parsed.from()), [("=?utf-8?q?Bank?=".to_owned(), "news@example.com".to_owned())]);
+    assert_eq!(names(parsed.to()), [("=?utf-8?q?IT_Support?=".to_owned(), "it@example.de".to_owned())]);
+    let cc = [
+        ("Ann".to_owned(), "ann@example.de".to_owned()),
+        ("=?utf-8?B?Qm9zcw==?=".to_owned(), "b@example.de".to_owned()),
+    ];
+    assert_eq!(names(parsed.cc()), cc);
+    let note = head.lines().find_map(|l| l.strip_prefix("X-Note: ")).unwrap();
+    assert_eq!(decode_b_words(note), "=?utf-8?q?Admin?=");
+}
+
+/// `=?utf-8?B?…?=` words separated by spaces, decoded and joined (the reader's side of `encoded_words`).
+fn decode_b_words(value: &str) -> String {
+    use base64::Engine as _;
+    let word = |w: &str| {
+        let b64 = w.strip_prefix("=?utf-8?B?").and_then(|w| w.strip_suffix("?=")).expect("a B word");
+        base64::engine::general_purpose::STANDARD.decode(b64).unwrap()
+    };
+    String::from_utf8(value.split(' ').flat_map(word).collect()).unwrap()
+}
+
+#[test]
+fn encoded_words_split_on_characters_and_stay_short() {
+    for text in ["", "a", &"é".repeat(40), &"x".repeat(39), &"x".repeat(40), &"日本語".repeat(20), "=?a?b?c?="] {
+        let words = headers::encoded_words(text);
+        assert!(words.split(' ').all(|w| w.len() <= 75), "{words}");
+        assert_eq!(if text.is_empty() { String::new() } else { decode_b_words(&words) }, text);
+    }
+    assert!(headers::looks_encoded("a =?b") && !headers::looks_encoded("a = ? b ?="));
+}

@@ -225,3 +225,37 @@ fn a_row_with_copies_is_one_unit_for_the_journal_and_not_sent_twice_after_a_cras
     }
     assert_eq!(copies.get(&job.recipients[1]), Some(&1), "row 3 reached the server once: {copies:?}");
 }
+
+/// A name cell, and a Cc display name, that look like RFC 2047 encoded words arrive through Postfix as
+/// written: the recipient's mail program shows the cell ("=?utf-8?B?UGF5IG5vdw==?="), not "Pay now". The
+/// other row's headers are written as before.
+#[test]
+fn cells_that_look_like_encoded_words_arrive_as_written() {
+    let Some(lab) = lab("cells_that_look_like_encoded_words_arrive_as_written") else { return };
+    let tag = unique_tag("encoded-lookalikes");
+    let mut maildir = Maildir::mark(&lab);
+    let lookalike = "=?utf-8?B?UGF5IG5vdw==?=";
+    let boss = format!("cc-{tag}@example.test");
+    let cc = |i: usize| if i == 0 { format!("\"=?utf-8?q?Boss?=\" <{boss}>") } else { String::new() };
+    let job = job_with_copies(&lab, &tag, "auto", addresses(&tag, 2), cc, |_| String::new(), None);
+    let csv = std::fs::read_to_string(job.path().join("recipients.csv")).unwrap();
+    job.write("recipients.csv", csv.replacen("User 0", lookalike, 1));
+
+    job.send(&["--yes"]).expect(0);
+    let text = maildir.first(&job.recipients[0]);
+    let parsed = mail_parser::MessageParser::default().parse(text.as_bytes()).unwrap();
+    let subject = job.personalised(0).0.replacen("User 0", lookalike, 1);
+    assert_eq!(parsed.subject(), Some(subject.as_str()), "{text}");
+    let names = |list: Option<&mail_parser::Address>| -> Vec<(Option<String>, Option<String>)> {
+        list.unwrap().iter().map(|a| (a.name().map(Into::into), a.address().map(Into::into))).collect()
+    };
+    assert_eq!(names(parsed.to()), [(Some(lookalike.to_owned()), Some(job.recipients[0].clone()))], "{text}");
+    assert_eq!(names(parsed.cc()), [(Some("=?utf-8?q?Boss?=".to_owned()), Some(boss.clone()))], "{text}");
+    assert!(text.contains("Hello =?utf-8?B?UGF5IG5vdw==?=,"), "the body is text, as written:\n{text}");
+
+    let other = maildir.first(&job.recipients[1]);
+    let headers = written_headers(&other);
+    let header = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, raw)| raw.trim_end().to_owned());
+    let to = format!(" \"User 1\" <{}>", job.recipients[1]);
+    assert_eq!((header("to"), header("subject")), (Some(to), Some(format!(" {}", job.personalised(1).0))));
+}
