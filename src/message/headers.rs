@@ -59,29 +59,6 @@ pub fn check_unsubscribe(url: &str) -> Result<Unsubscribe, String> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn header_names() {
-        assert!(check_header_name("X-Campaign").is_ok());
-        for bad in ["", "X Campaign", "X:y", "Bcc", "bcc", "Content-Type", "Subject", "X-Ä"] {
-            assert!(check_header_name(bad).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn unsubscribe_urls() {
-        assert_eq!(check_unsubscribe("https://example.com/u/1"), Ok(Unsubscribe::OneClick));
-        assert_eq!(check_unsubscribe("mailto:u@example.com?subject=x"), Ok(Unsubscribe::Mailto));
-        for bad in ["http://example.com/u", "https://", "https://e.com/a b", "https://e.com/ü", "javascript:x"] {
-            assert!(check_unsubscribe(bad).is_err(), "{bad:?}");
-        }
-        assert!(check_unsubscribe(&format!("https://e.com/{}", "a".repeat(1000))).is_err());
-    }
-}
-
 /// A text a reader would take, in part, for RFC 2047 encoded words (`=?charset?B?…?=`) if it were written as
 /// it is: a CSV cell `=?utf-8?B?UGF5IG5vdw==?=` would read "Pay now" in the recipient's mail program, not
 /// what the job (and its preview) said. mail-builder writes such ASCII text raw, so these texts are
@@ -110,4 +87,27 @@ pub fn encoded_words(text: &str) -> String {
         rest = next;
     }
     words.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_names() {
+        assert!(check_header_name("X-Campaign").is_ok());
+        for bad in ["", "X Campaign", "X:y", "Bcc", "bcc", "Content-Type", "Subject", "X-Ä"] {
+            assert!(check_header_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn unsubscribe_urls() {
+        assert_eq!(check_unsubscribe("https://example.com/u/1"), Ok(Unsubscribe::OneClick));
+        assert_eq!(check_unsubscribe("mailto:u@example.com?subject=x"), Ok(Unsubscribe::Mailto));
+        for bad in ["http://example.com/u", "https://", "https://e.com/a b", "https://e.com/ü", "javascript:x"] {
+            assert!(check_unsubscribe(bad).is_err(), "{bad:?}");
+        }
+        assert!(check_unsubscribe(&format!("https://e.com/{}", "a".repeat(1000))).is_err());
+    }
 }
