@@ -2,7 +2,8 @@
 
 /// Everything asked for was done: every recipient delivered, or a check/preview found nothing wrong.
 pub const SUCCESS: u8 = 0;
-/// The run finished, but some recipients failed, were deferred or are uncertain.
+/// The run finished, but some recipients failed, were deferred or are uncertain, or a delivered row's copies
+/// (Cc/Bcc) were rejected, in this run or an earlier one.
 pub const PARTIAL: u8 = 1;
 /// Bad input or configuration, found before anything was sent.
 pub const INPUT_ERROR: u8 = 2;

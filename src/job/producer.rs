@@ -158,7 +158,13 @@ impl Producer<'_> {
         };
         let not_sent = |status, text: String| bare(recipient.row, &recipient.mailbox.envelope(), status, text);
         match decide(&self.plan, &recipient) {
-            Decision::Carry(status) => self.settle(not_sent(status, format!("{status} in an earlier run")), true),
+            Decision::Carry(status, copies_rejected) => {
+                let mut carried = not_sent(status, format!("{status} in an earlier run"));
+                if copies_rejected {
+                    carried.copies = "some rejected in an earlier run (see its report)".to_owned();
+                }
+                self.settle(carried, true)
+            }
             Decision::Send(_) if self.shared.stop.is_set() => {
                 self.settle(not_sent(Status::NotSent, "not sent: the run stopped".into()), false)
             }
@@ -213,8 +219,8 @@ pub fn count(plan: &ProducerPlan) -> Option<Planned> {
         counted.recipients += 1;
         let Ok(Entry::Recipient(recipient)) = entry else { continue };
         match decide(plan, &recipient) {
-            Decision::Carry(Status::Uncertain) => counted.uncertain_earlier += 1,
-            Decision::Carry(_) => counted.settled_earlier += 1,
+            Decision::Carry(Status::Uncertain, _) => counted.uncertain_earlier += 1,
+            Decision::Carry(..) => counted.settled_earlier += 1,
             Decision::Send(_) if plan.limit.is_some_and(|l| counted.to_send >= l) => {}
             Decision::Send(_) => counted.to_send += 1,
         }
@@ -228,7 +234,8 @@ fn takes(shard: Option<Shard>, entry: &Result<Entry, RowError>) -> bool {
 }
 
 enum Decision {
-    Carry(Status),
+    /// Settled earlier: this status, and whether some of the row's copies were rejected then.
+    Carry(Status, bool),
     /// Send, with this Date (the journal's, for a retry, so the bytes are the same).
     Send(DateTime<Utc>),
 }
@@ -239,9 +246,9 @@ fn decide(plan: &ProducerPlan, recipient: &Recipient) -> Decision {
     };
     let earlier = Utc.timestamp_opt(entry.date, 0).single().unwrap_or(plan.now);
     match entry.state {
-        JournalState::Settled(Settled::Delivered) => Decision::Carry(Status::Delivered),
-        JournalState::Settled(Settled::Failed) => Decision::Carry(Status::Failed),
-        JournalState::Uncertain if !plan.resend_uncertain => Decision::Carry(Status::Uncertain),
+        JournalState::Settled(Settled::Delivered) => Decision::Carry(Status::Delivered, entry.copies_rejected),
+        JournalState::Settled(Settled::Failed) => Decision::Carry(Status::Failed, false),
+        JournalState::Uncertain if !plan.resend_uncertain => Decision::Carry(Status::Uncertain, false),
         JournalState::Uncertain | JournalState::Released | JournalState::Settled(Settled::Deferred) => {
             Decision::Send(earlier)
         }

@@ -110,7 +110,7 @@ impl Progress {
 
     /// A recipient settled in an earlier run: counted, logged only with `-v`.
     pub fn carried(&mut self, settlement: &Settlement) {
-        self.tally.add(settlement.status);
+        self.tally.add(settlement);
         self.view.settled(settlement, true);
         if self.verbose {
             self.log(&describe(settlement));
@@ -119,7 +119,7 @@ impl Progress {
     }
 
     pub fn settled(&mut self, settlement: &Settlement) {
-        self.tally.add(settlement.status);
+        self.tally.add(settlement);
         self.view.settled(settlement, false);
         let noteworthy = matches!(settlement.status, Status::Failed | Status::Deferred | Status::Uncertain)
             || !settlement.copies.is_empty();
@@ -270,7 +270,16 @@ mod tests {
 
     #[test]
     fn summary_lists_every_count_and_the_rate() {
-        let t = Tally { delivered: 90, failed: 5, deferred: 3, uncertain: 2, not_sent: 0, skipped: 1, suppressed: 0 };
+        let t = Tally {
+            delivered: 90,
+            failed: 5,
+            deferred: 3,
+            uncertain: 2,
+            not_sent: 0,
+            skipped: 1,
+            suppressed: 0,
+            copies_rejected: 0,
+        };
         let s = summary(&t, (0, 0), Duration::from_secs(10));
         assert!(s.contains("delivered        90\n"), "{s}");
         assert!(s.contains("skipped           1\n"), "{s}");

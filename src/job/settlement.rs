@@ -77,11 +77,15 @@ pub struct Tally {
     pub not_sent: u64,
     pub skipped: u64,
     pub suppressed: u64,
+    /// Rows delivered (in this run or an earlier one) while some of their copies (Cc/Bcc) were rejected:
+    /// those people got nothing, so the run exits 1 as for a failed row. Not in [`Tally::done`].
+    pub copies_rejected: u64,
 }
 
 impl Tally {
-    pub fn add(&mut self, status: Status) {
-        *match status {
+    pub fn add(&mut self, settlement: &Settlement) {
+        self.copies_rejected += u64::from(!settlement.copies.is_empty());
+        *match settlement.status {
             Status::Delivered => &mut self.delivered,
             Status::Failed => &mut self.failed,
             Status::Deferred => &mut self.deferred,

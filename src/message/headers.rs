@@ -17,11 +17,17 @@ const RESERVED: &[&str] = &[
     "return-path",
 ];
 
+/// The longest header name a job may add: the first word of its value cannot fold away from it, and the
+/// line must stay far within 998 octets.
+const MAX_NAME: usize = 64;
+
 /// A header name a job may add: RFC 5322 §3.6.8 field-name characters, not reserved, not `Content-*`.
 pub fn check_header_name(name: &str) -> Result<(), String> {
     let lower = name.to_ascii_lowercase();
     if name.is_empty() || !name.bytes().all(|b| (33..=126).contains(&b) && b != b':') {
         Err(format!("`{name}` is not a valid header name (printable ASCII, no spaces or `:`)"))
+    } else if name.len() > MAX_NAME {
+        Err(format!("`{name}` is not a valid header name (at most {MAX_NAME} characters, so that its line can fold)"))
     } else if RESERVED.contains(&lower.as_str()) || lower.starts_with("content-") {
         Err(format!("`{name}` is set by mailshot itself and cannot be given in [message] headers"))
     } else {
@@ -67,24 +73,39 @@ pub fn looks_encoded(text: &str) -> bool {
     text.contains("=?")
 }
 
-/// Input bytes per encoded word: 52 base64 characters, a word of 64, so that even after `Subject: ` the
-/// first line stays under 78 (RFC 2047's limit for a word is 75).
-const WORD_BYTES: usize = 39;
+/// RFC 5322's line length to stay within, RFC 2047's longest encoded word, and what a B word adds around
+/// its base64.
+const LINE: usize = 78;
+const WORD_MAX: usize = 75;
+const FRAME: usize = "=?utf-8?B??=".len();
 
-/// The whole text as RFC 2047 "B" encoded words in UTF-8, split on character boundaries and separated by
-/// spaces, where the header folds; readers join adjacent encoded words without the space between them.
-pub fn encoded_words(text: &str) -> String {
+/// The whole text as RFC 2047 "B" encoded words in UTF-8, separated by spaces, where the header folds;
+/// readers join adjacent encoded words without the space between them. The first word is sized to fit
+/// after the header's name (`column`: `Subject: ` is 9; nothing can fold before it), the others to fit a
+/// folded line. A word ends on a character boundary, and after a space of the text when one is in its
+/// second half: a reader that wrongly spaces words apart (Python's `email`, gh-128110) then only doubles a
+/// space.
+pub fn encoded_words(text: &str, column: usize) -> String {
     use base64::Engine as _;
     let mut words = Vec::new();
-    let mut rest = text;
+    let (mut rest, mut room) = (text, LINE.saturating_sub(column));
     while !rest.is_empty() {
-        let mut end = rest.len().min(WORD_BYTES);
+        let fits = room.min(WORD_MAX).saturating_sub(FRAME) / 4 * 3;
+        let mut end = rest.len().min(fits.max(1));
         while !rest.is_char_boundary(end) {
             end -= 1;
         }
+        if end == 0 {
+            end = rest.chars().next().map_or(rest.len(), char::len_utf8);
+        }
+        if end < rest.len()
+            && let Some(space) = rest[..end].rfind(' ').filter(|&at| at + 1 > end / 2)
+        {
+            end = space + 1;
+        }
         let (word, next) = rest.split_at(end);
         words.push(format!("=?utf-8?B?{}?=", base64::engine::general_purpose::STANDARD.encode(word)));
-        rest = next;
+        (rest, room) = (next, LINE - 1);
     }
     words.join(" ")
 }
@@ -96,7 +117,9 @@ mod tests {
     #[test]
     fn header_names() {
         assert!(check_header_name("X-Campaign").is_ok());
-        for bad in ["", "X Campaign", "X:y", "Bcc", "bcc", "Content-Type", "Subject", "X-Ä"] {
+        assert!(check_header_name(&format!("X-{}", "N".repeat(MAX_NAME - 2))).is_ok());
+        let too_long = format!("X-{}", "N".repeat(MAX_NAME - 1));
+        for bad in ["", "X Campaign", "X:y", "Bcc", "bcc", "Content-Type", "Subject", "X-Ä", &too_long] {
             assert!(check_header_name(bad).is_err(), "{bad:?}");
         }
     }

@@ -1,7 +1,9 @@
 //! MIME: one recipient's rendered values → the exact bytes that go on the wire (CRLF, before dot-stuffing).
 //!
 //! mail-builder does the encoding (RFC 2047 words for names and subjects, RFC 2231 for file names,
-//! quoted-printable or base64 so no line exceeds 78/998 octets). We build the part tree ourselves only to
+//! quoted-printable or base64 so no line exceeds 78/998 octets), except for a subject, header or display
+//! name that holds `=?`: mail-builder writes such ASCII raw, and readers would decode it, so those are
+//! encoded here (`headers::encoded_words`). We build the part tree ourselves only to
 //! give each multipart a deterministic boundary (see `ids`). Structure: text → `text/plain`; text + html →
 //! `multipart/alternative`; with attachments → `multipart/mixed` around it. A row's Cc copies go in one `Cc`
 //! header; its Bcc copies only in the envelope: no `Bcc` header is ever written.
@@ -89,20 +91,20 @@ impl Draft<'_> {
     pub fn build(self) -> Result<Vec<u8>, MessageError> {
         let r = self.rendered;
         let mut builder = MessageBuilder::new()
-            .header("From", addresses(&[self.from]))
-            .header("To", addresses(&[self.to]))
-            .header("Subject", text(&r.subject))
+            .header("From", addresses("From", &[self.from]))
+            .header("To", addresses("To", &[self.to]))
+            .header("Subject", text("Subject", &r.subject))
             .date(Date::new(self.date.timestamp()))
             .message_id(self.message_id);
         let cc: Vec<&Mailbox> = self.copies.iter().filter(|c| c.kind == CopyKind::Cc).map(|c| &c.mailbox).collect();
         if !cc.is_empty() {
-            builder = builder.header("Cc", addresses(&cc));
+            builder = builder.header("Cc", addresses("Cc", &cc));
         }
         if let Some(reply_to) = self.reply_to {
-            builder = builder.header("Reply-To", addresses(&[reply_to]));
+            builder = builder.header("Reply-To", addresses("Reply-To", &[reply_to]));
         }
         for (name, value) in &r.headers {
-            builder = builder.header(name.as_str(), text(value));
+            builder = builder.header(name.as_str(), text(name, value));
         }
         if let Some(url) = &r.list_unsubscribe {
             builder = builder.header("List-Unsubscribe", URL::new(url.as_str()));
@@ -129,19 +131,21 @@ pub fn envelope(from: &Mailbox, to: &Mailbox, copies: &[CopyRecipient], bytes: &
 
 /// An unstructured text (the subject, a job's header) as mail-builder writes it, unless a reader would
 /// decode part of it (`headers::looks_encoded`): then all of it as encoded words.
-fn text(value: &str) -> HeaderType<'_> {
+fn text<'x>(name: &str, value: &'x str) -> HeaderType<'x> {
     match headers::looks_encoded(value) {
-        true => Raw::new(headers::encoded_words(value)).into(),
+        true => Raw::new(headers::encoded_words(value, name.len() + 2)).into(),
         false => Text::new(value).into(),
     }
 }
 
 /// Mailboxes as mail-builder writes them, unless a display name would be decoded by a reader
 /// (`headers::looks_encoded`): then every name as encoded words, which mail-builder cannot be asked for.
-fn addresses(mailboxes: &[&Mailbox]) -> HeaderType<'static> {
+fn addresses(name: &str, mailboxes: &[&Mailbox]) -> HeaderType<'static> {
     if mailboxes.iter().any(|m| m.name.as_deref().is_some_and(headers::looks_encoded)) {
+        // Only the first word cannot fold; a later address's words fold before them as needed.
+        let column = name.len() + 2;
         let one = |m: &&Mailbox| match &m.name {
-            Some(name) => format!("{} <{}>", headers::encoded_words(name), m.header_address()),
+            Some(name) => format!("{} <{}>", headers::encoded_words(name, column), m.header_address()),
             None => format!("<{}>", m.header_address()),
         };
         return Raw::new(mailboxes.iter().map(one).collect::<Vec<_>>().join(", ")).into();

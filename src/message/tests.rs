@@ -206,7 +206,12 @@ fn literal_encoded_words_in_texts_and_names_read_back_as_written() {
     let subject = "Re: =?utf-8?b?UGF5IG5vdw==?= please, Zoë — ".to_owned() + &"=?x?q?é?= ".repeat(12);
     let mut r = rendered(Some("hi"), None);
     r.subject = subject.clone();
-    r.headers = vec![("X-Note".into(), "=?utf-8?q?Admin?=".into()), ("X-Plain".into(), "plain text".into())];
+    let longest = format!("X-{}", "N".repeat(62));
+    r.headers = vec![
+        ("X-Note".into(), "=?utf-8?q?Admin?=".into()),
+        ("X-Plain".into(), "plain text".into()),
+        (longest.clone(), "=?x?= ".repeat(30)),
+    ];
     let (to, boss) =
         (mailbox("\"=?utf-8?q?IT_Support?=\" <it@example.de>"), mailbox("\"=?utf-8?B?Qm9zcw==?=\" <b@example.de>"));
     let copies = [
@@ -229,7 +234,10 @@ fn literal_encoded_words_in_texts_and_names_read_back_as_written() {
     let bytes = draft.build().unwrap();
     assert_wire_clean(&bytes);
     let head = String::from_utf8(bytes.clone()).unwrap().split("\r\n\r\n").next().unwrap().to_owned();
-    assert!(head.lines().all(|line| line.len() <= 78), "{head}");
+    let over = |line: &&str| line.len() > 78 && !line.starts_with(&longest);
+    assert!(!head.lines().any(|line| over(&line)), "{head}");
+    let first = head.lines().find(|l| l.starts_with(&longest)).unwrap();
+    assert!(first.len() <= 66 + 16, "the longest name's first line has one short word: {first}");
     assert!(!head.contains("=?utf-8?b?UGF5") && !head.contains("=?utf-8?q?"), "written raw somewhere:\n{head}");
     assert!(
         head.contains("\r\nX-Plain: plain text\r\n")
@@ -265,10 +273,19 @@ fn decode_b_words(value: &str) -> String {
 
 #[test]
 fn encoded_words_split_on_characters_and_stay_short() {
-    for text in ["", "a", &"é".repeat(40), &"x".repeat(39), &"x".repeat(40), &"日本語".repeat(20), "=?a?b?c?="] {
-        let words = headers::encoded_words(text);
-        assert!(words.split(' ').all(|w| w.len() <= 75), "{words}");
-        assert_eq!(if text.is_empty() { String::new() } else { decode_b_words(&words) }, text);
+    let long = "Grüße an alle =?x?= ".repeat(6) + &"é".repeat(40) + &"x".repeat(90) + &"日本語".repeat(20);
+    for text in ["", "a", "=?", "ends in a space ", &long] {
+        for column in [4, 9, 30, 66] {
+            let words = headers::encoded_words(text, column);
+            assert!(words.split(' ').all(|w| w.len() <= 75), "{words}");
+            let first = words.split(' ').next().unwrap_or("").len();
+            assert!(column + first <= 78 || first <= 16, "column {column}, first word {first}: {words}");
+            assert_eq!(if text.is_empty() { String::new() } else { decode_b_words(&words) }, text);
+        }
     }
+    // A split falls after a space of the text when one is near: each word but the last ends in one.
+    let words = headers::encoded_words(&"Name 0 is a rather long display name ".repeat(3), 4);
+    let pieces: Vec<String> = words.split(' ').map(decode_b_words).collect();
+    assert!(pieces.len() > 2 && pieces[..pieces.len() - 1].iter().all(|p| p.ends_with(' ')), "{pieces:?}");
     assert!(headers::looks_encoded("a =?b") && !headers::looks_encoded("a = ? b ?="));
 }

@@ -92,7 +92,8 @@ fn a_copy_refused_for_now_and_a_refused_main_recipient_lock_step() {
 /// A server with a recipient limit (Postfix's `smtpd_recipient_limit`: `452 4.5.3 Error: too many
 /// recipients`) accepts the row's own address and refuses its copies, with `pipelining = "envelope"`
 /// (MAIL and RCPTs grouped, DATA after their replies): the row is delivered once, both copies are in
-/// `copies` with the 452, nothing is retried, the other rows are untouched, and the run exits 1.
+/// `copies` with the 452, nothing is retried, the other rows are untouched, and the run exits 1, again
+/// when it is run again.
 #[test]
 fn copies_refused_as_too_many_recipients_leave_the_row_delivered_once_envelope_pipelining() {
     let server = MailServer::start();
@@ -118,4 +119,14 @@ fn copies_refused_as_too_many_recipients_leave_the_row_delivered_once_envelope_p
     let flights = server.flights();
     assert!(flights.iter().any(|f| f.ends_with(&["MAIL", "RCPT", "RCPT", "RCPT"].map(String::from))), "{flights:?}");
     assert!(!flights.iter().any(|f| f.len() > 1 && f.contains(&"DATA".to_owned())), "{flights:?}");
+
+    // Run again (cron, a Kubernetes retry): nothing is sent, and the run still exits 1 for the copies
+    // rejected the first time, as it would for a failed row; the report says where to look.
+    job.send(&["--yes"]).expect(1);
+    assert_eq!(server.commands("DATA"), 3, "nothing is sent again");
+    let report = job.last_report().by_email();
+    let row0 = &report[&main0];
+    let got = (row0.status.as_str(), row0.copies.as_str());
+    assert_eq!(got, ("delivered", "some rejected in an earlier run (see its report)"), "{row0:?}");
+    assert!(report[&job.recipients[1]].copies.is_empty(), "{report:?}");
 }

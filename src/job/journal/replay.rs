@@ -18,6 +18,8 @@ pub struct JournalEntry {
     /// Date header (unix seconds) of the last attempt: a retry reuses it.
     pub date: i64,
     pub attempts: u32,
+    /// Delivered while some of its copies (Cc/Bcc) were rejected: a later run carries that along (exit 1).
+    pub copies_rejected: bool,
 }
 
 /// Where a recipient stands in the journal (what the next run does with it follows from this).
@@ -187,16 +189,20 @@ impl Replayed {
                     self.sent_last_24h += 1;
                 }
                 let id = key_id(&key);
-                self.entries.insert(id, JournalEntry { state: JournalState::Uncertain, date, attempts: attempt });
+                self.entries.insert(
+                    id,
+                    JournalEntry { state: JournalState::Uncertain, date, attempts: attempt, copies_rejected: false },
+                );
                 self.detail(id, row, email, None, UNCERTAIN_REPLY.to_owned());
             }
-            Record::Outcome { key, row, email, status, code, reply, attempt, date, at, .. } => {
+            Record::Outcome { key, row, email, status, code, reply, attempt, date, at, copies, .. } => {
                 self.emails.insert(key_id(&email.to_ascii_lowercase()), key_id(&key));
                 if at >= since && status == Settled::Delivered {
                     self.delivered_last_24h += 1;
                 }
                 let id = key_id(&key);
-                self.entries.insert(id, JournalEntry { state: JournalState::Settled(status), date, attempts: attempt });
+                let (state, copies_rejected) = (JournalState::Settled(status), !copies.is_empty());
+                self.entries.insert(id, JournalEntry { state, date, attempts: attempt, copies_rejected });
                 self.detail(id, row, email, code, reply);
             }
             Record::Released { key, date, at } => {
@@ -205,7 +211,8 @@ impl Replayed {
                 }
                 // Pending again, keeping its Date so that the message sent later is the same bytes.
                 let attempts = self.entries.get(&key_id(&key)).map_or(0, |e| e.attempts.saturating_sub(1));
-                self.entries.insert(key_id(&key), JournalEntry { state: JournalState::Released, date, attempts });
+                let entry = JournalEntry { state: JournalState::Released, date, attempts, copies_rejected: false };
+                self.entries.insert(key_id(&key), entry);
             }
             Record::RunEnd { bounce: Some(bounce), .. } => self.bounced(bounce),
             Record::RunEnd { run, ended, exit_code, summary, bounce: None } => {

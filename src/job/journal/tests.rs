@@ -66,11 +66,18 @@ async fn records_survive_a_reopen_and_settle_state() {
     journal.append(outcome("a@x", Settled::Delivered)).unwrap();
     journal.commit(committing("b@x", now())).await.unwrap();
     journal.append(outcome("c@x", Settled::Deferred)).unwrap();
+    let mut with_copies = outcome("e@x", Settled::Delivered);
+    if let Record::Outcome { copies, .. } = &mut with_copies {
+        *copies = "cc@x: 550 5.1.1 No such user".into();
+    }
+    journal.append(with_copies).unwrap();
     drop(journal);
     writer.close().unwrap();
 
     let (_, _, replayed) = Journal::open(&path, now()).unwrap();
     assert_eq!(replayed.get("a@x").unwrap().state, JournalState::Settled(Settled::Delivered));
+    let copies_rejected = |key| replayed.get(key).unwrap().copies_rejected;
+    assert_eq!([copies_rejected("a@x"), copies_rejected("e@x")], [false, true], "a later run carries them (exit 1)");
     assert_eq!(replayed.get("b@x").unwrap().state, JournalState::Uncertain, "committing without outcome");
     assert_eq!(replayed.get("c@x").unwrap().state, JournalState::Settled(Settled::Deferred));
     assert_eq!(replayed.get("d@x"), None);

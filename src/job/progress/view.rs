@@ -110,7 +110,7 @@ impl View {
             self.carried_uncertain += u64::from(settlement.status == Status::Uncertain);
             return;
         }
-        self.run.add(settlement.status);
+        self.run.add(settlement);
         if !matches!(settlement.status, Status::Skipped | Status::Suppressed) {
             self.attempts += 1;
         }

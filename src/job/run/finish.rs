@@ -43,7 +43,7 @@ fn exit_code(sent: &Sent) -> u8 {
     } else if sent.produced.limited && sent.produced.by_budget {
         // More is waiting for tomorrow's budget: cron must hear "run again", whatever else happened.
         exit_codes::TEMPFAIL
-    } else if t.failed + t.deferred + t.uncertain > 0 || sent.recorded.undelivered.rejected_copies() {
+    } else if t.failed + t.deferred + t.uncertain + t.copies_rejected > 0 {
         exit_codes::PARTIAL
     } else {
         exit_codes::SUCCESS
