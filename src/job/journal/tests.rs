@@ -37,6 +37,15 @@ fn outcome(key: &str, status: Settled) -> Record {
     }
 }
 
+/// A delivered outcome whose copies (Cc/Bcc) were rejected, as `copies` says.
+fn outcome_with_copies(key: &str, copies: &str) -> Record {
+    let mut record = outcome(key, Settled::Delivered);
+    if let Record::Outcome { copies: rejected, .. } = &mut record {
+        *rejected = copies.into();
+    }
+    record
+}
+
 /// `copies` is written only when a copy was rejected, and a line without it (an older journal) still reads.
 #[test]
 fn an_outcome_keeps_its_rejected_copies_and_older_lines_still_parse() {
@@ -44,10 +53,7 @@ fn an_outcome_keeps_its_rejected_copies_and_older_lines_still_parse() {
     let line = serde_json::to_string(&plain).unwrap();
     assert!(!line.contains("copies"), "{line}");
     assert_eq!(serde_json::from_str::<Record>(&line).unwrap(), plain);
-    let mut with_copies = outcome("b@example.test", Settled::Delivered);
-    if let Record::Outcome { copies, .. } = &mut with_copies {
-        *copies = "cc@example.test: 550 5.1.1 No such user".into();
-    }
+    let with_copies = outcome_with_copies("b@example.test", "cc@example.test: 550 5.1.1 No such user");
     let line = serde_json::to_string(&with_copies).unwrap();
     assert!(line.contains(r#""copies":"cc@example.test: 550 5.1.1 No such user""#), "{line}");
     assert_eq!(serde_json::from_str::<Record>(&line).unwrap(), with_copies);
@@ -66,11 +72,7 @@ async fn records_survive_a_reopen_and_settle_state() {
     journal.append(outcome("a@x", Settled::Delivered)).unwrap();
     journal.commit(committing("b@x", now())).await.unwrap();
     journal.append(outcome("c@x", Settled::Deferred)).unwrap();
-    let mut with_copies = outcome("e@x", Settled::Delivered);
-    if let Record::Outcome { copies, .. } = &mut with_copies {
-        *copies = "cc@x: 550 5.1.1 No such user".into();
-    }
-    journal.append(with_copies).unwrap();
+    journal.append(outcome_with_copies("e@x", "cc@x: 550 5.1.1 No such user")).unwrap();
     drop(journal);
     writer.close().unwrap();
 
